@@ -1,0 +1,5 @@
+export * from './messages.js';
+export * from './codec.js';
+export * from './framer.js';
+export { crc16 } from './crc16.js';
+export { cobsEncodeInto, cobsDecodeInto, cobsMaxEncodedLength } from './cobs.js';

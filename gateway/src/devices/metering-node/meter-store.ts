@@ -1,0 +1,25 @@
+import type Database from 'better-sqlite3';
+import type { MeterState } from './meter.js';
+
+/** Keeps each node's meter state in the journal database, so a gateway restart neither loses nor repeats counts. */
+export class MeterStore {
+  private readonly get: Database.Statement<[string], { boot_id: number; last: string; total: string }>;
+  private readonly put: Database.Statement<[string, number, string, string, string]>;
+
+  constructor(db: Database.Database) {
+    this.get = db.prepare('SELECT boot_id, last, total FROM node_meters WHERE device_id = ?');
+    this.put = db.prepare(
+      `INSERT INTO node_meters (device_id, boot_id, last, total, updated_at) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (device_id) DO UPDATE SET boot_id = excluded.boot_id, last = excluded.last, total = excluded.total, updated_at = excluded.updated_at`,
+    );
+  }
+
+  load(deviceId: string): MeterState | null {
+    const row = this.get.get(deviceId);
+    return row ? { bootId: row.boot_id, last: JSON.parse(row.last), total: JSON.parse(row.total) } : null;
+  }
+
+  save(deviceId: string, state: MeterState, at: Date): void {
+    this.put.run(deviceId, state.bootId, JSON.stringify(state.last), JSON.stringify(state.total), at.toISOString());
+  }
+}
