@@ -1,0 +1,103 @@
+/** The gateway and the simulator as a user runs them: separate processes, signals, stdin. */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { once } from 'node:events';
+import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { tempDir, waitFor } from './helpers.js';
+
+const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
+const children: ChildProcessWithoutNullStreams[] = [];
+
+function run(args: string[]): ChildProcessWithoutNullStreams & { lines: string[] } {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: 'pipe' });
+  children.push(child);
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
+  return Object.assign(child, { lines });
+}
+
+async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  return port;
+}
+
+afterEach(() => {
+  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+});
+
+describe('ovn-gateway run', () => {
+  it('runs a simulated lab from a config file, serves health, and stops cleanly on SIGTERM', async () => {
+    const dir = tempDir('cli');
+    const [simPort, httpPort] = [await freePort(), await freePort()];
+    const config = join(dir, 'lab.yaml');
+    writeFileSync(
+      config,
+      `gateway: { dataDir: data, log: { format: json } }
+simulators: [{ kind: node, listen: "127.0.0.1:${simPort}", nodeId: n1 }]
+devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${simPort}" } }]
+`,
+    );
+    const gw = run(['run', '--config', config, '--http-port', String(httpPort)]);
+    const health = await waitFor(async () => {
+      const h = (await (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).json()) as { devices: { state: string }[] };
+      return h.devices[0]?.state === 'online' ? h : null;
+    }, 15_000);
+    expect(health).toMatchObject({ status: 'ok', devices: [{ id: 'n1', kind: 'metering-node', lastSeen: expect.any(String) }] });
+    // JSON logs when not on a terminal
+    expect(gw.lines.some((l) => l.startsWith('{') && JSON.parse(l).msg?.includes('HTTP API on'))).toBe(true);
+
+    gw.kill('SIGTERM');
+    const [code] = await once(gw, 'exit');
+    expect(code).toBe(0);
+    const journal = Journal.open(join(dir, 'data'));
+    const kinds = journal.events().map((e) => e.kind);
+    journal.close();
+    expect(kinds[0]).toBe('gateway.started');
+    expect(kinds).toContain('device.hello');
+    expect(kinds.at(-1)).toBe('gateway.stopped');
+  });
+
+  it('explains a port already in use instead of printing a stack trace', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const port = (blocker.address() as { port: number }).port;
+    const dir = tempDir('cli');
+    writeFileSync(join(dir, 'lab.yaml'), 'gateway: { dataDir: data }\n');
+    const gw = run(['run', '--config', join(dir, 'lab.yaml'), '--http-port', String(port)]);
+    const [code] = await once(gw, 'exit');
+    blocker.close();
+    expect(code).toBe(1);
+    expect(gw.lines.join('\n')).toContain('address already in use');
+    expect(gw.lines.join('\n')).not.toMatch(/\n\s+at /);
+  });
+});
+
+describe('ovn-gateway sim node', () => {
+  it('takes live commands on stdin and prints its ground truth', async () => {
+    const port = await freePort();
+    const sim = run(['sim', 'node', '--tcp', `127.0.0.1:${port}`, '--node-id', 'cli-node']);
+    await waitFor(() => sim.lines.some((l) => l.includes(`socket://127.0.0.1:${port}`)), 15_000);
+    sim.stdin.write('bogus\n');
+    sim.stdin.write('truth\n');
+    const truthLine = await waitFor(() => sim.lines.find((l) => l.startsWith('{')));
+    expect(JSON.parse(truthLine)).toMatchObject({ boots: [{ resetCause: 'power-on' }], relay: { requested: false, sensed: false } });
+    expect(sim.lines.some((l) => l.includes('unknown command "bogus"'))).toBe(true);
+    sim.kill('SIGTERM');
+    expect((await once(sim, 'exit'))[0]).toBe(0);
+  });
+
+  it('refuses contradictory options with a clear message', async () => {
+    const sim = run(['sim', 'node']);
+    const [code] = await once(sim, 'exit');
+    expect(code).toBe(2);
+    expect(sim.lines.join('\n')).toContain('give exactly one of --tcp <host:port> or --pty <path>');
+  });
+});

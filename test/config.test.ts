@@ -1,0 +1,88 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, parseConfig } from '../gateway/src/config/load.js';
+
+const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
+
+function problems(text: string): string[] {
+  try {
+    parseConfig(text, 'lab.yaml');
+  } catch (err) {
+    if (err instanceof ConfigError) return err.problems;
+    throw err;
+  }
+  return [];
+}
+
+describe('configuration', () => {
+  it('accepts the shipped example config', () => {
+    const { config } = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1']);
+    expect(config.gateway.http.port).toBe(8080);
+  });
+
+  it('fills defaults for an empty file', () => {
+    expect(parseConfig('', 'empty.yaml')).toMatchObject({ gateway: { dataDir: './data', http: { host: '127.0.0.1', port: 8080 } }, devices: [] });
+  });
+
+  it('reads JSON as well as YAML', () => {
+    expect(parseConfig('{"gateway": {"name": "Lab"}}', 'lab.json').gateway.name).toBe('Lab');
+  });
+
+  it('lists every problem as path: what is wrong', () => {
+    const found = problems(`
+gateway:
+  http: { port: 99999 }
+  colour: blue
+devices:
+  - { id: Printer, kind: metering-node, serial: { path: /dev/ttyUSB0 } }
+  - { id: laser, kind: laser-cutter }
+  - { id: node-2, kind: metering-node, serial: { path: /dev/ttyUSB1 }, livenessHeartbeats: 1 }
+  - { id: node-2, kind: metering-node, serial: { path: /dev/ttyUSB2 } }
+`);
+    expect(found).toEqual([
+      'gateway.http.port: Too big: expected number to be <=65535',
+      'gateway.colour: unknown setting (misspelt, or not supported by this version)',
+      'devices.0.id: lowercase letters, digits and dashes, starting with a letter or digit',
+      expect.stringMatching(/^devices\.1\.kind: /),
+      'devices.2.livenessHeartbeats: Too small: expected number to be >=2',
+    ]);
+    expect(problems('devices:\n  - { id: a, kind: metering-node, serial: { path: x } }\n  - { id: a, kind: metering-node, serial: { path: y } }')).toEqual([
+      'devices.1.id: duplicate device id "a" (also devices.0.id)',
+    ]);
+  });
+
+  it('points at the line of a YAML syntax error', () => {
+    expect(problems('gateway:\n  http: [\n')[0]).toMatch(/^line \d+, column \d+: /);
+  });
+
+  it('ovn-gateway config check: ok, or every problem and exit code 2 without a stack trace', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ovn-config-'));
+    const good = join(dir, 'good.yaml');
+    writeFileSync(good, 'devices: []\n');
+    expect(execFileSync(process.execPath, [cli, 'config', 'check', good], { encoding: 'utf8' })).toMatch(/ok \(0 devices, 0 simulators\)/);
+
+    const bad = join(dir, 'bad.yaml');
+    writeFileSync(bad, 'gateway: { http: { port: -1 } }\ndevices: [{ id: x, kind: metering-node }]\n');
+    const r = spawnSync(process.execPath, [cli, 'config', 'check', bad], { encoding: 'utf8' });
+    expect(r.status).toBe(2);
+    expect(r.stderr).toContain('2 problems');
+    expect(r.stderr).toContain('gateway.http.port: Too small');
+    expect(r.stderr).toContain('devices.0.serial: Invalid input');
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+
+    const missing = spawnSync(process.execPath, [cli, 'run', '--config', join(dir, 'nope.yaml')], { encoding: 'utf8' });
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toContain('cannot read it: ENOENT');
+  });
+
+  it('ovn-gateway config schema prints the JSON Schema derived from the same zod schema', () => {
+    const schema = JSON.parse(execFileSync(process.execPath, [cli, 'config', 'schema'], { encoding: 'utf8' }));
+    expect(schema.$schema).toMatch(/json-schema/);
+    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators']);
+    expect(JSON.stringify(schema)).toContain('socket://host:port');
+  });
+});

@@ -1,0 +1,55 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { configSchema } from '../gateway/src/config/schema.js';
+import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import { createLogger } from '../gateway/src/log.js';
+import { hasSocat } from '../simulators/src/metering-node/transports.js';
+
+/** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
+export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';
+
+export function tempDir(prefix: string): string {
+  return mkdtempSync(join(tmpdir(), `ovn-${prefix}-`));
+}
+
+/** Polls until `check` returns a truthy value (or stops throwing); fails with the last error after `ms`. */
+export async function waitFor<T>(check: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+  const deadline = Date.now() + ms;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await check();
+      if (v) return v;
+      last = new Error(`${what} not met`);
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw last;
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+export interface TestGateway extends RunningGateway {
+  logs: Record<string, unknown>[];
+  health(): Promise<{ devices: { id: string; state: string; detail: Record<string, unknown> }[] } & Record<string, unknown>>;
+}
+
+/** A gateway on a free HTTP port with its journal in a temp dir; its log lines are kept for assertions. */
+export async function startTestGateway(config: unknown): Promise<TestGateway> {
+  const logs: Record<string, unknown>[] = [];
+  const sink = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      for (const line of chunk.toString().split('\n')) if (line) logs.push(JSON.parse(line));
+      done();
+    },
+  });
+  const dir = tempDir('gw');
+  const parsed = configSchema.parse({ ...(config as object), gateway: { dataDir: join(dir, 'data'), ...(config as { gateway?: object }).gateway } });
+  const gw = await startGateway({ config: parsed, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger({ level: 'debug', format: 'json' }, sink) });
+  return Object.assign(gw, {
+    logs,
+    health: async () => (await fetch(`${gw.url}/api/health`)).json(),
+  }) as TestGateway;
+}

@@ -1,0 +1,118 @@
+/**
+ * The walking skeleton end to end: a simulated metering node on a real pseudo-terminal (socat)
+ * or a TCP bridge, the real serialport stack, the gateway's driver, journal and HTTP health.
+ */
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
+import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
+import { servePty, serveTcp, type SimTransport } from '../simulators/src/metering-node/transports.js';
+import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+
+const transports = [
+  { name: 'pseudo-terminal (socat)', skip: skipWithoutSocat, serve: (sim: MeteringNodeSim) => servePty(sim, join(tempDir('pty'), 'ttyNODE0')) },
+  { name: 'TCP serial bridge', skip: false, serve: (sim: MeteringNodeSim) => serveTcp(sim, '127.0.0.1', 0) },
+];
+
+describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
+  let sim: MeteringNodeSim;
+  let transport: SimTransport;
+  let gw: TestGateway;
+  let node: MeteringNode;
+
+  const device = async () => (await gw.health()).devices[0]!;
+  const kinds = () => gw.journal.events({ deviceId: 'bench-node' }).map((e) => e.kind);
+
+  beforeAll(async () => {
+    if (skip) return;
+    // One simulated minute per real second, so counters move in a short test.
+    sim = new MeteringNodeSim({ nodeId: 'bench-node', heartbeatS: 1, meterIntervalMs: 200, powerW: 200, timeScale: 60 });
+    transport = await serve(sim);
+    gw = await startTestGateway({
+      devices: [{ id: 'bench-node', kind: 'metering-node', nodeId: 'bench-node', serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 400 } } }],
+    });
+    node = gw.devices.get('bench-node') as MeteringNode;
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    await transport?.close();
+  });
+
+  it.skipIf(skip)('comes online after HELLO, and health says so', async () => {
+    const d = await waitFor(async () => ((await device()).state === 'online' ? device() : null));
+    expect(d.detail.node).toMatchObject({ nodeId: 'bench-node', firmware: 'sim-1.0.0', resetCause: 'power-on', heartbeatS: 1 });
+    expect(kinds().slice(0, 2)).toEqual(['device.connected', 'device.hello']);
+    const health = await gw.health();
+    expect(health).toMatchObject({ version: expect.any(String), uptimeS: expect.any(Number), status: 'ok' });
+  });
+
+  it.skipIf(skip)('switches the relay with an acknowledged command and meters exactly what the node reported', async () => {
+    await node.setRelay(true, 1);
+    expect(sim.truth().relay).toEqual({ requested: true, sensed: true });
+    sim.setBusy(true);
+    await new Promise((r) => setTimeout(r, 1500));
+    sim.setBusy(false);
+    await node.setRelay(false, 2);
+    sim.sendMeter();
+    const truth = await waitFor(async () => {
+      const t = sim.truth();
+      const meter = (await device()).detail.meter;
+      return JSON.stringify(meter) === JSON.stringify(t.reported) ? t : null;
+    });
+    expect(truth.reported.activeS).toBeGreaterThanOrEqual(60); // 1.5 s at 60× is ~90 simulated seconds
+    expect(truth.reported.energyMwh).toBeGreaterThan(3000);
+    // The physical truth runs ahead of the last report by less than one meter interval.
+    expect(truth.energyMwh - truth.reported.energyMwh).toBeLessThan(200 * 1000 * (0.2 * 60) / 3600 + 1);
+  });
+
+  it.skipIf(skip)('counts corrupted frames, recovers by retransmission, and stays online', async () => {
+    sim.corrupt(3);
+    sim.badge('04A1B2C3');
+    const badge = await new Promise<{ uid: string }>((resolve) => node.once('badge', resolve));
+    expect(badge.uid).toBe('04A1B2C3');
+    const frames = (await device()).detail.frames as { errors: Record<string, number> };
+    expect(Object.values(frames.errors).reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(3);
+    expect((await device()).state).toBe('online');
+  });
+
+  it.skipIf(skip)('detects a node reboot: counters restart on the node, totals do not', async () => {
+    const before = sim.truth().reported;
+    sim.reboot('watchdog');
+    await waitFor(() => kinds().includes('device.rebooted'));
+    const ev = gw.journal.events({ deviceId: 'bench-node', kind: 'device.rebooted' })[0]!;
+    expect(ev.data).toMatchObject({ resetCause: 'watchdog', bootId: sim.truth().boots[1]!.bootId });
+    await node.setRelay(true, 1);
+    await new Promise((r) => setTimeout(r, 600));
+    await node.setRelay(false, 2);
+    sim.sendMeter();
+    await waitFor(async () => JSON.stringify((await device()).detail.meter) === JSON.stringify(sim.truth().reported));
+    expect(sim.truth().reported.relayOnS).toBeGreaterThan(before.relayOnS);
+  });
+
+  it.skipIf(skip)('warns when the relay contact does not follow the command', async () => {
+    sim.setRelayStuck(true);
+    await node.setRelay(true, 1);
+    await waitFor(async () => ((await device()).detail.relay as { sensed: boolean }).sensed === false);
+    expect(gw.logs.some((l) => l.msg === 'relay contact does not follow the command')).toBe(true);
+    sim.setRelayStuck(false);
+    await node.setRelay(false, 2);
+  });
+
+  it.skipIf(skip)('goes offline when the node falls silent and comes back when it speaks again', async () => {
+    sim.silence(4000);
+    await waitFor(async () => (await device()).state === 'offline', 8000);
+    expect(gw.journal.events({ deviceId: 'bench-node', kind: 'device.lost' }).at(-1)!.data.reason).toMatch(/no valid frame for 3 s/);
+    await waitFor(async () => (await device()).state === 'online', 8000);
+  });
+
+  it.skipIf(skip)('goes offline on unplug and online again on replug, journaling each step', async () => {
+    await transport.unplug();
+    await waitFor(async () => (await device()).state === 'offline');
+    await new Promise((r) => setTimeout(r, 300)); // a few failed reopen attempts
+    await transport.replug();
+    const d = await waitFor(async () => ((await device()).state === 'online' ? device() : null));
+    expect((d.detail.link as { reconnects: number }).reconnects).toBeGreaterThanOrEqual(1);
+    expect(kinds().slice(-3)).toEqual(['device.lost', 'device.reconnected', 'device.hello']);
+  });
+});
