@@ -1,0 +1,114 @@
+/**
+ * HELLO→ACK round trip over a pseudo-terminal through the whole gateway stack (serialport,
+ * SerialLink, framer, MeteringNode driver, journal), next to a raw echo of the same bytes
+ * over the same kind of PTY pair measured in the same run. Needs socat.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SerialPort } from 'serialport';
+import { encodeFrame, FrameDecoder } from '../firmware-protocol/src/index.js';
+import { configSchema } from '../gateway/src/config/schema.js';
+import { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { createLogger } from '../gateway/src/log.js';
+import { hasSocat } from '../simulators/src/metering-node/transports.js';
+import { round, summarize, type BenchResult } from './stats.js';
+
+const N = 2000;
+const WARMUP = 200;
+
+async function ptyPair(dir: string, name: string): Promise<{ a: string; b: string; proc: ChildProcess }> {
+  const a = join(dir, `${name}-a`);
+  const b = join(dir, `${name}-b`);
+  const proc = spawn('socat', [`PTY,link=${a},rawer,echo=0`, `PTY,link=${b},rawer,echo=0`], { stdio: 'ignore' });
+  const deadline = Date.now() + 5000;
+  while (!existsSync(a) || !existsSync(b)) {
+    if (Date.now() > deadline) throw new Error('socat did not create the PTY pair');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return { a, b, proc };
+}
+
+async function open(path: string): Promise<SerialPort> {
+  const port = new SerialPort({ path, baudRate: 115_200, autoOpen: false });
+  await new Promise<void>((resolve, reject) => port.open((err) => (err ? reject(err) : resolve())));
+  return port;
+}
+
+const hello = (seq: number) =>
+  encodeFrame({ type: 'HELLO', seq, nodeId: 'bench-node', firmware: '1.0.0', protocol: 1, capabilities: 0x7f, resetCause: 1, bootId: 42, heartbeatS: 5 });
+
+/** Sends `frame(i)` and waits for `reply` bytes to come back, N + WARMUP times; returns µs per round trip. */
+async function measure(port: SerialPort, frame: (i: number) => Uint8Array, waitReply: (onReply: () => void) => (chunk: Buffer) => void): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < N + WARMUP; i++) {
+    const t0 = process.hrtime.bigint();
+    await new Promise<void>((resolve) => {
+      const onData = waitReply(() => {
+        port.off('data', onData);
+        resolve();
+      });
+      port.on('data', onData);
+      port.write(frame(i));
+    });
+    if (i >= WARMUP) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+  }
+  return samples;
+}
+
+export async function benchRoundTrip(): Promise<BenchResult[]> {
+  if (!hasSocat()) return [{ bench: 'hello-ack-roundtrip', skipped: 'socat is not installed (apt-get install socat)' }];
+  const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-'));
+
+  // Raw echo: bytes out one end of a PTY pair, echoed back by a plain serialport reader on the other.
+  const raw = await ptyPair(dir, 'raw');
+  const rawA = await open(raw.a);
+  const rawB = await open(raw.b);
+  rawB.on('data', (d: Buffer) => rawB.write(d));
+  const len = hello(0).length;
+  const rawSamples = await measure(rawA, hello, (done) => {
+    let got = 0;
+    return (chunk) => {
+      got += chunk.length;
+      if (got >= len) done();
+    };
+  });
+  await new Promise((r) => rawA.close(r));
+  await new Promise((r) => rawB.close(r));
+  raw.proc.kill();
+
+  // Full stack: the gateway's MeteringNode on one end, the bench playing a node on the other.
+  const pair = await ptyPair(dir, 'gw');
+  const journal = Journal.open(join(dir, 'data'));
+  const cfg = configSchema.shape.devices.parse([{ id: 'bench-node', kind: 'metering-node', serial: { path: pair.b } }])[0]!;
+  const node = new MeteringNode(cfg, journal, createLogger({ level: 'error', format: 'json' }));
+  node.start();
+  const nodePort = await open(pair.a);
+  await new Promise((r) => setTimeout(r, 300)); // let the gateway open its end and send REQUEST HELLO
+  const stackSamples = await measure(nodePort, (i) => hello(i & 0xffff), (done) => {
+    const d = new FrameDecoder((m) => m.type === 'ACK' && m.ackType === 0x01 && done());
+    return (chunk) => d.push(chunk);
+  });
+  await new Promise((r) => nodePort.close(r));
+  await node.stop();
+  journal.close();
+  pair.proc.kill();
+
+  const rawS = summarize(rawSamples);
+  const stackS = summarize(stackSamples);
+  const ratio = round(stackS.p99Us / rawS.p99Us, 2);
+  return [
+    { bench: 'pty-raw-echo', path: 'serialport write → PTY pair → serialport echo → back', frameBytes: len, ...rawS },
+    {
+      bench: 'hello-ack-roundtrip',
+      path: 'node HELLO → PTY → SerialLink → framer → MeteringNode (ACK, journal) → PTY → node',
+      frameBytes: len,
+      ...stackS,
+      p99VsRawEcho: ratio,
+      target: 'p99 within 2x of the raw PTY echo',
+      pass: ratio <= 2,
+    },
+  ];
+}
