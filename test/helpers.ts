@@ -15,13 +15,13 @@ export function tempDir(prefix: string): string {
 }
 
 /** Polls until `check` returns a truthy value (or stops throwing); fails with the last error after `ms`. */
-export async function waitFor<T>(check: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<T> {
+export async function waitFor<T>(check: () => T | Promise<T>, ms = 10_000, what = 'condition'): Promise<Exclude<T, null | undefined | false | '' | 0>> {
   const deadline = Date.now() + ms;
   let last: unknown;
   for (;;) {
     try {
       const v = await check();
-      if (v) return v;
+      if (v) return v as Exclude<T, null | undefined | false | '' | 0>;
       last = new Error(`${what} not met`);
     } catch (err) {
       last = err;
