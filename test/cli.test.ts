@@ -41,10 +41,11 @@ describe('ovn-gateway run', () => {
     writeFileSync(
       config,
       `gateway: { dataDir: data, log: { format: json } }
-simulators: [{ kind: node, listen: "127.0.0.1:${simPort}", nodeId: n1 }]
+simulators: [{ kind: node, listen: "127.0.0.1:${simPort}", nodeId: n1, scenario: taps.yaml }]
 devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${simPort}" } }]
 `,
     );
+    writeFileSync(join(dir, 'taps.yaml'), '- { after: 500, do: "badge 04A1B2C3" }\n- { after: 100, do: "badge 0411223344" }\n');
     const gw = run(['run', '--config', config, '--http-port', String(httpPort)]);
     const health = await waitFor(async () => {
       const h = (await (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).json()) as { devices: { state: string }[] };
@@ -52,7 +53,11 @@ devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${s
     }, 15_000);
     expect(health).toMatchObject({ status: 'ok', devices: [{ id: 'n1', kind: 'metering-node', lastSeen: expect.any(String) }] });
     // JSON logs when not on a terminal
-    expect(gw.lines.some((l) => l.startsWith('{') && JSON.parse(l).msg?.includes('HTTP API on'))).toBe(true);
+    const logged = () => gw.lines.filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; uid?: string });
+    expect(logged().some((l) => l.msg.includes('HTTP API on'))).toBe(true);
+    // the scenario played: both taps reached the gateway through the protocol
+    await waitFor(() => logged().filter((l) => l.msg === 'badge tapped').length === 2);
+    expect(logged().filter((l) => l.msg === 'badge tapped').map((l) => l.uid)).toEqual(['04A1B2C3', '0411223344']);
 
     gw.kill('SIGTERM');
     const [code] = await once(gw, 'exit');
@@ -92,6 +97,18 @@ describe('ovn-gateway sim node', () => {
     expect(sim.lines.some((l) => l.includes('unknown command "bogus"'))).toBe(true);
     sim.kill('SIGTERM');
     expect((await once(sim, 'exit'))[0]).toBe(0);
+  });
+
+  it('rejects a bad scenario file naming the step and the problem', async () => {
+    const dir = tempDir('cli');
+    writeFileSync(join(dir, 'bad.yaml'), '- { after: -5, do: "badge 01" }\n- { wait: 3 }\n');
+    const sim = run(['sim', 'node', '--tcp', `127.0.0.1:${await freePort()}`, '--scenario', join(dir, 'bad.yaml')]);
+    const [code] = await once(sim, 'exit');
+    expect(code).toBe(2);
+    const out = sim.lines.join('\n');
+    expect(out).toContain('0.after: Too small');
+    expect(out).toContain('1.do: Invalid input');
+    expect(out).toContain('1.wait: unknown setting');
   });
 
   it('refuses contradictory options with a clear message', async () => {

@@ -42,6 +42,7 @@ devices:
   - { id: laser, kind: laser-cutter }
   - { id: node-2, kind: metering-node, serial: { path: /dev/ttyUSB1 }, livenessHeartbeats: 1 }
   - { id: node-2, kind: metering-node, serial: { path: /dev/ttyUSB2 } }
+  - { id: node-3, kind: metering-node, serial: { path: "socket://bridge.local" } }
 `);
     expect(found).toEqual([
       'gateway.http.port: Too big: expected number to be <=65535',
@@ -49,6 +50,8 @@ devices:
       'devices.0.id: lowercase letters, digits and dashes, starting with a letter or digit',
       expect.stringMatching(/^devices\.1\.kind: /),
       'devices.2.livenessHeartbeats: Too small: expected number to be >=2',
+      'devices.4.serial.path: a TCP bridge is written socket://host:port, e.g. socket://192.168.1.20:4000',
+      'devices.3.id: duplicate device id "node-2" (also devices.2.id)',
     ]);
     expect(problems('devices:\n  - { id: a, kind: metering-node, serial: { path: x } }\n  - { id: a, kind: metering-node, serial: { path: y } }')).toEqual([
       'devices.1.id: duplicate device id "a" (also devices.0.id)',

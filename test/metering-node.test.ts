@@ -99,6 +99,15 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     await node.setRelay(false, 2);
   });
 
+  it.skipIf(skip)('journals faults with the firmware\'s words and shows them in health until cleared', async () => {
+    sim.fault(0x0101, 3, 'overcurrent 16.2 A');
+    await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 1);
+    expect((await device()).detail.faults).toEqual([{ code: 0x0101, severity: 3, text: 'overcurrent 16.2 A', since: expect.any(String) }]);
+    sim.fault(0x0101, 0, '', false);
+    await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 0);
+    expect(kinds().filter((k) => k.startsWith('device.fault'))).toEqual(['device.fault', 'device.fault-cleared']);
+  });
+
   it.skipIf(skip)('goes offline when the node falls silent and comes back when it speaks again', async () => {
     sim.silence(4000);
     await waitFor(async () => (await device()).state === 'offline', 8000);

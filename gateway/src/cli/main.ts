@@ -76,6 +76,7 @@ sim
   .action(async (opts: { tcp?: string; pty?: string; nodeId: string; power: number; timeScale: number; scenario?: string }) => {
     if (!!opts.tcp === !!opts.pty) throw new CliError('give exactly one of --tcp <host:port> or --pty <path>');
     if (opts.pty && !hasSocat()) throw new CliError('--pty needs socat (apt-get install socat); use --tcp otherwise');
+    const steps = opts.scenario ? loadScenario(opts.scenario) : [];
     const node = new MeteringNodeSim({ nodeId: opts.nodeId, powerW: opts.power, timeScale: opts.timeScale });
     let transport: SimTransport;
     if (opts.tcp) {
@@ -86,7 +87,6 @@ sim
       transport = await servePty(node, opts.pty!);
     }
     console.error(`simulated node ${opts.nodeId} at ${transport.address}; type "help" for commands`);
-    const steps = opts.scenario ? loadScenario(opts.scenario) : [];
     void playScenario(node, transport, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
     const rl = createInterface({ input: process.stdin });
     rl.on('line', (line) => {

@@ -21,6 +21,7 @@ export const serialSchema = z
     path: z
       .string()
       .min(1)
+      .refine((p) => !p.startsWith('socket://') || /^socket:\/\/[^\s:/]+:\d{1,5}$/.test(p), 'a TCP bridge is written socket://host:port, e.g. socket://192.168.1.20:4000')
       .describe('Serial device (prefer /dev/serial/by-id/…, stable across re-plugging) or socket://host:port for a TCP serial bridge (ser2net, ESP bridges).'),
     baudRate: z.number().int().positive().default(115_200),
     reconnect: backoff,
@@ -48,6 +49,16 @@ const nodeSimulator = z.strictObject({
 
 export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator]);
 
+function uniqueIds(devices: readonly { id?: unknown }[], ctx: z.RefinementCtx): void {
+  const seen = new Map<unknown, number>();
+  devices.forEach((d, i) => {
+    if (typeof d?.id !== 'string') return;
+    const first = seen.get(d.id);
+    if (first !== undefined) ctx.addIssue({ code: 'custom', path: [i, 'id'], message: `duplicate device id "${d.id}" (also devices.${first}.id)` });
+    else seen.set(d.id, i);
+  });
+}
+
 export const configSchema = z
   .strictObject({
     gateway: z
@@ -68,16 +79,12 @@ export const configSchema = z
           .default({ level: 'info', format: 'auto' }),
       })
       .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080 }, log: { level: 'info', format: 'auto' } }),
-    devices: z.array(deviceSchema).default([]).describe('The tools and metering nodes this gateway talks to.'),
+    devices: z
+      .array(deviceSchema)
+      .superRefine(uniqueIds, { when: () => true }) // also when some devices have other problems: list every problem at once
+      .default([])
+      .describe('The tools and metering nodes this gateway talks to.'),
     simulators: z.array(simulatorSchema).default([]).describe('Simulated devices started inside the gateway process (for a simulated lab).'),
-  })
-  .superRefine((cfg, ctx) => {
-    const seen = new Map<string, number>();
-    cfg.devices.forEach((d, i) => {
-      const first = seen.get(d.id);
-      if (first !== undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'id'], message: `duplicate device id "${d.id}" (also devices.${first}.id)` });
-      else seen.set(d.id, i);
-    });
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { RESET_CAUSE } from '../../../firmware-protocol/src/index.js';
-import { formatIssues } from '../../../gateway/src/config/load.js';
+import { ConfigError, formatIssues } from '../../../gateway/src/config/load.js';
 import type { MeteringNodeSim } from './node-sim.js';
 import type { SimTransport } from './transports.js';
 
@@ -90,10 +90,14 @@ const scenarioSchema = z.array(z.strictObject({ after: z.number().int().min(0).d
 export type Scenario = z.output<typeof scenarioSchema>;
 
 export function loadScenario(file: string): Scenario {
-  const result = scenarioSchema.safeParse(parseYaml(readFileSync(file, 'utf8')));
-  if (!result.success) {
-    throw new Error(`${file}: ${formatIssues(result.error.issues).join('; ')}`);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new ConfigError(file, [(err as Error).message.split('\n')[0]!]);
   }
+  const result = scenarioSchema.safeParse(raw);
+  if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues));
   return result.data;
 }
 
