@@ -2,8 +2,11 @@
  * The walking skeleton end to end: a simulated metering node on a real pseudo-terminal (socat)
  * or a TCP bridge, the real serialport stack, the gateway's driver, journal and HTTP health.
  */
+import { once } from 'node:events';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodeFrame } from '../firmware-protocol/src/index.js';
 import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { servePty, serveTcp, type SimTransport } from '../simulators/src/metering-node/transports.js';
@@ -123,5 +126,66 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     const d = await waitFor(async () => ((await device()).state === 'online' ? device() : null));
     expect((d.detail.link as { reconnects: number }).reconnects).toBeGreaterThanOrEqual(1);
     expect(kinds().slice(-3)).toEqual(['device.lost', 'device.reconnected', 'device.hello']);
+  });
+});
+
+describe('gateway restart next to a running node', () => {
+  it('finds the node again at once and neither loses nor repeats its counts', async () => {
+    const sim = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 200, powerW: 100, timeScale: 60 });
+    const transport = await serveTcp(sim, '127.0.0.1', 0);
+    const dataDir = join(tempDir('restart'), 'data');
+    const config = { gateway: { dataDir }, devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 200 } } }] };
+    const meterOf = async (gw: TestGateway) => (await gw.health()).devices[0]!.detail.meter;
+    try {
+      const gw1 = await startTestGateway(config);
+      const node1 = gw1.devices.get('n1') as MeteringNode;
+      await waitFor(() => node1.isOnline);
+      await node1.setRelay(true, 1);
+      await new Promise((r) => setTimeout(r, 800));
+      await gw1.stop();
+
+      await new Promise((r) => setTimeout(r, 500)); // the relay stays on, the node keeps counting
+      const gw2 = await startTestGateway(config);
+      const node2 = gw2.devices.get('n1') as MeteringNode;
+      // A frame numbered 0 from the new gateway must not pass for a repeat of the old gateway's frame 0.
+      await waitFor(() => node2.isOnline, 1500, 'online within one retransmission window');
+      await node2.setRelay(false, 2);
+      sim.sendMeter();
+      await waitFor(async () => JSON.stringify(await meterOf(gw2)) === JSON.stringify(sim.truth().reported));
+      expect(sim.truth().reported.relayOnS).toBeGreaterThan(60);
+      await gw2.stop();
+    } finally {
+      await transport.close();
+    }
+  });
+});
+
+describe('a node in a reboot loop', () => {
+  it('is seen booting each time, though every boot numbers its HELLO 0', async () => {
+    // A bare node written by hand: only HELLO frames, each boot numbering from 0.
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const gw = await startTestGateway({
+      devices: [{ id: 'n2', kind: 'metering-node', serial: { path: `socket://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
+    });
+    try {
+      const [socket] = (await once(server, 'connection')) as [Socket];
+      const hello = (bootId: number) =>
+        socket.write(encodeFrame({ type: 'HELLO', seq: 0, nodeId: 'n2', firmware: '1', protocol: 1, capabilities: 0, resetCause: 2, bootId, heartbeatS: 5 }));
+      const hellos = () => gw.journal.events({ deviceId: 'n2', kind: 'device.hello' });
+      for (const [i, bootId] of [11, 12, 13].entries()) {
+        hello(bootId);
+        hello(bootId); // a retransmission: same boot, same seq, acted on once
+        await waitFor(() => hellos().length === i + 1);
+      }
+      await new Promise((r) => setTimeout(r, 100));
+      expect(hellos().map((e) => e.data.bootId)).toEqual([11, 12, 13]);
+      expect(gw.journal.events({ deviceId: 'n2', kind: 'device.rebooted' }).map((e) => e.data.resetCause)).toEqual(['brown-out', 'brown-out']);
+      socket.destroy();
+    } finally {
+      await gw.stop();
+      server.close();
+    }
   });
 });

@@ -3,6 +3,7 @@
  * layer (sequence numbers, ACK/NACK, stop-and-wait retransmission, duplicate suppression),
  * liveness, node identity and reboots, and the node's readings as typed events.
  */
+import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import {
   CAPABILITY,
@@ -236,7 +237,9 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
   private onOpen(): void {
     this.journal.record(this.everConnected ? 'device.reconnected' : 'device.connected', this.cfg.id, { target: this.cfg.serial.path });
     this.everConnected = true;
-    this.txSeq = 0;
+    // A random start, so that a restarted gateway's first frames cannot pass for repeats of the
+    // previous run's frames in the node's duplicate check.
+    this.txSeq = randomInt(0x10000);
     this.lastReliableIn = null;
     this.link.write(new Uint8Array([0])); // cut off whatever noise came before us
     this.armLiveness();
@@ -290,6 +293,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
     this.stats.framesIn++;
     this.lastSeen = this.now();
     this.armLiveness();
+    // A node that booted again numbers its frames from 0 again: a new sequence space.
+    if (msg.type === 'HELLO' && msg.bootId !== this.hello?.bootId) this.lastReliableIn = null;
     if (MESSAGES[msg.type].reliable) {
       this.transmit(encodeFrame({ type: 'ACK', seq: this.nextSeq(), ackSeq: msg.seq, ackType: MESSAGES[msg.type].code }));
       const last = this.lastReliableIn;
