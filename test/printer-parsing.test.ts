@@ -1,0 +1,168 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { applyGcode, gramsOf, initialExtrusion, stripLine, totalConsumedMm, type ExtrusionState } from '../gateway/src/devices/printer/filament.js';
+import {
+  isBusy,
+  isLineError,
+  isOk,
+  parseCapability,
+  parseFault,
+  parseFirmwareLine,
+  parsePosition,
+  parsePrintCounterFilament,
+  parseResend,
+  parseSdStatus,
+  parseTemperatures,
+} from '../gateway/src/devices/printer/responses.js';
+
+const run = (lines: string[], s: ExtrusionState = initialExtrusion()) => lines.reduce((st, l) => applyGcode(st, l).state, s);
+
+describe('printer transcripts', () => {
+  it('Marlin 2.x temperature report, polled and auto-reported', () => {
+    expect(parseTemperatures('ok T:210.00 /210.00 B:60.00 /60.00 @:127 B@:0')).toEqual({
+      hotend: { actual: 210, target: 210 },
+      bed: { actual: 60, target: 60 },
+      tools: [],
+    });
+    expect(parseTemperatures(' T:23.44 /0.00 B:22.97 /0.00 @:0 B@:0')).toMatchObject({ hotend: { actual: 23.44, target: 0 }, bed: { actual: 22.97, target: 0 } });
+  });
+
+  it('Marlin with two extruders and a chamber', () => {
+    const t = parseTemperatures('ok T:200.12 /200.00 B:55.10 /55.00 C:30.00 /0.00 T0:200.12 /200.00 T1:150.40 /0.00 @:90 B@:12 @0:90 @1:0')!;
+    expect(t.tools).toEqual([{ actual: 200.12, target: 200 }, { actual: 150.4, target: 0 }]);
+    expect(t.chamber).toEqual({ actual: 30, target: 0 });
+    expect(t.hotend).toEqual({ actual: 200.12, target: 200 });
+  });
+
+  it('Prusa MK3: one decimal, P: probe and A: ambient', () => {
+    expect(parseTemperatures('ok T:215.0 /215.0 B:60.1 /60.0 T0:215.0 /215.0 @:72 B@:45 P:35.8 A:31.2')).toEqual({
+      hotend: { actual: 215, target: 215 },
+      bed: { actual: 60.1, target: 60 },
+      tools: [{ actual: 215, target: 215 }],
+      probe: 35.8,
+      ambient: 31.2,
+    });
+  });
+
+  it('Prusa Buddy: no space before the slash', () => {
+    expect(parseTemperatures('T:210.00/210.00 B:60.00/60.00 X:0.00/0.00 A:30.00/0.00 @:80 B@:40 C@:0.00 HBR@:255')).toMatchObject({
+      hotend: { actual: 210, target: 210 },
+      bed: { actual: 60, target: 60 },
+    });
+  });
+
+  it('does not take other lines for temperatures', () => {
+    for (const l of ['ok', 'echo:busy: processing', 'X:0.00 Y:0.00 Z:0.00 E:12.34 Count X:0 Y:0 Z:0', 'FIRMWARE_NAME:Marlin', 'start']) {
+      expect(parseTemperatures(l)).toBeNull();
+    }
+  });
+
+  it('resend requests of every dialect', () => {
+    expect(parseResend('Resend: 42')).toBe(42);
+    expect(parseResend('Resend:42')).toBe(42);
+    expect(parseResend('rs 42')).toBe(42);
+    expect(parseResend('rs N42')).toBe(42);
+    expect(parseResend('ok')).toBeNull();
+    expect(isLineError('Error:checksum mismatch, Last Line: 41')).toBe(true);
+    expect(isLineError('Error:Line Number is not Last Line Number+1, Last Line: 41')).toBe(true);
+    expect(isLineError('Error:Thermal Runaway, system stopped! Heater_ID: 0')).toBe(false);
+  });
+
+  it('ok, busy, SD progress, position and print counter', () => {
+    expect(isOk('ok')).toBe(true);
+    expect(isOk('ok T:20.0 /0.0')).toBe(true);
+    expect(isOk('okay')).toBe(false);
+    expect(isBusy('echo:busy: processing')).toBe(true);
+    expect(isBusy('busy: paused for user')).toBe(true);
+    expect(parseSdStatus('SD printing byte 123/4567')).toEqual({ printing: true, byte: 123, total: 4567 });
+    expect(parseSdStatus('Not SD printing')).toEqual({ printing: false, done: false });
+    expect(parseSdStatus('Done printing file')).toEqual({ printing: false, done: true });
+    expect(parsePosition('X:10.00 Y:20.50 Z:0.30 E:152.81 Count X:800 Y:1640 Z:120')).toEqual({ x: 10, y: 20.5, z: 0.3, e: 152.81 });
+    expect(parsePrintCounterFilament('Stats: Filament used: 12.3m')).toBe(12300);
+  });
+
+  it('M115 firmware line and capabilities', () => {
+    const fw = parseFirmwareLine(
+      'FIRMWARE_NAME:Marlin 2.1.2.1 (Feb  4 2024 12:00:00) SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin PROTOCOL_VERSION:1.0 MACHINE_TYPE:Ender-3 V2 EXTRUDER_COUNT:1 UUID:cede2a2f-41a2-4748-9b12-c55c62f367ff',
+    )!;
+    expect(fw.name).toBe('Marlin 2.1.2.1 (Feb  4 2024 12:00:00)');
+    expect(fw.fields).toMatchObject({ MACHINE_TYPE: 'Ender-3 V2', EXTRUDER_COUNT: '1', PROTOCOL_VERSION: '1.0' });
+    expect(parseFirmwareLine('FIRMWARE_NAME:Prusa-Firmware 3.13.3 based on Marlin FIRMWARE_URL:https://github.com/prusa3d/Prusa-Firmware PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa i3 MK3S EXTRUDER_COUNT:1 UUID:00000000-0000-0000-0000-000000000000')!.fields.MACHINE_TYPE).toBe('Prusa i3 MK3S');
+    expect(parseCapability('Cap:AUTOREPORT_TEMP:1')).toEqual(['AUTOREPORT_TEMP', true]);
+    expect(parseCapability('Cap:EMERGENCY_PARSER:0')).toEqual(['EMERGENCY_PARSER', false]);
+  });
+
+  it('fatal errors keep the firmware\'s words', () => {
+    expect(parseFault('Error:Thermal Runaway, system stopped! Heater_ID: 0')).toEqual({ kind: 'thermal-runaway', text: 'Thermal Runaway, system stopped! Heater_ID: 0' });
+    expect(parseFault('Error:Heating failed, system stopped! Heater_ID: bed')!.kind).toBe('heating-failed');
+    expect(parseFault('Error:MAXTEMP triggered, system stopped! Heater_ID: 0')!.kind).toBe('maxtemp');
+    expect(parseFault('Error: MINTEMP triggered, system stopped! Heater_ID: 0')!.kind).toBe('mintemp');
+    expect(parseFault('Error:Printer halted. kill() called!')!.kind).toBe('halted');
+    expect(parseFault('Error:checksum mismatch, Last Line: 41')).toBeNull();
+  });
+});
+
+describe('filament metering from G-code', () => {
+  it('strips line numbers, checksums and comments', () => {
+    expect(stripLine('N12 G1 X5 E1.5*87 ; prime')).toBe('G1 X5 E1.5');
+    expect(stripLine('; only a comment')).toBe('');
+  });
+
+  it('counts a purge line, retractions once, and survives G92 resets', () => {
+    const s = run([
+      'M82', 'G92 E0',
+      'G1 X60 E9 F1000 ; purge line', 'G1 X100 E12.5',
+      'G92 E0', 'G1 E-0.8 F2100 ; retract', 'G1 X20 Y20', 'G1 E0 ; unretract', 'G1 X30 E1.2',
+      'G92 E0', 'G1 E-0.8', 'G1 E0', 'G1 X40 E2.0',
+    ]);
+    expect(totalConsumedMm(s)).toBeCloseTo(12.5 + 1.2 + 2.0, 9);
+  });
+
+  it('follows M83 relative sections and G91', () => {
+    const s = run(['M83', 'G1 E5', 'G1 E-1', 'G1 E1', 'G1 E2', 'M82', 'G92 E100', 'G1 E103', 'G91', 'G1 E1', 'G90', 'G1 E104']);
+    expect(totalConsumedMm(s)).toBeCloseTo(5 + 2 + 3 + 1, 9);
+  });
+
+  it('G90 brings E back to absolute after M83, as Marlin does', () => {
+    const s = run(['M83', 'G1 E5', 'G90', 'G1 E7']);
+    expect(totalConsumedMm(s)).toBeCloseTo(7, 9);
+  });
+
+  it('meters each extruder on its own', () => {
+    const s = run(['T0', 'G1 E10', 'T1', 'G92 E0', 'G1 E4', 'T0', 'G1 E11']);
+    expect(s.extruders.map((x) => x.highWater)).toEqual([11, 4]);
+  });
+
+  it('ignores lines without extrusion and non-moves with E words', () => {
+    expect(totalConsumedMm(run(['G28', 'M104 S210', 'M109 S210', 'G1 X10 Y10 F3000', 'M221 S95', 'M900 K0.05']))).toBe(0);
+  });
+
+  it('is the same in absolute and relative E for any moves (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -5, max: 20, noNaN: true }), { maxLength: 60 }), (deltas) => {
+        let abs = 0;
+        const absolute = ['M82', 'G92 E0', ...deltas.map((d) => `G1 E${(abs += d).toFixed(5)}`)];
+        const relative = ['M83', ...deltas.map((d) => `G1 E${d.toFixed(5)}`)];
+        let physical = 0;
+        let high = 0;
+        for (const d of deltas) high = Math.max(high, (physical += Number(d.toFixed(5))));
+        expect(totalConsumedMm(run(absolute))).toBeCloseTo(high, 3);
+        expect(totalConsumedMm(run(relative))).toBeCloseTo(high, 3);
+      }),
+    );
+  });
+
+  it('a G92 anywhere never changes what was consumed (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -3, max: 10, noNaN: true }), { minLength: 1, maxLength: 40 }), fc.nat(39), fc.double({ min: -100, max: 100, noNaN: true }), (deltas, at, to) => {
+        const lines = ['M83', ...deltas.map((d) => `G1 E${d.toFixed(4)}`)];
+        const withReset = [...lines.slice(0, 1 + (at % deltas.length)), `G92 E${to.toFixed(3)}`, ...lines.slice(1 + (at % deltas.length))];
+        expect(totalConsumedMm(run(withReset))).toBeCloseTo(totalConsumedMm(run(lines)), 6);
+      }),
+    );
+  });
+
+  it('converts length to grams: 1 m of 1.75 mm PLA is about 2.98 g', () => {
+    expect(gramsOf(1000, { diameterMm: 1.75, densityGPerCm3: 1.24 })).toBeCloseTo(2.98, 2);
+  });
+});
