@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'firmware-protocol/c/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'scratch/', 'firmware-protocol/c/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

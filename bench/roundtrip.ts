@@ -9,11 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { encodeFrame, FrameDecoder } from '../firmware-protocol/src/index.js';
-import { configSchema } from '../gateway/src/config/schema.js';
+import { meteringNodeSchema } from '../gateway/src/config/schema.js';
 import { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
-import { hasSocat } from '../simulators/src/metering-node/transports.js';
+import { hasSocat } from '../simulators/src/transports.js';
 import { round, summarize, type BenchResult } from './stats.js';
 
 const N = 2000;
@@ -82,7 +82,7 @@ export async function benchRoundTrip(): Promise<BenchResult[]> {
   // Full stack: the gateway's MeteringNode on one end, the bench playing a node on the other.
   const pair = await ptyPair(dir, 'gw');
   const journal = Journal.open(join(dir, 'data'));
-  const cfg = configSchema.shape.devices.parse([{ id: 'bench-node', kind: 'metering-node', serial: { path: pair.b } }])[0]!;
+  const cfg = meteringNodeSchema.parse({ id: 'bench-node', kind: 'metering-node', serial: { path: pair.b } });
   const node = new MeteringNode(cfg, journal, createLogger({ level: 'error', format: 'json' }));
   node.start();
   const nodePort = await open(pair.a);

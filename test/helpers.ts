@@ -5,7 +5,7 @@ import { Writable } from 'node:stream';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
 import { createLogger } from '../gateway/src/log.js';
-import { hasSocat } from '../simulators/src/metering-node/transports.js';
+import { hasSocat } from '../simulators/src/transports.js';
 
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
 export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';

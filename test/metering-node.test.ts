@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeFrame } from '../firmware-protocol/src/index.js';
 import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
-import { servePty, serveTcp, type SimTransport } from '../simulators/src/metering-node/transports.js';
+import { servePty, serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const transports = [

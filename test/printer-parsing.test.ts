@@ -2,7 +2,6 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyGcode, gramsOf, initialExtrusion, stripLine, totalConsumedMm, type ExtrusionState } from '../gateway/src/devices/printer/filament.js';
 import {
-  isBusy,
   isLineError,
   isOk,
   parseCapability,
@@ -68,12 +67,10 @@ describe('printer transcripts', () => {
     expect(isLineError('Error:Thermal Runaway, system stopped! Heater_ID: 0')).toBe(false);
   });
 
-  it('ok, busy, SD progress, position and print counter', () => {
+  it('ok, SD progress, position and print counter', () => {
     expect(isOk('ok')).toBe(true);
     expect(isOk('ok T:20.0 /0.0')).toBe(true);
     expect(isOk('okay')).toBe(false);
-    expect(isBusy('echo:busy: processing')).toBe(true);
-    expect(isBusy('busy: paused for user')).toBe(true);
     expect(parseSdStatus('SD printing byte 123/4567')).toEqual({ printing: true, byte: 123, total: 4567 });
     expect(parseSdStatus('Not SD printing')).toEqual({ printing: false, done: false });
     expect(parseSdStatus('Done printing file')).toEqual({ printing: false, done: true });
@@ -164,5 +161,12 @@ describe('filament metering from G-code', () => {
 
   it('converts length to grams: 1 m of 1.75 mm PLA is about 2.98 g', () => {
     expect(gramsOf(1000, { diameterMm: 1.75, densityGPerCm3: 1.24 })).toBeCloseTo(2.98, 2);
+  });
+});
+
+describe('RepRapFirmware E modes', () => {
+  it('G90/G91 leave E alone; only M82/M83 switch it', () => {
+    const s = ['M83', 'G1 E5', 'G90', 'G1 E2', 'G91', 'M82', 'G1 E10'].reduce((st, l) => applyGcode(st, l).state, initialExtrusion(false));
+    expect(totalConsumedMm(s)).toBeCloseTo(10, 9);
   });
 });

@@ -7,13 +7,14 @@ import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig, SimulatorConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
+import { Printer } from './devices/printer/driver.js';
 import { buildApp } from './http/app.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { loadScenario, playScenario } from '../../simulators/src/metering-node/control.js';
 import { MeteringNodeSim } from '../../simulators/src/metering-node/node-sim.js';
-import { serveTcp, type SimTransport } from '../../simulators/src/metering-node/transports.js';
+import { serveTcp, type SimTransport } from '../../simulators/src/transports.js';
 
 export interface StartOptions {
   /** Overrides gateway.http.port (0 picks a free port). */
@@ -74,6 +75,8 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {
   switch (dc.kind) {
     case 'metering-node':
       return new MeteringNode(dc, journal, log);
+    case 'printer':
+      return new Printer(dc, journal, log);
   }
 }
 

@@ -7,7 +7,7 @@ import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
 import { COMMANDS_HELP, loadScenario, playScenario, runCommand } from '../../../simulators/src/metering-node/control.js';
 import { MeteringNodeSim } from '../../../simulators/src/metering-node/node-sim.js';
-import { hasSocat, servePty, serveTcp, type SimTransport } from '../../../simulators/src/metering-node/transports.js';
+import { hasSocat, servePty, serveTcp, type SimTransport } from '../../../simulators/src/transports.js';
 
 const program = new Command('ovn-gateway')
   .description('Lab equipment gateway: badges, relays, metering and cost split for shared tools')

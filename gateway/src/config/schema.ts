@@ -3,6 +3,7 @@
  * validation at start and of `ovn-gateway config schema` (JSON Schema for editors).
  */
 import { z } from 'zod';
+import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
 
 const hostPort = z
   .string()
@@ -28,8 +29,13 @@ export const serialSchema = z
   })
   .describe('How to reach the device over serial.');
 
-const meteringNode = z.strictObject({
-  id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit').describe('Stable device id, used in topics, the journal and the API.'),
+const deviceId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit')
+  .describe('Stable device id, used in topics, the journal and the API.');
+
+export const meteringNodeSchema = z.strictObject({
+  id: deviceId,
   kind: z.literal('metering-node'),
   name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S relay node".'),
   nodeId: z.string().max(32).optional().describe('The node id the firmware reports in HELLO; a different one is logged as a warning.'),
@@ -37,7 +43,51 @@ const meteringNode = z.strictObject({
   livenessHeartbeats: z.number().int().min(2).max(20).default(3).describe('Offline after this many heartbeat intervals without a valid frame.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNode]);
+const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
+
+const printer = z.strictObject({
+  id: deviceId,
+  kind: z.literal('printer'),
+  name: z.string().min(1).optional(),
+  dialect: z.enum(['marlin', 'prusa', 'reprapfirmware']).default('marlin').describe('Firmware family: Marlin 2.x, Prusa MK3 (Prusa-Firmware), RepRapFirmware.'),
+  serial: serialSchema,
+  filament: z
+    .strictObject({
+      diameterMm: z.number().positive().max(5).default(1.75),
+      material: z.string().min(1).default('PLA').describe('PLA, PETG, ABS, ASA, TPU, NYLON have known densities; others need densityGPerCm3.'),
+      densityGPerCm3: z.number().positive().max(5).optional().describe('Overrides the material default.'),
+    })
+    .refine((f) => f.densityGPerCm3 !== undefined || KNOWN_MATERIALS.includes(f.material.toUpperCase()), {
+      message: `unknown material density: give densityGPerCm3, or use one of ${KNOWN_MATERIALS.join(', ')}`,
+    })
+    .default({ diameterMm: 1.75, material: 'PLA' }),
+  pollIntervalS: z.number().int().min(1).max(60).default(2).describe('Temperature and SD status: auto-report interval, or polling when the firmware cannot auto-report.'),
+  timeouts: z
+    .strictObject({
+      communicationMs: z.number().int().min(100).default(5000).describe('Silence after which the gateway pokes the printer with M105.'),
+      maxConsecutive: z.number().int().min(1).default(5).describe('Consecutive timeouts after which the printer is marked lost and the port reopened.'),
+      startMs: z.number().int().min(0).default(2500).describe('How long to wait for the boot banner after opening the port.'),
+    })
+    .default({ communicationMs: 5000, maxConsecutive: 5, startMs: 2500 }),
+  maxConsecutiveResends: z.number().int().min(1).default(10),
+  sdPositionPollMs: z
+    .number()
+    .int()
+    .min(50)
+    .default(250)
+    .describe('While the printer prints from SD, how often to read the extruder position (M114) to meter filament; faster is closer.'),
+  maxRetractionMm: z
+    .number()
+    .positive()
+    .default(10)
+    .describe('SD mode: a drop in E up to this is a retraction; a larger one is a reset (G92), which closes a segment of extrusion.'),
+  cancelScript: z
+    .array(z.string())
+    .default(['M104 S0', 'M140 S0', 'G91', 'G1 E-2 F2400', 'G1 Z10 F600', 'G90', 'M107', 'M84'])
+    .describe('G-code sent after a cancelled print; its extrusion is metered like any other.'),
+});
+
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printer]);
 
 const nodeSimulator = z.strictObject({
   kind: z.literal('node'),
@@ -90,6 +140,7 @@ export const configSchema = z
 export type Config = z.output<typeof configSchema>;
 export type DeviceConfig = z.output<typeof deviceSchema>;
 export type MeteringNodeConfig = Extract<DeviceConfig, { kind: 'metering-node' }>;
+export type PrinterConfig = Extract<DeviceConfig, { kind: 'printer' }>;
 export type SerialConfig = z.output<typeof serialSchema>;
 export type SimulatorConfig = z.output<typeof simulatorSchema>;
 

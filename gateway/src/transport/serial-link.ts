@@ -26,7 +26,7 @@ interface LinkEvents {
 
 /** What a link needs of a byte stream: serialport and net.Socket both fit. */
 interface ByteStream {
-  write(data: Uint8Array): boolean;
+  write(data: Uint8Array | string): boolean;
   on(event: 'data', fn: (chunk: Buffer) => void): unknown;
   on(event: 'close', fn: () => void): unknown;
   on(event: 'error', fn: (err: Error) => void): unknown;
@@ -74,7 +74,12 @@ export class SerialLink extends EventEmitter<LinkEvents> {
     }
   }
 
-  write(data: Uint8Array): boolean {
+  /** Closes the link as if it had been lost and reconnects with the usual backoff. */
+  restart(reason: string): void {
+    if (this.stream) this.lost(this.stream, reason);
+  }
+
+  write(data: Uint8Array | string): boolean {
     if (!this.stream) return false;
     this.stats.bytesOut += data.length;
     this.stream.write(data);

@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { RESET_CAUSE } from '../../../firmware-protocol/src/index.js';
 import { ConfigError, formatIssues } from '../../../gateway/src/config/load.js';
 import type { MeteringNodeSim } from './node-sim.js';
-import type { SimTransport } from './transports.js';
+import type { SimTransport } from '../transports.js';
 
 export const COMMANDS_HELP = `commands:
   badge <UID hex>            tap a badge (e.g. badge 04A1B2C3)

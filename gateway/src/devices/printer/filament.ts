@@ -17,6 +17,8 @@ export interface ExtruderState {
 }
 
 export interface ExtrusionState {
+  /** G90/G91 switch E too (Marlin, Prusa); in RepRapFirmware only M82/M83 do. */
+  positioningSetsE: boolean;
   /** G90/G91: absolute or relative for all axes. */
   absolutePositioning: boolean;
   /** M82/M83 override for E; null follows G90/G91. */
@@ -25,8 +27,8 @@ export interface ExtrusionState {
   extruders: ExtruderState[];
 }
 
-export function initialExtrusion(): ExtrusionState {
-  return { absolutePositioning: true, absoluteE: null, tool: 0, extruders: [{ e: 0, physical: 0, highWater: 0 }] };
+export function initialExtrusion(positioningSetsE = true): ExtrusionState {
+  return { positioningSetsE, absolutePositioning: true, absoluteE: positioningSetsE ? null : true, tool: 0, extruders: [{ e: 0, physical: 0, highWater: 0 }] };
 }
 
 /** Total filament consumed so far per extruder, mm. */
@@ -104,12 +106,9 @@ export function applyGcode(state: ExtrusionState, line: string): { state: Extrus
       else if (e !== undefined && Number.isFinite(e)) x.e = e;
       break;
     case 'G90':
-      s.absolutePositioning = true;
-      s.absoluteE = null;
-      break;
     case 'G91':
-      s.absolutePositioning = false;
-      s.absoluteE = null;
+      s.absolutePositioning = c.cmd === 'G90';
+      if (s.positioningSetsE) s.absoluteE = null;
       break;
     case 'M82':
       s.absoluteE = true;

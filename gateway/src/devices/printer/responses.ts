@@ -51,11 +51,6 @@ export function isOk(line: string): boolean {
   return line === 'ok' || line.startsWith('ok ');
 }
 
-/** `echo:busy: processing`, `busy: paused for user`: the firmware is alive, the command still running. */
-export function isBusy(line: string): boolean {
-  return /^(?:echo:)?busy:/.test(line);
-}
-
 /** A `start` line: the board has just reset (power, DTR on port open, watchdog). */
 export function isStart(line: string): boolean {
   return line === 'start';

@@ -1,12 +1,18 @@
 /**
- * Putting a simulated node on a wire: a TCP listener (like an ESP serial bridge or ser2net)
+ * Putting a simulated device on a wire: a TCP listener (like an ESP serial bridge or ser2net)
  * or a pseudo-terminal made by socat (like a USB serial adapter). Both can be unplugged and
  * replugged, which is how tests exercise the gateway's reconnects.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createServer, type Server, type Socket } from 'node:net';
-import type { MeteringNodeSim } from './node-sim.js';
+
+/** The serial side of a simulator: bytes out through the sink, bytes in through feed. */
+export interface SimulatedDevice {
+  attach(sink: (bytes: Uint8Array) => void): void;
+  detach(): void;
+  feed(chunk: Uint8Array): void;
+}
 
 export interface SimTransport {
   /** Where a gateway reaches the node: a device path or socket://host:port. */
@@ -17,7 +23,7 @@ export interface SimTransport {
   close(): Promise<void>;
 }
 
-export async function serveTcp(sim: MeteringNodeSim, host: string, port: number): Promise<SimTransport & { port: number }> {
+export async function serveTcp(sim: SimulatedDevice, host: string, port: number): Promise<SimTransport & { port: number }> {
   let socket: Socket | null = null;
   let server: Server | null = null;
   let boundPort = port;
@@ -74,10 +80,12 @@ export function hasSocat(): boolean {
 }
 
 /** A pseudo-terminal at `linkPath` (a symlink, like /dev/serial/by-id/…) whose other end is the simulator. */
-export async function servePty(sim: MeteringNodeSim, linkPath: string): Promise<SimTransport> {
+export async function servePty(sim: SimulatedDevice, linkPath: string): Promise<SimTransport> {
   let child: ChildProcess | null = null;
+  let plugged = false;
 
   const plug = async () => {
+    plugged = true;
     const c = spawn('socat', [`PTY,link=${linkPath},rawer,echo=0,wait-slave`, 'STDIO'], { stdio: ['pipe', 'pipe', 'pipe'] });
     child = c;
     let stderr = '';
@@ -85,10 +93,12 @@ export async function servePty(sim: MeteringNodeSim, linkPath: string): Promise<
     c.stdout!.on('data', (d: Buffer) => sim.feed(d));
     c.stdin!.on('error', () => {});
     c.on('exit', () => {
-      if (child === c) {
-        child = null;
-        sim.detach();
-      }
+      if (child !== c) return;
+      child = null;
+      sim.detach();
+      // socat ends when the gateway closes its side. The cable is still in: make the port
+      // again, as a USB device re-enumerates; opening it "resets" the simulated board.
+      if (plugged) void plug().catch(() => {});
     });
     // wait-slave: socat starts relaying once the gateway opens the PTY; attach then is harmless before.
     sim.attach((bytes) => c.stdin!.write(bytes));
@@ -100,6 +110,7 @@ export async function servePty(sim: MeteringNodeSim, linkPath: string): Promise<
   };
 
   const unplug = async () => {
+    plugged = false;
     const c = child;
     child = null;
     sim.detach();

@@ -1,0 +1,521 @@
+/**
+ * A 3D printer on a serial line (Marlin 2.x, Prusa MK3, RepRapFirmware): connection and
+ * capabilities, temperatures and faults, print jobs streamed by the gateway (print-host mode)
+ * or followed while the printer prints from its SD card, and the filament each job used.
+ */
+import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import type { PrinterConfig } from '../../config/schema.js';
+import type { Journal } from '../../journal/journal.js';
+import type { Logger } from '../../log.js';
+import { SerialLink } from '../../transport/serial-link.js';
+import type { Device, DeviceHealth } from '../device.js';
+import { applyGcode, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, totalConsumedMm, type ExtrusionState, type FilamentSpec } from './filament.js';
+import { LineProtocol } from './line-protocol.js';
+import {
+  isLineError,
+  isOk,
+  isStart,
+  parseCapability,
+  parseFault,
+  parseFirmwareLine,
+  parsePosition,
+  parseResend,
+  parseSdStatus,
+  parseTemperatures,
+  type Temperatures,
+} from './responses.js';
+
+export type PrinterState = 'offline' | 'connecting' | 'idle' | 'heating' | 'printing' | 'paused' | 'error';
+export type JobOutcome = 'finished' | 'cancelled' | 'interrupted' | 'failed';
+
+export interface JobInfo {
+  id: string;
+  mode: 'host' | 'sd';
+  file: string;
+  startedAt: string;
+  state: 'printing' | 'paused' | JobOutcome;
+  /** 0..1 */
+  progress: number;
+  filamentMm: number;
+  filamentG: number;
+}
+
+interface ActiveJob {
+  id: string;
+  mode: 'host' | 'sd';
+  file: string;
+  startedAt: Date;
+  startedMono: number;
+  paused: boolean;
+  /** Host mode: lines still to send. */
+  lines: string[];
+  next: number;
+  acked: number;
+  /** Host mode: filament from the commands the printer acknowledged. */
+  extrusion: ExtrusionState;
+  /** SD mode: filament from M114 E readings. */
+  sd: { segmentStartE: number; highE: number; doneMm: number; byte: number; total: number } | null;
+  cancelling: boolean;
+}
+
+export interface PrinterEvents {
+  state: [PrinterState];
+  job: [JobInfo];
+}
+
+const MAX_LINE = 1024;
+
+export class Printer extends EventEmitter<PrinterEvents> implements Device {
+  readonly kind = 'printer';
+  private readonly log: Logger;
+  private readonly link: SerialLink;
+  private readonly protocol: LineProtocol;
+  private readonly spec: FilamentSpec;
+  private rx = '';
+  private connected = false;
+  private ready = false;
+  private since = new Date();
+  private lastSeen: Date | null = null;
+  private firmware: { name: string; fields: Record<string, string> } | null = null;
+  private capabilities: Record<string, boolean> = {};
+  private temps: Temperatures | null = null;
+  private fault: { kind: string; text: string; at: string } | null = null;
+  private job: ActiveJob | null = null;
+  private lastJob: JobInfo | null = null;
+  private pollTimer: NodeJS.Timeout | null = null;
+  private positionTimer: NodeJS.Timeout | null = null;
+  private positionPending = false;
+  private startTimer: NodeJS.Timeout | null = null;
+  private everConnected = false;
+  private stateNow: PrinterState = 'offline';
+  private readonly counters = { resets: 0, oversizedLines: 0 };
+
+  constructor(
+    private readonly cfg: PrinterConfig,
+    private readonly journal: Journal,
+    log: Logger,
+    private readonly now: () => Date = () => new Date(),
+  ) {
+    super();
+    this.log = log.child({ device: cfg.id });
+    this.link = new SerialLink(cfg.serial, this.log);
+    const density = cfg.filament.densityGPerCm3 ?? MATERIAL_DENSITY[cfg.filament.material.toUpperCase()]!;
+    this.spec = { diameterMm: cfg.filament.diameterMm, densityGPerCm3: density };
+    this.protocol = new LineProtocol(
+      { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs: cfg.timeouts.communicationMs, maxConsecutiveTimeouts: cfg.timeouts.maxConsecutive },
+      (text) => this.link.write(text),
+      () => this.nextJobLine(),
+      (reason) => {
+        this.log.warn({ reason }, 'printer not answering properly; reopening the port');
+        this.link.restart(reason);
+      },
+    );
+  }
+
+  get id(): string {
+    return this.cfg.id;
+  }
+
+  get state(): PrinterState {
+    return this.stateNow;
+  }
+
+  /** The tool is in use: a job is running or paused, or it is heating. Sessions never cut power then. */
+  get busy(): boolean {
+    return this.job !== null || this.stateNow === 'heating';
+  }
+
+  get currentJob(): JobInfo | null {
+    return this.job ? this.jobInfo(this.job, this.job.paused ? 'paused' : 'printing') : null;
+  }
+
+  get finishedJob(): JobInfo | null {
+    return this.lastJob;
+  }
+
+  start(): void {
+    this.link.on('open', () => this.onOpen());
+    this.link.on('close', (reason) => this.onClose(reason));
+    this.link.on('data', (chunk) => this.onData(chunk));
+    this.link.start();
+  }
+
+  async stop(): Promise<void> {
+    this.clearTimers();
+    this.link.removeAllListeners();
+    if (this.job) this.endJob('interrupted', 'the gateway stopped');
+    this.protocol.reset();
+    await this.link.stop();
+  }
+
+  health(): DeviceHealth {
+    return {
+      id: this.cfg.id,
+      kind: this.kind,
+      name: this.cfg.name ?? this.cfg.id,
+      state: this.ready ? 'online' : 'offline',
+      lastSeen: this.lastSeen?.toISOString() ?? null,
+      since: this.since.toISOString(),
+      detail: {
+        target: this.cfg.serial.path,
+        dialect: this.cfg.dialect,
+        printerState: this.stateNow,
+        busy: this.busy,
+        firmware: this.firmware,
+        capabilities: this.capabilities,
+        temperatures: this.temps,
+        fault: this.fault,
+        job: this.currentJob,
+        lastJob: this.lastJob,
+        filament: { ...this.cfg.filament, densityGPerCm3: this.spec.densityGPerCm3 },
+        link: this.link.stats,
+        protocol: { ...this.protocol.stats, ...this.counters },
+      },
+    };
+  }
+
+  // ---- jobs ----
+
+  /** Print-host mode: streams G-code to the printer. Filament is counted from each acknowledged command. */
+  startJob(file: string, gcode: string): JobInfo {
+    if (!this.ready) throw new PrinterBusyError(`${this.cfg.id} is not connected`);
+    if (this.fault) throw new PrinterBusyError(`${this.cfg.id} has a fault (${this.fault.text}); a maintainer must clear it first`);
+    if (this.job) throw new PrinterBusyError(`${this.cfg.id} is already printing ${this.job.file}`);
+    const lines = gcode.split(/\r?\n/).map(stripLine).filter((l) => l.length > 0);
+    if (lines.length === 0) throw new Error(`${file}: no G-code in the file`);
+    this.job = this.newJob('host', file, lines);
+    this.updateState();
+    this.protocol.kick();
+    return this.currentJob!;
+  }
+
+  pause(): void {
+    const job = this.requireJob();
+    if (job.mode === 'sd') this.protocol.send({ line: 'M25' });
+    job.paused = true;
+    this.updateState();
+  }
+
+  resume(): void {
+    const job = this.requireJob();
+    job.paused = false;
+    if (job.mode === 'sd') this.protocol.send({ line: 'M24' });
+    this.updateState();
+    this.protocol.kick();
+  }
+
+  /** Stops the job; the cancel script runs and its extrusion is metered with the job. */
+  cancel(): void {
+    const job = this.requireJob();
+    job.cancelling = true;
+    job.paused = false;
+    job.lines = job.lines.slice(0, job.next);
+    if (job.mode === 'sd') this.protocol.send({ line: 'M524' });
+    const script = this.cfg.cancelScript;
+    script.forEach((line, i) =>
+      this.protocol.send({
+        line,
+        onAck: () => {
+          this.meter(job, line);
+          if (i === script.length - 1) this.endJob('cancelled', 'cancelled');
+        },
+      }),
+    );
+    if (script.length === 0) this.endJob('cancelled', 'cancelled');
+  }
+
+  /** A maintainer clears a fault after looking at the printer: M999 restarts the firmware's command processing. */
+  clearFault(): void {
+    if (!this.fault) return;
+    this.journal.record('device.fault-cleared', this.cfg.id, { kind: this.fault.kind, text: this.fault.text });
+    this.fault = null;
+    this.protocol.send({ line: 'M999' });
+    this.updateState();
+  }
+
+  private requireJob(): ActiveJob {
+    if (!this.job) throw new PrinterBusyError(`${this.cfg.id} is not printing`);
+    return this.job;
+  }
+
+  private newJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
+    const job: ActiveJob = {
+      id: randomUUID(),
+      mode,
+      file,
+      startedAt: this.now(),
+      startedMono: performance.now(),
+      paused: false,
+      lines,
+      next: 0,
+      acked: 0,
+      extrusion: initialExtrusion(this.cfg.dialect !== 'reprapfirmware'),
+      sd: mode === 'sd' ? { segmentStartE: NaN, highE: NaN, doneMm: 0, byte: 0, total: 0 } : null,
+      cancelling: false,
+    };
+    this.journal.record('printer.job-started', this.cfg.id, { jobId: job.id, mode, file, lines: lines.length || undefined });
+    this.log.info({ jobId: job.id, mode, file }, `job started: ${file}`);
+    return job;
+  }
+
+  private nextJobLine() {
+    const job = this.job;
+    if (!job || job.mode !== 'host' || job.paused || job.cancelling || job.next >= job.lines.length) return null;
+    const line = job.lines[job.next++]!;
+    return {
+      line,
+      onAck: () => {
+        job.acked++;
+        this.meter(job, line);
+        if (job.acked === job.lines.length && !job.cancelling && this.job === job) this.endJob('finished', 'all lines acknowledged');
+      },
+    };
+  }
+
+  private meter(job: ActiveJob, line: string): void {
+    job.extrusion = applyGcode(job.extrusion, line).state;
+  }
+
+  private jobFilamentMm(job: ActiveJob): number {
+    const host = totalConsumedMm(job.extrusion);
+    if (!job.sd) return host;
+    const sd = job.sd;
+    return host + sd.doneMm + (Number.isNaN(sd.highE) ? 0 : sd.highE - sd.segmentStartE);
+  }
+
+  private jobInfo(job: ActiveJob, state: JobInfo['state']): JobInfo {
+    const mm = this.jobFilamentMm(job);
+    const progress = job.mode === 'host' ? (job.lines.length ? job.acked / job.lines.length : 0) : job.sd!.total ? job.sd!.byte / job.sd!.total : 0;
+    return {
+      id: job.id,
+      mode: job.mode,
+      file: job.file,
+      startedAt: job.startedAt.toISOString(),
+      state,
+      progress: Math.min(1, progress),
+      filamentMm: round(mm, 3),
+      filamentG: round(gramsOf(mm, this.spec), 3),
+    };
+  }
+
+  private endJob(outcome: JobOutcome, reason: string): void {
+    const job = this.job;
+    if (!job) return;
+    this.job = null;
+    const info = this.jobInfo(job, outcome);
+    this.lastJob = info;
+    const durationS = round((performance.now() - job.startedMono) / 1000, 1);
+    this.journal.record('printer.job-ended', this.cfg.id, { jobId: job.id, mode: job.mode, file: job.file, outcome, reason, filamentMm: info.filamentMm, filamentG: info.filamentG, durationS });
+    this.log.info({ jobId: job.id, outcome, filamentG: info.filamentG }, `job ${outcome}: ${job.file} (${reason})`);
+    this.emit('job', info);
+    this.updateState();
+  }
+
+  // ---- connection ----
+
+  private onOpen(): void {
+    this.journal.record(this.everConnected ? 'device.reconnected' : 'device.connected', this.cfg.id, { target: this.cfg.serial.path });
+    this.everConnected = true;
+    this.connected = true;
+    this.ready = false;
+    this.rx = '';
+    this.updateState();
+    // Opening the port resets most boards (DTR): wait for the banner, or go ahead if none comes.
+    this.startTimer = setTimeout(() => this.handshake(), this.cfg.timeouts.startMs);
+  }
+
+  private onClose(reason: string): void {
+    this.clearTimers();
+    // Only acknowledged lines are metered: the line in flight when the link dropped may or
+    // may not have reached the printer, so the job can be short by that one move.
+    this.protocol.reset();
+    if (this.job) this.endJob('interrupted', `connection lost: ${reason}`);
+    const wasReady = this.ready;
+    this.connected = this.ready = false;
+    this.journal.record('device.lost', this.cfg.id, { reason });
+    if (wasReady) this.log.warn({ reason }, 'printer offline');
+    this.updateState();
+  }
+
+  private handshake(): void {
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.startTimer = null;
+    this.protocol.begin();
+    this.firmware = null;
+    this.capabilities = {};
+    this.protocol.send({ line: 'M115', onAck: () => this.onCapabilities() });
+  }
+
+  private onCapabilities(): void {
+    const poll = this.cfg.pollIntervalS;
+    if (this.capabilities.AUTOREPORT_TEMP) this.protocol.send({ line: `M155 S${poll}` });
+    if (this.capabilities.AUTOREPORT_SD_STATUS) this.protocol.send({ line: `M27 S${poll}` });
+    this.pollTimer = setInterval(() => this.poll(), poll * 1000);
+    this.positionPending = false;
+    this.positionTimer = setInterval(() => this.pollPosition(), this.cfg.sdPositionPollMs);
+    this.ready = true;
+    this.since = this.now();
+    this.journal.record('device.hello', this.cfg.id, { firmware: this.firmware?.name ?? 'unknown', machine: this.firmware?.fields.MACHINE_TYPE, capabilities: this.capabilities });
+    this.log.info({ firmware: this.firmware?.name }, 'printer online');
+    this.updateState();
+  }
+
+  /** What auto-reports do not cover is polled, one command at a time, only when the line is idle. */
+  private poll(): void {
+    if (!this.ready || !this.protocol.idle) return;
+    if (!this.capabilities.AUTOREPORT_TEMP) this.protocol.send({ line: 'M105' });
+    if (!this.capabilities.AUTOREPORT_SD_STATUS) this.protocol.send({ line: 'M27' });
+  }
+
+  /** SD mode: the extruder position, read often, one request at a time. */
+  private pollPosition(): void {
+    if (!this.ready || this.job?.mode !== 'sd' || this.positionPending) return;
+    this.positionPending = true;
+    this.protocol.send({ line: 'M114', onAck: () => (this.positionPending = false) });
+  }
+
+  private clearTimers(): void {
+    if (this.pollTimer) clearInterval(this.pollTimer);
+    if (this.positionTimer) clearInterval(this.positionTimer);
+    if (this.startTimer) clearTimeout(this.startTimer);
+    this.pollTimer = this.positionTimer = this.startTimer = null;
+  }
+
+  // ---- receiving ----
+
+  private onData(chunk: Buffer): void {
+    this.rx += chunk.toString('latin1');
+    let nl: number;
+    while ((nl = this.rx.indexOf('\n')) >= 0) {
+      const line = this.rx.slice(0, nl).replace(/\r$/, '').trim();
+      this.rx = this.rx.slice(nl + 1);
+      if (line) this.onLine(line);
+    }
+    if (this.rx.length > MAX_LINE) {
+      this.counters.oversizedLines++;
+      this.log.warn({ head: this.rx.slice(0, 40) }, `dropped ${this.rx.length} bytes without a line end`);
+      this.rx = '';
+    }
+  }
+
+  private onLine(line: string): void {
+    this.lastSeen = this.now();
+    this.log.trace({ line }, 'recv');
+    if (isStart(line)) return this.onStart();
+    const fault = parseFault(line);
+    if (fault) return this.onFault(fault.kind, fault.text);
+
+    const temps = parseTemperatures(line);
+    if (temps) {
+      this.temps = temps;
+      this.updateState();
+    }
+    const fw = parseFirmwareLine(line);
+    if (fw) this.firmware = fw;
+    const cap = parseCapability(line);
+    if (cap) this.capabilities[cap[0]] = cap[1];
+    const sd = parseSdStatus(line);
+    if (sd) this.onSdStatus(sd);
+    const pos = parsePosition(line);
+    if (pos && this.job?.sd) this.onExtruderPosition(this.job.sd, pos.e);
+
+    const ok = isOk(line);
+    // Auto-reports arrive whatever the printer is doing; temperatures with W: are M109's keep-alive.
+    const autoReport = (temps !== null && !ok && !/\sW:/.test(line)) || sd !== null;
+    this.protocol.onLine(ok, parseResend(line), isLineError(line), !autoReport);
+  }
+
+  /** `start` while connected: the board reset. A running job cannot continue; it is interrupted, keeping what it used. */
+  private onStart(): void {
+    if (this.ready || this.job) {
+      this.counters.resets++;
+      this.journal.record('printer.reset', this.cfg.id, { during: this.job?.file ?? null });
+      this.log.warn('printer reset (start banner while connected)');
+      if (this.job) this.endJob('interrupted', 'the printer reset');
+      this.ready = false;
+      this.updateState();
+    }
+    // Whatever was in flight died with the reset (no ok for it can come any more). Let the
+    // rest of the banner arrive, then greet the firmware afresh.
+    this.clearTimers();
+    this.protocol.reset();
+    this.startTimer = setTimeout(() => this.handshake(), 300);
+  }
+
+  private onFault(kind: string, text: string): void {
+    if (this.fault && kind === 'halted') return; // the halt that follows the cause
+    this.fault = { kind, text, at: this.now().toISOString() };
+    this.journal.record('device.fault', this.cfg.id, { kind, text });
+    this.log.error({ kind }, `printer fault: ${text}`);
+    // The firmware has stopped (kill()): it answers nothing until it is reset. The line
+    // protocol's timeouts reopen the port, which resets most boards; the fault stays on
+    // record until a maintainer clears it.
+    if (this.job) this.endJob('failed', text);
+    this.updateState();
+  }
+
+  private onSdStatus(sd: ReturnType<typeof parseSdStatus> & object): void {
+    if (sd.printing) {
+      // A print we did not start: another host or the printer's own menu started it from SD.
+      if (!this.job) this.job = this.newJob('sd', 'SD card', []);
+      if (this.job.sd) {
+        this.job.sd.byte = sd.byte;
+        this.job.sd.total = sd.total;
+      }
+    } else if (this.job?.mode === 'sd' && !this.job.paused && !this.job.cancelling) {
+      const job = this.job;
+      const s = job.sd!;
+      const outcome = sd.done || (s.total > 0 && s.byte >= s.total) ? 'finished' : 'cancelled';
+      job.cancelling = true; // closing: ignore further status lines
+      // One last position reading, so the final segment's extrusion is counted in full.
+      this.protocol.send({ line: 'M114', onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
+    }
+    this.updateState();
+  }
+
+  /**
+   * SD mode: E from M114. A rise above the segment's high-water mark is consumption; a small
+   * drop is a retraction; a large drop is a reset (G92), which closes the segment. Segments
+   * start at E = 0: slicers' start G-code and layer changes reset with G92 E0, so what was
+   * extruded before the first reading of a segment (a purge line) still counts.
+   */
+  private onExtruderPosition(sd: NonNullable<ActiveJob['sd']>, e: number): void {
+    if (Number.isNaN(sd.highE) || e < sd.highE - this.cfg.maxRetractionMm) {
+      if (!Number.isNaN(sd.highE)) sd.doneMm += sd.highE - sd.segmentStartE;
+      sd.segmentStartE = 0;
+      sd.highE = Math.max(0, e);
+    } else if (e > sd.highE) sd.highE = e;
+  }
+
+  private updateState(): void {
+    const next: PrinterState = !this.connected
+      ? 'offline'
+      : !this.ready
+        ? 'connecting'
+        : this.fault
+          ? 'error'
+          : this.job
+            ? this.job.paused
+              ? 'paused'
+              : 'printing'
+            : isHeating(this.temps)
+              ? 'heating'
+              : 'idle';
+    if (next === this.stateNow) return;
+    this.stateNow = next;
+    this.emit('state', next);
+  }
+}
+
+export class PrinterBusyError extends Error {}
+
+function isHeating(t: Temperatures | null): boolean {
+  if (!t) return false;
+  return [t.hotend, t.bed].some((h) => h !== undefined && h.target > 0 && h.actual < h.target - 2);
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}

@@ -1,0 +1,202 @@
+/**
+ * The printer driver against the simulated Marlin/Prusa printer through the real serialport
+ * stack on a pseudo-terminal: connection, temperatures, print-host and SD metering, and every
+ * injected fault.
+ */
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { Printer } from '../gateway/src/devices/printer/driver.js';
+import { PrinterSim, type PrinterSimOptions } from '../simulators/src/printer/printer-sim.js';
+import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
+import { servePty, serveTcp, type SimTransport } from '../simulators/src/transports.js';
+import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+
+interface Bed {
+  sim: PrinterSim;
+  transport: SimTransport;
+  gw: TestGateway;
+  printer: Printer;
+  events: (kind: string) => Record<string, unknown>[];
+}
+
+const beds: Bed[] = [];
+
+async function bed(simOpts: PrinterSimOptions = {}, device: Record<string, unknown> = {}): Promise<Bed> {
+  const sim = new PrinterSim({ timeScale: 400, keepaliveMs: 100, ...simOpts });
+  const transport = skipWithoutSocat ? await serveTcp(sim, '127.0.0.1', 0) : await servePty(sim, join(tempDir('pty'), 'ttyPRINTER'));
+  const gw = await startTestGateway({
+    devices: [
+      {
+        id: 'mk3s',
+        kind: 'printer',
+        dialect: simOpts.dialect ?? 'marlin',
+        serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 300 } },
+        pollIntervalS: 1,
+        timeouts: { communicationMs: 400, maxConsecutive: 3, startMs: 300 },
+        ...device,
+      },
+    ],
+  });
+  const printer = gw.devices.get('mk3s') as Printer;
+  const b: Bed = { sim, transport, gw, printer, events: (kind) => gw.journal.events({ deviceId: 'mk3s', kind }).map((e) => e.data) };
+  beds.push(b);
+  await waitFor(() => printer.state === 'idle', 10_000, 'printer idle');
+  return b;
+}
+
+afterEach(async () => {
+  for (const b of beds.splice(0)) {
+    await b.gw.stop();
+    await b.transport.close();
+  }
+});
+
+async function jobEnd(b: Bed, ms = 30_000) {
+  return waitFor(() => b.events('printer.job-ended')[0], ms, 'job ended');
+}
+
+const within = (got: number, want: number, fraction: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(want * fraction + 1e-9);
+
+describe.each(['marlin', 'prusa'] as const)('printer (%s dialect)', (dialect) => {
+  it('connects, reads capabilities and reports temperatures', async () => {
+    const b = await bed({ dialect });
+    const d = b.printer.health();
+    expect(d.state).toBe('online');
+    expect(d.detail.capabilities).toMatchObject({ AUTOREPORT_TEMP: true, EMERGENCY_PARSER: true });
+    expect((d.detail.firmware as { name: string }).name).toMatch(dialect === 'prusa' ? /^Prusa-Firmware/ : /^Marlin 2\.1/);
+    await waitFor(() => b.printer.health().detail.temperatures);
+    expect(b.events('device.hello')).toHaveLength(1);
+  });
+
+  it('print-host mode meters grams equal to the printer\'s ground truth (within 0.1 %)', async () => {
+    const b = await bed({ dialect });
+    b.printer.startJob('calibration-cube.gcode', sampleGcode({ layers: 8, movesPerLayer: 30 }));
+    expect(b.printer.state === 'printing' || b.printer.state === 'heating').toBe(true);
+    const end = await jobEnd(b);
+    const truth = b.sim.truth();
+    expect(end).toMatchObject({ outcome: 'finished', file: 'calibration-cube.gcode' });
+    within(end.filamentMm as number, truth.totalExtrudedMm, 0.001);
+    within(end.filamentG as number, truth.totalExtrudedG, 0.001);
+    expect(truth.totalExtrudedMm).toBeGreaterThan(50);
+    expect(b.printer.state).toBe('idle');
+  });
+});
+
+describe('printer metering through faults', () => {
+  it('a cancel mid-print stops the stream, runs the cancel script, and meters what was really extruded', async () => {
+    const b = await bed();
+    b.printer.startJob('big.gcode', sampleGcode({ layers: 40, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.3);
+    b.printer.cancel();
+    const end = await jobEnd(b);
+    expect(end.outcome).toBe('cancelled');
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    expect(b.sim.truth().totalExtrudedMm).toBeLessThan(40 * 40 * 0.45);
+  });
+
+  it('checksum errors and resend requests (with and without the trailing ok) lose and repeat nothing', async () => {
+    const b = await bed();
+    b.printer.startJob('resends.gcode', sampleGcode({ layers: 6, movesPerLayer: 30, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.2);
+    b.sim.injectChecksumErrors(3);
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.5);
+    b.sim.setResendWithoutOk(true);
+    b.sim.injectChecksumErrors(2);
+    const end = await jobEnd(b);
+    expect(end.outcome).toBe('finished');
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    const stats = b.printer.health().detail.protocol as { resends: number; lineErrors: number };
+    expect(stats.resends).toBeGreaterThanOrEqual(5);
+    expect(stats.lineErrors).toBeGreaterThanOrEqual(5);
+  });
+
+  it('a missing ok is recovered by a timeout and an M105 poke, without double counting', async () => {
+    const b = await bed();
+    b.printer.startJob('lost-ok.gcode', sampleGcode({ layers: 4, movesPerLayer: 30, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.3);
+    b.sim.dropOk(1);
+    const end = await jobEnd(b);
+    expect(end.outcome).toBe('finished');
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    expect((b.printer.health().detail.protocol as { timeouts: number }).timeouts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('a reset mid-print interrupts the job, keeps the filament used so far, and reconnects', async () => {
+    const b = await bed();
+    b.printer.startJob('reset.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.2);
+    b.sim.reset();
+    const end = await jobEnd(b);
+    expect(end).toMatchObject({ outcome: 'interrupted', reason: 'the printer reset' });
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    expect(end.filamentMm).toBeGreaterThan(0);
+    expect(b.events('printer.reset')).toHaveLength(1);
+    await waitFor(() => b.printer.state === 'idle');
+    expect(() => b.printer.resume()).toThrow('not printing');
+  });
+
+  it('thermal runaway becomes a fault with the firmware\'s words, until a maintainer clears it', async () => {
+    const b = await bed();
+    b.printer.startJob('runaway.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    b.sim.thermalRunaway();
+    const end = await jobEnd(b);
+    expect(end).toMatchObject({ outcome: 'failed', reason: 'Thermal Runaway, system stopped! Heater_ID: 0' });
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    expect(b.printer.state).toBe('error');
+    expect(b.events('device.fault')).toEqual([{ kind: 'thermal-runaway', text: 'Thermal Runaway, system stopped! Heater_ID: 0' }]);
+    expect(() => b.printer.startJob('again.gcode', 'G1 E1')).toThrow(/has a fault/);
+    // The halted firmware answers nothing: bounded timeouts, then the port is reopened. On
+    // real hardware reopening toggles DTR, which resets the board; a PTY carries no DTR, so
+    // the test presses reset when the gateway has reopened the port.
+    await waitFor(() => b.events('device.lost').length === 1, 10_000);
+    expect(String(b.events('device.lost')[0]!.reason)).toMatch(/consecutive timeouts/);
+    await waitFor(() => b.events('device.reconnected').length === 1, 10_000);
+    if (b.sim.truth().halted) b.sim.reset();
+    await waitFor(() => b.printer.health().state === 'online', 10_000);
+    expect(b.printer.state).toBe('error');
+    b.printer.clearFault();
+    expect(b.printer.state).toBe('idle');
+    expect(b.events('device.fault-cleared')).toHaveLength(1);
+  });
+
+  it('a USB drop interrupts the job and the printer comes back on replug', async () => {
+    const b = await bed();
+    b.printer.startJob('usb.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    await b.transport.unplug();
+    const end = await jobEnd(b);
+    expect(end.outcome).toBe('interrupted');
+    expect(String(end.reason)).toMatch(/^connection lost/);
+    // Acknowledged lines only: short by at most the one move in flight when the cable went.
+    const truth = b.sim.truth().totalExtrudedMm;
+    expect(end.filamentMm as number).toBeLessThanOrEqual(truth + 1e-9);
+    expect(end.filamentMm as number).toBeGreaterThanOrEqual(truth - 0.9);
+    expect(b.printer.health().state).toBe('offline');
+    await b.transport.replug();
+    await waitFor(() => b.printer.state === 'idle', 10_000);
+  });
+
+  it('a printer gone silent is marked lost after bounded timeouts and reconnected', async () => {
+    const b = await bed();
+    b.sim.silence(2500);
+    await waitFor(() => b.events('device.lost').length === 1, 10_000);
+    expect(String(b.events('device.lost')[0]!.reason)).toMatch(/consecutive timeouts/);
+    await waitFor(() => b.printer.state === 'idle', 10_000);
+  });
+});
+
+describe('SD/monitor mode', () => {
+  it('follows a print started on the printer and meters it from M114 within 2 %', async () => {
+    // Moves take their real time (distance / feedrate), sped up 20×; the position is read every
+    // 50 ms, like a real print read every second.
+    const gcode = sampleGcode({ layers: 4, movesPerLayer: 40, heat: false });
+    const b = await bed({ sdFiles: { 'benchy.gco': gcode }, timeScale: 20 }, { sdPositionPollMs: 50 });
+    b.sim.startSdPrint('benchy.gco');
+    await waitFor(() => b.printer.currentJob?.mode === 'sd', 5000);
+    expect(b.printer.state).toBe('printing');
+    const end = await jobEnd(b, 60_000);
+    expect(end).toMatchObject({ outcome: 'finished', mode: 'sd' });
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.02);
+  });
+});
