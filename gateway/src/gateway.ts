@@ -12,9 +12,12 @@ import { buildApp } from './http/app.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { loadScenario, playScenario } from '../../simulators/src/metering-node/control.js';
+import { loadScenario, playScenario, type SimControl } from '../../simulators/src/control.js';
+import { nodeControl } from '../../simulators/src/metering-node/control.js';
 import { MeteringNodeSim } from '../../simulators/src/metering-node/node-sim.js';
-import { serveTcp, type SimTransport } from '../../simulators/src/transports.js';
+import { printerControl } from '../../simulators/src/printer/control.js';
+import { PrinterSim } from '../../simulators/src/printer/printer-sim.js';
+import { serveTcp, type SimTransport, type SimulatedDevice } from '../../simulators/src/transports.js';
 
 export interface StartOptions {
   /** Overrides gateway.http.port (0 picks a free port). */
@@ -22,11 +25,16 @@ export interface StartOptions {
   logger?: Logger;
 }
 
+export interface RunningSimulator {
+  sim: SimulatedDevice;
+  transport: SimTransport;
+}
+
 export interface RunningGateway {
   readonly url: string;
   readonly journal: Journal;
   readonly devices: ReadonlyMap<string, Device>;
-  readonly simulators: readonly { sim: MeteringNodeSim; transport: SimTransport }[];
+  readonly simulators: readonly RunningSimulator[];
   readonly log: Logger;
   stop(): Promise<void>;
 }
@@ -41,7 +49,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   log.info({ version: VERSION, dataDir, schema: journal.schemaVersion }, `journal open at ${journal.file}`);
 
   const scenarios = new AbortController();
-  const simulators: { sim: MeteringNodeSim; transport: SimTransport }[] = [];
+  const simulators: RunningSimulator[] = [];
   let app: ReturnType<typeof buildApp> | null = null;
   const devices = new Map<string, Device>();
 
@@ -80,15 +88,28 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {
   }
 }
 
-async function startSimulator(sc: SimulatorConfig, baseDir: string, log: Logger, signal: AbortSignal) {
-  const [host, port] = [sc.listen.slice(0, sc.listen.lastIndexOf(':')), Number(sc.listen.slice(sc.listen.lastIndexOf(':') + 1))];
-  const sim = new MeteringNodeSim({ nodeId: sc.nodeId, powerW: sc.powerW });
-  const transport = await serveTcp(sim, host, port);
-  const slog = log.child({ simulator: sc.nodeId });
-  slog.info(`simulated metering node listening on ${transport.address}`);
-  if (sc.scenario) {
-    const steps = loadScenario(resolve(baseDir, sc.scenario));
-    playScenario(sim, transport, steps, (out) => slog.info(out), signal).catch((err: Error) => slog.error(err.message));
+async function startSimulator(sc: SimulatorConfig, baseDir: string, log: Logger, signal: AbortSignal): Promise<RunningSimulator> {
+  const i = sc.listen.lastIndexOf(':');
+  const [host, port] = [sc.listen.slice(0, i), Number(sc.listen.slice(i + 1))];
+  const steps = sc.scenario ? loadScenario(resolve(baseDir, sc.scenario)) : [];
+  let sim: SimulatedDevice;
+  let control: (t: SimTransport) => SimControl;
+  let name: string;
+  switch (sc.kind) {
+    case 'node': {
+      const node = new MeteringNodeSim({ nodeId: sc.nodeId, powerW: sc.powerW, timeScale: sc.timeScale });
+      [sim, control, name] = [node, (t) => nodeControl(node, t), `metering node ${sc.nodeId}`];
+      break;
+    }
+    case 'printer': {
+      const printer = new PrinterSim({ dialect: sc.dialect, timeScale: sc.timeScale });
+      [sim, control, name] = [printer, (t) => printerControl(printer, t), `${sc.dialect} printer`];
+      break;
+    }
   }
+  const transport = await serveTcp(sim, host, port);
+  const slog = log.child({ simulator: sc.listen });
+  slog.info(`simulated ${name} listening on ${transport.address}`);
+  playScenario(control(transport), steps, (out) => slog.info(out), signal).catch((err: Error) => slog.error(err.message));
   return { sim, transport };
 }

@@ -5,9 +5,12 @@ import { ConfigError, loadConfig } from '../config/load.js';
 import { configJsonSchema } from '../config/schema.js';
 import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
-import { COMMANDS_HELP, loadScenario, playScenario, runCommand } from '../../../simulators/src/metering-node/control.js';
+import { loadScenario, playScenario, type SimControl } from '../../../simulators/src/control.js';
+import { nodeControl } from '../../../simulators/src/metering-node/control.js';
 import { MeteringNodeSim } from '../../../simulators/src/metering-node/node-sim.js';
-import { hasSocat, servePty, serveTcp, type SimTransport } from '../../../simulators/src/transports.js';
+import { printerControl } from '../../../simulators/src/printer/control.js';
+import { PrinterSim } from '../../../simulators/src/printer/printer-sim.js';
+import { hasSocat, servePty, serveTcp, type SimTransport, type SimulatedDevice } from '../../../simulators/src/transports.js';
 
 const program = new Command('ovn-gateway')
   .description('Lab equipment gateway: badges, relays, metering and cost split for shared tools')
@@ -63,42 +66,67 @@ config
   .description('print the JSON Schema of the configuration file')
   .action(() => console.log(JSON.stringify(configJsonSchema(), null, 2)));
 
-const sim = program.command('sim').description('run a simulated device');
-sim
-  .command('node')
-  .description(`a metering node speaking firmware-protocol over TCP or a pseudo-terminal; reads commands on stdin\n\n${COMMANDS_HELP}`)
-  .option('--tcp <host:port>', 'listen on TCP (point a device at socket://host:port)')
-  .option('--pty <path>', 'create a pseudo-terminal linked at <path> (needs socat)')
+const sim = program.command('sim').description('run a simulated device on a TCP port or a pseudo-terminal; reads commands on stdin (type help)');
+
+interface SimCliOptions {
+  tcp?: string;
+  pty?: string;
+  timeScale: number;
+  scenario?: string;
+}
+
+function simOptions(cmd: Command): Command {
+  return cmd
+    .option('--tcp <host:port>', 'listen on TCP (point a device at socket://host:port)')
+    .option('--pty <path>', 'create a pseudo-terminal linked at <path> (needs socat)')
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })');
+}
+
+/** Puts a simulator on its wire, plays its scenario and takes commands from stdin until a signal. */
+async function runSimulator(opts: SimCliOptions, name: string, device: SimulatedDevice, control: (t: SimTransport) => SimControl): Promise<void> {
+  if (!!opts.tcp === !!opts.pty) throw new CliError('give exactly one of --tcp <host:port> or --pty <path>');
+  if (opts.pty && !hasSocat()) throw new CliError('--pty needs socat (apt-get install socat); use --tcp otherwise');
+  const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+  let transport: SimTransport;
+  if (opts.tcp) {
+    const m = /^(.+):(\d+)$/.exec(opts.tcp);
+    if (!m) throw new CliError(`--tcp: expected host:port, got "${opts.tcp}"`);
+    transport = await serveTcp(device, m[1]!, Number(m[2]));
+  } else {
+    transport = await servePty(device, opts.pty!);
+  }
+  const ctl = control(transport);
+  console.error(`${name} at ${transport.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'help') return void console.error(ctl.help);
+    ctl.run(line).then(
+      (out) => out && console.log(out),
+      (err: Error) => console.error(err.message),
+    );
+  });
+  const quit = () => void transport.close().then(() => process.exit(0));
+  process.once('SIGINT', quit);
+  process.once('SIGTERM', quit);
+}
+
+simOptions(sim.command('node'))
+  .description('a metering node speaking firmware-protocol (badge reader, relay, energy meter, busy input)')
   .option('--node-id <id>', 'node id sent in HELLO', 'sim-node')
   .option('--power <watts>', 'power drawn while busy', positive, 120)
-  .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
-  .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
-  .action(async (opts: { tcp?: string; pty?: string; nodeId: string; power: number; timeScale: number; scenario?: string }) => {
-    if (!!opts.tcp === !!opts.pty) throw new CliError('give exactly one of --tcp <host:port> or --pty <path>');
-    if (opts.pty && !hasSocat()) throw new CliError('--pty needs socat (apt-get install socat); use --tcp otherwise');
-    const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+  .action(async (opts: SimCliOptions & { nodeId: string; power: number }) => {
     const node = new MeteringNodeSim({ nodeId: opts.nodeId, powerW: opts.power, timeScale: opts.timeScale });
-    let transport: SimTransport;
-    if (opts.tcp) {
-      const m = /^(.+):(\d+)$/.exec(opts.tcp);
-      if (!m) throw new CliError(`--tcp: expected host:port, got "${opts.tcp}"`);
-      transport = await serveTcp(node, m[1]!, Number(m[2]));
-    } else {
-      transport = await servePty(node, opts.pty!);
-    }
-    console.error(`simulated node ${opts.nodeId} at ${transport.address}; type "help" for commands`);
-    void playScenario(node, transport, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
-    const rl = createInterface({ input: process.stdin });
-    rl.on('line', (line) => {
-      if (line.trim() === 'help') return void console.error(COMMANDS_HELP);
-      runCommand(node, transport, line).then(
-        (out) => out && console.log(out),
-        (err: Error) => console.error(err.message),
-      );
-    });
-    const quit = () => void transport.close().then(() => process.exit(0));
-    process.once('SIGINT', quit);
-    process.once('SIGTERM', quit);
+    await runSimulator(opts, `simulated node ${opts.nodeId}`, node, (t) => nodeControl(node, t));
+  });
+
+simOptions(sim.command('printer'))
+  .description('a Marlin 2.x or Prusa MK3 printer with an SD card holding demo.gcode')
+  .option('--dialect <name>', 'marlin or prusa', 'marlin')
+  .action(async (opts: SimCliOptions & { dialect: string }) => {
+    if (opts.dialect !== 'marlin' && opts.dialect !== 'prusa') throw new CliError('--dialect: marlin or prusa');
+    const printer = new PrinterSim({ dialect: opts.dialect, timeScale: opts.timeScale });
+    await runSimulator(opts, `simulated ${opts.dialect} printer`, printer, (t) => printerControl(printer, t));
   });
 
 class CliError extends Error {}

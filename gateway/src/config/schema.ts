@@ -89,15 +89,26 @@ const printer = z.strictObject({
 
 export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printer]);
 
+const simulatorCommon = {
+  listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),
+  scenario: z.string().optional().describe('Scenario file (YAML/JSON) played by the simulator, relative to this config file.'),
+  timeScale: z.number().positive().default(1).describe('Simulated seconds per real second.'),
+};
+
 const nodeSimulator = z.strictObject({
   kind: z.literal('node'),
-  listen: hostPort.describe('TCP address the simulated node listens on; point a device at socket://<this>.'),
+  ...simulatorCommon,
   nodeId: z.string().max(32).default('sim-node'),
-  scenario: z.string().optional().describe('Scenario file (YAML/JSON) played by the simulator, relative to this config file.'),
-  powerW: z.number().min(0).default(120).describe('Power drawn while the relay is on.'),
+  powerW: z.number().min(0).default(120).describe('Power drawn while the relay is on and the tool busy.'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator]);
+const printerSimulator = z.strictObject({
+  kind: z.literal('printer'),
+  ...simulatorCommon,
+  dialect: z.enum(['marlin', 'prusa']).default('marlin'),
+});
+
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator]);
 
 function uniqueIds(devices: readonly { id?: unknown }[], ctx: z.RefinementCtx): void {
   const seen = new Map<unknown, number>();

@@ -6,6 +6,7 @@
  * simulator: attach a byte sink, feed it bytes.
  */
 import { EventEmitter } from 'node:events';
+import { sampleGcode } from './sample-gcode.js';
 
 export type PrinterDialect = 'marlin' | 'prusa';
 
@@ -13,7 +14,7 @@ export interface PrinterSimOptions {
   dialect?: PrinterDialect;
   /** Simulated seconds per real second (heating, SD printing, print time). */
   timeScale?: number;
-  /** Files on the SD card: name → G-code text. */
+  /** Files on the SD card: name → G-code text. The card always holds demo.gcode too. */
   sdFiles?: Record<string, string>;
   /** Cap:AUTOREPORT_TEMP / Cap:AUTOREPORT_SD_STATUS. */
   autoreport?: boolean;
@@ -81,7 +82,9 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private feedrateMmPerMin = 1500;
   private lastMoveS = 0;
   // waiting (M109/M190)
-  private waitFor: { heater: 'hotend' | 'bed'; sinceMs: number } | null = null;
+  private waitFor: { heater: 'hotend' | 'bed'; sinceMs: number; fromSd: boolean } | null = null;
+  /** Commands read from the SD card are executed without answering the host. */
+  private executingSd = false;
   private pending: string[] = [];
   // faults
   private checksumErrors = 0;
@@ -91,7 +94,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
 
   constructor(opts: PrinterSimOptions = {}) {
     super();
-    this.opts = { dialect: 'marlin', timeScale: 1, sdFiles: {}, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, ...opts };
+    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
   }
 
   // ---- transport ----
@@ -194,6 +197,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   }
 
   private ok(extra = ''): void {
+    if (this.executingSd) return;
     if (this.dropOks > 0) {
       this.dropOks--;
       return;
@@ -263,15 +267,16 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     if (this.waitFor) {
       const h = this.heaters[this.waitFor.heater];
       if (Math.abs(h.actual - h.target) < 1) {
+        const { fromSd } = this.waitFor;
         this.waitFor = null;
-        this.ok();
+        if (!fromSd) this.ok();
         for (const l of this.pending.splice(0)) this.receive(l);
       } else if (performance.now() - this.waitFor.sinceMs > this.opts.keepaliveMs) {
         this.waitFor.sinceMs = performance.now();
         this.send(' ' + this.temperatureLine() + ' W:?');
       }
     }
-    while (this.sdPrinting && !this.halted && this.sdBusyUntilS <= nowS) {
+    while (this.sdPrinting && !this.halted && !this.waitFor && this.sdBusyUntilS <= nowS) {
       this.sdStep();
       this.sdBusyUntilS = Math.max(this.sdBusyUntilS, nowS - 1) + this.lastMoveS;
     }
@@ -286,7 +291,12 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     }
     const line = this.sdLines[this.sdIndex++]!;
     this.sdBytes += line.length + 1;
-    this.execute(line);
+    this.executingSd = true;
+    try {
+      this.execute(line);
+    } finally {
+      this.executingSd = false;
+    }
   }
 
   private simNowS(): number {
@@ -373,7 +383,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         const heater = word === 'M104' || word === 'M109' ? 'hotend' : 'bed';
         this.heaters[heater].target = param('S') ?? param('R') ?? 0;
         if (word === 'M109' || word === 'M190') {
-          this.waitFor = { heater, sinceMs: performance.now() };
+          this.waitFor = { heater, sinceMs: performance.now(), fromSd: this.executingSd };
           return; // ok when the target is reached
         }
         return this.ok();
