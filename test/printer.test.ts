@@ -3,6 +3,9 @@
  * stack on a pseudo-terminal: connection, temperatures, print-host and SD metering, and every
  * injected fault.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Printer } from '../gateway/src/devices/printer/driver.js';
@@ -198,5 +201,51 @@ describe('SD/monitor mode', () => {
     const end = await jobEnd(b, 60_000);
     expect(end).toMatchObject({ outcome: 'finished', mode: 'sd' });
     within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.02);
+  });
+});
+
+describe('printing through the API and the command line', () => {
+  it('takes a G-code upload, pauses, resumes and cancels, with clear errors for what it cannot do', async () => {
+    const b = await bed();
+    const post = (path: string, body?: string) =>
+      fetch(`${b.gw.url}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'text/plain' }, body });
+    const gcode = sampleGcode({ layers: 30, movesPerLayer: 40, heat: false });
+
+    expect(await (await post('/api/devices/nope/jobs', gcode)).json()).toMatchObject({ error: 'unknown-device', message: expect.stringContaining('mk3s') });
+    const empty = await post('/api/devices/mk3s/jobs?name=empty.gcode', '; only comments\n');
+    expect(empty.status).toBe(400);
+    expect(((await empty.json()) as { message: string }).message).toBe('empty.gcode: no G-code in the file');
+
+    const res = await post('/api/devices/mk3s/jobs?name=box.gcode', gcode);
+    expect(res.status).toBe(201);
+    expect(await res.json()).toMatchObject({ file: 'box.gcode', mode: 'host', state: 'printing' });
+    const again = await post('/api/devices/mk3s/jobs?name=other.gcode', gcode);
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { message: string }).message).toBe('mk3s is already printing box.gcode');
+
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.05);
+    expect(await (await post('/api/devices/mk3s/jobs/current/pause')).json()).toMatchObject({ state: 'paused' });
+    const pausedAt = b.sim.truth().linesExecuted;
+    await new Promise((r) => setTimeout(r, 300));
+    expect(b.sim.truth().linesExecuted - pausedAt).toBeLessThanOrEqual(3); // polls only, no G-code
+    expect(b.printer.state).toBe('paused');
+    expect(await (await post('/api/devices/mk3s/jobs/current/resume')).json()).toMatchObject({ state: 'printing' });
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.15);
+    await post('/api/devices/mk3s/jobs/current/cancel');
+    const end = await jobEnd(b);
+    expect(end.outcome).toBe('cancelled');
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
+    expect((await post('/api/devices/mk3s/jobs/current/cancel')).status).toBe(409);
+  });
+
+  it('ovn-gateway print sends a file and follows the job to its end', async () => {
+    const b = await bed();
+    const file = join(tempDir('print'), 'tiny.gcode');
+    writeFileSync(file, sampleGcode({ layers: 3, movesPerLayer: 20, heat: false }));
+    // Asynchronously: the gateway answering it runs in this process.
+    const { stdout: out } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'print', 'mk3s', file, '--url', b.gw.url, '--follow'], { encoding: 'utf8' });
+    expect(out.trim().split('\n')[0]).toMatch(/^tiny\.gcode: printing, \d+ %/);
+    expect(out.trim().split('\n').at(-1)).toMatch(/^tiny\.gcode: finished, 100 %, [\d.]+ g \(\d+ mm\)$/);
+    expect((await jobEnd(b)).outcome).toBe('finished');
   });
 });

@@ -27,8 +27,9 @@ export function cobsEncodeInto(src: Uint8Array, dst: Uint8Array, dstOffset = 0):
   return out - dstOffset;
 }
 
+/** Upper bound of the encoded length: one code byte per 254 data bytes, plus the first one. */
 export function cobsMaxEncodedLength(n: number): number {
-  return n + Math.ceil(n / 254) + (n === 0 ? 1 : 0);
+  return n + Math.floor(n / 254) + 1;
 }
 
 /**

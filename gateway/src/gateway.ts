@@ -68,7 +68,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
 
-    app = buildApp({ name: config.gateway.name, startedAt, devices: () => [...devices.values()].map((d) => d.health()) }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

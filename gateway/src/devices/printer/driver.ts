@@ -179,11 +179,11 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   /** Print-host mode: streams G-code to the printer. Filament is counted from each acknowledged command. */
   startJob(file: string, gcode: string): JobInfo {
-    if (!this.ready) throw new PrinterBusyError(`${this.cfg.id} is not connected`);
-    if (this.fault) throw new PrinterBusyError(`${this.cfg.id} has a fault (${this.fault.text}); a maintainer must clear it first`);
-    if (this.job) throw new PrinterBusyError(`${this.cfg.id} is already printing ${this.job.file}`);
+    if (!this.ready) throw new PrinterRefusal(`${this.cfg.id} is not connected`);
+    if (this.fault) throw new PrinterRefusal(`${this.cfg.id} has a fault (${this.fault.text}); a maintainer must clear it first`);
+    if (this.job) throw new PrinterRefusal(`${this.cfg.id} is already printing ${this.job.file}`);
     const lines = gcode.split(/\r?\n/).map(stripLine).filter((l) => l.length > 0);
-    if (lines.length === 0) throw new Error(`${file}: no G-code in the file`);
+    if (lines.length === 0) throw new PrinterRefusal(`${file}: no G-code in the file`, 400);
     this.job = this.newJob('host', file, lines);
     this.updateState();
     this.protocol.kick();
@@ -235,7 +235,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private requireJob(): ActiveJob {
-    if (!this.job) throw new PrinterBusyError(`${this.cfg.id} is not printing`);
+    if (!this.job) throw new PrinterRefusal(`${this.cfg.id} is not printing`);
     return this.job;
   }
 
@@ -508,7 +508,15 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 }
 
-export class PrinterBusyError extends Error {}
+/** A request the printer cannot take now (409) or at all (400); the message says why. */
+export class PrinterRefusal extends Error {
+  constructor(
+    message: string,
+    readonly status: 400 | 409 = 409,
+  ) {
+    super(message);
+  }
+}
 
 function isHeating(t: Temperatures | null): boolean {
   if (!t) return false;
