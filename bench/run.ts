@@ -3,11 +3,12 @@
  * Figures are measured, not asserted: compare runs on the same machine.
  */
 import { benchCodec } from './codec.js';
+import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip]) {
+for (const bench of [benchCodec, benchRoundTrip, benchPrinter]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
@@ -15,8 +16,17 @@ for (const bench of [benchCodec, benchRoundTrip]) {
 }
 
 const figure = (r: BenchResult) =>
-  r.framesPerSec !== undefined ? `${Number(r.framesPerSec).toLocaleString('en')} frames/s` : r.p50Us !== undefined ? `p50 ${r.p50Us} µs, p99 ${r.p99Us} µs` : String(r.skipped ?? '');
-const rows = results.map((r) => [r.bench, figure(r), r.p99VsRawEcho !== undefined ? `${r.p99VsRawEcho}x raw` : '', r.target ?? '', r.pass === undefined ? '' : r.pass ? 'pass' : 'MISS']);
+  r.framesPerSec !== undefined
+    ? `${Number(r.framesPerSec).toLocaleString('en')} frames/s`
+    : r.linesPerSec !== undefined
+      ? `${Number(r.linesPerSec).toLocaleString('en')} lines/s`
+      : r.cpuPercentOfOneCore !== undefined
+        ? `${String(r.cpuPercentOfOneCore)} % of one core`
+        : r.p50Us !== undefined
+          ? `p50 ${r.p50Us} µs, p99 ${r.p99Us} µs`
+          : String(r.skipped ?? '');
+const ratio = (r: BenchResult) => (r.p99VsRawEcho !== undefined ? `${r.p99VsRawEcho}x raw` : r.ofRawFloor !== undefined ? `${r.ofRawFloor}x raw` : '');
+const rows = results.map((r) => [r.bench, figure(r), ratio(r), r.target ?? '', r.pass === undefined ? '' : r.pass ? 'pass' : 'MISS']);
 const header = ['benchmark', 'figure', 'ratio', 'target', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));
 const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();

@@ -14,6 +14,8 @@ import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { servePty, serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
+const cleanups: (() => Promise<void>)[] = [];
+
 interface Bed {
   sim: PrinterSim;
   transport: SimTransport;
@@ -22,11 +24,10 @@ interface Bed {
   events: (kind: string) => Record<string, unknown>[];
 }
 
-const beds: Bed[] = [];
-
 async function bed(simOpts: PrinterSimOptions = {}, device: Record<string, unknown> = {}): Promise<Bed> {
   const sim = new PrinterSim({ timeScale: 400, keepaliveMs: 100, ...simOpts });
   const transport = skipWithoutSocat ? await serveTcp(sim, '127.0.0.1', 0) : await servePty(sim, join(tempDir('pty'), 'ttyPRINTER'));
+  cleanups.push(() => transport.close());
   const gw = await startTestGateway({
     devices: [
       {
@@ -41,17 +42,14 @@ async function bed(simOpts: PrinterSimOptions = {}, device: Record<string, unkno
     ],
   });
   const printer = gw.devices.get('mk3s') as Printer;
+  cleanups.push(() => gw.stop());
   const b: Bed = { sim, transport, gw, printer, events: (kind) => gw.journal.events({ deviceId: 'mk3s', kind }).map((e) => e.data) };
-  beds.push(b);
   await waitFor(() => printer.state === 'idle', 10_000, 'printer idle');
   return b;
 }
 
 afterEach(async () => {
-  for (const b of beds.splice(0)) {
-    await b.gw.stop();
-    await b.transport.close();
-  }
+  for (const undo of cleanups.splice(0).reverse()) await undo();
 });
 
 async function jobEnd(b: Bed, ms = 30_000) {

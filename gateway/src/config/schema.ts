@@ -45,7 +45,7 @@ export const meteringNodeSchema = z.strictObject({
 
 const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
 
-const printer = z.strictObject({
+export const printerSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('printer'),
   name: z.string().min(1).optional(),
@@ -87,7 +87,7 @@ const printer = z.strictObject({
     .describe('G-code sent after a cancelled print; its extrusion is metered like any other.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printer]);
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema]);
 
 const simulatorCommon = {
   listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),
