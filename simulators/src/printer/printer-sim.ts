@@ -325,7 +325,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     const m = /^N(\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
     if (m) {
       const n = Number(m[1]);
-      const sum = [...raw.slice(0, raw.lastIndexOf('*'))].reduce((a, c) => a ^ c.charCodeAt(0), 0);
+      let sum = 0;
+      for (let i = 0, end = raw.lastIndexOf('*'); i < end; i++) sum ^= raw.charCodeAt(i);
       if (this.checksumErrors > 0 || sum !== Number(m[3])) {
         if (this.checksumErrors > 0) this.checksumErrors--;
         return this.requestResend(`Error:checksum mismatch, Last Line: ${this.lastLine}`);
@@ -353,10 +354,9 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     const cmd = /^([GMT])(\d+)/.exec(code);
     if (!cmd) return this.ok();
     const word = `${cmd[1]}${Number(cmd[2])}`;
-    const param = (k: string) => {
-      const p = new RegExp(`\\b${k}\\s*(-?\\d*\\.?\\d+)`).exec(code.slice(cmd[0].length));
-      return p ? Number(p[1]) : undefined;
-    };
+    const params = new Map<string, number>();
+    for (const p of code.slice(cmd[0].length).matchAll(/([A-Z])\s*(-?\d*\.?\d+)/g)) params.set(p[1]!, Number(p[2]));
+    const param = (k: string) => params.get(k);
     if (this.halted) return; // kill(): the firmware loops doing nothing until it is reset
     this.linesExecuted++;
     switch (word) {

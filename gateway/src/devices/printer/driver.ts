@@ -401,7 +401,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   private onLine(line: string): void {
     this.lastSeen = this.now();
-    this.log.trace({ line }, 'recv');
+    // The common case while streaming, kept off the parsers below.
+    if (line === 'ok') return this.protocol.onLine(true, null, false, true);
     if (isStart(line)) return this.onStart();
     const fault = parseFault(line);
     if (fault) return this.onFault(fault.kind, fault.text);
