@@ -21,3 +21,21 @@ export interface Device {
   stop(): Promise<void>;
   health(): DeviceHealth;
 }
+
+/** The health record every device reports; `detail` is the kind's own. */
+export function deviceHealth(
+  cfg: { id: string; name?: string | undefined; serial: { path: string } },
+  kind: string,
+  link: { online: boolean; lastSeen: Date | null; since: Date },
+  detail: Record<string, unknown>,
+): DeviceHealth {
+  return {
+    id: cfg.id,
+    kind,
+    name: cfg.name ?? cfg.id,
+    state: link.online ? 'online' : 'offline',
+    lastSeen: link.lastSeen?.toISOString() ?? null,
+    since: link.since.toISOString(),
+    detail: { target: cfg.serial.path, ...detail },
+  };
+}

@@ -22,7 +22,7 @@ import type { MeteringNodeConfig } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
-import type { Device, DeviceHealth } from '../device.js';
+import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
 import { applyBoot, applyReading, type MeterCounters, type MeterState, type MeterStep } from './meter.js';
 import { MeterStore } from './meter-store.js';
 
@@ -142,27 +142,18 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
   }
 
   health(): DeviceHealth {
-    return {
-      id: this.cfg.id,
-      kind: this.kind,
-      name: this.cfg.name ?? this.cfg.id,
-      state: this.online ? 'online' : 'offline',
-      lastSeen: this.lastSeen?.toISOString() ?? null,
-      since: this.since.toISOString(),
-      detail: {
-        target: this.cfg.serial.path,
-        linkOpen: this.link.isOpen,
-        node: this.hello,
-        relay: this.relay,
-        busy: (this.inputs & INPUT_BIT.BUSY) !== 0,
-        powerW: this.readings.powerMw / 1000,
-        meter: this.meter?.total ?? null,
-        faults: [...this.faults].map(([code, f]) => ({ code, ...f })),
-        link: this.link.stats,
-        frames: { ...this.decoder.stats, errors: { ...this.decoder.stats.errors } },
-        protocol: this.stats,
-      },
-    };
+    return deviceHealth(this.cfg, this.kind, { online: this.online, lastSeen: this.lastSeen, since: this.since }, {
+      linkOpen: this.link.isOpen,
+      node: this.hello,
+      relay: this.relay,
+      busy: (this.inputs & INPUT_BIT.BUSY) !== 0,
+      powerW: this.readings.powerMw / 1000,
+      meter: this.meter?.total ?? null,
+      faults: [...this.faults].map(([code, f]) => ({ code, ...f })),
+      link: this.link.stats,
+      frames: { ...this.decoder.stats, errors: { ...this.decoder.stats.errors } },
+      protocol: this.stats,
+    });
   }
 
   // ---- link layer ----

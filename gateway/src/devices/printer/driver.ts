@@ -9,7 +9,7 @@ import type { PrinterConfig } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
-import type { Device, DeviceHealth } from '../device.js';
+import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
 import { applyGcode, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, totalConsumedMm, type ExtrusionState, type FilamentSpec } from './filament.js';
 import { LineProtocol } from './line-protocol.js';
 import {
@@ -150,29 +150,20 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   health(): DeviceHealth {
-    return {
-      id: this.cfg.id,
-      kind: this.kind,
-      name: this.cfg.name ?? this.cfg.id,
-      state: this.ready ? 'online' : 'offline',
-      lastSeen: this.lastSeen?.toISOString() ?? null,
-      since: this.since.toISOString(),
-      detail: {
-        target: this.cfg.serial.path,
-        dialect: this.cfg.dialect,
-        printerState: this.stateNow,
-        busy: this.busy,
-        firmware: this.firmware,
-        capabilities: this.capabilities,
-        temperatures: this.temps,
-        fault: this.fault,
-        job: this.currentJob,
-        lastJob: this.lastJob,
-        filament: { ...this.cfg.filament, densityGPerCm3: this.spec.densityGPerCm3 },
-        link: this.link.stats,
-        protocol: { ...this.protocol.stats, ...this.counters },
-      },
-    };
+    return deviceHealth(this.cfg, this.kind, { online: this.ready, lastSeen: this.lastSeen, since: this.since }, {
+      dialect: this.cfg.dialect,
+      printerState: this.stateNow,
+      busy: this.busy,
+      firmware: this.firmware,
+      capabilities: this.capabilities,
+      temperatures: this.temps,
+      fault: this.fault,
+      job: this.currentJob,
+      lastJob: this.lastJob,
+      filament: { ...this.cfg.filament, densityGPerCm3: this.spec.densityGPerCm3 },
+      link: this.link.stats,
+      protocol: { ...this.protocol.stats, ...this.counters },
+    });
   }
 
   // ---- jobs ----
@@ -208,9 +199,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   /** Stops the job; the cancel script runs and its extrusion is metered with the job. */
   cancel(): void {
     const job = this.requireJob();
+    if (job.cancelling) throw new PrinterRefusal(`${this.cfg.id} is already cancelling ${job.file}`);
     job.cancelling = true;
     job.paused = false;
-    job.lines = job.lines.slice(0, job.next);
     if (job.mode === 'sd') this.protocol.send({ line: 'M524' });
     const script = this.cfg.cancelScript;
     script.forEach((line, i) =>

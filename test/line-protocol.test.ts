@@ -1,0 +1,112 @@
+/** The Marlin line protocol's resend and timeout rules, driven line by line. */
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { LineProtocol, numbered } from '../gateway/src/devices/printer/line-protocol.js';
+
+function setup(lines: string[]) {
+  const written: string[] = [];
+  const acked: string[] = [];
+  const gaveUp: string[] = [];
+  let next = 0;
+  const p = new LineProtocol(
+    { maxConsecutiveResends: 3, communicationMs: 1000, maxConsecutiveTimeouts: 2 },
+    (t) => written.push(t.trim()),
+    () => (next < lines.length ? { line: lines[next]!, onAck: ((l) => () => acked.push(l))(lines[next++]!) } : null),
+    (why) => gaveUp.push(why),
+  );
+  const ok = () => p.onLine(true, null, false, true);
+  const resend = (n: number) => {
+    p.onLine(false, null, true, true); // Error:checksum mismatch…
+    p.onLine(false, n, false, true); // Resend: n
+  };
+  return { p, written, acked, gaveUp, ok, resend };
+}
+
+beforeEach(() => vi.useFakeTimers());
+afterEach(() => vi.useRealTimers());
+
+describe('line protocol', () => {
+  it('numbers and checksums lines, one in flight, starting with M110 N0', () => {
+    const t = setup(['G1 E1', 'G1 E2']);
+    t.p.begin();
+    expect(t.written).toEqual([numbered(0, 'M110 N0')]);
+    t.ok();
+    expect(t.written.at(-1)).toBe('N1 G1 E1*' + [...'N1 G1 E1'].reduce((a, c) => a ^ c.charCodeAt(0), 0));
+    t.ok();
+    t.ok();
+    expect(t.acked).toEqual(['G1 E1', 'G1 E2']);
+  });
+
+  it('answers a resend request for the line in flight once, swallowing the ok that follows it', () => {
+    const t = setup(['G1 E1', 'G1 E2']);
+    t.p.begin();
+    t.ok(); // M110
+    t.resend(1);
+    t.ok(); // the ok after Resend: not an acknowledgement
+    expect(t.written.slice(-2)).toEqual([numbered(1, 'G1 E1'), numbered(1, 'G1 E1')]);
+    expect(t.acked).toEqual([]);
+    t.ok();
+    expect(t.acked).toEqual(['G1 E1']);
+    expect(t.p.stats).toMatchObject({ resends: 1, lineErrors: 1 });
+  });
+
+  it('ignores stale requests (a line not sent yet) and repeats while one is being answered', () => {
+    const t = setup(['G1 E1']);
+    t.p.begin();
+    t.ok();
+    t.p.onLine(false, 5, false, true); // stale: line 5 was never sent
+    t.resend(1);
+    t.p.onLine(false, 1, false, true); // a repeat before the ok that follows the first
+    t.ok();
+    expect(t.written.filter((w) => w.startsWith('N1 ')).length).toBe(2);
+    expect(t.p.stats.ignoredResends).toBe(2);
+  });
+
+  it('replays from an earlier line whose ok came from an M105 poke, metering it once', () => {
+    const t = setup(['G1 E1', 'G1 E2', 'G1 E3']);
+    t.p.begin();
+    t.ok(); // M110
+    // N1 is lost on the way; silence; the poke's ok is taken for N1.
+    vi.advanceTimersByTime(1000);
+    expect(t.written.at(-1)).toBe('M105');
+    t.ok();
+    expect(t.written.at(-1)).toBe(numbered(2, 'G1 E2'));
+    t.resend(1); // the printer wants N1: it never had it
+    t.ok();
+    expect(t.written.slice(-2)).toEqual([numbered(2, 'G1 E2'), numbered(1, 'G1 E1')]);
+    t.ok();
+    expect(t.written.at(-1)).toBe(numbered(2, 'G1 E2'));
+    t.ok();
+    t.ok();
+    expect(t.acked).toEqual(['G1 E1', 'G1 E2', 'G1 E3']);
+  });
+
+  it('learns that a firmware sends no ok after a resend request', () => {
+    const t = setup(['G1 E1', 'G1 E2']);
+    t.p.begin();
+    t.ok();
+    t.resend(1);
+    vi.advanceTimersByTime(200); // no ok came: resend anyway
+    expect(t.written.at(-1)).toBe(numbered(1, 'G1 E1'));
+    t.ok();
+    t.resend(2);
+    expect(t.written.at(-1)).toBe(numbered(2, 'G1 E2')); // at once, this time
+  });
+
+  it('gives up after a bounded run of resends or timeouts', () => {
+    const t = setup(['G1 E1']);
+    t.p.begin();
+    t.ok();
+    for (let i = 0; i < 4; i++) {
+      t.resend(1);
+      t.ok();
+    }
+    expect(t.gaveUp).toEqual(['3 consecutive resend requests (line 1)']);
+
+    const u = setup(['G1 E1']);
+    u.p.begin();
+    vi.advanceTimersByTime(1000);
+    u.p.onLine(false, null, false, false); // an auto-report does not count as an answer
+    vi.advanceTimersByTime(1000);
+    expect(u.gaveUp).toEqual(['2 consecutive timeouts of 1000 ms']);
+  });
+});
