@@ -448,7 +448,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       case 'M25':
         this.sdPrinting = false;
         return this.ok();
-      case 'M524':
+      case 'M524': // Marlin 2
+      case 'M603': // Prusa-Firmware: stop print
         this.sdPrinting = false;
         this.sdSelected = null;
         return this.ok();

@@ -11,20 +11,9 @@ import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
 import { applyGcode, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, totalConsumedMm, type ExtrusionState, type FilamentSpec } from './filament.js';
+import { DIALECTS, type PrinterDialect } from './dialects.js';
 import { LineProtocol } from './line-protocol.js';
-import {
-  isLineError,
-  isOk,
-  isStart,
-  parseCapability,
-  parseFault,
-  parseFirmwareLine,
-  parsePosition,
-  parseResend,
-  parseSdStatus,
-  parseTemperatures,
-  type Temperatures,
-} from './responses.js';
+import type { SdStatus, Temperatures } from './responses.js';
 
 export type PrinterState = 'offline' | 'connecting' | 'idle' | 'heating' | 'printing' | 'paused' | 'error';
 export type JobOutcome = 'finished' | 'cancelled' | 'interrupted' | 'failed';
@@ -72,6 +61,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private readonly link: SerialLink;
   private readonly protocol: LineProtocol;
   private readonly spec: FilamentSpec;
+  private readonly dialect: PrinterDialect;
   private rx = '';
   private connected = false;
   private ready = false;
@@ -100,6 +90,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     super();
     this.log = log.child({ device: cfg.id });
     this.link = new SerialLink(cfg.serial, this.log);
+    this.dialect = DIALECTS[cfg.dialect];
     const density = cfg.filament.densityGPerCm3 ?? MATERIAL_DENSITY[cfg.filament.material.toUpperCase()]!;
     this.spec = { diameterMm: cfg.filament.diameterMm, densityGPerCm3: density };
     this.protocol = new LineProtocol(
@@ -151,7 +142,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   health(): DeviceHealth {
     return deviceHealth(this.cfg, this.kind, { online: this.ready, lastSeen: this.lastSeen, since: this.since }, {
-      dialect: this.cfg.dialect,
+      dialect: this.dialect.label,
       printerState: this.stateNow,
       busy: this.busy,
       firmware: this.firmware,
@@ -183,7 +174,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   pause(): void {
     const job = this.requireJob();
-    if (job.mode === 'sd') this.protocol.send({ line: 'M25' });
+    if (job.mode === 'sd') this.protocol.send({ line: this.dialect.gcode.pauseSd });
     job.paused = true;
     this.updateState();
   }
@@ -191,7 +182,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   resume(): void {
     const job = this.requireJob();
     job.paused = false;
-    if (job.mode === 'sd') this.protocol.send({ line: 'M24' });
+    if (job.mode === 'sd') this.protocol.send({ line: this.dialect.gcode.resumeSd });
     this.updateState();
     this.protocol.kick();
   }
@@ -202,7 +193,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (job.cancelling) throw new PrinterRefusal(`${this.cfg.id} is already cancelling ${job.file}`);
     job.cancelling = true;
     job.paused = false;
-    if (job.mode === 'sd') this.protocol.send({ line: 'M524' });
+    if (job.mode === 'sd') this.protocol.send({ line: this.dialect.gcode.abortSd });
     const script = this.cfg.cancelScript;
     script.forEach((line, i) =>
       this.protocol.send({
@@ -221,7 +212,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (!this.fault) return;
     this.journal.record('device.fault-cleared', this.cfg.id, { kind: this.fault.kind, text: this.fault.text });
     this.fault = null;
-    this.protocol.send({ line: 'M999' });
+    this.protocol.send({ line: this.dialect.gcode.clearHalt });
     this.updateState();
   }
 
@@ -241,7 +232,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       lines,
       next: 0,
       acked: 0,
-      extrusion: initialExtrusion(this.cfg.dialect !== 'reprapfirmware'),
+      extrusion: initialExtrusion(this.dialect.positioningSetsE),
       sd: mode === 'sd' ? { segmentStartE: NaN, highE: NaN, doneMm: 0, byte: 0, total: 0 } : null,
       cancelling: false,
     };
@@ -335,13 +326,14 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.protocol.begin();
     this.firmware = null;
     this.capabilities = {};
-    this.protocol.send({ line: 'M115', onAck: () => this.onCapabilities() });
+    this.protocol.send({ line: this.dialect.gcode.capabilities, onAck: () => this.onCapabilities() });
   }
 
   private onCapabilities(): void {
     const poll = this.cfg.pollIntervalS;
-    if (this.capabilities.AUTOREPORT_TEMP) this.protocol.send({ line: `M155 S${poll}` });
-    if (this.capabilities.AUTOREPORT_SD_STATUS) this.protocol.send({ line: `M27 S${poll}` });
+    const g = this.dialect.gcode;
+    if (this.autoreports('temperatures')) this.protocol.send({ line: g.autoreportTemperatures!(poll) });
+    if (this.autoreports('sd')) this.protocol.send({ line: g.autoreportSdStatus!(poll) });
     this.pollTimer = setInterval(() => this.poll(), poll * 1000);
     this.positionPending = false;
     this.positionTimer = setInterval(() => this.pollPosition(), this.cfg.sdPositionPollMs);
@@ -355,15 +347,22 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   /** What auto-reports do not cover is polled, one command at a time, only when the line is idle. */
   private poll(): void {
     if (!this.ready || !this.protocol.idle) return;
-    if (!this.capabilities.AUTOREPORT_TEMP) this.protocol.send({ line: 'M105' });
-    if (!this.capabilities.AUTOREPORT_SD_STATUS) this.protocol.send({ line: 'M27' });
+    if (!this.autoreports('temperatures')) this.protocol.send({ line: this.dialect.gcode.temperatures });
+    if (!this.autoreports('sd')) this.protocol.send({ line: this.dialect.gcode.sdStatus });
+  }
+
+  /** The firmware reports this by itself: the dialect has the command and M115 offered it. */
+  private autoreports(what: 'temperatures' | 'sd'): boolean {
+    return what === 'temperatures'
+      ? this.dialect.gcode.autoreportTemperatures !== null && this.capabilities.AUTOREPORT_TEMP === true
+      : this.dialect.gcode.autoreportSdStatus !== null && this.capabilities.AUTOREPORT_SD_STATUS === true;
   }
 
   /** SD mode: the extruder position, read often, one request at a time. */
   private pollPosition(): void {
     if (!this.ready || this.job?.mode !== 'sd' || this.positionPending) return;
     this.positionPending = true;
-    this.protocol.send({ line: 'M114', onAck: () => (this.positionPending = false) });
+    this.protocol.send({ line: this.dialect.gcode.position, onAck: () => (this.positionPending = false) });
   }
 
   private clearTimers(): void {
@@ -394,28 +393,29 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.lastSeen = this.now();
     // The common case while streaming, kept off the parsers below.
     if (line === 'ok') return this.protocol.onLine(true, null, false, true);
-    if (isStart(line)) return this.onStart();
-    const fault = parseFault(line);
+    const parse = this.dialect.parse;
+    if (parse.isStart(line)) return this.onStart();
+    const fault = parse.fault(line);
     if (fault) return this.onFault(fault.kind, fault.text);
 
-    const temps = parseTemperatures(line);
+    const temps = parse.temperatures(line);
     if (temps) {
       this.temps = temps;
       this.updateState();
     }
-    const fw = parseFirmwareLine(line);
+    const fw = parse.firmware(line);
     if (fw) this.firmware = fw;
-    const cap = parseCapability(line);
+    const cap = parse.capability(line);
     if (cap) this.capabilities[cap[0]] = cap[1];
-    const sd = parseSdStatus(line);
+    const sd = parse.sdStatus(line);
     if (sd) this.onSdStatus(sd);
-    const pos = parsePosition(line);
+    const pos = parse.position(line);
     if (pos && this.job?.sd) this.onExtruderPosition(this.job.sd, pos.e);
 
-    const ok = isOk(line);
+    const ok = parse.isOk(line);
     // Auto-reports arrive whatever the printer is doing; temperatures with W: are M109's keep-alive.
     const autoReport = (temps !== null && !ok && !/\sW:/.test(line)) || sd !== null;
-    this.protocol.onLine(ok, parseResend(line), isLineError(line), !autoReport);
+    this.protocol.onLine(ok, parse.resend(line), parse.isLineError(line), !autoReport);
   }
 
   /** `start` while connected: the board reset. A running job cannot continue; it is interrupted, keeping what it used. */
@@ -447,7 +447,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.updateState();
   }
 
-  private onSdStatus(sd: ReturnType<typeof parseSdStatus> & object): void {
+  private onSdStatus(sd: SdStatus): void {
     if (sd.printing) {
       // A print we did not start: another host or the printer's own menu started it from SD.
       if (!this.job) this.job = this.newJob('sd', 'SD card', []);
@@ -461,7 +461,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       const outcome = sd.done || (s.total > 0 && s.byte >= s.total) ? 'finished' : 'cancelled';
       job.cancelling = true; // closing: ignore further status lines
       // One last position reading, so the final segment's extrusion is counted in full.
-      this.protocol.send({ line: 'M114', onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
+      this.protocol.send({ line: this.dialect.gcode.position, onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
     }
     this.updateState();
   }

@@ -1,0 +1,95 @@
+/**
+ * What differs between printer firmwares, as data: one definition per dialect. A new
+ * firmware family is a new definition here (plus, if its lines differ, a parser in
+ * responses.ts), not a change to the driver.
+ */
+import {
+  isLineError,
+  isOk,
+  isStart,
+  parseCapability,
+  parseFault,
+  parseFirmwareLine,
+  parsePosition,
+  parseResend,
+  parseSdStatus,
+  parseTemperatures,
+} from './responses.js';
+
+export interface PrinterDialect {
+  name: 'marlin' | 'prusa' | 'reprapfirmware';
+  label: string;
+  /** G90/G91 switch E as well as X/Y/Z (Marlin, Prusa); in RepRapFirmware only M82/M83 do. */
+  positioningSetsE: boolean;
+  /** The G-code for each thing the driver asks of the printer. */
+  gcode: {
+    hello: string;
+    capabilities: string;
+    temperatures: string;
+    autoreportTemperatures: ((intervalS: number) => string) | null;
+    sdStatus: string;
+    autoreportSdStatus: ((intervalS: number) => string) | null;
+    position: string;
+    pauseSd: string;
+    resumeSd: string;
+    abortSd: string;
+    /** Resumes after a halt (Marlin's "stopped" state); a kill() needs a reset. */
+    clearHalt: string;
+  };
+  /** How its lines read. */
+  parse: {
+    isOk: typeof isOk;
+    isStart: typeof isStart;
+    isLineError: typeof isLineError;
+    resend: typeof parseResend;
+    temperatures: typeof parseTemperatures;
+    sdStatus: typeof parseSdStatus;
+    position: typeof parsePosition;
+    fault: typeof parseFault;
+    firmware: typeof parseFirmwareLine;
+    capability: typeof parseCapability;
+  };
+}
+
+const marlinParse: PrinterDialect['parse'] = {
+  isOk,
+  isStart,
+  isLineError,
+  resend: parseResend,
+  temperatures: parseTemperatures,
+  sdStatus: parseSdStatus,
+  position: parsePosition,
+  fault: parseFault,
+  firmware: parseFirmwareLine,
+  capability: parseCapability,
+};
+
+const marlinGcode: PrinterDialect['gcode'] = {
+  hello: 'M110 N0',
+  capabilities: 'M115',
+  temperatures: 'M105',
+  autoreportTemperatures: (s) => `M155 S${s}`,
+  sdStatus: 'M27',
+  autoreportSdStatus: (s) => `M27 S${s}`,
+  position: 'M114',
+  pauseSd: 'M25',
+  resumeSd: 'M24',
+  abortSd: 'M524',
+  clearHalt: 'M999',
+};
+
+export const DIALECTS: Record<PrinterDialect['name'], PrinterDialect> = {
+  marlin: { name: 'marlin', label: 'Marlin 2.x', positioningSetsE: true, gcode: marlinGcode, parse: marlinParse },
+  // Prusa-Firmware is Marlin 1.x underneath: its temperature line (one decimal, P: and A:)
+  // and Buddy's slash without a space are absorbed by the shared parsers.
+  prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, gcode: { ...marlinGcode, abortSd: 'M603' }, parse: marlinParse },
+  // RepRapFirmware asks for resends with `rs N`, cancels a paused SD print with M0 and has no
+  // temperature auto-report, so the driver polls M105.
+  reprapfirmware: {
+    name: 'reprapfirmware',
+    label: 'RepRapFirmware',
+    positioningSetsE: false,
+    gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, abortSd: 'M0', clearHalt: 'M999' },
+    parse: marlinParse,
+  },
+};
