@@ -199,6 +199,8 @@ describe('SD/monitor mode', () => {
     const end = await jobEnd(b, 60_000);
     expect(end).toMatchObject({ outcome: 'finished', mode: 'sd' });
     within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.02);
+    // The print counter (0.1 m steps, un-retractions included) is journaled as a cross-check.
+    expect(end.printCounterMm).toBeGreaterThanOrEqual(b.sim.truth().totalExtrudedMm - 100);
   });
 });
 

@@ -11,6 +11,7 @@ import {
   parseFault,
   parseFirmwareLine,
   parsePosition,
+  parsePrintCounterFilament,
   parseResend,
   parseSdStatus,
   parseTemperatures,
@@ -30,6 +31,8 @@ export interface PrinterDialect {
     sdStatus: string;
     autoreportSdStatus: ((intervalS: number) => string) | null;
     position: string;
+    /** Print counter statistics (`Stats: Filament used: …m`). */
+    printCounter: string;
     pauseSd: string;
     resumeSd: string;
     abortSd: string;
@@ -45,6 +48,7 @@ export interface PrinterDialect {
     temperatures: typeof parseTemperatures;
     sdStatus: typeof parseSdStatus;
     position: typeof parsePosition;
+    printCounter: typeof parsePrintCounterFilament;
     fault: typeof parseFault;
     firmware: typeof parseFirmwareLine;
     capability: typeof parseCapability;
@@ -59,6 +63,7 @@ const marlinParse: PrinterDialect['parse'] = {
   temperatures: parseTemperatures,
   sdStatus: parseSdStatus,
   position: parsePosition,
+  printCounter: parsePrintCounterFilament,
   fault: parseFault,
   firmware: parseFirmwareLine,
   capability: parseCapability,
@@ -72,6 +77,7 @@ const marlinGcode: PrinterDialect['gcode'] = {
   sdStatus: 'M27',
   autoreportSdStatus: (s) => `M27 S${s}`,
   position: 'M114',
+  printCounter: 'M78',
   pauseSd: 'M25',
   resumeSd: 'M24',
   abortSd: 'M524',

@@ -43,8 +43,11 @@ interface ActiveJob {
   acked: number;
   /** Host mode: filament from the commands the printer acknowledged. */
   extrusion: ExtrusionState;
-  /** SD mode: filament from M114 E readings. */
-  sd: { segmentStartE: number; highE: number; doneMm: number; byte: number; total: number } | null;
+  /**
+   * SD mode: filament from M114 E readings, and the firmware's print counter (M78) at the
+   * start, for a cross-check where the counter is enabled.
+   */
+  sd: { segmentStartE: number; highE: number; doneMm: number; byte: number; total: number; counterStartMm: number | null } | null;
   cancelling: boolean;
 }
 
@@ -76,6 +79,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private pollTimer: NodeJS.Timeout | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
   private positionPending = false;
+  /** Last `Stats: Filament used` reading (M78), mm; null when the firmware has no print counter. */
+  private printCounterMm: number | null = null;
   private startTimer: NodeJS.Timeout | null = null;
   private everConnected = false;
   private stateNow: PrinterState = 'offline';
@@ -233,7 +238,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       next: 0,
       acked: 0,
       extrusion: initialExtrusion(this.dialect.positioningSetsE),
-      sd: mode === 'sd' ? { segmentStartE: NaN, highE: NaN, doneMm: 0, byte: 0, total: 0 } : null,
+      sd: mode === 'sd' ? { segmentStartE: NaN, highE: NaN, doneMm: 0, byte: 0, total: 0, counterStartMm: null } : null,
       cancelling: false,
     };
     this.journal.record('printer.job-started', this.cfg.id, { jobId: job.id, mode, file, lines: lines.length || undefined });
@@ -288,7 +293,21 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const info = this.jobInfo(job, outcome);
     this.lastJob = info;
     const durationS = round((performance.now() - job.startedMono) / 1000, 1);
-    this.journal.record('printer.job-ended', this.cfg.id, { jobId: job.id, mode: job.mode, file: job.file, outcome, reason, filamentMm: info.filamentMm, filamentG: info.filamentG, durationS });
+    // The print counter counts every forward E move, un-retractions included, so it reads
+    // higher than the filament used: a cross-check, not the metered figure.
+    const counterStart = job.sd?.counterStartMm ?? null;
+    const printCounterMm = counterStart !== null && this.printCounterMm !== null ? this.printCounterMm - counterStart : undefined;
+    this.journal.record('printer.job-ended', this.cfg.id, {
+      jobId: job.id,
+      mode: job.mode,
+      file: job.file,
+      outcome,
+      reason,
+      filamentMm: info.filamentMm,
+      filamentG: info.filamentG,
+      printCounterMm,
+      durationS,
+    });
     this.log.info({ jobId: job.id, outcome, filamentG: info.filamentG }, `job ${outcome}: ${job.file} (${reason})`);
     this.emit('job', info);
     this.updateState();
@@ -411,6 +430,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (sd) this.onSdStatus(sd);
     const pos = parse.position(line);
     if (pos && this.job?.sd) this.onExtruderPosition(this.job.sd, pos.e);
+    const counter = parse.printCounter(line);
+    if (counter !== null) this.printCounterMm = counter;
 
     const ok = parse.isOk(line);
     // Auto-reports arrive whatever the printer is doing; temperatures with W: are M109's keep-alive.
@@ -450,7 +471,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private onSdStatus(sd: SdStatus): void {
     if (sd.printing) {
       // A print we did not start: another host or the printer's own menu started it from SD.
-      if (!this.job) this.job = this.newJob('sd', 'SD card', []);
+      if (!this.job) {
+        const job = (this.job = this.newJob('sd', 'SD card', []));
+        this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => (job.sd!.counterStartMm = this.printCounterMm) });
+      }
       if (this.job.sd) {
         this.job.sd.byte = sd.byte;
         this.job.sd.total = sd.total;
@@ -460,8 +484,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       const s = job.sd!;
       const outcome = sd.done || (s.total > 0 && s.byte >= s.total) ? 'finished' : 'cancelled';
       job.cancelling = true; // closing: ignore further status lines
-      // One last position reading, so the final segment's extrusion is counted in full.
-      this.protocol.send({ line: this.dialect.gcode.position, onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
+      // One last position reading, so the final segment's extrusion is counted in full, and
+      // the print counter.
+      this.protocol.send({ line: this.dialect.gcode.position });
+      this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
     }
     this.updateState();
   }
