@@ -148,8 +148,9 @@ describe('printer metering through faults', () => {
     expect(b.events('device.fault')).toEqual([{ kind: 'thermal-runaway', text: 'Thermal Runaway, system stopped! Heater_ID: 0' }]);
     expect(() => b.printer.startJob('again.gcode', 'G1 E1')).toThrow(/has a fault/);
     // The halted firmware answers nothing: bounded timeouts, then the port is reopened. On
-    // real hardware reopening toggles DTR, which resets the board; a PTY carries no DTR, so
-    // the test presses reset when the gateway has reopened the port.
+    // real hardware reopening toggles DTR, which resets the board. A PTY has no DTR; the
+    // simulator's port is made anew (resetting it) only once socat has data to pass after the
+    // gateway closed its side, and a halted board sends none: so the test presses reset.
     await waitFor(() => b.events('device.lost').length === 1, 10_000);
     expect(String(b.events('device.lost')[0]!.reason)).toMatch(/consecutive timeouts/);
     await waitFor(() => b.events('device.reconnected').length === 1, 10_000);

@@ -96,8 +96,9 @@ export async function servePty(sim: SimulatedDevice, linkPath: string): Promise<
       if (child !== c) return;
       child = null;
       sim.detach();
-      // socat ends when the gateway closes its side. The cable is still in: make the port
-      // again, as a USB device re-enumerates; opening it "resets" the simulated board.
+      // socat ends once it has data to pass after the gateway closed its side. The cable is
+      // still in: make the port again, as a USB device re-enumerates; attaching resets the
+      // simulated board, as DTR does on a real one.
       if (plugged) void plug().catch(() => {});
     });
     // wait-slave: socat starts relaying once the gateway opens the PTY; attach then is harmless before.
