@@ -3,12 +3,13 @@
  * Figures are measured, not asserted: compare runs on the same machine.
  */
 import { benchCodec } from './codec.js';
+import { benchJournal } from './journal.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchPrinter]) {
+for (const bench of [benchCodec, benchRoundTrip, benchPrinter, benchJournal]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
@@ -20,6 +21,10 @@ const figure = (r: BenchResult) =>
     ? `${Number(r.framesPerSec).toLocaleString('en')} frames/s`
     : r.linesPerSec !== undefined
       ? `${Number(r.linesPerSec).toLocaleString('en')} lines/s`
+      : r.eventsPerSec !== undefined
+        ? `${Number(r.eventsPerSec).toLocaleString('en')} events/s`
+        : r.seconds !== undefined
+          ? `${String(r.seconds)} s for ${Number(r.events).toLocaleString('en')} events`
       : r.cpuPercentOfOneCore !== undefined
         ? `${String(r.cpuPercentOfOneCore)} % of one core`
         : r.p50Us !== undefined

@@ -5,6 +5,7 @@
 import Database from 'better-sqlite3';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { chainHash, GENESIS, verifyChain, type ChainRow, type VerifyResult } from './chain.js';
 import { MIGRATIONS } from './migrations.js';
 
 export interface JournalEvent {
@@ -24,7 +25,9 @@ export interface EventQuery {
 
 export class Journal {
   readonly db: Database.Database;
-  private readonly insert: Database.Statement<[string, string, string | null, string]>;
+  private readonly insert: Database.Statement<[number, string, string, string | null, string, string]>;
+  private readonly last: Database.Statement<[], { id: number; hash: string }>;
+  private readonly append: (kind: string, deviceId: string | null, data: string) => number;
 
   private constructor(
     readonly file: string,
@@ -38,7 +41,15 @@ export class Journal {
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
     migrate(this.db);
-    this.insert = this.db.prepare('INSERT INTO events (at, kind, device_id, data) VALUES (?, ?, ?, ?)');
+    this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash) VALUES (?, ?, ?, ?, ?, ?)');
+    this.last = this.db.prepare('SELECT id, hash FROM events ORDER BY id DESC LIMIT 1');
+    // Read the chain's end and append in one transaction, so that no other writer can slip in between.
+    this.append = this.db.transaction((kind: string, deviceId: string | null, data: string) => {
+      const last = this.last.get();
+      const row: ChainRow = { id: (last?.id ?? 0) + 1, at: this.now().toISOString(), kind, device_id: deviceId, data };
+      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, chainHash(last?.hash ?? GENESIS, row));
+      return row.id;
+    });
   }
 
   static open(dataDir: string, now: () => Date = () => new Date()): Journal {
@@ -50,9 +61,12 @@ export class Journal {
     return this.db.pragma('user_version', { simple: true }) as number;
   }
 
+  /** Appends an event to the chain; returns its id. */
   record(kind: string, deviceId: string | null, data: Record<string, unknown> = {}): number {
-    return Number(this.insert.run(this.now().toISOString(), kind, deviceId, JSON.stringify(data)).lastInsertRowid);
+    return this.append(kind, deviceId, JSON.stringify(data));
   }
+
+
 
   events(q: EventQuery = {}): JournalEvent[] {
     const where: string[] = [];
@@ -75,14 +89,31 @@ export class Journal {
   }
 }
 
+/**
+ * Walks the hash chain of a journal file, read-only (safe while the gateway runs), and names
+ * the first event that was altered or removed.
+ */
+export function verifyJournalFile(file: string): VerifyResult {
+  const db = new Database(file, { readonly: true, fileMustExist: true });
+  try {
+    const version = db.pragma('user_version', { simple: true }) as number;
+    if (version < 2) throw new Error(`${file}: schema version ${version} has no hash chain; start the gateway once to upgrade it`);
+    return verifyChain(db.prepare('SELECT id, at, kind, device_id, data, hash FROM events ORDER BY id').iterate() as Iterable<ChainRow & { hash: string }>);
+  } finally {
+    db.close();
+  }
+}
+
 function migrate(db: Database.Database): void {
   const current = db.pragma('user_version', { simple: true }) as number;
   if (current > MIGRATIONS.length) {
     throw new Error(`journal schema version ${current} is newer than this gateway knows (${MIGRATIONS.length}); upgrade the gateway`);
   }
   for (let v = current; v < MIGRATIONS.length; v++) {
+    const migration = MIGRATIONS[v]!;
     db.transaction(() => {
-      db.exec(MIGRATIONS[v]!);
+      if (typeof migration === 'string') db.exec(migration);
+      else migration(db);
       db.pragma(`user_version = ${v + 1}`);
     })();
   }

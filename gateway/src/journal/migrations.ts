@@ -1,5 +1,11 @@
-/** Forward-only schema migrations; entry i takes the journal from version i to i + 1. Never edit a shipped one. */
-export const MIGRATIONS: readonly string[] = [
+import type Database from 'better-sqlite3';
+import { chainHash, GENESIS, type ChainRow } from './chain.js';
+
+/**
+ * Forward-only schema migrations; entry i takes the journal from version i to i + 1, as SQL
+ * or as a function for what SQL cannot do. Never edit a shipped one.
+ */
+export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[] = [
   `
   CREATE TABLE events (
     id        INTEGER PRIMARY KEY,
@@ -20,4 +26,15 @@ export const MIGRATIONS: readonly string[] = [
     updated_at  TEXT NOT NULL
   );
   `,
+  // 2: the hash chain; events already written are chained in id order.
+  (db) => {
+    db.exec(`ALTER TABLE events ADD COLUMN hash TEXT NOT NULL DEFAULT ''`);
+    const update = db.prepare('UPDATE events SET hash = ? WHERE id = ?');
+    let prev = GENESIS;
+    // .all(): better-sqlite3 cannot write while a read is being iterated on the same connection.
+    for (const row of db.prepare('SELECT id, at, kind, device_id, data FROM events ORDER BY id').all() as ChainRow[]) {
+      prev = chainHash(prev, row);
+      update.run(prev, row.id);
+    }
+  },
 ];
