@@ -85,7 +85,7 @@ devices:
   it('ovn-gateway config schema prints the JSON Schema derived from the same zod schema', () => {
     const schema = JSON.parse(execFileSync(process.execPath, [cli, 'config', 'schema'], { encoding: 'utf8' }));
     expect(schema.$schema).toMatch(/json-schema/);
-    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators']);
+    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators', 'affiliates']);
     expect(JSON.stringify(schema)).toContain('socket://host:port');
   });
 });

@@ -3,6 +3,7 @@
  * them in reverse. Nothing else constructs adapters.
  */
 import { resolve } from 'node:path';
+import { AccessStore } from './access/store.js';
 import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig, SimulatorConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
@@ -47,6 +48,9 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const journal = Journal.open(dataDir);
   journal.record('gateway.started', null, { version: VERSION, config: loaded.file, pid: process.pid });
   log.info({ version: VERSION, dataDir, schema: journal.schemaVersion }, `journal open at ${journal.file}`);
+  const access = new AccessStore(journal);
+  // Seed data: affiliates not known yet are added; after that the CLI and the API manage them.
+  for (const a of config.affiliates) if (!access.get(a.id)) access.put(a);
 
   const scenarios = new AbortController();
   const simulators: RunningSimulator[] = [];

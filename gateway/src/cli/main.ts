@@ -1,11 +1,13 @@
 /** `ovn-gateway`: the one command line of the project. */
 import { Command, InvalidArgumentError } from 'commander';
 import { readFile } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { ConfigError, loadConfig } from '../config/load.js';
-import { verifyJournalFile } from '../journal/journal.js';
+import { z } from 'zod';
+import { AccessStore, ImportError } from '../access/store.js';
+import { ConfigError, formatIssues, loadConfig } from '../config/load.js';
+import { Journal, verifyJournalFile } from '../journal/journal.js';
 import { configJsonSchema } from '../config/schema.js';
 import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
@@ -101,18 +103,84 @@ program
     }
   });
 
-program
-  .command('verify')
+/** The data directory from --config or --data, for commands that work on the journal. */
+function dataDir(opts: { config?: string; data?: string }): string {
+  if (!!opts.config === !!opts.data) throw new CliError('give one of --config <file> or --data <dir>');
+  if (opts.data) return opts.data;
+  const { config: cfg, baseDir } = loadConfig(opts.config!);
+  return resolve(baseDir, cfg.gateway.dataDir);
+}
+
+const withData = (cmd: Command) =>
+  cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
+
+/** Runs `fn` on the access store of the journal in the data directory. */
+function withStore<T>(opts: { config?: string; data?: string }, fn: (store: AccessStore) => T): T {
+  const journal = Journal.open(dataDir(opts));
+  try {
+    return fn(new AccessStore(journal));
+  } catch (err) {
+    if (err instanceof z.ZodError) throw new CliError(formatIssues(err.issues).join('\n'));
+    if (err instanceof ImportError) throw new CliError(err.message);
+    throw err;
+  } finally {
+    journal.close();
+  }
+}
+
+const affiliates = program.command('affiliates').description('the local allow-list: affiliates, badges, qualifications');
+withData(affiliates.command('list'))
+  .description('list affiliates with their badges and qualifications')
+  .action((opts: { config?: string; data?: string }) =>
+    withStore(opts, (store) => {
+      const quals = store.qualifications();
+      for (const a of store.list()) {
+        const q = quals.filter((x) => x.affiliateId === a.id).map((x) => (x.expiresAt ? `${x.toolId} (until ${x.expiresAt.slice(0, 10)})` : x.toolId));
+        console.log(`${a.id}\t${a.name}\t${a.status}\tbadges: ${a.badges.join(' ') || '-'}\tqualified: ${q.join(', ') || '-'}`);
+      }
+    }),
+  );
+withData(affiliates.command('import').argument('<csv>', 'header: id,name,status,badges,qualifications'))
+  .description('import affiliates from a CSV file, all rows or none')
+  .action((file: string, opts: { config?: string; data?: string }) => {
+    const text = readFileSync(file, 'utf8');
+    withStore(opts, (store) => console.log(`${file}: ${store.importCsv(text, file)} affiliates imported`));
+  });
+withData(affiliates.command('add').argument('<id>'))
+  .description('add or update an affiliate')
+  .requiredOption('--name <name>', 'display name')
+  .option('--badge <uid...>', 'badge UIDs (hex)')
+  .option('--suspended', 'add as suspended')
+  .action((id: string, opts: { name: string; badge?: string[]; suspended?: boolean; config?: string; data?: string }) =>
+    withStore(opts, (store) => {
+      const a = store.put({ id, name: opts.name, status: opts.suspended ? 'suspended' : 'active', badges: opts.badge ?? [] });
+      console.log(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'})`);
+    }),
+  );
+withData(affiliates.command('qualify').argument('<id>').argument('<tool>'))
+  .description('record that an affiliate is trained on a tool')
+  .option('--expires <date>', 'YYYY-MM-DD (end of that day, UTC) or an ISO date-time')
+  .action((id: string, tool: string, opts: { expires?: string; config?: string; data?: string }) =>
+    withStore(opts, (store) => {
+      store.qualify(id, tool, opts.expires ?? null);
+      console.log(`${id}: qualified on ${tool}${opts.expires ? ` until ${opts.expires}` : ''}`);
+    }),
+  );
+for (const status of ['suspend', 'activate'] as const) {
+  withData(affiliates.command(status).argument('<id>'))
+    .description(status === 'suspend' ? 'suspend an affiliate (their badges stop switching tools on)' : 'make a suspended affiliate active again')
+    .action((id: string, opts: { config?: string; data?: string }) =>
+      withStore(opts, (store) => {
+        store.setStatus(id, status === 'suspend' ? 'suspended' : 'active');
+        console.log(`${id}: ${status === 'suspend' ? 'suspended' : 'active'}`);
+      }),
+    );
+}
+
+withData(program.command('verify'))
   .description("walk the journal's hash chain and name the first event that was altered or removed (read-only; safe while the gateway runs)")
-  .option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)')
-  .option('--data <dir>', 'the data directory, instead of --config')
   .action((opts: { config?: string; data?: string }) => {
-    if (!!opts.config === !!opts.data) throw new CliError('give one of --config <file> or --data <dir>');
-    const dir = opts.data ?? (() => {
-      const { config: cfg, baseDir } = loadConfig(opts.config!);
-      return resolve(baseDir, cfg.gateway.dataDir);
-    })();
-    const file = join(dir, 'journal.sqlite');
+    const file = join(dataDir(opts), 'journal.sqlite');
     if (!existsSync(file)) throw new CliError(`${file}: no journal there`);
     const r = verifyJournalFile(file);
     if (r.firstBreak) {

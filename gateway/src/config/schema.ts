@@ -3,6 +3,7 @@
  * validation at start and of `ovn-gateway config schema` (JSON Schema for editors).
  */
 import { z } from 'zod';
+import { affiliateSchema } from '../access/store.js';
 import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
 
 const hostPort = z
@@ -146,6 +147,10 @@ export const configSchema = z
       .default([])
       .describe('The tools and metering nodes this gateway talks to.'),
     simulators: z.array(simulatorSchema).default([]).describe('Simulated devices started inside the gateway process (for a simulated lab).'),
+    affiliates: z
+      .array(affiliateSchema)
+      .default([])
+      .describe('Seed data: affiliates added to the local allow-list at start when not known yet; after that the CLI manages them.'),
   });
 
 export type Config = z.output<typeof configSchema>;

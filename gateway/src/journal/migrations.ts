@@ -37,4 +37,23 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
       update.run(prev, row.id);
     }
   },
+  // 3: people and what they may use.
+  `
+  CREATE TABLE affiliates (
+    id          TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    status      TEXT NOT NULL CHECK (status IN ('active', 'suspended')),
+    updated_at  TEXT NOT NULL
+  );
+  CREATE TABLE badges (
+    uid           TEXT PRIMARY KEY,                    -- uppercase hex
+    affiliate_id  TEXT NOT NULL REFERENCES affiliates (id)
+  );
+  CREATE TABLE qualifications (
+    affiliate_id  TEXT NOT NULL REFERENCES affiliates (id),
+    tool_id       TEXT NOT NULL,
+    expires_at    TEXT,                                -- ISO 8601; NULL: does not expire
+    PRIMARY KEY (affiliate_id, tool_id)
+  );
+  `,
 ];

@@ -1,0 +1,151 @@
+/**
+ * The local allow-list: affiliates, their badges and qualifications, in the journal
+ * database so that access is decided with no network. Every change is journaled.
+ */
+import { parse as parseCsv } from 'csv-parse/sync';
+import { z } from 'zod';
+import type { Journal } from '../journal/journal.js';
+import { normaliseUid, type AccessData, type Affiliate, type AffiliateStatus, type Qualification } from './decide.js';
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
+const uid = z
+  .string()
+  .transform(normaliseUid)
+  .pipe(z.string().regex(/^([0-9A-F]{2}){1,10}$/, 'a badge UID is 1 to 10 bytes of hex'));
+const qualification = z.strictObject({
+  tool: id,
+  expires: z.iso.date().or(z.iso.datetime()).nullable().default(null).describe('Date or date-time; null: does not expire.'),
+});
+
+export const affiliateSchema = z.strictObject({
+  id,
+  name: z.string().min(1),
+  status: z.enum(['active', 'suspended']).default('active'),
+  badges: z.array(uid).default([]),
+  qualifications: z.array(qualification).default([]),
+});
+export type AffiliateInput = z.input<typeof affiliateSchema>;
+
+/** A date alone expires at the end of that day, UTC. */
+function expiryInstant(expires: string | null): string | null {
+  if (expires === null) return null;
+  return /^\d{4}-\d{2}-\d{2}$/.test(expires) ? `${expires}T23:59:59.999Z` : new Date(expires).toISOString();
+}
+
+export class ImportError extends Error {
+  constructor(
+    readonly file: string,
+    readonly problems: string[],
+  ) {
+    super(`${file}: ${problems.length} problem${problems.length === 1 ? '' : 's'}, nothing imported\n${problems.map((p) => `  ${p}`).join('\n')}`);
+  }
+}
+
+export class AccessStore {
+  constructor(private readonly journal: Journal) {}
+
+  private get db() {
+    return this.journal.db;
+  }
+
+  /** Adds or replaces an affiliate with their badges and qualifications, in one transaction. */
+  put(input: AffiliateInput): Affiliate {
+    const a = affiliateSchema.parse(input);
+    this.db.transaction(() => {
+      for (const b of a.badges) {
+        const owner = this.db.prepare('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
+        if (owner !== undefined && owner !== a.id) throw new Error(`badge ${b} already belongs to ${owner}`);
+      }
+      this.db.prepare(`INSERT INTO affiliates (id, name, status, updated_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, new Date().toISOString());
+      this.db.prepare('DELETE FROM badges WHERE affiliate_id = ?').run(a.id);
+      for (const b of a.badges) this.db.prepare('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)').run(b, a.id);
+      for (const q of a.qualifications) this.qualifyRow(a.id, q.tool, expiryInstant(q.expires));
+      this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications });
+    })();
+    return this.get(a.id)!;
+  }
+
+  qualify(affiliateId: string, toolId: string, expires: string | null): void {
+    const q = qualification.parse({ tool: toolId, expires });
+    if (!this.get(affiliateId)) throw new Error(`no affiliate "${affiliateId}"`);
+    this.db.transaction(() => {
+      this.qualifyRow(affiliateId, q.tool, expiryInstant(q.expires));
+      this.journal.record('affiliate.qualified', null, { affiliateId, toolId: q.tool, expiresAt: expiryInstant(q.expires) });
+    })();
+  }
+
+  setStatus(affiliateId: string, status: AffiliateStatus): void {
+    this.db.transaction(() => {
+      const r = this.db.prepare('UPDATE affiliates SET status = ?, updated_at = ? WHERE id = ?').run(status, new Date().toISOString(), affiliateId);
+      if (r.changes === 0) throw new Error(`no affiliate "${affiliateId}"`);
+      this.journal.record('affiliate.status', null, { affiliateId, status });
+    })();
+  }
+
+  get(affiliateId: string): Affiliate | null {
+    return this.list().find((a) => a.id === affiliateId) ?? null;
+  }
+
+  list(): Affiliate[] {
+    const rows = this.db.prepare('SELECT id, name, status FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
+    const badges = this.db.prepare('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[];
+    return rows.map((r) => ({ ...r, badges: badges.filter((b) => b.affiliate_id === r.id).map((b) => b.uid) }));
+  }
+
+  qualifications(): Qualification[] {
+    return this.db.prepare('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications ORDER BY affiliate_id, tool_id').all() as Qualification[];
+  }
+
+  /** Everything decideAccess needs. */
+  data(): AccessData {
+    return { affiliates: this.list(), qualifications: this.qualifications() };
+  }
+
+  /**
+   * Imports a CSV with a header `id,name,status,badges,qualifications`: badges separated by
+   * spaces or semicolons, qualifications as `tool` or `tool:YYYY-MM-DD` separated the same
+   * way. All rows or none: every problem is listed as `line N, column: what is wrong`.
+   */
+  importCsv(text: string, file: string): number {
+    let records: Record<string, string>[];
+    try {
+      records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true });
+    } catch (err) {
+      throw new ImportError(file, [(err as Error).message]);
+    }
+    const problems: string[] = [];
+    const inputs: AffiliateInput[] = [];
+    records.forEach((r, i) => {
+      const line = i + 2;
+      const split = (v: string | undefined) => (v ?? '').split(/[\s;]+/).filter(Boolean);
+      const candidate = {
+        id: r.id,
+        name: r.name,
+        status: r.status || undefined,
+        badges: split(r.badges),
+        qualifications: split(r.qualifications).map((q) => {
+          const [tool, ...rest] = q.split(':');
+          return { tool, expires: rest.length ? rest.join(':') : null };
+        }),
+      };
+      const result = affiliateSchema.safeParse(candidate);
+      if (result.success) inputs.push(result.data);
+      else for (const issue of result.error.issues) problems.push(`line ${line}, ${issue.path.map(String).join('.') || '(row)'}: ${issue.message}`);
+    });
+    if (problems.length) throw new ImportError(file, problems);
+    try {
+      this.db.transaction(() => inputs.forEach((a) => this.put(a)))();
+    } catch (err) {
+      throw new ImportError(file, [(err as Error).message]);
+    }
+    return inputs.length;
+  }
+
+  private qualifyRow(affiliateId: string, toolId: string, expiresAt: string | null): void {
+    this.db
+      .prepare(`INSERT INTO qualifications (affiliate_id, tool_id, expires_at) VALUES (?, ?, ?)
+        ON CONFLICT (affiliate_id, tool_id) DO UPDATE SET expires_at = excluded.expires_at`)
+      .run(affiliateId, toolId, expiresAt);
+  }
+}
