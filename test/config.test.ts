@@ -58,6 +58,18 @@ devices:
     ]);
   });
 
+  it('checks that each tool names a metering node and a printer that exist', () => {
+    expect(
+      problems(`
+devices:
+  - { id: node-1, kind: metering-node, serial: { path: /dev/ttyUSB0 } }
+tools:
+  - { id: printer, node: node-2 }
+  - { id: laser, node: node-1, printer: node-1 }
+`),
+    ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer']);
+  });
+
   it('points at the line of a YAML syntax error', () => {
     expect(problems('gateway:\n  http: [\n')[0]).toMatch(/^line \d+, column \d+: /);
   });
@@ -85,7 +97,7 @@ devices:
   it('ovn-gateway config schema prints the JSON Schema derived from the same zod schema', () => {
     const schema = JSON.parse(execFileSync(process.execPath, [cli, 'config', 'schema'], { encoding: 'utf8' }));
     expect(schema.$schema).toMatch(/json-schema/);
-    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators', 'affiliates']);
+    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators', 'tools', 'affiliates']);
     expect(JSON.stringify(schema)).toContain('socket://host:port');
   });
 });

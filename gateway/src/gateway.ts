@@ -10,6 +10,7 @@ import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
 import { buildApp } from './http/app.js';
+import { ToolSessions } from './sessions/tool-sessions.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -56,10 +57,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const simulators: RunningSimulator[] = [];
   let app: ReturnType<typeof buildApp> | null = null;
   const devices = new Map<string, Device>();
+  const tools = new Map<string, ToolSessions>();
 
   const stop = async () => {
     scenarios.abort();
     await app?.close();
+    for (const t of tools.values()) t.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
     for (const s of simulators) await s.transport.close();
     journal.record('gateway.stopped', null, {});
@@ -71,8 +74,14 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
+    for (const tc of config.tools) {
+      // The config schema has checked that these ids name devices of these kinds.
+      const printer = tc.printer ? (devices.get(tc.printer) as Printer) : null;
+      tools.set(tc.id, new ToolSessions(tc, devices.get(tc.node) as MeteringNode, printer, access, journal, log));
+    }
+    for (const t of tools.values()) t.start();
 
-    app = buildApp({ name: config.gateway.name, startedAt, devices }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

@@ -111,6 +111,31 @@ const printerSimulator = z.strictObject({
 
 export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator]);
 
+export const toolSchema = z.strictObject({
+  id: deviceId,
+  name: z.string().min(1).optional(),
+  node: deviceId.describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
+  printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
+  handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
+  idleTimeoutMin: z.number().positive().default(15).describe('No busy signal for this long ends the session (after a warning).'),
+  maxDurationH: z.number().positive().default(12),
+  warnBeforeOffS: z.number().min(0).default(60).describe('Warning before an automatic switch-off.'),
+});
+export type ToolConfig = z.output<typeof toolSchema>;
+
+/** Each tool names devices that exist and are of the right kind. */
+function toolReferences(cfg: { devices: readonly { id: string; kind: string }[]; tools: readonly { node: string; printer?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+  const kindOf = new Map(cfg.devices.map((d) => [d.id, d.kind]));
+  cfg.tools.forEach((t, i) => {
+    const refs: [string, string | undefined, string][] = [['node', t.node, 'metering-node'], ['printer', t.printer, 'printer']];
+    for (const [field, ref, kind] of refs) {
+      if (ref === undefined || kindOf.get(ref) === kind) continue;
+      const found = kindOf.get(ref);
+      ctx.addIssue({ code: 'custom', path: ['tools', i, field], message: found ? `"${ref}" is a ${found}, not a ${kind}` : `no device "${ref}" in devices` });
+    }
+  });
+}
+
 function uniqueIds(devices: readonly { id?: unknown }[], ctx: z.RefinementCtx): void {
   const seen = new Map<unknown, number>();
   devices.forEach((d, i) => {
@@ -147,11 +172,16 @@ export const configSchema = z
       .default([])
       .describe('The tools and metering nodes this gateway talks to.'),
     simulators: z.array(simulatorSchema).default([]).describe('Simulated devices started inside the gateway process (for a simulated lab).'),
+    tools: z
+      .array(toolSchema)
+      .default([])
+      .describe('Shared tools: which metering node switches and meters each, and the access and session rules.'),
     affiliates: z
       .array(affiliateSchema)
       .default([])
       .describe('Seed data: affiliates added to the local allow-list at start when not known yet; after that the CLI manages them.'),
-  });
+  })
+  .superRefine(toolReferences);
 
 export type Config = z.output<typeof configSchema>;
 export type DeviceConfig = z.output<typeof deviceSchema>;

@@ -8,13 +8,17 @@
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Device } from '../devices/device.js';
 import { Printer, PrinterRefusal } from '../devices/printer/driver.js';
+import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import type { ToolSessions } from '../sessions/tool-sessions.js';
 import { VERSION } from '../version.js';
 
 export interface AppContext {
   name: string;
   startedAt: Date;
   devices: ReadonlyMap<string, Device>;
+  tools: ReadonlyMap<string, ToolSessions>;
+  journal: Journal;
 }
 
 /** Largest G-code file accepted for print-host mode. */
@@ -56,6 +60,21 @@ export function buildApp(ctx: AppContext, log: Logger) {
       status: devices.every((d) => d.state === 'online') ? 'ok' : 'degraded',
       devices,
     };
+  });
+
+  app.get('/api/tools', async () =>
+    [...ctx.tools.values()].map((t) => ({ id: t.cfg.id, name: t.cfg.name ?? t.cfg.id, node: t.cfg.node, printer: t.cfg.printer ?? null, session: t.current() })),
+  );
+
+  /** Ended sessions, newest first, with what each used. */
+  app.get<{ Querystring: { tool?: string; affiliate?: string; limit?: string } }>('/api/sessions', async (req) => {
+    const limit = Math.min(1000, Number(req.query.limit ?? 100) || 100);
+    return ctx.journal
+      .events({ kind: 'session.ended', deviceId: req.query.tool, limit: 100_000 })
+      .map((e) => e.data)
+      .filter((d) => req.query.affiliate === undefined || d.affiliateId === req.query.affiliate)
+      .reverse()
+      .slice(0, limit);
   });
 
   app.get('/api/devices', async () => [...ctx.devices.values()].map((d) => d.health()));

@@ -41,7 +41,7 @@ export type SessionInput =
   | { type: 'force-stop'; by: string };
 
 export type SessionOutput =
-  | { type: 'relay'; on: boolean }
+  | { type: 'relay'; on: boolean; reason: 'session-start' | EndReason }
   | { type: 'indicate'; pattern: 'granted' | 'denied' | 'warning' | 'error'; text: string }
   | { type: 'session-started'; affiliateId: string; at: number }
   | { type: 'session-ended'; affiliateId: string; reason: EndReason; startedAt: number; at: number }
@@ -76,7 +76,7 @@ function onIdle(state: Extract<ToolSession, { phase: 'idle' }>, input: SessionIn
   if (d.kind !== 'grant') return { state, out: [] }; // a badge-out or handover for a session that is not open
   return {
     state: { phase: 'starting', affiliateId: d.affiliateId, requestedAt: now, busy: state.busy },
-    out: [{ type: 'relay', on: true }, { type: 'indicate', pattern: 'granted', text: d.affiliateId }],
+    out: [{ type: 'relay', on: true, reason: 'session-start' }, { type: 'indicate', pattern: 'granted', text: d.affiliateId }],
   };
 }
 
@@ -89,7 +89,7 @@ function onStarting(state: Extract<ToolSession, { phase: 'starting' }>, input: S
     };
   }
   if (input.type === 'tick' && now - state.requestedAt >= rules.relayConfirmMs) {
-    return { state: { phase: 'idle', busy: state.busy }, out: [{ type: 'relay', on: false }, { type: 'indicate', pattern: 'error', text: 'relay-failed' }] };
+    return { state: { phase: 'idle', busy: state.busy }, out: [{ type: 'relay', on: false, reason: 'relay-failed' }, { type: 'indicate', pattern: 'error', text: 'relay-failed' }] };
   }
   if (input.type === 'decision' && input.decision.kind === 'deny') return { state, out: [deny(input.decision)] };
   return { state, out: [] };
@@ -156,7 +156,7 @@ function end(s: Running, reason: EndReason, now: number): Step {
   return {
     state: { phase: 'idle', busy: s.busy },
     out: [
-      { type: 'relay', on: false },
+      { type: 'relay', on: false, reason },
       { type: 'session-ended', affiliateId: s.affiliateId, reason, startedAt: s.startedAt, at: now },
     ],
   };

@@ -113,6 +113,15 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
     return this.cfg.id;
   }
 
+  /** Totals over every boot of the node (energy, relay-on and active time, filament). */
+  get meterTotal(): MeterCounters {
+    return this.meter?.total ?? { energyMwh: 0, relayOnS: 0, activeS: 0, filamentMm: 0 };
+  }
+
+  get isBusy(): boolean {
+    return (this.inputs & INPUT_BIT.BUSY) !== 0;
+  }
+
   get isOnline(): boolean {
     return this.online;
   }

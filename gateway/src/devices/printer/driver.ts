@@ -76,6 +76,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private fault: { kind: string; text: string; at: string } | null = null;
   private job: ActiveJob | null = null;
   private lastJob: JobInfo | null = null;
+  /** Filament of the jobs ended since the gateway started, mm. */
+  private endedJobsMm = 0;
   private pollTimer: NodeJS.Timeout | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
   private positionPending = false;
@@ -120,6 +122,16 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   /** The tool is in use: a job is running or paused, or it is heating. Sessions never cut power then. */
   get busy(): boolean {
     return this.job !== null || this.stateNow === 'heating';
+  }
+
+  /** A running count of filament metered since the gateway started (ended jobs and the current one), mm. */
+  get filamentCounterMm(): number {
+    return this.endedJobsMm + (this.job ? this.jobFilamentMm(this.job) : 0);
+  }
+
+  /** grams for a length of this printer's filament */
+  gramsOf(mm: number): number {
+    return gramsOf(mm, this.spec);
   }
 
   get currentJob(): JobInfo | null {
@@ -292,6 +304,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.job = null;
     const info = this.jobInfo(job, outcome);
     this.lastJob = info;
+    this.endedJobsMm += info.filamentMm;
     const durationS = round((performance.now() - job.startedMono) / 1000, 1);
     // The print counter counts every forward E move, un-retractions included, so it reads
     // higher than the filament used: a cross-check, not the metered figure.
