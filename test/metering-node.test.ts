@@ -51,12 +51,12 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
   });
 
   it.skipIf(skip)('switches the relay with an acknowledged command and meters exactly what the node reported', async () => {
-    await node.setRelay(true, 1);
+    await node.setRelay(true, 'session-start');
     expect(sim.truth().relay).toEqual({ requested: true, sensed: true });
     sim.setBusy(true);
     await new Promise((r) => setTimeout(r, 1500));
     sim.setBusy(false);
-    await node.setRelay(false, 2);
+    await node.setRelay(false, 'session-end');
     sim.sendMeter();
     const truth = await waitFor(async () => {
       const t = sim.truth();
@@ -85,9 +85,9 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     await waitFor(() => kinds().includes('device.rebooted'));
     const ev = gw.journal.events({ deviceId: 'bench-node', kind: 'device.rebooted' })[0]!;
     expect(ev.data).toMatchObject({ resetCause: 'watchdog', bootId: sim.truth().boots[1]!.bootId });
-    await node.setRelay(true, 1);
+    await node.setRelay(true, 'session-start');
     await new Promise((r) => setTimeout(r, 600));
-    await node.setRelay(false, 2);
+    await node.setRelay(false, 'session-end');
     sim.sendMeter();
     await waitFor(async () => JSON.stringify((await device()).detail.meter) === JSON.stringify(sim.truth().reported));
     expect(sim.truth().reported.relayOnS).toBeGreaterThan(before.relayOnS);
@@ -95,11 +95,11 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
 
   it.skipIf(skip)('warns when the relay contact does not follow the command', async () => {
     sim.setRelayStuck(true);
-    await node.setRelay(true, 1);
+    await node.setRelay(true, 'session-start');
     await waitFor(async () => ((await device()).detail.relay as { sensed: boolean }).sensed === false);
     expect(gw.logs.some((l) => l.msg === 'relay contact does not follow the command')).toBe(true);
     sim.setRelayStuck(false);
-    await node.setRelay(false, 2);
+    await node.setRelay(false, 'session-end');
   });
 
   it.skipIf(skip)('journals faults with the firmware\'s words and shows them in health until cleared', async () => {
@@ -141,7 +141,7 @@ describe('gateway restart next to a running node', () => {
       const gw1 = await startTestGateway(config);
       const node1 = gw1.devices.get('n1') as MeteringNode;
       await waitFor(() => node1.isOnline);
-      await node1.setRelay(true, 1);
+      await node1.setRelay(true, 'session-start');
       await new Promise((r) => setTimeout(r, 800));
       await gw1.stop();
 
@@ -150,7 +150,7 @@ describe('gateway restart next to a running node', () => {
       const node2 = gw2.devices.get('n1') as MeteringNode;
       // A frame numbered 0 from the new gateway must not pass for a repeat of the old gateway's frame 0.
       await waitFor(() => node2.isOnline, 1500, 'online within one retransmission window');
-      await node2.setRelay(false, 2);
+      await node2.setRelay(false, 'session-end');
       sim.sendMeter();
       await waitFor(async () => JSON.stringify(await meterOf(gw2)) === JSON.stringify(sim.truth().reported));
       expect(sim.truth().reported.relayOnS).toBeGreaterThan(60);

@@ -5,12 +5,14 @@
 import { resolve } from 'node:path';
 import { AccessStore } from './access/store.js';
 import type { LoadedConfig } from './config/load.js';
-import type { DeviceConfig, SimulatorConfig } from './config/schema.js';
+import type { DeviceConfig, SimulatorConfig, ToolConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
 import { buildApp } from './http/app.js';
-import { ToolSessions } from './sessions/tool-sessions.js';
+import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
+import { isBadgeReader, type ToolSwitch } from './devices/tool-io.js';
+import { ClockStatus } from './clock.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -50,6 +52,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   journal.record('gateway.started', null, { version: VERSION, config: loaded.file, pid: process.pid });
   log.info({ version: VERSION, dataDir, schema: journal.schemaVersion }, `journal open at ${journal.file}`);
   const access = new AccessStore(journal);
+  const clock = new ClockStatus();
+  clock.start();
   // Seed data: affiliates not known yet are added; after that the CLI and the API manage them.
   for (const a of config.affiliates) if (!access.get(a.id)) access.put(a);
 
@@ -62,7 +66,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const stop = async () => {
     scenarios.abort();
     await app?.close();
-    for (const t of tools.values()) t.stop();
+    for (const t of tools.values()) await t.stop();
+    clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
     for (const s of simulators) await s.transport.close();
     journal.record('gateway.stopped', null, {});
@@ -74,11 +79,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
-    for (const tc of config.tools) {
-      // The config schema has checked that these ids name devices of these kinds.
-      const printer = tc.printer ? (devices.get(tc.printer) as Printer) : null;
-      tools.set(tc.id, new ToolSessions(tc, devices.get(tc.node) as MeteringNode, printer, access, journal, log));
-    }
+    const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock };
+    for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
 
     app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal }, log);
@@ -90,6 +92,13 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     await stop().catch(() => {});
     throw err;
   }
+}
+
+/** The devices of a tool; the config schema has checked that the ids name devices of the right kinds. */
+function toolParts(tc: ToolConfig, devices: ReadonlyMap<string, Device>): ToolParts {
+  const node = tc.node ? (devices.get(tc.node) as MeteringNode) : null;
+  const readers = [...(node ? [node] : []), ...tc.readers.map((id) => devices.get(id)!)].filter(isBadgeReader);
+  return { switch: devices.get(tc.switch ?? tc.node!) as ToolSwitch, readers, node, printer: tc.printer ? (devices.get(tc.printer) as Printer) : null };
 }
 
 function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {

@@ -13,6 +13,8 @@ export interface Affiliate {
   status: AffiliateStatus;
   /** Badge UIDs, uppercase hex. */
   badges: readonly string[];
+  /** Default use type of their sessions; null: the lab's default. */
+  useType?: string | null;
 }
 
 export interface Qualification {
@@ -24,6 +26,7 @@ export interface Qualification {
 
 export interface ToolView {
   id: string;
+  /** blocked or maintenance as set by a maintainer (a running session goes on); else in-use or available. */
   status: ToolStatus;
   /** The affiliate whose session is open, when in use. */
   sessionAffiliateId: string | null;
@@ -65,7 +68,7 @@ export function decideAccess(badgeUid: string, tool: ToolView, data: AccessData,
   const deny = (reason: DenyReason): Decision => ({ kind: 'deny', reason, affiliateId: affiliate.id });
 
   // Ending one's own session is always allowed: a suspension or an expiry must not keep a tool running.
-  if (tool.status === 'in-use' && tool.sessionAffiliateId === affiliate.id) return { kind: 'badge-out', affiliateId: affiliate.id };
+  if (tool.sessionAffiliateId === affiliate.id) return { kind: 'badge-out', affiliateId: affiliate.id };
   if (affiliate.status === 'suspended') return deny('suspended');
   if (tool.status === 'blocked') return deny('tool-blocked');
   if (tool.status === 'maintenance') return deny('tool-in-maintenance');
@@ -74,8 +77,8 @@ export function decideAccess(badgeUid: string, tool: ToolView, data: AccessData,
   if (qualifications.length === 0) return deny('not-qualified');
   if (!qualifications.some((q) => q.expiresAt === null || Date.parse(q.expiresAt) > now.getTime())) return deny('qualification-expired');
 
-  if (tool.status === 'in-use') {
-    if (!tool.handover || tool.sessionAffiliateId === null) return deny('in-use-by-other');
+  if (tool.sessionAffiliateId !== null) {
+    if (!tool.handover) return deny('in-use-by-other');
     return { kind: 'handover', from: tool.sessionAffiliateId, to: affiliate.id };
   }
   return { kind: 'grant', affiliateId: affiliate.id };

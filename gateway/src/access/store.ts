@@ -23,6 +23,7 @@ export const affiliateSchema = z.strictObject({
   status: z.enum(['active', 'suspended']).default('active'),
   badges: z.array(uid).default([]),
   qualifications: z.array(qualification).default([]),
+  useType: id.optional().describe('Use type of their sessions unless changed during one (commercial, community, project…); default: the first of useTypes.'),
 });
 export type AffiliateInput = z.input<typeof affiliateSchema>;
 
@@ -56,12 +57,12 @@ export class AccessStore {
         const owner = this.db.prepare('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
         if (owner !== undefined && owner !== a.id) throw new Error(`badge ${b} already belongs to ${owner}`);
       }
-      this.db.prepare(`INSERT INTO affiliates (id, name, status, updated_at) VALUES (?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, new Date().toISOString());
+      this.db.prepare(`INSERT INTO affiliates (id, name, status, use_type, updated_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, use_type = excluded.use_type, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, a.useType ?? null, new Date().toISOString());
       this.db.prepare('DELETE FROM badges WHERE affiliate_id = ?').run(a.id);
       for (const b of a.badges) this.db.prepare('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)').run(b, a.id);
       for (const q of a.qualifications) this.qualifyRow(a.id, q.tool, expiryInstant(q.expires));
-      this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications });
+      this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications, useType: a.useType ?? null });
     })();
     return this.get(a.id)!;
   }
@@ -88,7 +89,7 @@ export class AccessStore {
   }
 
   list(): Affiliate[] {
-    const rows = this.db.prepare('SELECT id, name, status FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
+    const rows = this.db.prepare('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
     const badges = this.db.prepare('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[];
     return rows.map((r) => ({ ...r, badges: badges.filter((b) => b.affiliate_id === r.id).map((b) => b.uid) }));
   }
@@ -103,7 +104,7 @@ export class AccessStore {
   }
 
   /**
-   * Imports a CSV with a header `id,name,status,badges,qualifications`: badges separated by
+   * Imports a CSV with a header `id,name,status,badges,qualifications[,use_type]`: badges separated by
    * spaces or semicolons, qualifications as `tool` or `tool:YYYY-MM-DD` separated the same
    * way. All rows or none: every problem is listed as `line N, column: what is wrong`.
    */
@@ -123,6 +124,7 @@ export class AccessStore {
         id: r.id,
         name: r.name,
         status: r.status || undefined,
+        useType: r.use_type || undefined,
         badges: split(r.badges),
         qualifications: split(r.qualifications).map((q) => {
           const [tool, ...rest] = q.split(':');

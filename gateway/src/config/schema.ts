@@ -5,35 +5,9 @@
 import { z } from 'zod';
 import { affiliateSchema } from '../access/store.js';
 import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
+import { deviceId, hostPort, serialSchema } from './common.js';
 
-const hostPort = z
-  .string()
-  .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7101');
-
-const backoff = z
-  .strictObject({
-    initialMs: z.number().int().min(10).default(500).describe('First reconnect delay.'),
-    maxMs: z.number().int().min(100).default(30_000).describe('Reconnect delays double up to this cap.'),
-  })
-  .default({ initialMs: 500, maxMs: 30_000 })
-  .describe('Reconnect forever with capped exponential backoff (with jitter).');
-
-export const serialSchema = z
-  .strictObject({
-    path: z
-      .string()
-      .min(1)
-      .refine((p) => !p.startsWith('socket://') || /^socket:\/\/[^\s:/]+:\d{1,5}$/.test(p), 'a TCP bridge is written socket://host:port, e.g. socket://192.168.1.20:4000')
-      .describe('Serial device (prefer /dev/serial/by-id/…, stable across re-plugging) or socket://host:port for a TCP serial bridge (ser2net, ESP bridges).'),
-    baudRate: z.number().int().positive().default(115_200),
-    reconnect: backoff,
-  })
-  .describe('How to reach the device over serial.');
-
-const deviceId = z
-  .string()
-  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit')
-  .describe('Stable device id, used in topics, the journal and the API.');
+export { serialSchema };
 
 export const meteringNodeSchema = z.strictObject({
   id: deviceId,
@@ -111,27 +85,57 @@ const printerSimulator = z.strictObject({
 
 export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator]);
 
-export const toolSchema = z.strictObject({
-  id: deviceId,
-  name: z.string().min(1).optional(),
-  node: deviceId.describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
-  printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
-  handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
-  idleTimeoutMin: z.number().positive().default(15).describe('No busy signal for this long ends the session (after a warning).'),
-  maxDurationH: z.number().positive().default(12),
-  warnBeforeOffS: z.number().min(0).default(60).describe('Warning before an automatic switch-off.'),
-});
+export const toolSchema = z
+  .strictObject({
+    id: deviceId,
+    name: z.string().min(1).optional(),
+    node: deviceId.optional().describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
+    switch: deviceId.optional().describe('What switches the tool: a metering node or a gpio device; default: the node.'),
+    readers: z.array(deviceId).default([]).describe('Badge readers at this tool besides the node: rfid-reader or mqtt-badge-reader devices.'),
+    printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
+    handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
+    idleTimeoutMin: z.number().positive().default(15).describe('No busy signal for this long ends the session (after a warning).'),
+    maxDurationH: z.number().positive().default(12),
+    warnBeforeOffS: z.number().min(0).default(60).describe('Warning before an automatic switch-off.'),
+  })
+  .refine((t) => t.node !== undefined || t.switch !== undefined, { message: 'a tool needs a node or a switch to turn it on and off', path: ['switch'] });
 export type ToolConfig = z.output<typeof toolSchema>;
 
-/** Each tool names devices that exist and are of the right kind. */
-function toolReferences(cfg: { devices: readonly { id: string; kind: string }[]; tools: readonly { node: string; printer?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+const SWITCH_KINDS = ['metering-node', 'gpio'];
+const READER_KINDS = ['metering-node', 'rfid-reader', 'mqtt-badge-reader'];
+
+/** Each tool names devices that exist and are of the right kind; a switch serves one tool. */
+function toolReferences(
+  cfg: { devices: readonly { id: string; kind: string }[]; tools: readonly { node?: string | undefined; switch?: string | undefined; printer?: string | undefined; readers: readonly string[] }[] },
+  ctx: z.RefinementCtx,
+): void {
   const kindOf = new Map(cfg.devices.map((d) => [d.id, d.kind]));
+  const switchedBy = new Map<string, number>();
   cfg.tools.forEach((t, i) => {
-    const refs: [string, string | undefined, string][] = [['node', t.node, 'metering-node'], ['printer', t.printer, 'printer']];
-    for (const [field, ref, kind] of refs) {
-      if (ref === undefined || kindOf.get(ref) === kind) continue;
+    const refs: [(string | number)[], string | undefined, string[]][] = [
+      [['node'], t.node, ['metering-node']],
+      [['switch'], t.switch, SWITCH_KINDS],
+      [['printer'], t.printer, ['printer']],
+      ...t.readers.map((r, j): [(string | number)[], string, string[]] => [['readers', j], r, READER_KINDS]),
+    ];
+    for (const [field, ref, kinds] of refs) {
+      if (ref === undefined || kinds.includes(kindOf.get(ref) ?? '')) continue;
       const found = kindOf.get(ref);
-      ctx.addIssue({ code: 'custom', path: ['tools', i, field], message: found ? `"${ref}" is a ${found}, not a ${kind}` : `no device "${ref}" in devices` });
+      ctx.addIssue({ code: 'custom', path: ['tools', i, ...field], message: found ? `"${ref}" is a ${found}, not a ${kinds.join(' or ')}` : `no device "${ref}" in devices` });
+    }
+    const sw = t.switch ?? t.node;
+    if (sw === undefined) return;
+    const other = switchedBy.get(sw);
+    if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['tools', i, t.switch ? 'switch' : 'node'], message: `"${sw}" already switches tools.${other}` });
+    else switchedBy.set(sw, i);
+  });
+}
+
+/** Affiliates' default use types are among the configured ones. */
+function useTypeReferences(cfg: { useTypes: readonly string[]; affiliates: readonly { useType?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+  cfg.affiliates.forEach((a, i) => {
+    if (a.useType !== undefined && !cfg.useTypes.includes(a.useType)) {
+      ctx.addIssue({ code: 'custom', path: ['affiliates', i, 'useType'], message: `unknown use type "${a.useType}" (useTypes: ${cfg.useTypes.join(', ')})` });
     }
   });
 }
@@ -164,8 +168,9 @@ export const configSchema = z
             format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto: readable in a terminal, JSON otherwise.'),
           })
           .default({ level: 'info', format: 'auto' }),
+        checkpointS: z.number().min(1).max(300).default(5).describe('How often open sessions save their meters; a crash or power cut loses at most this much usage.'),
       })
-      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080 }, log: { level: 'info', format: 'auto' } }),
+      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080 }, log: { level: 'info', format: 'auto' }, checkpointS: 5 }),
     devices: z
       .array(deviceSchema)
       .superRefine(uniqueIds, { when: () => true }) // also when some devices have other problems: list every problem at once
@@ -176,12 +181,20 @@ export const configSchema = z
       .array(toolSchema)
       .default([])
       .describe('Shared tools: which metering node switches and meters each, and the access and session rules.'),
+    useTypes: z
+      .array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores'))
+      .min(1)
+      .default(['commercial', 'community', 'project'])
+      .describe('Kinds of use a session can have (tariffs differ by them); the first is the default for affiliates without one.'),
     affiliates: z
       .array(affiliateSchema)
       .default([])
       .describe('Seed data: affiliates added to the local allow-list at start when not known yet; after that the CLI manages them.'),
   })
-  .superRefine(toolReferences);
+  .superRefine((cfg, ctx) => {
+    toolReferences(cfg, ctx);
+    useTypeReferences(cfg, ctx);
+  });
 
 export type Config = z.output<typeof configSchema>;
 export type DeviceConfig = z.output<typeof deviceSchema>;

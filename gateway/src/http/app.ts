@@ -7,10 +7,12 @@
  */
 import Fastify, { type FastifyReply } from 'fastify';
 import type { Device } from '../devices/device.js';
+import { z } from 'zod';
 import { Printer, PrinterRefusal } from '../devices/printer/driver.js';
+import { setToolStatus } from '../sessions/projection.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
-import type { ToolSessions } from '../sessions/tool-sessions.js';
+import { SessionRefusal, type ToolSessions } from '../sessions/tool-sessions.js';
 import { VERSION } from '../version.js';
 
 export interface AppContext {
@@ -20,6 +22,20 @@ export interface AppContext {
   tools: ReadonlyMap<string, ToolSessions>;
   journal: Journal;
 }
+
+const who = z.string().min(1).max(64).optional().describe('Who did it, for the journal.');
+const toolStatusBody = z.strictObject({ status: z.enum(['available', 'blocked', 'maintenance']), reason: z.string().max(200).optional(), by: who });
+const byBody = z.strictObject({ by: who });
+const useTypeBody = z.strictObject({ useType: z.string().min(1), by: who });
+const isoTime = z.iso.datetime({ offset: true }).or(z.iso.date()).transform((s) => new Date(s).toISOString());
+const sessionQuery = z.strictObject({
+  tool: z.string().optional(),
+  affiliate: z.string().optional(),
+  useType: z.string().optional(),
+  from: isoTime.optional().describe('Sessions that ended at or after this time.'),
+  to: isoTime.optional().describe('Sessions that started before this time.'),
+  limit: z.coerce.number().int().min(1).max(10_000).default(100),
+});
 
 /** Largest G-code file accepted for print-host mode. */
 const MAX_GCODE_BYTES = 256 * 1024 * 1024;
@@ -62,19 +78,66 @@ export function buildApp(ctx: AppContext, log: Logger) {
     };
   });
 
-  app.get('/api/tools', async () =>
-    [...ctx.tools.values()].map((t) => ({ id: t.cfg.id, name: t.cfg.name ?? t.cfg.id, node: t.cfg.node, printer: t.cfg.printer ?? null, session: t.current() })),
-  );
+  const tool = (id: string) => {
+    const t = ctx.tools.get(id);
+    if (!t) throw new HttpError(404, 'unknown-tool', `no tool "${id}" (known: ${[...ctx.tools.keys()].join(', ') || 'none'})`);
+    return t;
+  };
+  const toolView = (t: ToolSessions) => {
+    const { status, reason, by, since, inUse } = t.status();
+    const c = t.cfg;
+    return {
+      id: c.id,
+      name: c.name ?? c.id,
+      status: status === 'available' && inUse ? 'in-use' : status,
+      statusReason: reason,
+      statusBy: by,
+      statusSince: since,
+      devices: { node: c.node ?? null, switch: c.switch ?? c.node ?? null, printer: c.printer ?? null, readers: c.readers },
+      session: t.current(),
+      badges: t.stats,
+    };
+  };
+  const body = <T>(schema: z.ZodType<T>, value: unknown): T => {
+    const r = schema.safeParse(value ?? {});
+    if (!r.success) throw new HttpError(400, 'bad-request', r.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '));
+    return r.data;
+  };
+
+  app.get('/api/tools', async () => [...ctx.tools.values()].map(toolView));
+  app.get<{ Params: { id: string } }>('/api/tools/:id', async (req) => toolView(tool(req.params.id)));
+
+  /** A maintainer blocks a tool, takes it into maintenance or makes it available; a running session goes on. */
+  app.post<{ Params: { id: string } }>('/api/tools/:id/status', async (req) => {
+    const t = tool(req.params.id);
+    const b = body(toolStatusBody, req.body);
+    setToolStatus(ctx.journal, t.cfg.id, b.status, b.reason ?? null, b.by ?? null);
+    return toolView(t);
+  });
+
+  /** A maintainer ends the running session now, busy or not. */
+  app.post<{ Params: { id: string } }>('/api/tools/:id/session/stop', async (req) => tool(req.params.id).forceStop(body(byBody, req.body).by ?? 'api'));
+
+  app.put<{ Params: { id: string } }>('/api/tools/:id/session/use-type', async (req) => {
+    const b = body(useTypeBody, req.body);
+    return tool(req.params.id).setUseType(b.useType, b.by ?? null);
+  });
 
   /** Ended sessions, newest first, with what each used. */
-  app.get<{ Querystring: { tool?: string; affiliate?: string; limit?: string } }>('/api/sessions', async (req) => {
-    const limit = Math.min(1000, Number(req.query.limit ?? 100) || 100);
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/sessions', async (req) => {
+    const q = body(sessionQuery, req.query);
     return ctx.journal
-      .events({ kind: 'session.ended', deviceId: req.query.tool, limit: 100_000 })
+      .events({ kind: 'session.ended', deviceId: q.tool, limit: Number.MAX_SAFE_INTEGER })
       .map((e) => e.data)
-      .filter((d) => req.query.affiliate === undefined || d.affiliateId === req.query.affiliate)
+      .filter(
+        (d) =>
+          (q.affiliate === undefined || d.affiliateId === q.affiliate) &&
+          (q.useType === undefined || d.useType === q.useType) &&
+          (q.from === undefined || (d.endedAt as string) >= q.from) &&
+          (q.to === undefined || (d.startedAt as string) < q.to),
+      )
       .reverse()
-      .slice(0, limit);
+      .slice(0, q.limit);
   });
 
   app.get('/api/devices', async () => [...ctx.devices.values()].map((d) => d.health()));
@@ -105,6 +168,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply: FastifyReply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof SessionRefusal) return reply.code(err.status).send({ error: err.status === 409 ? 'conflict' : 'bad-request', message: err.message });
     if (err instanceof PrinterRefusal) return reply.code(err.status).send({ error: err.status === 409 ? 'conflict' : 'bad-request', message: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'bad-request', message: err.message });
     log.error({ err }, 'request failed');

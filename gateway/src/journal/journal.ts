@@ -19,6 +19,8 @@ export interface JournalEvent {
 export interface EventQuery {
   deviceId?: string;
   kind?: string;
+  /** Any of these kinds. */
+  kinds?: readonly string[];
   afterId?: number;
   limit?: number;
 }
@@ -28,6 +30,7 @@ export class Journal {
   private readonly insert: Database.Statement<[number, string, string, string | null, string, string]>;
   private readonly last: Database.Statement<[], { id: number; hash: string }>;
   private readonly append: (kind: string, deviceId: string | null, data: string) => number;
+  private readonly latestStmt: Database.Statement<[string, string | null]>;
 
   private constructor(
     readonly file: string,
@@ -43,6 +46,7 @@ export class Journal {
     migrate(this.db);
     this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash) VALUES (?, ?, ?, ?, ?, ?)');
     this.last = this.db.prepare('SELECT id, hash FROM events ORDER BY id DESC LIMIT 1');
+    this.latestStmt = this.db.prepare('SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE kind = ? AND device_id IS ? ORDER BY id DESC LIMIT 1');
     // Read the chain's end and append in one transaction, so that no other writer can slip in between.
     this.append = this.db.transaction((kind: string, deviceId: string | null, data: string) => {
       const last = this.last.get();
@@ -66,7 +70,24 @@ export class Journal {
     return this.append(kind, deviceId, JSON.stringify(data));
   }
 
+  /**
+   * Runs `fn` in one transaction whose commit is fsynced (synchronous = FULL for this commit
+   * only): for what must survive a power cut that follows it, such as a closed session.
+   */
+  durably<T>(fn: () => T): T {
+    this.db.pragma('synchronous = FULL');
+    try {
+      return this.db.transaction(fn)();
+    } finally {
+      this.db.pragma('synchronous = NORMAL');
+    }
+  }
 
+  /** The newest event of a kind (for a device), or null. */
+  latest(kind: string, deviceId: string | null): JournalEvent | null {
+    const row = this.latestStmt.get(kind, deviceId) as (Omit<JournalEvent, 'data'> & { data: string }) | undefined;
+    return row ? { ...row, data: JSON.parse(row.data) as Record<string, unknown> } : null;
+  }
 
   events(q: EventQuery = {}): JournalEvent[] {
     const where: string[] = [];
@@ -78,6 +99,10 @@ export class Journal {
     };
     filter('device_id = ?', q.deviceId);
     filter('kind = ?', q.kind);
+    if (q.kinds?.length) {
+      where.push(`kind IN (${q.kinds.map(() => '?').join(', ')})`);
+      args.push(...q.kinds);
+    }
     filter('id > ?', q.afterId);
     const sql = `SELECT id, at, kind, device_id AS deviceId, data FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ?`;
     const rows = this.db.prepare(sql).all(...args, q.limit ?? 1000) as (Omit<JournalEvent, 'data'> & { data: string })[];

@@ -56,4 +56,14 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     PRIMARY KEY (affiliate_id, tool_id)
   );
   `,
+  // 4: sessions: an affiliate's default use type, and the meters of open sessions (a crash loses at most one interval).
+  `
+  ALTER TABLE affiliates ADD COLUMN use_type TEXT;     -- NULL: the configured default
+  CREATE TABLE session_checkpoints (
+    session_id  TEXT PRIMARY KEY,
+    tool_id     TEXT NOT NULL,
+    at          TEXT NOT NULL,                       -- wall-clock time of the checkpoint
+    data        TEXT NOT NULL                        -- JSON: usage so far and the meters' baselines
+  );
+  `,
 ];

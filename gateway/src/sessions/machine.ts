@@ -7,7 +7,18 @@
  */
 import type { Decision } from '../access/decide.js';
 
-export type EndReason = 'badge-out' | 'handover' | 'idle-timeout' | 'max-duration' | 'force-stop' | 'fault' | 'relay-failed';
+export type EndReason =
+  | 'badge-out'
+  | 'handover'
+  | 'idle-timeout'
+  | 'max-duration'
+  | 'force-stop'
+  | 'fault'
+  | 'relay-failed'
+  /** The gateway stopped cleanly while the tool was not busy. */
+  | 'gateway-stopped'
+  /** The gateway was not running when the session should have gone on (crash, power cut): closed at the next start. */
+  | 'interrupted';
 
 export interface SessionRules {
   /** No busy signal for this long ends the session. */
@@ -38,7 +49,11 @@ export type SessionInput =
   | { type: 'busy'; busy: boolean }
   | { type: 'tick' }
   | { type: 'fault'; text: string }
-  | { type: 'force-stop'; by: string };
+  | { type: 'force-stop'; by: string }
+  /** After a restart, a session interrupted while the tool was busy goes on for the same affiliate, the relay still on. */
+  | { type: 'resume'; affiliateId: string }
+  /** The gateway is stopping: an idle tool is switched off and its session ended; a busy one keeps running. */
+  | { type: 'shutdown' };
 
 export type SessionOutput =
   | { type: 'relay'; on: boolean; reason: 'session-start' | EndReason }
@@ -70,6 +85,12 @@ export function step(state: ToolSession, input: SessionInput, now: number, rules
 const deny = (d: Extract<Decision, { kind: 'deny' }>): SessionOutput => ({ type: 'indicate', pattern: 'denied', text: d.reason });
 
 function onIdle(state: Extract<ToolSession, { phase: 'idle' }>, input: SessionInput, now: number): Step {
+  if (input.type === 'resume') {
+    return {
+      state: { phase: 'running', affiliateId: input.affiliateId, startedAt: now, busy: state.busy, lastBusyAt: now, pendingEnd: null },
+      out: [{ type: 'session-started', affiliateId: input.affiliateId, at: now }],
+    };
+  }
   if (input.type !== 'decision') return { state, out: [] };
   const d = input.decision;
   if (d.kind === 'deny') return { state, out: [deny(d)] };
@@ -121,6 +142,8 @@ function onRunning(s: Running, input: SessionInput, now: number, rules: SessionR
       return end(s, 'fault', now);
     case 'force-stop':
       return end(s, 'force-stop', now);
+    case 'shutdown':
+      return s.busy ? { state: s, out: [] } : end(s, 'gateway-stopped', now);
     case 'tick': {
       if (s.pendingEnd) return s.busy || now < s.pendingEnd.offAt ? { state: s, out: [] } : end(s, s.pendingEnd.reason, now);
       if (!s.busy && now - s.lastBusyAt >= rules.idleTimeoutMs) return requestEnd(s, 'idle-timeout', now, now + rules.warnBeforeOffMs);

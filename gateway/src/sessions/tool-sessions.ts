@@ -1,22 +1,28 @@
 /**
- * The imperative shell around one shared tool's session machine: badges from its metering
- * node go through the access decision, the node's relay, busy input and faults (and the
- * printer's state) feed the machine, and the machine's outputs switch the relay, give
- * feedback at the tool and journal the sessions with what they used.
+ * The imperative shell around one shared tool's session machine: badges from its readers go
+ * through the access decision; the switch's relay, the node's busy input and faults and the
+ * printer's state feed the machine; the machine's outputs switch the relay, give feedback at
+ * the tool and journal the sessions with what they used.
+ *
+ * Open sessions save their meters every few seconds (`session_checkpoints`). A session the
+ * journal shows open at start was cut short by a crash or a power cut: it is closed as
+ * `interrupted` with the usage of its last checkpoint, and the tool is made safe — switched
+ * off, unless it is busy (a print in progress), in which case a new session for the same
+ * affiliate resumes it.
  */
 import { randomUUID } from 'node:crypto';
-import { INDICATE_PATTERN, RELAY_REASON } from '../../../firmware-protocol/src/index.js';
-import { decideAccess } from '../access/decide.js';
+import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
 import type { ToolConfig } from '../config/schema.js';
 import type { MeteringNode } from '../devices/metering-node/driver.js';
-import type { MeterCounters } from '../devices/metering-node/meter.js';
 import type { Printer } from '../devices/printer/driver.js';
+import type { BadgeReader, RelayState, SwitchReason, ToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { IDLE, step, type EndReason, type SessionInput, type SessionOutput, type SessionRules, type ToolSession } from './machine.js';
+import { openSessionsOf, toolStatusOf, type ToolStatusRecord } from './projection.js';
 
-const RELAY_REASON_OF: Record<EndReason, (typeof RELAY_REASON)[number]> = {
+const RELAY_REASON_OF: Record<EndReason, SwitchReason> = {
   'badge-out': 'session-end',
   handover: 'session-end',
   'idle-timeout': 'idle-timeout',
@@ -24,45 +30,117 @@ const RELAY_REASON_OF: Record<EndReason, (typeof RELAY_REASON)[number]> = {
   'force-stop': 'maintainer',
   fault: 'fault',
   'relay-failed': 'fault',
+  'gateway-stopped': 'gateway-shutdown',
+  interrupted: 'gateway-shutdown',
 };
+
+/** After the switch reports its relay, how long to wait for the printer to say whether it is printing. */
+const RECOVERY_WAIT_MS = 15_000;
+/** A badge flood (a faulty reader, a replay attack) is cut to this many decisions per second and tool; a person taps far slower. */
+const MAX_DECISIONS_PER_S = 20;
+
+/** Absolute meter readings a session's usage is measured from. */
+interface Meters {
+  energyMwh: number;
+  activeS: number;
+}
 
 interface OpenSession {
   id: string;
   affiliateId: string;
+  useType: string;
   startedAt: Date;
+  clockSyncedAtStart: boolean | null;
   /** Monotonic, for the duration: the wall clock of a Pi may jump when NTP syncs. */
   startedMono: number;
-  energyAtStart: MeterCounters;
-  filamentAtStartMm: number;
+  meters: Meters;
+  filamentAtStartMm: number[];
+  /** Busy time measured here, for tools without a node's counters. */
+  activeMs: number;
+  busySinceMono: number | null;
+  stoppedBy: string | null;
 }
 
 export interface SessionUsage {
   sessionId: string;
   toolId: string;
   affiliateId: string;
+  useType: string;
   startedAt: string;
   endedAt: string | null;
+  /** Whether the wall clock was synchronised (NTP) at the start and the end; null: unknown. */
+  clockSynced: { start: boolean | null; end: boolean | null };
   durationS: number;
-  energyWh: number;
   activeS: number;
+  energyWh: number;
+  filament: { extruder: number; mm: number; g: number }[];
   filamentMm: number;
   filamentG: number;
 }
 
+interface Checkpoint {
+  usage: SessionUsage;
+  meters: Meters;
+}
+
+interface Resume {
+  fromSessionId: string;
+  affiliateId: string;
+  useType: string;
+  meters: Meters | null;
+}
+
+export interface ToolParts {
+  switch: ToolSwitch;
+  readers: readonly BadgeReader[];
+  node: MeteringNode | null;
+  printer: Printer | null;
+}
+
+export interface SessionPolicy {
+  checkpointMs: number;
+  useTypes: readonly string[];
+  clock: { readonly synced: boolean | null };
+}
+
+/** A request about a tool's session that cannot be done now; `status` is the HTTP status that says why. */
+export class SessionRefusal extends Error {
+  constructor(
+    readonly status: 400 | 409,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export interface ToolSessionStats {
+  badges: number;
+  decisions: number;
+  /** Badges dropped because more than MAX_DECISIONS_PER_S arrived. */
+  floodDropped: number;
+}
+
 export class ToolSessions {
+  readonly stats: ToolSessionStats = { badges: 0, decisions: 0, floodDropped: 0 };
   private state: ToolSession = IDLE;
   private open: OpenSession | null = null;
-  private timer: NodeJS.Timeout | null = null;
+  /** Set at start until the tool has been made safe (see the file comment). */
+  private recovery: { resume: Resume | null; deadline: number | null } | null = null;
+  private resuming: Resume | null = null;
+  private relayKnown = false;
+  private lastRelayCommand: Promise<void> = Promise.resolve();
+  private readonly rate = { windowStart: 0, count: 0 };
+  private readonly timers: NodeJS.Timeout[] = [];
   private readonly rules: SessionRules;
   private readonly log: Logger;
   private readonly unsubscribe: (() => void)[] = [];
 
   constructor(
     readonly cfg: ToolConfig,
-    private readonly node: MeteringNode,
-    private readonly printer: Printer | null,
+    private readonly parts: ToolParts,
     private readonly access: AccessStore,
     private readonly journal: Journal,
+    private readonly policy: SessionPolicy,
     log: Logger,
   ) {
     this.log = log.child({ tool: cfg.id });
@@ -75,24 +153,45 @@ export class ToolSessions {
   }
 
   start(): void {
-    const on = <E extends string>(emitter: { on(e: E, f: (...a: never[]) => void): unknown; off(e: E, f: (...a: never[]) => void): unknown }, event: E, f: (...a: never[]) => void) => {
+    this.recovery = { resume: this.closeInterrupted(), deadline: null };
+    const { switch: sw, node, printer } = this.parts;
+    const on = <A extends unknown[]>(emitter: { on(e: string, f: (...a: A) => void): unknown; off(e: string, f: (...a: A) => void): unknown }, event: string, f: (...a: A) => void) => {
       emitter.on(event, f);
       this.unsubscribe.push(() => emitter.off(event, f));
     };
-    on(this.node, 'badge', (b: { uid: string }) => this.onBadge(b.uid));
-    on(this.node, 'relay', (r: { requested: boolean; sensed: boolean | null }) => this.apply({ type: 'relay', on: r.sensed ?? r.requested }));
-    on(this.node, 'input', () => this.onBusyChange());
-    on(this.node, 'fault', (f: { active: boolean; severity: number; text: string }) => f.active && f.severity >= 2 && this.apply({ type: 'fault', text: f.text }));
-    if (this.printer) {
-      on(this.printer, 'state', (s: string) => (s === 'error' ? this.apply({ type: 'fault', text: 'printer fault' }) : this.onBusyChange()));
+    for (const r of this.parts.readers) on(r, 'badge', (b: { uid: string; reader: string }) => this.onBadge(b.uid, b.reader));
+    on(sw, 'relay', (r: RelayState) => this.onRelay(r));
+    if (node) {
+      on(node, 'input', () => this.onBusyChange());
+      on(node, 'fault', (f: { active: boolean; severity: number; text: string }) => f.active && f.severity >= 2 && this.apply({ type: 'fault', text: f.text }));
     }
-    this.timer = setInterval(() => this.apply({ type: 'tick' }), 1000);
+    if (printer) {
+      on(printer, 'state', (s: string) => {
+        if (s === 'error') this.apply({ type: 'fault', text: 'printer fault' });
+        else this.onBusyChange();
+        this.resolveRecovery(false);
+      });
+    }
+    if (sw.relayState.sensed !== null) this.onRelay(sw.relayState);
+    this.timers.push(
+      setInterval(() => {
+        this.resolveRecovery(false);
+        this.apply({ type: 'tick' });
+      }, 1000),
+      setInterval(() => this.checkpoint(), this.policy.checkpointMs),
+    );
   }
 
-  stop(): void {
-    if (this.timer) clearInterval(this.timer);
-    this.timer = null;
+  /**
+   * Stops cleanly: an idle tool is switched off and its session ended (`gateway-stopped`); a
+   * busy one keeps power and its session stays open, checkpointed, for the next start.
+   */
+  async stop(): Promise<void> {
+    for (const t of this.timers.splice(0)) clearInterval(t);
     for (const off of this.unsubscribe.splice(0)) off();
+    if (!this.recovery) this.apply({ type: 'shutdown' });
+    this.checkpoint();
+    await Promise.race([this.lastRelayCommand, new Promise((r) => setTimeout(r, 2000))]);
   }
 
   /** The open session with what it has used so far, or null. */
@@ -100,27 +199,119 @@ export class ToolSessions {
     return this.open ? this.usage(this.open, null) : null;
   }
 
-  /** A maintainer stops the session now, busy or not. */
-  forceStop(by: string): void {
-    this.apply({ type: 'force-stop', by });
+  /** The tool's status as a maintainer set it, and whether it is in use now. */
+  status(): ToolStatusRecord & { inUse: boolean } {
+    return { ...toolStatusOf(this.journal, this.cfg.id), inUse: this.open !== null };
   }
 
-  private onBadge(uid: string): void {
+  /** A maintainer stops the session now, busy or not. */
+  forceStop(by: string): SessionUsage {
+    const open = this.requireOpen();
+    open.stoppedBy = by;
+    const usage = this.usage(open, new Date());
+    this.apply({ type: 'force-stop', by });
+    return usage;
+  }
+
+  /** Changes the running session's use type (it decides the tariff). */
+  setUseType(useType: string, by: string | null): SessionUsage {
+    if (!this.policy.useTypes.includes(useType)) throw new SessionRefusal(400, `unknown use type "${useType}" (this lab has ${this.policy.useTypes.join(', ')})`);
+    const open = this.requireOpen();
+    if (open.useType !== useType) {
+      this.journal.record('session.use-type', this.cfg.id, { sessionId: open.id, useType, previous: open.useType, by });
+      open.useType = useType;
+    }
+    return this.usage(open, null);
+  }
+
+  private requireOpen(): OpenSession {
+    if (!this.open) throw new SessionRefusal(409, `no session is running at tool "${this.cfg.id}"`);
+    return this.open;
+  }
+
+  // ---- inputs ----
+
+  private onBadge(uid: string, reader: string): void {
+    this.stats.badges++;
+    const now = performance.now();
+    if (now - this.rate.windowStart >= 1000) {
+      if (this.rate.count > MAX_DECISIONS_PER_S) this.log.warn({ dropped: this.rate.count - MAX_DECISIONS_PER_S }, `badge flood at the tool: ${this.rate.count - MAX_DECISIONS_PER_S} badges ignored in one second`);
+      this.rate.windowStart = now;
+      this.rate.count = 0;
+    }
+    if (++this.rate.count > MAX_DECISIONS_PER_S) {
+      this.stats.floodDropped++;
+      return;
+    }
+    this.resolveRecovery(true);
+    this.stats.decisions++;
     const decision = decideAccess(uid, this.view(), this.access.data(), new Date());
-    this.journal.record('access.decision', this.cfg.id, { uid, ...decision });
-    this.log.info({ uid, decision }, `badge ${uid}: ${decision.kind}${decision.kind === 'deny' ? ` (${decision.reason})` : ''}`);
+    this.journal.record('access.decision', this.cfg.id, { uid, reader, ...decision });
+    this.log.info({ uid, reader, decision }, `badge ${uid}: ${decision.kind}${decision.kind === 'deny' ? ` (${decision.reason})` : ''}`);
     this.apply({ type: 'decision', decision });
   }
 
-  private view() {
+  private view(): ToolView {
     const sessionAffiliateId = this.open?.affiliateId ?? (this.state.phase === 'starting' ? this.state.affiliateId : null);
-    return { id: this.cfg.id, status: this.state.phase === 'idle' ? ('available' as const) : ('in-use' as const), sessionAffiliateId, handover: this.cfg.handover };
+    const set = toolStatusOf(this.journal, this.cfg.id).status;
+    return { id: this.cfg.id, status: set !== 'available' ? set : sessionAffiliateId ? 'in-use' : 'available', sessionAffiliateId, handover: this.cfg.handover };
+  }
+
+  private onRelay(r: RelayState): void {
+    this.relayKnown = true;
+    if (this.recovery) return this.resolveRecovery(false);
+    this.apply({ type: 'relay', on: r.sensed ?? r.requested });
+  }
+
+  private busyNow(): boolean {
+    return (this.parts.node?.isBusy ?? false) || (this.parts.printer?.busy ?? false);
   }
 
   private onBusyChange(): void {
-    const busy = this.node.isBusy || (this.printer?.busy ?? false);
-    if (busy !== this.state.busy) this.apply({ type: 'busy', busy });
+    const busy = this.busyNow();
+    if (busy === this.state.busy) return;
+    const open = this.open;
+    if (open) {
+      const now = performance.now();
+      if (busy) open.busySinceMono = now;
+      else if (open.busySinceMono !== null) {
+        open.activeMs += now - open.busySinceMono;
+        open.busySinceMono = null;
+      }
+    }
+    this.apply({ type: 'busy', busy });
   }
+
+  /**
+   * Makes the tool safe after a start, once the switch has reported its relay and the printer
+   * (if any) has said whether it prints, or RECOVERY_WAIT_MS later; `now` decides at once (a
+   * badge cannot wait).
+   */
+  private resolveRecovery(now: boolean): void {
+    const r = this.recovery;
+    if (!r || !this.relayKnown) return;
+    const printer = this.parts.printer;
+    const printerKnown = !printer || !['offline', 'connecting'].includes(printer.state);
+    r.deadline ??= performance.now() + RECOVERY_WAIT_MS;
+    if (!now && !printerKnown && performance.now() < r.deadline) return;
+    this.recovery = null;
+    const relay = this.parts.switch.relayState;
+    const relayOn = relay.sensed ?? relay.requested;
+    this.state = { ...this.state, busy: this.busyNow() };
+    if (r.resume && this.busyNow()) {
+      this.log.warn({ resumedFrom: r.resume.fromSessionId }, 'the tool is busy: the interrupted session goes on as a new session');
+      this.resuming = r.resume;
+      if (!relayOn) this.execute({ type: 'relay', on: true, reason: 'session-start' });
+      this.apply({ type: 'resume', affiliateId: r.resume.affiliateId });
+    } else if (relayOn && !this.busyNow()) {
+      this.log.warn('the relay is on with no session: switching the tool off');
+      this.lastRelayCommand = this.parts.switch.setRelay(false, 'gateway-shutdown').catch((err: Error) => this.log.error(`relay off failed: ${err.message}`));
+    } else if (relayOn) {
+      this.log.warn('the tool is busy with no session to resume: left on; it is not metered until someone badges');
+    }
+  }
+
+  // ---- the machine ----
 
   private apply(input: SessionInput): void {
     const r = step(this.state, input, performance.now(), this.rules);
@@ -132,55 +323,155 @@ export class ToolSessions {
     switch (out.type) {
       case 'relay': {
         const reason = out.reason === 'session-start' ? 'session-start' : RELAY_REASON_OF[out.reason];
-        this.node.setRelay(out.on, RELAY_REASON.indexOf(reason)).catch((err: Error) => this.log.error(`relay ${out.on ? 'on' : 'off'} failed: ${err.message}`));
+        this.lastRelayCommand = this.parts.switch.setRelay(out.on, reason).catch((err: Error) => this.log.error(`relay ${out.on ? 'on' : 'off'} failed: ${err.message}`));
         return;
       }
       case 'indicate':
-        this.node.indicate(INDICATE_PATTERN.indexOf(out.pattern), out.pattern === 'warning' ? 5000 : 1500, out.text.slice(0, 32)).catch(() => {});
+        this.parts.switch.indicate(out.pattern, out.pattern === 'warning' ? 5000 : 1500, out.text).catch(() => {});
         return;
       case 'end-deferred':
         this.journal.record('session.end-deferred', this.cfg.id, { sessionId: this.open?.id, reason: out.reason, busy: out.busy });
         this.log.warn({ reason: out.reason, busy: out.busy }, out.busy ? 'session end deferred: the tool is busy' : 'switching off soon');
         return;
       case 'session-started':
-        this.open = {
-          id: randomUUID(),
-          affiliateId: out.affiliateId,
-          startedAt: new Date(),
-          startedMono: performance.now(),
-          energyAtStart: this.node.meterTotal,
-          filamentAtStartMm: this.printer?.filamentCounterMm ?? 0,
-        };
-        this.journal.record('session.started', this.cfg.id, { sessionId: this.open.id, affiliateId: out.affiliateId });
-        this.log.info({ affiliateId: out.affiliateId }, 'session started');
-        return;
-      case 'session-ended': {
-        const open = this.open;
-        if (!open) return;
-        const usage = this.usage(open, new Date());
-        this.open = null;
-        this.journal.record('session.ended', this.cfg.id, { ...usage, reason: out.reason });
-        this.log.info({ ...usage, reason: out.reason }, `session ended (${out.reason})`);
-        return;
-      }
+        return this.started(out.affiliateId);
+      case 'session-ended':
+        return this.ended(out.reason);
     }
   }
 
+  private started(affiliateId: string): void {
+    const resume = this.resuming;
+    this.resuming = null;
+    const affiliate = this.access.get(affiliateId);
+    const useType = resume?.useType ?? (affiliate?.useType && this.policy.useTypes.includes(affiliate.useType) ? affiliate.useType : this.policy.useTypes[0]!);
+    const busy = this.busyNow();
+    const open: OpenSession = {
+      id: randomUUID(),
+      affiliateId,
+      useType,
+      startedAt: new Date(),
+      clockSyncedAtStart: this.policy.clock.synced,
+      startedMono: performance.now(),
+      // A resumed session measures from its predecessor's last checkpoint: the node's counters
+      // went on while the gateway was down, so that energy is neither lost nor counted twice.
+      meters: resume?.meters ?? this.nodeMeters(),
+      filamentAtStartMm: this.parts.printer?.filamentCountersMm ?? [],
+      activeMs: 0,
+      busySinceMono: busy ? performance.now() : null,
+      stoppedBy: null,
+    };
+    this.open = open;
+    this.journal.record('session.started', this.cfg.id, {
+      sessionId: open.id,
+      toolId: this.cfg.id,
+      affiliateId,
+      useType,
+      startedAt: open.startedAt.toISOString(),
+      clockSynced: open.clockSyncedAtStart,
+      ...(resume ? { resumedFrom: resume.fromSessionId } : {}),
+    });
+    this.checkpoint();
+    this.log.info({ affiliateId, useType, sessionId: open.id }, resume ? 'session resumed' : 'session started');
+  }
+
+  private ended(reason: EndReason): void {
+    const open = this.open;
+    if (!open) return;
+    const usage = this.usage(open, new Date());
+    this.open = null;
+    this.journal.durably(() => {
+      this.journal.record('session.ended', this.cfg.id, { ...usage, reason, ...(open.stoppedBy ? { stoppedBy: open.stoppedBy } : {}) });
+      this.journal.db.prepare('DELETE FROM session_checkpoints WHERE session_id = ?').run(open.id);
+    });
+    this.log.info({ ...usage, reason }, `session ended (${reason})`);
+  }
+
+  // ---- metering ----
+
+  private nodeMeters(): Meters {
+    const t = this.parts.node?.meterTotal;
+    return { energyMwh: t?.energyMwh ?? 0, activeS: t?.activeS ?? 0 };
+  }
+
+  private checkpoint(): void {
+    const open = this.open;
+    if (!open) return;
+    const data: Checkpoint = { usage: this.usage(open, null), meters: this.nodeMeters() };
+    this.journal.db
+      .prepare(`INSERT INTO session_checkpoints (session_id, tool_id, at, data) VALUES (?, ?, ?, ?)
+        ON CONFLICT (session_id) DO UPDATE SET at = excluded.at, data = excluded.data`)
+      .run(open.id, this.cfg.id, new Date().toISOString(), JSON.stringify(data));
+  }
+
   private usage(open: OpenSession, endedAt: Date | null): SessionUsage {
-    const now = this.node.meterTotal;
-    const filamentMm = (this.printer?.filamentCounterMm ?? 0) - open.filamentAtStartMm;
+    const now = performance.now();
+    const meters = this.nodeMeters();
+    const printer = this.parts.printer;
+    const counters = printer?.filamentCountersMm ?? [];
+    const filament = counters.map((mm, extruder) => {
+      const used = mm - (open.filamentAtStartMm[extruder] ?? 0);
+      return { extruder, mm: round3(used), g: round3(printer!.gramsOf(used)) };
+    });
+    const activeMs = open.activeMs + (open.busySinceMono !== null ? now - open.busySinceMono : 0);
     return {
       sessionId: open.id,
       toolId: this.cfg.id,
       affiliateId: open.affiliateId,
+      useType: open.useType,
       startedAt: open.startedAt.toISOString(),
       endedAt: endedAt?.toISOString() ?? null,
-      durationS: Math.round((performance.now() - open.startedMono) / 1000),
-      energyWh: (now.energyMwh - open.energyAtStart.energyMwh) / 1000,
-      activeS: now.activeS - open.energyAtStart.activeS,
-      filamentMm: Math.round(filamentMm * 1000) / 1000,
-      filamentG: Math.round((this.printer?.gramsOf(filamentMm) ?? 0) * 1000) / 1000,
+      clockSynced: { start: open.clockSyncedAtStart, end: endedAt ? this.policy.clock.synced : null },
+      durationS: Math.round((now - open.startedMono) / 100) / 10,
+      // The node's counter where there is one: it keeps counting while the gateway is down.
+      activeS: this.parts.node ? meters.activeS - open.meters.activeS : Math.round(activeMs / 1000),
+      energyWh: (meters.energyMwh - open.meters.energyMwh) / 1000,
+      filament,
+      filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),
+      filamentG: round3(filament.reduce((a, f) => a + f.g, 0)),
     };
+  }
+
+  /**
+   * Sessions the journal shows open at start were cut short: each is closed as `interrupted`
+   * with the usage of its last checkpoint, in one fsynced transaction. Returns what a resumed
+   * session would continue from (the newest one).
+   */
+  private closeInterrupted(): Resume | null {
+    const open = openSessionsOf(this.journal, this.cfg.id);
+    if (open.length === 0) return null;
+    const get = this.journal.db.prepare('SELECT at, data FROM session_checkpoints WHERE session_id = ?');
+    const resumes: Resume[] = [];
+    this.journal.durably(() => {
+      for (const s of open) {
+        const row = get.get(s.sessionId) as { at: string; data: string } | undefined;
+        const cp = row ? (JSON.parse(row.data) as Checkpoint) : null;
+        const usage: SessionUsage = cp?.usage ?? {
+          ...s,
+          endedAt: null,
+          clockSynced: { start: null, end: null },
+          durationS: 0,
+          activeS: 0,
+          energyWh: 0,
+          filament: [],
+          filamentMm: 0,
+          filamentG: 0,
+        };
+        this.journal.record('session.ended', this.cfg.id, {
+          ...usage,
+          useType: s.useType,
+          endedAt: row?.at ?? s.startedAt,
+          clockSynced: { ...usage.clockSynced, end: null },
+          reason: 'interrupted',
+          lastCheckpointAt: row?.at ?? null,
+        });
+        this.journal.db.prepare('DELETE FROM session_checkpoints WHERE session_id = ?').run(s.sessionId);
+        resumes.push({ fromSessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, meters: cp?.meters ?? null });
+      }
+    });
+    this.log.warn({ sessions: open.map((s) => s.sessionId) }, `closed ${open.length} session(s) interrupted by a crash or power cut, with the usage of their last checkpoint`);
+    return resumes.at(-1) ?? null;
   }
 }
 
+const round3 = (x: number) => Math.round(x * 1000) / 1000;

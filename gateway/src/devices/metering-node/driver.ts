@@ -9,10 +9,13 @@ import {
   CAPABILITY,
   encodeFrame,
   FrameDecoder,
+  INDICATE_PATTERN,
   INPUT_BIT,
   MESSAGES,
   NACK_REASON,
   READER,
+  RELAY_REASON,
+  REQUEST_WHAT,
   RESET_CAUSE,
   type Message,
   type MessageOf,
@@ -22,7 +25,8 @@ import type { MeteringNodeConfig } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
-import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
+import { deviceHealth, type DeviceHealth } from '../device.js';
+import type { BadgeReader, Indication, RelayState, SwitchReason, ToolSwitch } from '../tool-io.js';
 import { applyBoot, applyReading, type MeterCounters, type MeterState, type MeterStep } from './meter.js';
 import { MeterStore } from './meter-store.js';
 
@@ -69,8 +73,10 @@ export interface HelloInfo {
   heartbeatS: number;
 }
 
-export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
+export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReader, ToolSwitch {
   readonly kind = 'metering-node';
+  readonly readsBadges = true;
+  readonly switchesTools = true;
   readonly stats: NodeProtocolStats = { framesIn: 0, framesOut: 0, retransmits: 0, duplicates: 0, nacks: 0, failedCommands: 0, inconsistentMeters: 0 };
   private readonly link: SerialLink;
   private readonly decoder: FrameDecoder;
@@ -140,14 +146,19 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
     await this.link.stop();
   }
 
-  /** Switches the tool's relay; resolves when the node has acknowledged the command. */
-  setRelay(on: boolean, reason: number): Promise<void> {
-    this.relay.requested = on;
-    return this.send({ type: 'RELAY_SET', state: on ? 1 : 0, reason });
+  get relayState(): RelayState {
+    return { ...this.relay };
   }
 
-  indicate(pattern: number, durationMs: number, text = ''): Promise<void> {
-    return this.send({ type: 'INDICATE', pattern, durationMs, text });
+  /** Switches the tool's relay; resolves when the node has acknowledged the command. */
+  setRelay(on: boolean, reason: SwitchReason): Promise<void> {
+    this.relay.requested = on;
+    return this.send({ type: 'RELAY_SET', state: on ? 1 : 0, reason: RELAY_REASON.indexOf(reason) });
+  }
+
+  /** Feedback at the tool: the node's LED, buzzer or display (text up to 32 bytes). */
+  indicate(pattern: Indication, durationMs: number, text = ''): Promise<void> {
+    return this.send({ type: 'INDICATE', pattern: INDICATE_PATTERN.indexOf(pattern), durationMs, text: text.slice(0, 32) });
   }
 
   health(): DeviceHealth {
@@ -253,7 +264,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
   }
 
   private requestHello(): void {
-    this.send({ type: 'REQUEST', what: 1 }).catch((err: Error) => this.log.debug(err.message));
+    this.send({ type: 'REQUEST', what: REQUEST_WHAT.HELLO }).catch((err: Error) => this.log.debug(err.message));
   }
 
   private markOnline(): void {
@@ -363,6 +374,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements Device {
     this.log.info(hello, `node ${msg.nodeId} firmware ${msg.firmware} online`);
     this.armLiveness();
     this.markOnline();
+    // The inputs, then the relay: whoever decides about the tool after a restart knows both.
+    for (const what of [REQUEST_WHAT.INPUT, REQUEST_WHAT.RELAY_STATE]) this.send({ type: 'REQUEST', what }).catch((err: Error) => this.log.debug(err.message));
   }
 
   private onBoot(bootId: number, resetCause: string | null): void {

@@ -10,7 +10,7 @@ import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
-import { applyGcode, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, totalConsumedMm, type ExtrusionState, type FilamentSpec } from './filament.js';
+import { applyGcode, consumedMm, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, type ExtrusionState, type FilamentSpec } from './filament.js';
 import { DIALECTS, type PrinterDialect } from './dialects.js';
 import { LineProtocol } from './line-protocol.js';
 import type { SdStatus, Temperatures } from './responses.js';
@@ -77,7 +77,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private job: ActiveJob | null = null;
   private lastJob: JobInfo | null = null;
   /** Filament of the jobs ended since the gateway started, mm. */
-  private endedJobsMm = 0;
+  /** Filament of the jobs ended since the gateway started, per extruder, mm. */
+  private endedJobsMm: number[] = [];
   private pollTimer: NodeJS.Timeout | null = null;
   private positionTimer: NodeJS.Timeout | null = null;
   private positionPending = false;
@@ -124,9 +125,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     return this.job !== null || this.stateNow === 'heating';
   }
 
-  /** A running count of filament metered since the gateway started (ended jobs and the current one), mm. */
-  get filamentCounterMm(): number {
-    return this.endedJobsMm + (this.job ? this.jobFilamentMm(this.job) : 0);
+  /** A running count of filament metered since the gateway started (ended jobs and the current one), per extruder, mm. */
+  get filamentCountersMm(): number[] {
+    return addPerExtruder(this.endedJobsMm, this.job ? this.jobFilamentByExtruderMm(this.job) : []);
   }
 
   /** grams for a length of this printer's filament */
@@ -277,10 +278,15 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private jobFilamentMm(job: ActiveJob): number {
-    const host = totalConsumedMm(job.extrusion);
+    return this.jobFilamentByExtruderMm(job).reduce((a, b) => a + b, 0);
+  }
+
+  /** SD mode reads one E position (the active extruder's): it counts as extruder 0. */
+  private jobFilamentByExtruderMm(job: ActiveJob): number[] {
+    const host = consumedMm(job.extrusion);
     if (!job.sd) return host;
     const sd = job.sd;
-    return host + sd.doneMm + (Number.isNaN(sd.highE) ? 0 : sd.highE - sd.segmentStartE);
+    return addPerExtruder(host, [sd.doneMm + (Number.isNaN(sd.highE) ? 0 : sd.highE - sd.segmentStartE)]);
   }
 
   private jobInfo(job: ActiveJob, state: JobInfo['state']): JobInfo {
@@ -304,7 +310,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.job = null;
     const info = this.jobInfo(job, outcome);
     this.lastJob = info;
-    this.endedJobsMm += info.filamentMm;
+    this.endedJobsMm = addPerExtruder(this.endedJobsMm, this.jobFilamentByExtruderMm(job));
     const durationS = round((performance.now() - job.startedMono) / 1000, 1);
     // The print counter counts every forward E move, un-retractions included, so it reads
     // higher than the filament used: a cross-check, not the metered figure.
@@ -557,4 +563,8 @@ function isHeating(t: Temperatures | null): boolean {
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
   return Math.round(x * f) / f;
+}
+
+function addPerExtruder(a: readonly number[], b: readonly number[]): number[] {
+  return Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
 }

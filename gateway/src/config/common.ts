@@ -1,0 +1,31 @@
+/** Config building blocks shared by the main schema and the device kinds' own schemas. */
+import { z } from 'zod';
+
+export const hostPort = z
+  .string()
+  .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7101');
+
+export const backoff = z
+  .strictObject({
+    initialMs: z.number().int().min(10).default(500).describe('First reconnect delay.'),
+    maxMs: z.number().int().min(100).default(30_000).describe('Reconnect delays double up to this cap.'),
+  })
+  .default({ initialMs: 500, maxMs: 30_000 })
+  .describe('Reconnect forever with capped exponential backoff (with jitter).');
+
+export const serialSchema = z
+  .strictObject({
+    path: z
+      .string()
+      .min(1)
+      .refine((p) => !p.startsWith('socket://') || /^socket:\/\/[^\s:/]+:\d{1,5}$/.test(p), 'a TCP bridge is written socket://host:port, e.g. socket://192.168.1.20:4000')
+      .describe('Serial device (prefer /dev/serial/by-id/…, stable across re-plugging) or socket://host:port for a TCP serial bridge (ser2net, ESP bridges).'),
+    baudRate: z.number().int().positive().default(115_200),
+    reconnect: backoff,
+  })
+  .describe('How to reach the device over serial.');
+
+export const deviceId = z
+  .string()
+  .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit')
+  .describe('Stable device id, used in topics, the journal and the API.');
