@@ -9,6 +9,8 @@ import type { DeviceConfig, SimulatorConfig, ToolConfig } from './config/schema.
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
+import { GpioSwitch } from './devices/gpio/switch.js';
+import { RfidReader } from './devices/rfid/reader.js';
 import { buildApp } from './http/app.js';
 import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
 import { isBadgeReader, type ToolSwitch } from './devices/tool-io.js';
@@ -107,6 +109,10 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {
       return new MeteringNode(dc, journal, log);
     case 'printer':
       return new Printer(dc, journal, log);
+    case 'gpio':
+      return new GpioSwitch(dc, journal, log);
+    case 'rfid-reader':
+      return new RfidReader(dc, journal, log);
   }
 }
 

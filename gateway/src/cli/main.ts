@@ -9,6 +9,7 @@ import { AccessStore, ImportError } from '../access/store.js';
 import { ConfigError, formatIssues, loadConfig } from '../config/load.js';
 import { Journal, verifyJournalFile } from '../journal/journal.js';
 import { configJsonSchema } from '../config/schema.js';
+import { openSessionsOf, setToolStatus, toolStatusOf } from '../sessions/projection.js';
 import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
 import { loadScenario, playScenario, type SimControl } from '../../../simulators/src/control.js';
@@ -16,12 +17,16 @@ import { nodeControl } from '../../../simulators/src/metering-node/control.js';
 import { MeteringNodeSim } from '../../../simulators/src/metering-node/node-sim.js';
 import { printerControl } from '../../../simulators/src/printer/control.js';
 import { PrinterSim } from '../../../simulators/src/printer/printer-sim.js';
+import { rfidControl } from '../../../simulators/src/rfid/control.js';
+import { Rdm6300Sim } from '../../../simulators/src/rfid/rdm6300-sim.js';
 import { hasSocat, servePty, serveTcp, type SimTransport, type SimulatedDevice } from '../../../simulators/src/transports.js';
 
 const program = new Command('ovn-gateway')
   .description('Lab equipment gateway: badges, relays, metering and cost split for shared tools')
   .version(VERSION)
   .showHelpAfterError();
+
+const DEFAULT_URL = 'http://127.0.0.1:8080';
 
 const port = (v: string) => {
   const n = Number(v);
@@ -63,7 +68,7 @@ program
   .description('print a G-code file on a printer through the running gateway (print-host mode), or pause, resume or cancel its job')
   .argument('<device>', 'printer id, as in the config')
   .argument('[file]', 'G-code file to print')
-  .option('--url <url>', 'the gateway', 'http://127.0.0.1:8080')
+  .option('--url <url>', 'the gateway', DEFAULT_URL)
   .option('--pause', 'pause the current job')
   .option('--resume', 'resume the paused job')
   .option('--cancel', 'cancel the current job (the cancel script runs)')
@@ -71,17 +76,7 @@ program
   .action(async (id: string, file: string | undefined, opts: { url: string; pause?: boolean; resume?: boolean; cancel?: boolean; follow?: boolean }) => {
     const action = opts.pause ? 'pause' : opts.resume ? 'resume' : opts.cancel ? 'cancel' : null;
     if (!action && !file) throw new CliError('give a G-code file to print, or one of --pause, --resume, --cancel');
-    const api = async (path: string, init?: RequestInit) => {
-      let res: Response;
-      try {
-        res = await fetch(`${opts.url}${path}`, init);
-      } catch {
-        throw new CliError(`cannot reach the gateway at ${opts.url}: is it running? (--url to point elsewhere)`);
-      }
-      const body = (await res.json()) as Record<string, unknown>;
-      if (!res.ok) throw new CliError(`${res.status}: ${String(body.message ?? res.statusText)}`);
-      return body;
-    };
+    const api = (path: string, init?: RequestInit) => callApi(opts.url, path, init);
     const dev = encodeURIComponent(id);
     let job: Record<string, unknown>;
     if (action) job = await api(`/api/devices/${dev}/jobs/current/${action}`, { method: 'POST' });
@@ -103,6 +98,21 @@ program
     }
   });
 
+/** A request to the running gateway's API; its error message becomes the command's. */
+async function callApi(url: string, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    res = await fetch(`${url}${path}`, init);
+  } catch {
+    throw new CliError(`cannot reach the gateway at ${url}: is it running? (--url to point elsewhere)`);
+  }
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new CliError(`${res.status}: ${String(body.message ?? res.statusText)}`);
+  return body;
+}
+
+const jsonBody = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
 /** The data directory from --config or --data, for commands that work on the journal. */
 function dataDir(opts: { config?: string; data?: string }): string {
   if (!!opts.config === !!opts.data) throw new CliError('give one of --config <file> or --data <dir>');
@@ -114,11 +124,11 @@ function dataDir(opts: { config?: string; data?: string }): string {
 const withData = (cmd: Command) =>
   cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
 
-/** Runs `fn` on the access store of the journal in the data directory. */
-function withStore<T>(opts: { config?: string; data?: string }, fn: (store: AccessStore) => T): T {
+/** Runs `fn` on the journal in the data directory. */
+function withJournal<T>(opts: { config?: string; data?: string }, fn: (journal: Journal) => T): T {
   const journal = Journal.open(dataDir(opts));
   try {
-    return fn(new AccessStore(journal));
+    return fn(journal);
   } catch (err) {
     if (err instanceof z.ZodError) throw new CliError(formatIssues(err.issues).join('\n'));
     if (err instanceof ImportError) throw new CliError(err.message);
@@ -127,6 +137,8 @@ function withStore<T>(opts: { config?: string; data?: string }, fn: (store: Acce
     journal.close();
   }
 }
+
+const withStore = <T>(opts: { config?: string; data?: string }, fn: (store: AccessStore) => T): T => withJournal(opts, (journal) => fn(new AccessStore(journal)));
 
 const affiliates = program.command('affiliates').description('the local allow-list: affiliates, badges, qualifications');
 withData(affiliates.command('list'))
@@ -151,12 +163,17 @@ withData(affiliates.command('add').argument('<id>'))
   .requiredOption('--name <name>', 'display name')
   .option('--badge <uid...>', 'badge UIDs (hex)')
   .option('--suspended', 'add as suspended')
-  .action((id: string, opts: { name: string; badge?: string[]; suspended?: boolean; config?: string; data?: string }) =>
+  .option('--use-type <type>', 'default use type of their sessions (one of the config\'s useTypes)')
+  .action((id: string, opts: { name: string; badge?: string[]; suspended?: boolean; useType?: string; config?: string; data?: string }) => {
+    if (opts.useType && opts.config) {
+      const { useTypes } = loadConfig(opts.config).config;
+      if (!useTypes.includes(opts.useType)) throw new CliError(`unknown use type "${opts.useType}" (useTypes in ${opts.config}: ${useTypes.join(', ')})`);
+    }
     withStore(opts, (store) => {
-      const a = store.put({ id, name: opts.name, status: opts.suspended ? 'suspended' : 'active', badges: opts.badge ?? [] });
-      console.log(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'})`);
-    }),
-  );
+      const a = store.put({ id, name: opts.name, status: opts.suspended ? 'suspended' : 'active', badges: opts.badge ?? [], useType: opts.useType });
+      console.log(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'}${a.useType ? `, use type ${a.useType}` : ''})`);
+    });
+  });
 withData(affiliates.command('qualify').argument('<id>').argument('<tool>'))
   .description('record that an affiliate is trained on a tool')
   .option('--expires <date>', 'YYYY-MM-DD (end of that day, UTC) or an ISO date-time')
@@ -176,6 +193,78 @@ for (const status of ['suspend', 'activate'] as const) {
       }),
     );
 }
+
+const tools = program.command('tools').description("shared tools: their status (available, blocked, in maintenance) and open sessions, from the journal");
+withData(tools.command('list'))
+  .description('list the tools the journal knows with their status and open session')
+  .action((opts: { config?: string; data?: string }) => {
+    const ids = new Set<string>(opts.config ? loadConfig(opts.config).config.tools.map((t) => t.id) : []);
+    withJournal(opts, (journal) => {
+      for (const e of journal.events({ kinds: ['tool.status', 'session.started'], limit: Number.MAX_SAFE_INTEGER })) if (e.deviceId) ids.add(e.deviceId);
+      const open = openSessionsOf(journal);
+      for (const id of [...ids].sort()) {
+        const st = toolStatusOf(journal, id);
+        const s = open.find((o) => o.toolId === id);
+        const why = st.reason ? ` (${st.reason}${st.by ? `, by ${st.by}` : ''})` : '';
+        console.log(`${id}\t${st.status}${why}\t${s ? `session of ${s.affiliateId} since ${s.startedAt} (${s.useType})` : 'no session'}`);
+      }
+    });
+  });
+const TOOL_STATUS = { block: 'blocked', maintenance: 'maintenance', release: 'available' } as const;
+for (const [command, status] of Object.entries(TOOL_STATUS)) {
+  withData(tools.command(command).argument('<tool>'))
+    .description(
+      status === 'available' ? 'make a blocked tool or one in maintenance available again' : `${command === 'block' ? 'block a tool' : 'take a tool into maintenance'}: badges are refused; a running session goes on (stop it with sessions stop)`,
+    )
+    .option('--reason <text>', 'why, for the journal and the people badging')
+    .option('--by <who>', 'who did it')
+    .action((tool: string, opts: { reason?: string; by?: string; config?: string; data?: string }) => {
+      if (opts.config && !loadConfig(opts.config).config.tools.some((t) => t.id === tool)) throw new CliError(`no tool "${tool}" in ${opts.config}`);
+      withJournal(opts, (journal) => {
+        const st = setToolStatus(journal, tool, status, opts.reason ?? null, opts.by ?? null);
+        console.log(`${tool}: ${st.status}${st.reason ? ` (${st.reason})` : ''}`);
+      });
+    });
+}
+
+const sessions = program.command('sessions').description('usage sessions at the tools, through the running gateway');
+const showSession = (s: Record<string, unknown>) =>
+  `${String(s.toolId)}\t${String(s.affiliateId)}\t${String(s.useType)}\t${String(s.startedAt)} → ${String(s.endedAt ?? 'running')}\t${Number(s.durationS).toFixed(0)} s, active ${String(s.activeS)} s, ${Number(s.energyWh).toFixed(1)} Wh, ${Number(s.filamentG).toFixed(2)} g` +
+  (s.reason ? `\t${String(s.reason)}` : '');
+sessions
+  .command('list')
+  .description('running sessions, then ended ones (newest first)')
+  .option('--tool <id>')
+  .option('--affiliate <id>')
+  .option('--from <date>', 'ended at or after (YYYY-MM-DD or ISO date-time)')
+  .option('--to <date>', 'started before')
+  .option('--limit <n>', 'ended sessions to show', '50')
+  .option('--url <url>', 'the gateway', DEFAULT_URL)
+  .action(async (opts: { tool?: string; affiliate?: string; from?: string; to?: string; limit: string; url: string }) => {
+    const running = (await callApi(opts.url, '/api/tools')) as unknown as { session: Record<string, unknown> | null }[];
+    for (const t of running) if (t.session && (!opts.tool || t.session.toolId === opts.tool) && (!opts.affiliate || t.session.affiliateId === opts.affiliate)) console.log(showSession(t.session));
+    const q = new URLSearchParams(Object.entries({ tool: opts.tool, affiliate: opts.affiliate, from: opts.from, to: opts.to, limit: opts.limit }).filter((e): e is [string, string] => e[1] !== undefined));
+    for (const s of (await callApi(opts.url, `/api/sessions?${q}`)) as unknown as Record<string, unknown>[]) console.log(showSession(s));
+  });
+sessions
+  .command('stop')
+  .argument('<tool>')
+  .description("end the tool's running session now and switch it off, even while it is busy (a maintainer's forced stop)")
+  .option('--by <who>', 'who stops it', 'cli')
+  .option('--url <url>', 'the gateway', DEFAULT_URL)
+  .action(async (tool: string, opts: { by: string; url: string }) => {
+    console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/stop`, jsonBody('POST', { by: opts.by }))) + '\tforce-stop');
+  });
+sessions
+  .command('use-type')
+  .argument('<tool>')
+  .argument('<type>', 'one of the config\'s useTypes')
+  .description("change the running session's use type (commercial, community, project…)")
+  .option('--by <who>', 'who changes it')
+  .option('--url <url>', 'the gateway', DEFAULT_URL)
+  .action(async (tool: string, useType: string, opts: { by?: string; url: string }) => {
+    console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/use-type`, jsonBody('PUT', { useType, by: opts.by }))));
+  });
 
 withData(program.command('verify'))
   .description("walk the journal's hash chain and name the first event that was altered or removed (read-only; safe while the gateway runs)")
@@ -265,6 +354,13 @@ simOptions(sim.command('printer'))
     if (opts.dialect !== 'marlin' && opts.dialect !== 'prusa') throw new CliError('--dialect: marlin or prusa');
     const printer = new PrinterSim({ dialect: opts.dialect, timeScale: opts.timeScale });
     await runSimulator(opts, `simulated ${opts.dialect} printer`, printer, (t) => printerControl(printer, t));
+  });
+
+simOptions(sim.command('rfid'))
+  .description('an RDM6300 125 kHz RFID reader (EM4100 cards) that repeats a card while it is held (--time-scale has no effect)')
+  .action(async (opts: SimCliOptions) => {
+    const reader = new Rdm6300Sim();
+    await runSimulator(opts, 'simulated RDM6300 reader', reader, (t) => rfidControl(reader, t));
   });
 
 class CliError extends Error {}

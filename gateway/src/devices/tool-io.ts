@@ -38,6 +38,8 @@ export interface BadgeReader extends Device {
  */
 export interface ToolSwitch extends Device {
   readonly switchesTools: true;
+  /** Whether relayState says what the relay really is (a node reports it after connecting; GPIO knows at start). */
+  readonly relayKnown: boolean;
   on(event: 'relay', listener: (r: RelayState) => void): unknown;
   off(event: 'relay', listener: (r: RelayState) => void): unknown;
   readonly relayState: RelayState;

@@ -172,7 +172,7 @@ export class ToolSessions {
         this.resolveRecovery(false);
       });
     }
-    if (sw.relayState.sensed !== null) this.onRelay(sw.relayState);
+    if (sw.relayKnown) this.onRelay(sw.relayState);
     this.timers.push(
       setInterval(() => {
         this.resolveRecovery(false);

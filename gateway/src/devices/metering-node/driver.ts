@@ -94,6 +94,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   private meter: MeterState | null;
   private readings = { powerMw: 0, currentMa: 0, voltageDv: 0 };
   private relay: { requested: boolean; sensed: boolean | null } = { requested: false, sensed: null };
+  /** A RELAY_STATE has arrived since the gateway started. */
+  private relayReported = false;
   private inputs = 0;
   private faults = new Map<number, { severity: number; text: string; since: string }>();
   private everConnected = false;
@@ -144,6 +146,10 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     this.link.removeAllListeners();
     this.failAll('the gateway is stopping');
     await this.link.stop();
+  }
+
+  get relayKnown(): boolean {
+    return this.relayReported;
   }
 
   get relayState(): RelayState {
@@ -340,6 +346,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       }
       case 'RELAY_STATE': {
         this.relay = { requested: msg.requested === 1, sensed: msg.sensed === 2 ? null : msg.sensed === 1 };
+        this.relayReported = true;
         if (this.relay.sensed !== null && this.relay.sensed !== this.relay.requested) {
           this.log.warn(this.relay, 'relay contact does not follow the command');
         }
