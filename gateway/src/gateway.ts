@@ -11,6 +11,7 @@ import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
 import { GpioSwitch } from './devices/gpio/switch.js';
 import { RfidReader } from './devices/rfid/reader.js';
+import { MqttBadgeReader } from './devices/mqtt-reader/reader.js';
 import { buildApp } from './http/app.js';
 import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
 import { isBadgeReader, type ToolSwitch } from './devices/tool-io.js';
@@ -113,6 +114,8 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {
       return new GpioSwitch(dc, journal, log);
     case 'rfid-reader':
       return new RfidReader(dc, journal, log);
+    case 'mqtt-badge-reader':
+      return new MqttBadgeReader(dc, journal, log);
   }
 }
 

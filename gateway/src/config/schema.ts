@@ -8,6 +8,7 @@ import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
 import { deviceId, hostPort, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
+import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 
 export { serialSchema };
 
@@ -64,7 +65,7 @@ export const printerSchema = z.strictObject({
     .describe('G-code sent after a cancelled print; its extrusion is metered like any other.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema]);
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema]);
 
 const simulatorCommon = {
   listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),

@@ -129,6 +129,8 @@ export class ToolSessions {
   private resuming: Resume | null = null;
   private relayKnown = false;
   private lastRelayCommand: Promise<void> = Promise.resolve();
+  /** Session events waiting for a meter reading, in order. */
+  private journaling: Promise<void> = Promise.resolve();
   private readonly rate = { windowStart: 0, count: 0 };
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rules: SessionRules;
@@ -175,6 +177,7 @@ export class ToolSessions {
     if (sw.relayKnown) this.onRelay(sw.relayState);
     this.timers.push(
       setInterval(() => {
+        this.closeRateWindow(performance.now());
         this.resolveRecovery(false);
         this.apply({ type: 'tick' });
       }, 1000),
@@ -190,8 +193,8 @@ export class ToolSessions {
     for (const t of this.timers.splice(0)) clearInterval(t);
     for (const off of this.unsubscribe.splice(0)) off();
     if (!this.recovery) this.apply({ type: 'shutdown' });
+    await Promise.race([Promise.all([this.lastRelayCommand, this.journaling]), new Promise((r) => setTimeout(r, 2000))]);
     this.checkpoint();
-    await Promise.race([this.lastRelayCommand, new Promise((r) => setTimeout(r, 2000))]);
   }
 
   /** The open session with what it has used so far, or null. */
@@ -234,11 +237,7 @@ export class ToolSessions {
   private onBadge(uid: string, reader: string): void {
     this.stats.badges++;
     const now = performance.now();
-    if (now - this.rate.windowStart >= 1000) {
-      if (this.rate.count > MAX_DECISIONS_PER_S) this.log.warn({ dropped: this.rate.count - MAX_DECISIONS_PER_S }, `badge flood at the tool: ${this.rate.count - MAX_DECISIONS_PER_S} badges ignored in one second`);
-      this.rate.windowStart = now;
-      this.rate.count = 0;
-    }
+    if (this.closeRateWindow(now)) this.rate.windowStart = now;
     if (++this.rate.count > MAX_DECISIONS_PER_S) {
       this.stats.floodDropped++;
       return;
@@ -251,8 +250,20 @@ export class ToolSessions {
     this.apply({ type: 'decision', decision });
   }
 
+  /**
+   * Ends the rate window once its second is over, logging the badges it dropped: at the next
+   * badge, or at the next tick when a flood stops and no badge follows. Returns whether it was over.
+   */
+  private closeRateWindow(now: number): boolean {
+    if (now - this.rate.windowStart < 1000) return false;
+    const dropped = this.rate.count - MAX_DECISIONS_PER_S;
+    if (dropped > 0) this.log.warn({ dropped }, `badge flood at the tool: ${dropped} badges ignored in one second`);
+    this.rate.count = 0;
+    return true;
+  }
+
   private view(): ToolView {
-    const sessionAffiliateId = this.open?.affiliateId ?? (this.state.phase === 'starting' ? this.state.affiliateId : null);
+    const sessionAffiliateId = this.state.phase === 'idle' ? null : this.state.affiliateId;
     const set = toolStatusOf(this.journal, this.cfg.id).status;
     return { id: this.cfg.id, status: set !== 'available' ? set : sessionAffiliateId ? 'in-use' : 'available', sessionAffiliateId, handover: this.cfg.handover };
   }
@@ -313,10 +324,28 @@ export class ToolSessions {
 
   // ---- the machine ----
 
+  /**
+   * Steps the machine. The relay and the feedback act at once; what is journaled waits, in
+   * order, for a fresh reading of the node's meter when a session starts or ends, so that a
+   * session's energy does not lag the node's METER interval (a handover uses one reading for
+   * both sessions, so nothing is counted twice).
+   */
   private apply(input: SessionInput): void {
     const r = step(this.state, input, performance.now(), this.rules);
     this.state = r.state;
-    for (const out of r.out) this.execute(out);
+    const immediate = (o: SessionOutput) => o.type === 'relay' || o.type === 'indicate';
+    const now = r.out.filter(immediate);
+    const later = r.out.filter((o) => !immediate(o));
+    for (const out of now) this.execute(out);
+    if (later.length === 0) return;
+    const node = this.parts.node;
+    const reading = node && later.some((o) => o.type === 'session-started' || o.type === 'session-ended');
+    this.journaling = this.journaling
+      .then(async () => {
+        if (reading) await node.readMeter();
+        for (const out of later) this.execute(out);
+      })
+      .catch((err: Error) => this.log.error({ err }, 'journaling a session failed'));
   }
 
   private execute(out: SessionOutput): void {
@@ -334,13 +363,14 @@ export class ToolSessions {
         this.log.warn({ reason: out.reason, busy: out.busy }, out.busy ? 'session end deferred: the tool is busy' : 'switching off soon');
         return;
       case 'session-started':
-        return this.started(out.affiliateId);
+        return this.started(out.affiliateId, out.at);
       case 'session-ended':
-        return this.ended(out.reason);
+        return this.ended(out.reason, out.at);
     }
   }
 
-  private started(affiliateId: string): void {
+  /** `at`: monotonic time the machine started the session. */
+  private started(affiliateId: string, at: number): void {
     const resume = this.resuming;
     this.resuming = null;
     const affiliate = this.access.get(affiliateId);
@@ -352,7 +382,7 @@ export class ToolSessions {
       useType,
       startedAt: new Date(),
       clockSyncedAtStart: this.policy.clock.synced,
-      startedMono: performance.now(),
+      startedMono: at,
       // A resumed session measures from its predecessor's last checkpoint: the node's counters
       // went on while the gateway was down, so that energy is neither lost nor counted twice.
       meters: resume?.meters ?? this.nodeMeters(),
@@ -375,10 +405,11 @@ export class ToolSessions {
     this.log.info({ affiliateId, useType, sessionId: open.id }, resume ? 'session resumed' : 'session started');
   }
 
-  private ended(reason: EndReason): void {
+  /** `at`: monotonic time the machine ended the session. */
+  private ended(reason: EndReason, at: number): void {
     const open = this.open;
     if (!open) return;
-    const usage = this.usage(open, new Date());
+    const usage = this.usage(open, new Date(Date.now() - (performance.now() - at)), at);
     this.open = null;
     this.journal.durably(() => {
       this.journal.record('session.ended', this.cfg.id, { ...usage, reason, ...(open.stoppedBy ? { stoppedBy: open.stoppedBy } : {}) });
@@ -404,8 +435,7 @@ export class ToolSessions {
       .run(open.id, this.cfg.id, new Date().toISOString(), JSON.stringify(data));
   }
 
-  private usage(open: OpenSession, endedAt: Date | null): SessionUsage {
-    const now = performance.now();
+  private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {
     const meters = this.nodeMeters();
     const printer = this.parts.printer;
     const counters = printer?.filamentCountersMm ?? [];

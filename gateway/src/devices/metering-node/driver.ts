@@ -162,6 +162,25 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     return this.send({ type: 'RELAY_SET', state: on ? 1 : 0, reason: RELAY_REASON.indexOf(reason) });
   }
 
+  /**
+   * Asks the node for its counters now and resolves when they have arrived (or after
+   * `timeoutMs`, or at once when the node is offline: the last counters are then what there is).
+   * Sessions read the meter at their boundaries so that they do not lag a METER interval.
+   */
+  readMeter(timeoutMs = 1000): Promise<void> {
+    if (!this.online) return Promise.resolve();
+    return new Promise((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.off('meter', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.on('meter', done);
+      this.send({ type: 'REQUEST', what: REQUEST_WHAT.METER }).catch(done);
+    });
+  }
+
   /** Feedback at the tool: the node's LED, buzzer or display (text up to 32 bytes). */
   indicate(pattern: Indication, durationMs: number, text = ''): Promise<void> {
     return this.send({ type: 'INDICATE', pattern: INDICATE_PATTERN.indexOf(pattern), durationMs, text: text.slice(0, 32) });
