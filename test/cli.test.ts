@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { tempDir, waitFor } from './helpers.js';
+import { freePort, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const children: ChildProcessWithoutNullStreams[] = [];
@@ -19,14 +19,6 @@ function run(args: string[]): ChildProcessWithoutNullStreams & { lines: string[]
   createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
   createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
   return Object.assign(child, { lines });
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  return port;
 }
 
 afterEach(() => {

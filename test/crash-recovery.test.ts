@@ -10,13 +10,12 @@ import Database from 'better-sqlite3';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyJournalFile } from '../gateway/src/journal/journal.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { tempDir, waitFor } from './helpers.js';
+import { freePort, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const ADA = '04A1B2C3';
@@ -26,14 +25,6 @@ interface Event {
   id: number;
   kind: string;
   data: Record<string, unknown>;
-}
-
-async function freePort(): Promise<number> {
-  const s = createServer().listen(0, '127.0.0.1');
-  await once(s, 'listening');
-  const { port } = s.address() as { port: number };
-  s.close();
-  return port;
 }
 
 /** One lab: a node simulator and a data directory that gateway processes come and go on. */

@@ -1,4 +1,6 @@
+import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -9,6 +11,15 @@ import { hasSocat } from '../simulators/src/transports.js';
 
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
 export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';
+
+/** A TCP port free on loopback right now. */
+export async function freePort(): Promise<number> {
+  const s = createServer().listen(0, '127.0.0.1');
+  await once(s, 'listening');
+  const { port } = s.address() as { port: number };
+  s.close();
+  return port;
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `ovn-${prefix}-`));

@@ -12,6 +12,7 @@ import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { DeviceHealth } from '../device.js';
+import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';
 import type { MqttBadgeReaderConfig } from './config.js';
 import { excerpt, parseTap } from './payload.js';
@@ -24,8 +25,6 @@ const END_TIMEOUT_MS = 2000;
 /** Malformed-payload warnings per window; the rest are counted and summed up in the next window's first warning. */
 const WARNINGS_PER_WINDOW = 5;
 const WARNING_WINDOW_MS = 10_000;
-/** Recent UIDs kept for repeat detection; beyond this the oldest are forgotten first. */
-const MAX_RECENT_UIDS = 4096;
 
 export type ReaderStatus = 'online' | 'offline' | 'unknown';
 
@@ -95,8 +94,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
   private lastSeen: Date | null = null;
   private lastTapAt: Date | null = null;
   private lastMalformed: { at: string; problem: string } | null = null;
-  /** UID → monotonic time it was last read, oldest first. */
-  private readonly recent = new Map<string, number>();
+  private readonly taps: TapFilter;
   private readonly warnings = new WarningLimit();
 
   private readonly now: () => Date;
@@ -112,6 +110,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     this.now = opts.now ?? (() => new Date());
     this.monotonicMs = opts.clock ?? (() => performance.now());
     this.log = log.child({ device: cfg.id });
+    this.taps = new TapFilter(cfg.repeatGapMs);
     // Unique per device and per run: two clients with one id knock each other off the broker.
     this.clientId = `ovn-${cfg.id}-${randomBytes(4).toString('hex')}`;
     this.since = this.now();
@@ -254,7 +253,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     const { uid, reader } = parsed.tap;
     const at = this.now();
     this.lastSeen = at;
-    if (this.isRepeat(uid)) {
+    if (!this.taps.read(uid, this.monotonicMs())) {
       this.counters.repeats++;
       this.log.debug({ uid }, 'same badge again within the repeat gap; dropped');
       return;
@@ -268,19 +267,6 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
       // A failing listener must not break the MQTT client's message handling.
       this.log.error({ err, uid }, 'a badge listener failed');
     }
-  }
-
-  /** A repeat is the same UID read again less than repeatGapMs after its previous read, so a held card is one tap. */
-  private isRepeat(uid: string): boolean {
-    const t = this.monotonicMs();
-    for (const [old, seen] of this.recent) {
-      if (t - seen < this.cfg.repeatGapMs && this.recent.size <= MAX_RECENT_UIDS) break;
-      this.recent.delete(old);
-    }
-    const previous = this.recent.get(uid);
-    this.recent.delete(uid); // re-inserted last, keeping the map in order of last read
-    this.recent.set(uid, t);
-    return previous !== undefined && t - previous < this.cfg.repeatGapMs;
   }
 
   private onMalformed(problem: string): void {

@@ -8,40 +8,13 @@ import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type DeviceHealth } from '../device.js';
+import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';
 import type { RfidReaderConfig } from './config.js';
 import { Rdm6300Decoder, type Rdm6300Problem, type Rdm6300Rejection } from './rdm6300.js';
 
 /** After one warning about malformed input, at most one summary per this interval. */
 export const REJECTION_LOG_INTERVAL_MS = 10_000;
-
-/**
- * Turns reads into taps: a card counts when it was not read during the last `gapMs`. Pure
- * over the times it is given; remembers only the cards read within the gap.
- */
-export class TapFilter {
-  private readonly lastRead = new Map<string, number>();
-
-  constructor(private readonly gapMs: number) {}
-
-  /** Whether this read of `uid` at `atMs` (a monotonic clock) is a new tap. */
-  read(uid: string, atMs: number): boolean {
-    const last = this.lastRead.get(uid);
-    // Reinsert, so the map stays ordered by last read and expired cards are at its front.
-    this.lastRead.delete(uid);
-    this.lastRead.set(uid, atMs);
-    for (const [old, at] of this.lastRead) {
-      if (atMs - at < this.gapMs) break;
-      this.lastRead.delete(old);
-    }
-    return last === undefined || atMs - last >= this.gapMs;
-  }
-
-  /** Cards currently remembered. */
-  get size(): number {
-    return this.lastRead.size;
-  }
-}
 
 export interface RfidReaderEvents {
   online: [];
