@@ -43,6 +43,14 @@ describe('access decision', () => {
     expect(decideAccess('DEADBEEF', tool({ status: 'in-use', sessionAffiliateId: 'cy' }), data, now)).toEqual({ kind: 'badge-out', affiliateId: 'cy' });
   });
 
+  it('a tool blocked or taken into maintenance during a session: its affiliate can still badge out, nobody can take over', () => {
+    for (const status of ['blocked', 'maintenance'] as const) {
+      const t = tool({ status, sessionAffiliateId: 'ada' });
+      expect(decideAccess('04A1B2C3', t, data, now)).toEqual({ kind: 'badge-out', affiliateId: 'ada' });
+      expect(decideAccess('0411223344', t, data, now)).toMatchObject({ kind: 'deny', reason: status === 'blocked' ? 'tool-blocked' : 'tool-in-maintenance' });
+    }
+  });
+
   it('hands a running session over to another qualified affiliate, and only to one', () => {
     const inUse = tool({ status: 'in-use', sessionAffiliateId: 'ada' });
     expect(decideAccess('0411223344', inUse, data, now)).toEqual({ kind: 'handover', from: 'ada', to: 'bo' });

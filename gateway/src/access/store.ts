@@ -85,22 +85,36 @@ export class AccessStore {
   }
 
   get(affiliateId: string): Affiliate | null {
-    return this.list().find((a) => a.id === affiliateId) ?? null;
+    const row = this.db.prepare('SELECT id, name, status, use_type AS useType FROM affiliates WHERE id = ?').get(affiliateId) as Omit<Affiliate, 'badges'> | undefined;
+    return row ? { ...row, badges: this.db.prepare('SELECT uid FROM badges WHERE affiliate_id = ? ORDER BY uid').pluck().all(row.id) as string[] } : null;
   }
 
   list(): Affiliate[] {
     const rows = this.db.prepare('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
-    const badges = this.db.prepare('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[];
-    return rows.map((r) => ({ ...r, badges: badges.filter((b) => b.affiliate_id === r.id).map((b) => b.uid) }));
+    const badges = new Map<string, string[]>();
+    for (const b of this.db.prepare('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[]) {
+      badges.set(b.affiliate_id, [...(badges.get(b.affiliate_id) ?? []), b.uid]);
+    }
+    return rows.map((r) => ({ ...r, badges: badges.get(r.id) ?? [] }));
   }
 
   qualifications(): Qualification[] {
     return this.db.prepare('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications ORDER BY affiliate_id, tool_id').all() as Qualification[];
   }
 
-  /** Everything decideAccess needs. */
-  data(): AccessData {
-    return { affiliates: this.list(), qualifications: this.qualifications() };
+  /**
+   * What decideAccess needs to decide about one badge at one tool: the badge's holder (if
+   * any) and their qualifications for the tool, by index, so a decision does not grow with
+   * the size of the allow-list.
+   */
+  forBadge(badgeUid: string, toolId: string): AccessData {
+    const holder = this.db.prepare('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(normaliseUid(badgeUid)) as string | undefined;
+    const affiliate = holder === undefined ? null : this.get(holder);
+    if (!affiliate) return { affiliates: [], qualifications: [] };
+    const qualifications = this.db
+      .prepare('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications WHERE affiliate_id = ? AND tool_id = ?')
+      .all(affiliate.id, toolId) as Qualification[];
+    return { affiliates: [affiliate], qualifications };
   }
 
   /**

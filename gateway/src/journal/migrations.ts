@@ -59,6 +59,7 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   // 4: sessions: an affiliate's default use type, and the meters of open sessions (a crash loses at most one interval).
   `
   ALTER TABLE affiliates ADD COLUMN use_type TEXT;     -- NULL: the configured default
+  CREATE INDEX badges_by_affiliate ON badges (affiliate_id);
   CREATE TABLE session_checkpoints (
     session_id  TEXT PRIMARY KEY,
     tool_id     TEXT NOT NULL,

@@ -20,6 +20,7 @@ import type { BadgeReader, RelayState, SwitchReason, ToolSwitch } from '../devic
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { IDLE, step, type EndReason, type SessionInput, type SessionOutput, type SessionRules, type ToolSession } from './machine.js';
+import { SessionStore } from './session-store.js';
 import { openSessionsOf, toolStatusOf, type ToolStatusRecord } from './projection.js';
 
 const RELAY_REASON_OF: Record<EndReason, SwitchReason> = {
@@ -136,6 +137,7 @@ export class ToolSessions {
   private readonly rules: SessionRules;
   private readonly log: Logger;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly store: SessionStore;
 
   constructor(
     readonly cfg: ToolConfig,
@@ -146,6 +148,7 @@ export class ToolSessions {
     log: Logger,
   ) {
     this.log = log.child({ tool: cfg.id });
+    this.store = new SessionStore(journal);
     this.rules = {
       idleTimeoutMs: cfg.idleTimeoutMin * 60_000,
       maxDurationMs: cfg.maxDurationH * 3_600_000,
@@ -244,10 +247,11 @@ export class ToolSessions {
     }
     this.resolveRecovery(true);
     this.stats.decisions++;
-    const decision = decideAccess(uid, this.view(), this.access.data(), new Date());
+    const decision = decideAccess(uid, this.view(), this.access.forBadge(uid, this.cfg.id), new Date());
+    // The relay first: the journal write can wait the few hundred microseconds it takes.
+    this.apply({ type: 'decision', decision });
     this.journal.record('access.decision', this.cfg.id, { uid, reader, ...decision });
     this.log.info({ uid, reader, decision }, `badge ${uid}: ${decision.kind}${decision.kind === 'deny' ? ` (${decision.reason})` : ''}`);
-    this.apply({ type: 'decision', decision });
   }
 
   /**
@@ -342,6 +346,8 @@ export class ToolSessions {
     const reading = node && later.some((o) => o.type === 'session-started' || o.type === 'session-ended');
     this.journaling = this.journaling
       .then(async () => {
+        // A later turn of the event loop: the relay command leaves before the fsync of a close.
+        await new Promise((r) => setImmediate(r));
         if (reading) await node.readMeter();
         for (const out of later) this.execute(out);
       })
@@ -411,10 +417,7 @@ export class ToolSessions {
     if (!open) return;
     const usage = this.usage(open, new Date(Date.now() - (performance.now() - at)), at);
     this.open = null;
-    this.journal.durably(() => {
-      this.journal.record('session.ended', this.cfg.id, { ...usage, reason, ...(open.stoppedBy ? { stoppedBy: open.stoppedBy } : {}) });
-      this.journal.db.prepare('DELETE FROM session_checkpoints WHERE session_id = ?').run(open.id);
-    });
+    this.store.close(this.cfg.id, [{ ...usage, reason, ...(open.stoppedBy ? { stoppedBy: open.stoppedBy } : {}) }]);
     this.log.info({ ...usage, reason }, `session ended (${reason})`);
   }
 
@@ -429,10 +432,7 @@ export class ToolSessions {
     const open = this.open;
     if (!open) return;
     const data: Checkpoint = { usage: this.usage(open, null), meters: this.nodeMeters() };
-    this.journal.db
-      .prepare(`INSERT INTO session_checkpoints (session_id, tool_id, at, data) VALUES (?, ?, ?, ?)
-        ON CONFLICT (session_id) DO UPDATE SET at = excluded.at, data = excluded.data`)
-      .run(open.id, this.cfg.id, new Date().toISOString(), JSON.stringify(data));
+    this.store.checkpoint(open.id, this.cfg.id, data);
   }
 
   private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {
@@ -470,35 +470,31 @@ export class ToolSessions {
   private closeInterrupted(): Resume | null {
     const open = openSessionsOf(this.journal, this.cfg.id);
     if (open.length === 0) return null;
-    const get = this.journal.db.prepare('SELECT at, data FROM session_checkpoints WHERE session_id = ?');
     const resumes: Resume[] = [];
-    this.journal.durably(() => {
-      for (const s of open) {
-        const row = get.get(s.sessionId) as { at: string; data: string } | undefined;
-        const cp = row ? (JSON.parse(row.data) as Checkpoint) : null;
-        const usage: SessionUsage = cp?.usage ?? {
-          ...s,
-          endedAt: null,
-          clockSynced: { start: null, end: null },
-          durationS: 0,
-          activeS: 0,
-          energyWh: 0,
-          filament: [],
-          filamentMm: 0,
-          filamentG: 0,
-        };
-        this.journal.record('session.ended', this.cfg.id, {
-          ...usage,
-          useType: s.useType,
-          endedAt: row?.at ?? s.startedAt,
-          clockSynced: { ...usage.clockSynced, end: null },
-          reason: 'interrupted',
-          lastCheckpointAt: row?.at ?? null,
-        });
-        this.journal.db.prepare('DELETE FROM session_checkpoints WHERE session_id = ?').run(s.sessionId);
-        resumes.push({ fromSessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, meters: cp?.meters ?? null });
-      }
+    const ended = open.map((s) => {
+      const cp = this.store.lastCheckpoint<Checkpoint>(s.sessionId);
+      const usage: SessionUsage = cp?.data.usage ?? {
+        ...s,
+        endedAt: null,
+        clockSynced: { start: null, end: null },
+        durationS: 0,
+        activeS: 0,
+        energyWh: 0,
+        filament: [],
+        filamentMm: 0,
+        filamentG: 0,
+      };
+      resumes.push({ fromSessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, meters: cp?.data.meters ?? null });
+      return {
+        ...usage,
+        useType: s.useType,
+        endedAt: cp?.at ?? s.startedAt,
+        clockSynced: { ...usage.clockSynced, end: null },
+        reason: 'interrupted',
+        lastCheckpointAt: cp?.at ?? null,
+      };
     });
+    this.store.close(this.cfg.id, ended);
     this.log.warn({ sessions: open.map((s) => s.sessionId) }, `closed ${open.length} session(s) interrupted by a crash or power cut, with the usage of their last checkpoint`);
     return resumes.at(-1) ?? null;
   }
