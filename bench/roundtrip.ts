@@ -58,26 +58,63 @@ async function measure(port: SerialPort, frame: (i: number) => Uint8Array, waitR
   return samples;
 }
 
+/**
+ * The floor for any round trip over a pseudo-terminal: bytes written at one end of a socat
+ * PTY pair, echoed back by a plain serialport reader at the other end, no protocol.
+ */
+export interface RawEchoLink {
+  /** Writes `frame` and resolves with the µs until as many bytes have come back. */
+  roundTrip(frame: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** Opens a raw echo over a new PTY pair whose links are made in `dir`. */
+export async function openRawEcho(dir: string): Promise<RawEchoLink> {
+  const pair = await ptyPair(dir, 'raw');
+  let a: SerialPort | null = null;
+  let b: SerialPort | null = null;
+  const close = async () => {
+    for (const port of [a, b]) if (port?.isOpen) await new Promise((r) => port.close(r));
+    pair.proc.kill();
+  };
+  try {
+    a = await open(pair.a);
+    const echo = (b = await open(pair.b));
+    echo.on('data', (d: Buffer) => echo.write(d));
+  } catch (err) {
+    await close();
+    throw err;
+  }
+  const port = a;
+  const roundTrip = (frame: Uint8Array) =>
+    new Promise<number>((resolve) => {
+      let got = 0;
+      const onData = (chunk: Buffer) => {
+        got += chunk.length;
+        if (got < frame.length) return;
+        port.off('data', onData);
+        resolve(Number(process.hrtime.bigint() - t0) / 1000);
+      };
+      port.on('data', onData);
+      const t0 = process.hrtime.bigint();
+      port.write(frame);
+    });
+  return { roundTrip, close };
+}
+
 export async function benchRoundTrip(): Promise<BenchResult[]> {
   if (!hasSocat()) return [{ bench: 'hello-ack-roundtrip', skipped: 'socat is not installed (apt-get install socat)' }];
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-'));
 
-  // Raw echo: bytes out one end of a PTY pair, echoed back by a plain serialport reader on the other.
-  const raw = await ptyPair(dir, 'raw');
-  const rawA = await open(raw.a);
-  const rawB = await open(raw.b);
-  rawB.on('data', (d: Buffer) => rawB.write(d));
+  // Raw echo of the same bytes, back to back.
+  const raw = await openRawEcho(dir);
+  const rawSamples: number[] = [];
+  for (let i = 0; i < N + WARMUP; i++) {
+    const us = await raw.roundTrip(hello(i & 0xffff));
+    if (i >= WARMUP) rawSamples.push(us);
+  }
+  await raw.close();
   const len = hello(0).length;
-  const rawSamples = await measure(rawA, hello, (done) => {
-    let got = 0;
-    return (chunk) => {
-      got += chunk.length;
-      if (got >= len) done();
-    };
-  });
-  await new Promise((r) => rawA.close(r));
-  await new Promise((r) => rawB.close(r));
-  raw.proc.kill();
 
   // Full stack: the gateway's MeteringNode on one end, the bench playing a node on the other.
   const pair = await ptyPair(dir, 'gw');

@@ -2,14 +2,16 @@
  * `npm run bench`: every benchmark prints one JSON line, then a readable table.
  * Figures are measured, not asserted: compare runs on the same machine.
  */
+import { benchBadgeRelay } from './badge-relay.js';
 import { benchCodec } from './codec.js';
 import { benchJournal } from './journal.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
+import { benchSessionClose } from './session-close.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchPrinter, benchJournal]) {
+for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
