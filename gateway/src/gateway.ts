@@ -16,6 +16,7 @@ import { buildApp } from './http/app.js';
 import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
 import { isBadgeReader, type ToolSwitch } from './devices/tool-io.js';
 import { ClockStatus } from './clock.js';
+import { Billing, printerMaterials } from './billing/billing.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -82,11 +83,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
-    const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock };
+    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config)) : null;
+    const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock, billing, technicians: config.billing?.technicians ?? [] };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
 
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

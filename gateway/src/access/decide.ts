@@ -32,6 +32,8 @@ export interface ToolView {
   sessionAffiliateId: string | null;
   /** Whether another qualified affiliate may take over a running session by badging. */
   handover: boolean;
+  /** Affiliates whose badge during someone else's session counts technician time instead. */
+  technicians?: readonly string[];
 }
 
 export interface AccessData {
@@ -54,6 +56,8 @@ export type Decision =
   | { kind: 'badge-out'; affiliateId: string }
   /** Another qualified affiliate takes over the running session. */
   | { kind: 'handover'; from: string; to: string }
+  /** A technician badges during someone else's session: their help starts (or, the second time, stops). */
+  | { kind: 'technician'; affiliateId: string }
   | { kind: 'deny'; reason: DenyReason; affiliateId: string | null };
 
 /** Normalises a badge UID as readers print it (spaces, colons, lower case) to uppercase hex. */
@@ -70,6 +74,7 @@ export function decideAccess(badgeUid: string, tool: ToolView, data: AccessData,
   // Ending one's own session is always allowed: a suspension or an expiry must not keep a tool running.
   if (tool.sessionAffiliateId === affiliate.id) return { kind: 'badge-out', affiliateId: affiliate.id };
   if (affiliate.status === 'suspended') return deny('suspended');
+  if (tool.sessionAffiliateId !== null && tool.technicians?.includes(affiliate.id)) return { kind: 'technician', affiliateId: affiliate.id };
   if (tool.status === 'blocked') return deny('tool-blocked');
   if (tool.status === 'maintenance') return deny('tool-in-maintenance');
 

@@ -9,6 +9,7 @@ import { deviceId, hostPort, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
+import { billingSchema } from '../billing/config.js';
 
 export { serialSchema };
 
@@ -134,6 +135,16 @@ function toolReferences(
   });
 }
 
+/** Billed tools exist; tariffs are for configured use types. */
+function billingReferences(cfg: { useTypes: readonly string[]; tools: readonly { id: string }[]; billing?: { tools: Record<string, { tariffs: Record<string, unknown> }> } | undefined }, ctx: z.RefinementCtx): void {
+  for (const [toolId, t] of Object.entries(cfg.billing?.tools ?? {})) {
+    if (!cfg.tools.some((x) => x.id === toolId)) ctx.addIssue({ code: 'custom', path: ['billing', 'tools', toolId], message: `no tool "${toolId}" in tools` });
+    for (const useType of Object.keys(t.tariffs)) {
+      if (!cfg.useTypes.includes(useType)) ctx.addIssue({ code: 'custom', path: ['billing', 'tools', toolId, 'tariffs', useType], message: `unknown use type "${useType}" (useTypes: ${cfg.useTypes.join(', ')})` });
+    }
+  }
+}
+
 /** Affiliates' default use types are among the configured ones. */
 function useTypeReferences(cfg: { useTypes: readonly string[]; affiliates: readonly { useType?: string | undefined }[] }, ctx: z.RefinementCtx): void {
   cfg.affiliates.forEach((a, i) => {
@@ -189,6 +200,7 @@ export const configSchema = z
       .min(1)
       .default(['commercial', 'community', 'project'])
       .describe('Kinds of use a session can have (tariffs differ by them); the first is the default for affiliates without one.'),
+    billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
     affiliates: z
       .array(affiliateSchema)
       .default([])
@@ -197,6 +209,7 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     toolReferences(cfg, ctx);
     useTypeReferences(cfg, ctx);
+    billingReferences(cfg, ctx);
   });
 
 export type Config = z.output<typeof configSchema>;

@@ -10,12 +10,17 @@ import type { Device } from '../devices/device.js';
 import { z } from 'zod';
 import { Printer, PrinterRefusal } from '../devices/printer/driver.js';
 import { setToolStatus } from '../sessions/projection.js';
+import type { Billing } from '../billing/billing.js';
+import { BillingError } from '../billing/money.js';
+import { statementCsv } from '../billing/render.js';
+import { statement } from '../billing/statement.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { SessionRefusal, type ToolSessions } from '../sessions/tool-sessions.js';
 import { VERSION } from '../version.js';
 
 export interface AppContext {
+  billing: Billing | null;
   name: string;
   startedAt: Date;
   devices: ReadonlyMap<string, Device>;
@@ -36,6 +41,31 @@ const sessionQuery = z.strictObject({
   to: isoTime.optional().describe('Sessions that started before this time.'),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),
 });
+
+const monthOf = z
+  .string()
+  .regex(/^\d{4}-(0[1-9]|1[0-2])(-\d{2})?$/, 'a month YYYY-MM (or a date, whose month counts)')
+  .transform((s) => s.slice(0, 7));
+const statementQuery = z.strictObject({
+  from: monthOf,
+  to: monthOf.optional(),
+  affiliate: z.string().optional(),
+  tool: z.string().optional(),
+  format: z.enum(['json', 'csv']).default('json'),
+});
+const correctionBody = z
+  .strictObject({
+    sessionId: z.string().min(1),
+    reason: z.string().min(1, 'say why').max(500),
+    by: z.string().min(1).max(64),
+    void: z.literal(true).optional(),
+    useType: z.string().min(1).optional(),
+    filamentG: z.number().min(0).optional(),
+    technicianMin: z.number().int().min(0).optional(),
+  })
+  .refine((c) => [c.void, c.useType, c.filamentG, c.technicianMin].filter((x) => x !== undefined).length === 1, {
+    message: 'give exactly one change: void, useType, filamentG or technicianMin',
+  });
 
 /** Largest G-code file accepted for print-host mode. */
 const MAX_GCODE_BYTES = 256 * 1024 * 1024;
@@ -123,6 +153,31 @@ export function buildApp(ctx: AppContext, log: Logger) {
     return tool(req.params.id).setUseType(b.useType, b.by ?? null);
   });
 
+  const billing = () => {
+    if (!ctx.billing) throw new HttpError(404, 'no-billing', 'billing is not configured (the config has no billing section)');
+    return ctx.billing;
+  };
+
+  /** Statement for months `from`…`to` (YYYY-MM, inclusive); `format=csv` for a spreadsheet. */
+  app.get<{ Querystring: Record<string, string | undefined> }>('/api/billing/statement', async (req, reply) => {
+    const b = billing();
+    const q = body(statementQuery, req.query);
+    const st = statement(ctx.journal, { from: q.from, to: q.to ?? q.from, affiliate: q.affiliate, tool: q.tool });
+    if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="statement-${q.from}-${q.to ?? q.from}.csv"`).send(statementCsv(st, b.cfg.minorUnit));
+    return { currency: b.cfg.currency, minorUnit: b.cfg.minorUnit, ...st, closedPeriods: b.closedPeriods() };
+  });
+  app.get('/api/billing/payback', async () => billing().payback());
+  app.post('/api/billing/corrections', async (req, reply) => {
+    const c = body(correctionBody, req.body);
+    const change = c.void ? ({ kind: 'void' } as const) : c.useType ? ({ kind: 'use-type', useType: c.useType } as const) : c.filamentG !== undefined ? ({ kind: 'material', filamentG: c.filamentG } as const) : ({ kind: 'technician', technicianMin: c.technicianMin! } as const);
+    return reply.code(201).send(billing().correct(c.sessionId, change, c.reason, c.by));
+  });
+  app.post<{ Params: { period: string } }>('/api/billing/periods/:period/close', async (req) => {
+    const b = billing();
+    b.closePeriod(req.params.period, body(byBody, req.body).by ?? 'api');
+    return { closedPeriods: b.closedPeriods() };
+  });
+
   /** Ended sessions, newest first, with what each used. */
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/sessions', async (req) => {
     const q = body(sessionQuery, req.query);
@@ -168,6 +223,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
 
   app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply: FastifyReply) => {
     if (err instanceof HttpError) return reply.code(err.status).send({ error: err.code, message: err.message });
+    if (err instanceof BillingError) return reply.code(400).send({ error: 'bad-request', message: err.message });
     if (err instanceof SessionRefusal) return reply.code(err.status).send({ error: err.status === 409 ? 'conflict' : 'bad-request', message: err.message });
     if (err instanceof PrinterRefusal) return reply.code(err.status).send({ error: err.status === 409 ? 'conflict' : 'bad-request', message: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'bad-request', message: err.message });

@@ -109,6 +109,14 @@ export class Journal {
     return rows.map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
   }
 
+  /** Events by id. */
+  eventsByIds(ids: readonly number[]): Map<number, JournalEvent> {
+    const rows = ids.length
+      ? (this.db.prepare(`SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE id IN (${ids.map(() => '?').join(', ')})`).all(...ids) as (Omit<JournalEvent, 'data'> & { data: string })[])
+      : [];
+    return new Map(rows.map((r) => [r.id, { ...r, data: JSON.parse(r.data) as Record<string, unknown> }]));
+  }
+
   close(): void {
     if (this.db.open) this.db.close();
   }

@@ -67,4 +67,29 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     data        TEXT NOT NULL                        -- JSON: usage so far and the meters' baselines
   );
   `,
+  // 5: billing: every charge and correction with its parts (a projection of the billing.* events, for statements).
+  `
+  CREATE TABLE charges (
+    event_id      INTEGER PRIMARY KEY,              -- the billing.charge or billing.correction event
+    kind          TEXT NOT NULL CHECK (kind IN ('charge', 'correction')),
+    corrects      INTEGER,                          -- a correction: the charge event it corrects
+    session_id    TEXT NOT NULL,
+    tool_id       TEXT NOT NULL,
+    affiliate_id  TEXT NOT NULL,
+    use_type      TEXT NOT NULL,
+    period        TEXT NOT NULL,                    -- YYYY-MM the amounts count in
+    cash          INTEGER NOT NULL,                 -- 1: money owed; 0: the value of a use with no charge
+    total         INTEGER NOT NULL                  -- minor units (a correction: the change, may be negative)
+  );
+  CREATE INDEX charges_by_period ON charges (period, affiliate_id);
+  CREATE INDEX charges_by_session ON charges (session_id);
+  CREATE INDEX charges_by_tool ON charges (tool_id);
+  CREATE TABLE charge_parts (
+    event_id   INTEGER NOT NULL REFERENCES charges (event_id),
+    account    TEXT NOT NULL,                       -- material, technician, maintenance, infrastructure, co-owner
+    co_owner   TEXT,                                -- the affiliate, on co-owner parts
+    amount     INTEGER NOT NULL                     -- minor units (a correction: the change)
+  );
+  CREATE INDEX charge_parts_by_event ON charge_parts (event_id);
+  `,
 ];

@@ -60,6 +60,8 @@ export type SessionOutput =
   | { type: 'indicate'; pattern: 'granted' | 'denied' | 'warning' | 'error'; text: string }
   | { type: 'session-started'; affiliateId: string; at: number }
   | { type: 'session-ended'; affiliateId: string; reason: EndReason; startedAt: number; at: number }
+  /** A technician's help at the running session starts or stops (the shell keeps the time). */
+  | { type: 'technician'; affiliateId: string }
   /** An end is coming at `offAt`, or later if the tool is still busy then. */
   | { type: 'end-deferred'; affiliateId: string; reason: EndReason; offAt: number; busy: boolean };
 
@@ -122,6 +124,7 @@ function onRunning(s: Running, input: SessionInput, now: number, rules: SessionR
       const d = input.decision;
       if (d.kind === 'deny') return { state: s, out: [deny(d)] };
       if (d.kind === 'badge-out' && d.affiliateId === s.affiliateId) return requestEnd(s, 'badge-out', now, now);
+      if (d.kind === 'technician') return { state: s, out: [{ type: 'technician', affiliateId: d.affiliateId }, { type: 'indicate', pattern: 'granted', text: d.affiliateId }] };
       if (d.kind === 'handover' && d.from === s.affiliateId) {
         // The relay stays on: one session ends and the next begins at the same instant.
         return {

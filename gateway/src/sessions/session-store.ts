@@ -1,9 +1,10 @@
 /**
  * Where sessions are written: the meters of open sessions in `session_checkpoints` (updated
  * in place every few seconds, not chained: a crash loses at most one interval), and the close
- * of a session — its `session.ended` event and the removal of its checkpoint — in one
+ * of a session — its `session.ended` event, its charge and the removal of its checkpoint — in one
  * transaction whose commit is fsynced, so a closed session survives a power cut right after.
  */
+import type { Billing, SessionRecord } from '../billing/billing.js';
 import type { Journal } from '../journal/journal.js';
 
 export interface CheckpointRow<T> {
@@ -16,7 +17,10 @@ export class SessionStore {
   private readonly select;
   private readonly remove;
 
-  constructor(private readonly journal: Journal) {
+  constructor(
+    private readonly journal: Journal,
+    private readonly billing: Billing | null = null,
+  ) {
     const db = journal.db;
     this.upsert = db.prepare(`INSERT INTO session_checkpoints (session_id, tool_id, at, data) VALUES (?, ?, ?, ?)
       ON CONFLICT (session_id) DO UPDATE SET at = excluded.at, data = excluded.data`);
@@ -33,11 +37,12 @@ export class SessionStore {
     return row ? { at: row.at, data: JSON.parse(row.data) as T } : null;
   }
 
-  /** Journals `session.ended` for each and drops their checkpoints, in one fsynced transaction. */
-  close(toolId: string, ended: readonly (Record<string, unknown> & { sessionId: string })[]): void {
+  /** Journals `session.ended` for each, charges it and drops its checkpoint, in one fsynced transaction. */
+  close(toolId: string, ended: readonly (SessionRecord & Record<string, unknown>)[]): void {
     this.journal.durably(() => {
       for (const e of ended) {
-        this.journal.record('session.ended', toolId, e);
+        this.journal.record('session.ended', toolId, { ...e });
+        this.billing?.charge(e);
         this.remove.run(e.sessionId);
       }
     });

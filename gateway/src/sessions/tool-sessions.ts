@@ -13,6 +13,7 @@
 import { randomUUID } from 'node:crypto';
 import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
+import type { Billing } from '../billing/billing.js';
 import type { ToolConfig } from '../config/schema.js';
 import type { MeteringNode } from '../devices/metering-node/driver.js';
 import type { Printer } from '../devices/printer/driver.js';
@@ -60,6 +61,10 @@ interface OpenSession {
   activeMs: number;
   busySinceMono: number | null;
   stoppedBy: string | null;
+  /** Technician help: time so far, and who is helping since when (monotonic). */
+  technicianMs: number;
+  technician: { affiliateId: string; sinceMono: number } | null;
+  technicians: string[];
 }
 
 export interface SessionUsage {
@@ -77,6 +82,9 @@ export interface SessionUsage {
   filament: { extruder: number; mm: number; g: number }[];
   filamentMm: number;
   filamentG: number;
+  /** Technician help during the session, in started minutes, and who helped. */
+  technicianMin: number;
+  technicians: string[];
 }
 
 interface Checkpoint {
@@ -102,6 +110,10 @@ export interface SessionPolicy {
   checkpointMs: number;
   useTypes: readonly string[];
   clock: { readonly synced: boolean | null };
+  /** Charges each closed session, in the transaction that closes it; null: not billed. */
+  billing: Billing | null;
+  /** Affiliates whose badge during someone else's session counts technician time. */
+  technicians: readonly string[];
 }
 
 /** A request about a tool's session that cannot be done now; `status` is the HTTP status that says why. */
@@ -148,7 +160,7 @@ export class ToolSessions {
     log: Logger,
   ) {
     this.log = log.child({ tool: cfg.id });
-    this.store = new SessionStore(journal);
+    this.store = new SessionStore(journal, policy.billing);
     this.rules = {
       idleTimeoutMs: cfg.idleTimeoutMin * 60_000,
       maxDurationMs: cfg.maxDurationH * 3_600_000,
@@ -269,7 +281,13 @@ export class ToolSessions {
   private view(): ToolView {
     const sessionAffiliateId = this.state.phase === 'idle' ? null : this.state.affiliateId;
     const set = toolStatusOf(this.journal, this.cfg.id).status;
-    return { id: this.cfg.id, status: set !== 'available' ? set : sessionAffiliateId ? 'in-use' : 'available', sessionAffiliateId, handover: this.cfg.handover };
+    return {
+      id: this.cfg.id,
+      status: set !== 'available' ? set : sessionAffiliateId ? 'in-use' : 'available',
+      sessionAffiliateId,
+      handover: this.cfg.handover,
+      technicians: this.policy.technicians,
+    };
   }
 
   private onRelay(r: RelayState): void {
@@ -337,7 +355,7 @@ export class ToolSessions {
   private apply(input: SessionInput): void {
     const r = step(this.state, input, performance.now(), this.rules);
     this.state = r.state;
-    const immediate = (o: SessionOutput) => o.type === 'relay' || o.type === 'indicate';
+    const immediate = (o: SessionOutput) => o.type === 'relay' || o.type === 'indicate' || o.type === 'technician';
     const now = r.out.filter(immediate);
     const later = r.out.filter((o) => !immediate(o));
     for (const out of now) this.execute(out);
@@ -364,6 +382,8 @@ export class ToolSessions {
       case 'indicate':
         this.parts.switch.indicate(out.pattern, out.pattern === 'warning' ? 5000 : 1500, out.text).catch(() => {});
         return;
+      case 'technician':
+        return this.technician(out.affiliateId);
       case 'end-deferred':
         this.journal.record('session.end-deferred', this.cfg.id, { sessionId: this.open?.id, reason: out.reason, busy: out.busy });
         this.log.warn({ reason: out.reason, busy: out.busy }, out.busy ? 'session end deferred: the tool is busy' : 'switching off soon');
@@ -396,6 +416,9 @@ export class ToolSessions {
       activeMs: 0,
       busySinceMono: busy ? performance.now() : null,
       stoppedBy: null,
+      technicianMs: 0,
+      technician: null,
+      technicians: [],
     };
     this.open = open;
     this.journal.record('session.started', this.cfg.id, {
@@ -409,6 +432,19 @@ export class ToolSessions {
     });
     this.checkpoint();
     this.log.info({ affiliateId, useType, sessionId: open.id }, resume ? 'session resumed' : 'session started');
+  }
+
+  /** A technician badged: their help starts, or stops when they were already helping (another technician takes over). */
+  private technician(affiliateId: string): void {
+    const open = this.open;
+    if (!open) return;
+    const now = performance.now();
+    const current = open.technician;
+    if (current) open.technicianMs += now - current.sinceMono;
+    open.technician = current?.affiliateId === affiliateId ? null : { affiliateId, sinceMono: now };
+    if (!open.technicians.includes(affiliateId)) open.technicians.push(affiliateId);
+    this.journal.record('session.technician', this.cfg.id, { sessionId: open.id, technicianId: affiliateId, helping: open.technician !== null });
+    this.log.info({ technicianId: affiliateId }, open.technician ? 'technician helping' : 'technician done');
   }
 
   /** `at`: monotonic time the machine ended the session. */
@@ -444,6 +480,7 @@ export class ToolSessions {
       return { extruder, mm: round3(used), g: round3(printer!.gramsOf(used)) };
     });
     const activeMs = open.activeMs + (open.busySinceMono !== null ? now - open.busySinceMono : 0);
+    const technicianMs = open.technicianMs + (open.technician ? now - open.technician.sinceMono : 0);
     return {
       sessionId: open.id,
       toolId: this.cfg.id,
@@ -459,6 +496,8 @@ export class ToolSessions {
       filament,
       filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),
       filamentG: round3(filament.reduce((a, f) => a + f.g, 0)),
+      technicianMin: Math.ceil(technicianMs / 60_000),
+      technicians: [...open.technicians],
     };
   }
 
@@ -483,6 +522,8 @@ export class ToolSessions {
         filament: [],
         filamentMm: 0,
         filamentG: 0,
+        technicianMin: 0,
+        technicians: [],
       };
       resumes.push({ fromSessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, meters: cp?.data.meters ?? null });
       return {

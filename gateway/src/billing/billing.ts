@@ -1,0 +1,308 @@
+/**
+ * Billing at the gateway: a charge for each closed session, journaled in the same
+ * transaction as the session's end; corrections as new events that reference the charge;
+ * accounting periods (months, UTC) that the custodian closes; statements and payback
+ * progress read from the `charges` projection.
+ *
+ * Periods: a charge counts in the month its session ended; once a month is closed, a
+ * correction to one of its sessions lands in the first open month after it.
+ */
+import type { Journal } from '../journal/journal.js';
+import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
+import type { BillingConfig } from './config.js';
+import { BillingError, toMinor } from './money.js';
+import type { SessionUsage } from './price.js';
+import { capOf, type Part } from './split.js';
+
+export interface SessionRecord {
+  sessionId: string;
+  toolId: string;
+  affiliateId: string;
+  useType: string;
+  startedAt: string;
+  endedAt: string | null;
+  durationS: number;
+  activeS: number;
+  filamentG: number;
+  technicianMin?: number;
+}
+
+export type CorrectionChange =
+  | { kind: 'void' }
+  | { kind: 'use-type'; useType: string }
+  | { kind: 'material'; filamentG: number }
+  | { kind: 'technician'; technicianMin: number };
+
+interface ChargeEventData {
+  sessionId: string;
+  affiliateId: string;
+  useType: string;
+  startedAt: string;
+  endedAt: string | null;
+  period: string;
+  currency: string;
+  inputs: ChargeInputs;
+  price: Charge['price'];
+  parts: Part[];
+}
+
+interface CorrectionEventData {
+  corrects: number;
+  sessionId: string;
+  affiliateId: string;
+  change: CorrectionChange;
+  reason: string;
+  by: string;
+  period: string;
+  after: { useType: string; inputs: ChargeInputs | null; price: Charge['price'] | null; parts: Part[] };
+  delta: Part[];
+}
+
+const month = (iso: string) => iso.slice(0, 7);
+const nextMonth = (p: string) => {
+  const [y, m] = p.split('-').map(Number) as [number, number];
+  return m === 12 ? `${y + 1}-01` : `${y}-${String(m + 1).padStart(2, '0')}`;
+};
+
+export class Billing {
+  constructor(
+    readonly cfg: BillingConfig,
+    private readonly journal: Journal,
+    /** The material of each tool's printer (config devices), for its price per gram. */
+    private readonly printerMaterial: ReadonlyMap<string, string> = new Map(),
+  ) {}
+
+  private get db() {
+    return this.journal.db;
+  }
+
+  /** Charges a closed session; call inside the transaction that journals its end. */
+  charge(s: SessionRecord): void {
+    const toolCfg = this.cfg.tools[s.toolId];
+    if (!toolCfg) return; // a tool without tariffs is not billed
+    const inputs = this.inputsFor(s.toolId, s.useType, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null);
+    const charge = computeCharge(inputs);
+    const period = this.openPeriodFrom(month(s.endedAt ?? new Date().toISOString()));
+    const data: ChargeEventData = { sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period, currency: this.cfg.currency, inputs, price: charge.price, parts: charge.parts };
+    const eventId = this.journal.record('billing.charge', s.toolId, { ...data });
+    this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, charge.parts);
+    if (charge.poolReached) {
+      const coOwners = inputs.coOwners.map((c) => ({ affiliateId: c.affiliateId, contribution: c.contribution, cap: capOf(c.contribution, inputs.multiplier) }));
+      this.journal.record('tool.pooled', s.toolId, { sessionId: s.sessionId, chargeEventId: eventId, multiplier: inputs.multiplier, coOwners });
+    }
+  }
+
+  /**
+   * Everything a charge depends on now. `excludeSession`: a session whose own co-owner
+   * payments are taken out of what the co-owners have received (a correction recomputes it).
+   */
+  private inputsFor(toolId: string, useType: string, usage: SessionUsage, excludeSession: { id: string; pooled: boolean } | null): ChargeInputs {
+    const cfg = this.cfg;
+    const toolCfg = cfg.tools[toolId]!;
+    const tariff = toolCfg.tariffs[useType] ?? null;
+    const material = toolCfg.material ?? this.printerMaterial.get(toolId);
+    const agreement = toolCfg.coOwnership;
+    const received = this.received(toolId, excludeSession?.id ?? null);
+    return {
+      usage,
+      tariff: tariff && { hourlyRate: tariff.hourlyRate, billedTime: tariff.billedTime, incrementMin: tariff.incrementMin, minimumCharge: tariff.minimumCharge, chargeMaterial: tariff.chargeMaterial, cash: tariff.cash },
+      shares: tariff?.split ?? { maintenance: 100, infrastructure: 0, payback: 0 },
+      minorUnit: cfg.minorUnit,
+      materialPricePerGram: material ? (cfg.materials[material]?.pricePerGram ?? cfg.materials[material.toUpperCase()]?.pricePerGram ?? null) : null,
+      technicianRatePerHour: cfg.technicianRate,
+      coOwners: (agreement?.coOwners ?? []).map((c) => ({ affiliateId: c.affiliate, contribution: toMinor(c.contribution, cfg.minorUnit, 'contribution'), received: received.get(c.affiliate) ?? 0 })),
+      multiplier: agreement?.multiplier ?? '1.2',
+      excessTo: agreement?.excessTo ?? 'funds',
+      pooled: excludeSession?.pooled ?? this.isPooled(toolId),
+    };
+  }
+
+  isPooled(toolId: string): boolean {
+    return this.journal.latest('tool.pooled', toolId) !== null;
+  }
+
+  /** What each co-owner of a tool has been paid back, minor units. */
+  received(toolId: string, excludeSession: string | null = null): Map<string, number> {
+    const rows = this.db
+      .prepare(
+        `SELECT p.co_owner AS who, SUM(p.amount) AS paid FROM charge_parts p JOIN charges c ON c.event_id = p.event_id
+         WHERE c.tool_id = ? AND c.cash = 1 AND p.account = 'co-owner' AND c.session_id IS NOT ? GROUP BY p.co_owner`,
+      )
+      .all(toolId, excludeSession) as { who: string; paid: number }[];
+    return new Map(rows.map((r) => [r.who, r.paid]));
+  }
+
+  private project(eventId: number, kind: 'charge' | 'correction', corrects: number | null, sessionId: string, toolId: string, affiliateId: string, useType: string, period: string, cash: boolean, parts: readonly Part[]): void {
+    const total = parts.reduce((a, p) => a + p.amount, 0);
+    this.db
+      .prepare('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(eventId, kind, corrects, sessionId, toolId, affiliateId, useType, period, cash ? 1 : 0, total);
+    const insert = this.db.prepare('INSERT INTO charge_parts (event_id, account, co_owner, amount) VALUES (?, ?, ?, ?)');
+    for (const p of parts) if (p.amount !== 0) insert.run(eventId, p.account, p.affiliateId ?? null, p.amount);
+  }
+
+  // ---- periods ----
+
+  closedPeriods(): string[] {
+    return this.journal.events({ kind: 'billing.period-closed', limit: Number.MAX_SAFE_INTEGER }).map((e) => e.data.period as string);
+  }
+
+  /** The first month from `period` on that is not closed. */
+  private openPeriodFrom(period: string): string {
+    const closed = new Set(this.closedPeriods());
+    let p = period;
+    while (closed.has(p)) p = nextMonth(p);
+    return p;
+  }
+
+  /** Closes a month: later corrections to its sessions land in the next open month. */
+  closePeriod(period: string, by: string): void {
+    if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new BillingError(`a period is a month written YYYY-MM, not "${period}"`);
+    if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
+    this.journal.record('billing.period-closed', null, { period, by });
+  }
+
+  // ---- corrections ----
+
+  /** A custodian's correction of a session's charge: a new event referencing the charge; nothing is edited. */
+  correct(sessionId: string, change: CorrectionChange, reason: string, by: string): CorrectionEventData & { eventId: number } {
+    if (!reason.trim()) throw new BillingError('a correction needs a reason');
+    const rows = this.db.prepare('SELECT event_id AS id, kind FROM charges WHERE session_id = ? ORDER BY event_id').all(sessionId) as { id: number; kind: string }[];
+    const original = rows.find((r) => r.kind === 'charge');
+    if (!original) throw new BillingError(`no charge for session ${sessionId}`);
+    const events = this.journal.eventsByIds(rows.map((r) => r.id));
+    const charge = events.get(original.id)!.data as unknown as ChargeEventData;
+    const toolId = events.get(original.id)!.deviceId!;
+    let current: Part[] = charge.parts;
+    let inputs: ChargeInputs | null = charge.inputs;
+    let useType = charge.useType;
+    for (const r of rows) {
+      if (r.kind !== 'correction') continue;
+      const c = events.get(r.id)!.data as unknown as CorrectionEventData;
+      current = partsPlus(current, c.delta);
+      inputs = c.after.inputs;
+      useType = c.after.useType;
+    }
+    if (change.kind === 'void' && inputs === null) throw new BillingError(`the charge of session ${sessionId} is already void`);
+    let after: CorrectionEventData['after'];
+    if (change.kind === 'void') after = { useType, inputs: null, price: null, parts: [] };
+    else {
+      if (inputs === null) throw new BillingError(`the charge of session ${sessionId} is void; it cannot be adjusted`);
+      if (change.kind === 'use-type' && this.cfg.tools[toolId]?.tariffs[change.useType] === undefined && !Object.keys(this.cfg.tools[toolId]?.tariffs ?? {}).length) {
+        throw new BillingError(`tool ${toolId} has no tariffs`);
+      }
+      const newUseType = change.kind === 'use-type' ? change.useType : useType;
+      const usage: SessionUsage = {
+        ...inputs.usage,
+        ...(change.kind === 'material' ? { filamentG: change.filamentG } : {}),
+        ...(change.kind === 'technician' ? { technicianMin: change.technicianMin } : {}),
+      };
+      const next = this.inputsFor(toolId, newUseType, usage, { id: sessionId, pooled: charge.inputs.pooled });
+      const result = computeCharge(next);
+      after = { useType: newUseType, inputs: next, price: result.price, parts: result.parts };
+    }
+    const delta = partsDelta(current, after.parts);
+    const period = this.openPeriodFrom(charge.period);
+    const data: CorrectionEventData = { corrects: original.id, sessionId, affiliateId: charge.affiliateId, change, reason, by, period, after, delta };
+    return this.journal.durably(() => {
+      const eventId = this.journal.record('billing.correction', toolId, { ...data });
+      this.project(eventId, 'correction', original.id, sessionId, toolId, charge.affiliateId, after.useType, period, after.price?.cash ?? charge.price.cash, delta);
+      return { ...data, eventId };
+    });
+  }
+
+  // ---- reading ----
+
+  /** Each co-owner's contribution, cap, what they were paid and what remains, per tool with an agreement. */
+  payback(): PaybackProgress[] {
+    return Object.entries(this.cfg.tools)
+      .filter(([, t]) => t.coOwnership)
+      .map(([toolId, t]) => {
+        const agreement = t.coOwnership!;
+        const received = this.received(toolId);
+        const coOwners = agreement.coOwners.map((c) => {
+          const contribution = toMinor(c.contribution, this.cfg.minorUnit, 'contribution');
+          const cap = capOf(contribution, agreement.multiplier);
+          const paid = received.get(c.affiliate) ?? 0;
+          return { affiliateId: c.affiliate, contribution, cap, paid, remaining: Math.max(0, cap - paid) };
+        });
+        const remaining = coOwners.reduce((a, c) => a + c.remaining, 0);
+        // The average payback of the cash sessions charged so far says how many more it takes.
+        const avg = this.db
+          .prepare(
+            `SELECT AVG(paid) FROM (SELECT SUM(p.amount) AS paid FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
+             WHERE c.tool_id = ? AND c.kind = 'charge' AND c.cash = 1 AND p.account = 'co-owner' GROUP BY c.event_id)`,
+          )
+          .pluck()
+          .get(toolId) as number | null;
+        return {
+          toolId,
+          pooled: this.isPooled(toolId),
+          multiplier: agreement.multiplier,
+          coOwners,
+          paid: coOwners.reduce((a, c) => a + c.paid, 0),
+          cap: coOwners.reduce((a, c) => a + c.cap, 0),
+          remaining,
+          estimatedSessionsToPool: remaining === 0 ? 0 : avg ? Math.ceil(remaining / avg) : null,
+        };
+      });
+  }
+}
+
+export interface PaybackProgress {
+  toolId: string;
+  pooled: boolean;
+  multiplier: string;
+  coOwners: { affiliateId: string; contribution: number; cap: number; paid: number; remaining: number }[];
+  paid: number;
+  cap: number;
+  remaining: number;
+  /** At the average payback of the sessions charged so far; null before the first. */
+  estimatedSessionsToPool: number | null;
+}
+
+/** The material of each tool's printer, for its price per gram. */
+export function printerMaterials(cfg: { tools: readonly { id: string; printer?: string | undefined }[]; devices: readonly ({ id: string; kind: string } & { filament?: { material: string } })[] }): Map<string, string> {
+  const materials = new Map<string, string>();
+  for (const t of cfg.tools) {
+    const material = cfg.devices.find((d) => d.id === t.printer)?.filament?.material;
+    if (material) materials.set(t.id, material);
+  }
+  return materials;
+}
+
+export interface ChargeMismatch {
+  eventId: number;
+  kind: string;
+  sessionId: string;
+  problem: string;
+}
+
+/**
+ * Recomputes every charge and correction from the inputs its event kept, and checks the
+ * statements' projection against the events: the same inputs must always give the same cents.
+ */
+export function verifyCharges(journal: Journal): { checked: number; mismatches: ChargeMismatch[] } {
+  const mismatches: ChargeMismatch[] = [];
+  const projected = new Map(
+    (journal.db.prepare('SELECT c.event_id AS id, c.total, (SELECT COALESCE(SUM(amount), 0) FROM charge_parts p WHERE p.event_id = c.event_id) AS parts FROM charges c').all() as { id: number; total: number; parts: number }[]).map((r) => [r.id, r]),
+  );
+  let checked = 0;
+  for (const e of journal.events({ kinds: ['billing.charge', 'billing.correction'], limit: Number.MAX_SAFE_INTEGER })) {
+    checked++;
+    const fail = (problem: string) => mismatches.push({ eventId: e.id, kind: e.kind, sessionId: e.data.sessionId as string, problem });
+    const [inputs, price, parts, stored] =
+      e.kind === 'billing.charge'
+        ? [e.data.inputs as ChargeInputs, e.data.price, e.data.parts as Part[], e.data.parts as Part[]]
+        : [(e.data.after as CorrectionEventData['after']).inputs, (e.data.after as CorrectionEventData['after']).price, (e.data.after as CorrectionEventData['after']).parts, e.data.delta as Part[]];
+    if (inputs) {
+      const again = computeCharge(inputs);
+      if (JSON.stringify(again.price) !== JSON.stringify(price) || JSON.stringify(again.parts) !== JSON.stringify(parts)) fail('recomputed from its inputs, the charge differs from the one stored');
+    }
+    const row = projected.get(e.id);
+    const sum = stored.reduce((a, p) => a + p.amount, 0);
+    if (!row) fail('missing from the statements (charges table)');
+    else if (row.total !== sum || row.parts !== sum) fail(`the statements show ${row.parts}, the event ${sum}`);
+  }
+  return { checked, mismatches };
+}

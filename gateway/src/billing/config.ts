@@ -1,0 +1,60 @@
+/**
+ * Tariffs and agreements in the config file: currency, materials, the technician's rate,
+ * and per tool its tariff for each use type and its co-owner agreement. Rates are decimal
+ * strings, parsed exactly (never binary floats).
+ */
+import { z } from 'zod';
+import { decimalString, MAX_MINOR_UNIT } from './money.js';
+
+const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
+
+const shares = z
+  .strictObject({
+    maintenance: z.number().int().min(0).max(100).describe("% of the usage fee to the tool's maintenance fund"),
+    infrastructure: z.number().int().min(0).max(100).describe('% to the general infrastructure fund'),
+    payback: z.number().int().min(0).max(100).describe('% to pay back the co-owners (until each has their contribution × multiplier)'),
+  })
+  .refine((s) => s.maintenance + s.infrastructure + s.payback === 100, { message: 'maintenance + infrastructure + payback must be 100' });
+
+export const tariffSchema = z.strictObject({
+  hourlyRate: decimalString.describe('Price of an hour of use, e.g. "8.00".'),
+  billedTime: z.enum(['session', 'active']).default('session').describe('session: from badge-in to the end; active: only while the tool is busy.'),
+  incrementMin: z.number().int().min(1).max(1440).default(15).describe('Billed time is rounded up to this many minutes.'),
+  minimumCharge: decimalString.default('0').describe('Least usage fee of a session with any billed time.'),
+  chargeMaterial: z.boolean().default(true).describe('Whether the material used is charged.'),
+  cash: z.boolean().default(true).describe('false: no money is owed (e.g. project use); the session is still valued with this tariff and recorded.'),
+  split: shares.default({ maintenance: 30, infrastructure: 20, payback: 50 }),
+});
+
+const coOwnership = z.strictObject({
+  multiplier: decimalString.default('1.2').describe('Each co-owner is paid back up to contribution × multiplier (1.2: their contribution plus 20 % for the risk).'),
+  excessTo: z
+    .enum(['funds', 'maintenance', 'infrastructure'])
+    .default('funds')
+    .describe('Where the payback share goes once a co-owner (or all: the tool is then in the pool of shareables) is repaid: funds = maintenance and infrastructure pro rata.'),
+  coOwners: z
+    .array(z.strictObject({ affiliate: id, contribution: decimalString.describe('What they put in, e.g. "450.00".') }))
+    .min(1),
+});
+
+const toolBilling = z.strictObject({
+  material: z.string().min(1).optional().describe("Material priced for this tool's filament; default: its printer's filament.material."),
+  tariffs: z.record(id, tariffSchema).describe('Tariff per use type; a use type without one is recorded with no charge and no value.'),
+  coOwnership: coOwnership.optional().describe('The co-owner agreement, when the tool was co-financed.'),
+});
+
+export const billingSchema = z.strictObject({
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as CAD, EUR, USD').default('CAD'),
+  minorUnit: z.number().int().min(0).max(MAX_MINOR_UNIT).default(2).describe('Decimals of the currency: 2 for cents.'),
+  technicianRate: decimalString.default('0').describe('Price of an hour of a technician helping at a tool.'),
+  technicians: z.array(id).default([]).describe('Affiliates whose badge during someone else\'s session counts technician time (badge again to stop) instead of taking over.'),
+  materials: z
+    .record(z.string().min(1), z.strictObject({ pricePerGram: decimalString }))
+    .default({})
+    .describe('Price per gram by material name (as in a printer\'s filament.material), e.g. PLA: { pricePerGram: "0.025" }.'),
+  tools: z.record(id, toolBilling).default({}),
+});
+
+export type BillingConfig = z.output<typeof billingSchema>;
+export type TariffConfig = z.output<typeof tariffSchema>;
+export type ToolBillingConfig = z.output<typeof toolBilling>;

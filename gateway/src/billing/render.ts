@@ -1,0 +1,55 @@
+/** A statement as CSV (one row per charge or correction, amounts in major units) or as a table for a terminal. */
+import { formatMinor } from './money.js';
+import type { PaybackProgress } from './billing.js';
+import type { Statement } from './statement.js';
+
+const csvCell = (v: unknown) => {
+  const s = v === null || v === undefined ? '' : String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+};
+
+export function statementCsv(st: Statement, minorUnit: number): string {
+  const money = (m: number) => formatMinor(m, minorUnit);
+  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'usage', 'material', 'technician', 'total', 'reason'];
+  const rows = st.sessions.flatMap((s) =>
+    s.entries.map((e) => [
+      e.period,
+      s.sessionId,
+      s.toolId,
+      s.affiliateId,
+      e.useType,
+      s.startedAt,
+      s.endedAt,
+      s.billedMin,
+      e.kind === 'charge' ? 'charge' : `correction of ${e.correction!.corrects}`,
+      e.cash ? 'yes' : 'no (value)',
+      money(e.items.usage),
+      money(e.items.material),
+      money(e.items.technician),
+      money(e.items.total),
+      e.correction?.reason ?? '',
+    ]),
+  );
+  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+}
+
+export function statementTable(st: Statement, payback: readonly PaybackProgress[], currency: string, minorUnit: number): string {
+  const money = (m: number) => formatMinor(m, minorUnit).padStart(10);
+  const out: string[] = [`Statement ${st.from} … ${st.to}${st.affiliate ? ` for ${st.affiliate}` : ''}${st.tool ? ` at ${st.tool}` : ''} (${currency})`, ''];
+  for (const s of st.sessions) {
+    out.push(`${s.sessionId.slice(0, 8)}  ${s.toolId}  ${s.affiliateId}  ${s.startedAt ?? ''} → ${s.endedAt ?? ''}  ${s.billedMin ?? '-'} min`);
+    for (const e of s.entries) {
+      const what = e.kind === 'charge' ? `charge (${e.useType}${e.cash ? '' : ', value only'})` : `correction: ${e.correction!.reason}`;
+      out.push(`    ${what.padEnd(40)} usage ${money(e.items.usage)}  material ${money(e.items.material)}  technician ${money(e.items.technician)}  total ${money(e.items.total)}`);
+    }
+    if (s.entries.length > 1) out.push(`    ${'net'.padEnd(40)} usage ${money(s.net.usage)}  material ${money(s.net.material)}  technician ${money(s.net.technician)}  total ${money(s.net.total)}`);
+  }
+  out.push('', 'Funds (cash)');
+  for (const k of ['material', 'technician', 'maintenance', 'infrastructure', 'payback', 'total'] as const) out.push(`  ${k.padEnd(16)}${money(st.funds[k])}`);
+  if (st.value) out.push(`  value of uses with no cash charge ${money(st.value)}`);
+  for (const p of payback) {
+    out.push('', `Co-owner payback at ${p.toolId}${p.pooled ? ' (repaid: in the pool of shareables)' : ''}: paid ${money(p.paid).trim()} of ${money(p.cap).trim()}, remaining ${money(p.remaining).trim()}${p.estimatedSessionsToPool !== null ? `, about ${p.estimatedSessionsToPool} sessions to go` : ''}`);
+    for (const c of p.coOwners) out.push(`  ${c.affiliateId.padEnd(16)} contributed ${money(c.contribution)}  cap ${money(c.cap)}  paid ${money(c.paid)}  remaining ${money(c.remaining)}`);
+  }
+  return out.join('\n') + '\n';
+}

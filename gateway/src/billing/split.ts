@@ -1,0 +1,329 @@
+/**
+ * Who gets what of a session's charge: material, technician, the tool's maintenance fund,
+ * the infrastructure fund, and the co-owners being paid back. Pure and exact: integer minor
+ * units in, integer minor units out, the parts always summing to the charge.
+ *
+ * Rules (DOMAIN.md §1, the co-owner agreement of seed 004):
+ * - material and technician go to their own accounts, whole;
+ * - the usage fee is split into maintenance, infrastructure and payback by the agreement's
+ *   percentages, by largest remainder (ties: maintenance, infrastructure, payback);
+ * - the payback part is shared among all co-owners pro rata to their contributions, by largest
+ *   remainder (ties: the co-owners' order in the agreement); each co-owner takes at most what is
+ *   left of their cap (cap = multiplier × contribution, rounded down to the minor unit);
+ * - what they cannot take is the excess, and goes where `excessTo` says. The whole payback
+ *   part is excess when the tool is already pooled or has no co-owners (or none contributed).
+ * A capped co-owner's share is excess rather than shared among the others, so how usage is cut
+ * into sessions does not change who gets what beyond a few rounding units.
+ */
+import { BillingError, parseDecimal } from './money.js';
+import type { Price } from './price.js';
+
+export type Account = 'material' | 'technician' | 'maintenance' | 'infrastructure' | 'co-owner';
+
+export interface Part {
+  account: Account;
+  /** Only on co-owner parts. */
+  affiliateId?: string;
+  /** Minor units, ≥ 0. */
+  amount: number;
+}
+
+/** Integer percentages of the usage fee, summing to 100. */
+export interface Shares {
+  maintenance: number;
+  infrastructure: number;
+  payback: number;
+}
+
+export interface CoOwner {
+  affiliateId: string;
+  /** What they put in, minor units. */
+  contribution: number;
+  /** What they have been paid back so far, minor units. */
+  received: number;
+}
+
+/** Where the excess goes: 'funds' = maintenance and infrastructure pro rata to their percentages. */
+export type ExcessTo = 'funds' | 'maintenance' | 'infrastructure';
+
+export interface SplitInput {
+  price: Pick<Price, 'usage' | 'material' | 'technician' | 'total' | 'cash'>;
+  shares: Shares;
+  /** In the agreement's order, which breaks rounding ties. */
+  coOwners: readonly CoOwner[];
+  /** Decimal string: a co-owner is paid back up to multiplier × contribution ("1.2": contribution + 20 %). */
+  multiplier: string;
+  excessTo: ExcessTo;
+  /** The tool is already in the pool of shareables: nobody is paid back any more. */
+  pooled: boolean;
+}
+
+export interface SplitResult {
+  /**
+   * Always in this order, every part present even when 0 (a fixed shape: co-owner i is
+   * parts[4 + i]): material, technician, maintenance, infrastructure, then one part per
+   * co-owner in the agreement's order. The excess is inside the maintenance and infrastructure parts.
+   * The amounts sum to price.total. When price.cash is false they are the same split of the
+   * session's value: what the use was worth to each account, with no money owed.
+   */
+  parts: Part[];
+  /**
+   * After this split every co-owner has received their cap and the tool was not pooled yet:
+   * it now belongs in the pool of shareables. A split of value (not cash) pays nobody, so it
+   * only reports caps already reached. With no co-owners at all it is true (nobody to repay).
+   */
+  poolReached: boolean;
+}
+
+const MAX = Number.MAX_SAFE_INTEGER;
+
+const isAmount = (v: unknown): v is number => typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+
+function checkAmount(v: unknown, what: string): asserts v is number {
+  if (!isAmount(v)) throw new BillingError(`${what} must be a whole number of minor units ≥ 0, got ${String(v)}`);
+}
+
+/**
+ * Splits `total` units in proportion to `weights` by largest remainder: each share is its
+ * exact value rounded down, then the units left (fewer than there are shares) go one each to
+ * the largest fractional remainders. Equal remainders: the earlier weight first. So every share
+ * is its exact value rounded down or up, and the shares sum to `total`.
+ * Weights are non-negative safe integers; their sum must be positive unless `total` is 0.
+ */
+export function largestRemainder(total: number, weights: readonly number[]): number[] {
+  checkAmount(total, 'the total to split');
+  const n = weights.length;
+  const s = scratchFor(n);
+  let sum = 0;
+  let maxW = 0;
+  for (let i = 0; i < n; i++) {
+    const w = weights[i];
+    checkAmount(w, 'a weight');
+    s.weights[i] = w;
+    sum += w;
+    if (w > maxW) maxW = w;
+  }
+  if (!Number.isSafeInteger(sum)) throw new BillingError('the weights sum beyond 2^53');
+  if (total > 0 && sum === 0) throw new BillingError(`cannot split ${total} units by weights that are all 0`);
+  apportion(total, s.weights, n, sum, maxW, s.out);
+  const shares = new Array<number>(n);
+  for (let i = 0; i < n; i++) shares[i] = s.out[i]!;
+  return shares;
+}
+
+/**
+ * Working space for one split. Splitting is synchronous and never re-entered, and nothing in
+ * it outlives the call, so one set of arrays serves every split (no allocation per call).
+ * Float64Array holds every safe integer exactly.
+ */
+interface Scratch {
+  weights: Float64Array;
+  room: Float64Array;
+  out: Float64Array;
+  rem: Float64Array;
+}
+
+const newScratch = (n: number): Scratch => ({ weights: new Float64Array(n), room: new Float64Array(n), out: new Float64Array(n), rem: new Float64Array(n) });
+let scratch = newScratch(16);
+
+function scratchFor(n: number): Scratch {
+  if (scratch.weights.length < n) scratch = newScratch(Math.max(n, 2 * scratch.weights.length));
+  return scratch;
+}
+
+/** largestRemainder without the checks, into out[0..n): the weights are checked, sum > 0 or total 0. */
+function apportion(total: number, w: Float64Array, n: number, sum: number, maxW: number, out: Float64Array): void {
+  if (total === 0) {
+    out.fill(0, 0, n);
+    return;
+  }
+  // Number arithmetic is exact while every product total × weight, plus the sum, stays below
+  // 2^53: Math.floor of the correctly rounded quotient is the true floor or one above it (never
+  // below), and the product back is exact, so the remainder shows which. Past that, BigInt.
+  if (total * maxW + sum > MAX) return apportionBig(total, w, n, sum, out);
+  const rem = scratch.rem;
+  let left = total;
+  for (let i = 0; i < n; i++) {
+    const p = total * w[i]!;
+    let q = Math.floor(p / sum);
+    let r = p - q * sum;
+    if (r < 0) {
+      q--;
+      r += sum;
+    }
+    out[i] = q;
+    rem[i] = r;
+    left -= q;
+  }
+  // `left` < n, and more than `left` remainders are positive: each pass finds one.
+  for (; left > 0; left--) {
+    let best = 0;
+    let bestR = 0;
+    for (let i = 0; i < n; i++) {
+      if (rem[i]! > bestR) {
+        bestR = rem[i]!;
+        best = i;
+      }
+    }
+    out[best]!++;
+    rem[best] = 0;
+  }
+}
+
+function apportionBig(total: number, w: Float64Array, n: number, sum: number, out: Float64Array): void {
+  const t = BigInt(total);
+  const s = BigInt(sum);
+  const rem = new Array<bigint>(n);
+  let left = t;
+  for (let i = 0; i < n; i++) {
+    const p = t * BigInt(w[i]!);
+    const q = p / s;
+    out[i] = Number(q);
+    rem[i] = p % s;
+    left -= q;
+  }
+  for (; left > 0n; left--) {
+    let best = 0;
+    let bestR = 0n;
+    for (let i = 0; i < n; i++) {
+      if (rem[i]! > bestR) {
+        bestR = rem[i]!;
+        best = i;
+      }
+    }
+    out[best]!++;
+    rem[best] = 0n;
+  }
+}
+
+/** Percentages, apportioned with the same rule into a 3-slot array of their own. */
+const pct = new Float64Array(3);
+const pctOut = new Float64Array(3);
+
+interface Multiplier {
+  units: bigint;
+  scale: bigint;
+  /** units and 10^scale as Numbers (10^scale always fits; units NaN when not safe). */
+  un: number;
+  den: number;
+}
+
+const multipliers = new Map<string, Multiplier>();
+
+function multiplierOf(s: string): Multiplier {
+  let m = multipliers.get(s);
+  if (m === undefined) {
+    const d = parseDecimal(s, 'multiplier');
+    m = { units: d.units, scale: BigInt(d.scale), un: d.units <= BigInt(MAX) ? Number(d.units) : NaN, den: 10 ** d.scale };
+    if (multipliers.size >= 256) multipliers.clear();
+    multipliers.set(s, m);
+  }
+  return m;
+}
+
+function capWith(contribution: number, m: Multiplier): number {
+  const p = contribution * m.un;
+  if (p + m.den <= MAX) {
+    // The quotient's floor is exact or one too high, never too low (as in apportion).
+    const q = Math.floor(p / m.den);
+    return q * m.den > p ? q - 1 : q;
+  }
+  const cap = (BigInt(contribution) * m.units) / 10n ** m.scale;
+  // A cap beyond 2^53 minor units can never be reached by safe-integer payments: clamp it.
+  return cap > BigInt(MAX) ? MAX : Number(cap);
+}
+
+/** What a co-owner is paid back in all: multiplier × contribution, rounded down to the minor unit (never more than the agreement says). */
+export function capOf(contribution: number, multiplier: string): number {
+  checkAmount(contribution, 'contribution');
+  return capWith(contribution, multiplierOf(multiplier));
+}
+
+function checkShare(v: number, k: string): void {
+  if (!Number.isInteger(v) || v < 0 || v > 100) throw new BillingError(`shares.${k} must be a whole percentage from 0 to 100, got ${String(v)}`);
+}
+
+export function splitCharge(input: SplitInput): SplitResult {
+  const { price, shares, coOwners, excessTo, pooled } = input;
+  checkAmount(price.usage, 'price.usage');
+  checkAmount(price.material, 'price.material');
+  checkAmount(price.technician, 'price.technician');
+  checkAmount(price.total, 'price.total');
+  if (price.usage + price.material + price.technician !== price.total) {
+    throw new BillingError(`price.total ${price.total} is not usage ${price.usage} + material ${price.material} + technician ${price.technician}`);
+  }
+  const { maintenance: sm, infrastructure: si, payback: sp } = shares;
+  checkShare(sm, 'maintenance');
+  checkShare(si, 'infrastructure');
+  checkShare(sp, 'payback');
+  if (sm + si + sp !== 100) throw new BillingError(`shares must sum to 100 %, got ${sm} + ${si} + ${sp} = ${sm + si + sp}`);
+  if (excessTo !== 'funds' && excessTo !== 'maintenance' && excessTo !== 'infrastructure') {
+    throw new BillingError(`excessTo must be "funds", "maintenance" or "infrastructure", got ${JSON.stringify(excessTo)}`);
+  }
+  const mult = multiplierOf(input.multiplier);
+
+  const n = coOwners.length;
+  const { weights: contributions, room, out: paid } = scratchFor(n);
+  let contributed = 0;
+  let maxC = 0;
+  for (let i = 0; i < n; i++) {
+    const c = coOwners[i]!;
+    if (typeof c.affiliateId !== 'string' || c.affiliateId === '') throw new BillingError(`coOwners[${i}].affiliateId must be a non-empty string`);
+    // isAmount first: the message is only built for a bad value.
+    if (!isAmount(c.contribution)) checkAmount(c.contribution, `coOwners[${i}].contribution`);
+    if (!isAmount(c.received)) checkAmount(c.received, `coOwners[${i}].received`);
+    contributions[i] = c.contribution;
+    contributed += c.contribution;
+    if (c.contribution > maxC) maxC = c.contribution;
+    // Received beyond the cap (e.g. after the multiplier was lowered) leaves no room; it is not clawed back.
+    const cap = capWith(c.contribution, mult);
+    room[i] = cap > c.received ? cap - c.received : 0;
+  }
+  if (!Number.isSafeInteger(contributed)) throw new BillingError("the co-owners' contributions sum beyond 2^53 minor units");
+
+  // The usage fee by the agreement's percentages; ties go maintenance, infrastructure, payback.
+  pct[0] = sm;
+  pct[1] = si;
+  pct[2] = sp;
+  apportion(price.usage, pct, 3, 100, Math.max(sm, si, sp), pctOut);
+  let maintenance = pctOut[0]!;
+  let infrastructure = pctOut[1]!;
+  const payback = pctOut[2]!;
+
+  // Payback pro rata to contributions, each co-owner up to what is left of their cap.
+  let excess = payback;
+  if (!pooled && contributed > 0 && payback > 0) {
+    apportion(payback, contributions, n, contributed, maxC, paid);
+    for (let i = 0; i < n; i++) {
+      if (paid[i]! > room[i]!) paid[i] = room[i]!;
+      excess -= paid[i]!;
+    }
+  } else {
+    paid.fill(0, 0, n);
+  }
+
+  // The excess: to both funds pro rata to their percentages (maintenance first on ties, all to
+  // maintenance when both are 0 %), or whole to the one fund the agreement names.
+  if (excess > 0) {
+    if (excessTo === 'maintenance' || (excessTo === 'funds' && sm + si === 0)) maintenance += excess;
+    else if (excessTo === 'infrastructure') infrastructure += excess;
+    else {
+      apportion(excess, pct, 2, sm + si, Math.max(sm, si), pctOut);
+      maintenance += pctOut[0]!;
+      infrastructure += pctOut[1]!;
+    }
+  }
+
+  const parts: Part[] = new Array<Part>(4 + n);
+  parts[0] = { account: 'material', amount: price.material };
+  parts[1] = { account: 'technician', amount: price.technician };
+  parts[2] = { account: 'maintenance', amount: maintenance };
+  parts[3] = { account: 'infrastructure', amount: infrastructure };
+  let poolReached = !pooled;
+  for (let i = 0; i < n; i++) {
+    parts[4 + i] = { account: 'co-owner', affiliateId: coOwners[i]!.affiliateId, amount: paid[i]! };
+    // Only cash pays anybody back: a split of value leaves every co-owner where they were.
+    if (room[i]! - (price.cash ? paid[i]! : 0) > 0) poolReached = false;
+  }
+  return { parts, poolReached };
+}

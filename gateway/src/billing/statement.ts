@@ -1,0 +1,161 @@
+/**
+ * Statements for the custodian, read from the `charges` projection: each session of the
+ * period with its line items (the original charge, the corrections that landed in the
+ * period, the net), totals per fund, per affiliate and per tool. Periods are months
+ * (YYYY-MM), inclusive. Amounts are minor units; cash and value (uses with no cash charge)
+ * are kept apart.
+ */
+import type { Journal } from '../journal/journal.js';
+
+export interface StatementQuery {
+  from: string;
+  to: string;
+  affiliate?: string;
+  tool?: string;
+}
+
+export interface LineItems {
+  usage: number;
+  material: number;
+  technician: number;
+  total: number;
+}
+
+export interface StatementEntry {
+  eventId: number;
+  kind: 'charge' | 'correction';
+  period: string;
+  cash: boolean;
+  useType: string;
+  items: LineItems;
+  /** A correction: what changed and why. */
+  correction?: { corrects: number; change: unknown; reason: string; by: string };
+}
+
+export interface StatementSession {
+  sessionId: string;
+  toolId: string;
+  affiliateId: string;
+  startedAt: string | null;
+  endedAt: string | null;
+  billedMin: number | null;
+  entries: StatementEntry[];
+  /** The sum of the entries in this statement. */
+  net: LineItems;
+  cash: boolean;
+}
+
+export interface Statement {
+  from: string;
+  to: string;
+  affiliate: string | null;
+  tool: string | null;
+  sessions: StatementSession[];
+  /** Cash owed into each fund. Payback is per co-owner too. */
+  funds: { material: number; technician: number; maintenance: number; infrastructure: number; payback: number; total: number };
+  payback: { affiliateId: string; amount: number }[];
+  /** The value of uses with no cash charge (e.g. project use), recorded but not owed. */
+  value: number;
+  affiliates: { affiliateId: string; sessions: number; total: number }[];
+  tools: { toolId: string; sessions: number; total: number }[];
+}
+
+const zero = (): LineItems => ({ usage: 0, material: 0, technician: 0, total: 0 });
+const add = (a: LineItems, b: LineItems): LineItems => ({ usage: a.usage + b.usage, material: a.material + b.material, technician: a.technician + b.technician, total: a.total + b.total });
+
+interface Row {
+  eventId: number;
+  kind: 'charge' | 'correction';
+  sessionId: string;
+  toolId: string;
+  affiliateId: string;
+  useType: string;
+  period: string;
+  cash: number;
+  usage: number;
+  material: number;
+  technician: number;
+  total: number;
+  data: string;
+}
+
+export function statement(journal: Journal, q: StatementQuery): Statement {
+  const where = ['c.period BETWEEN ? AND ?'];
+  const args: string[] = [q.from, q.to];
+  for (const [column, value] of [['c.affiliate_id', q.affiliate], ['c.tool_id', q.tool]] as const) {
+    if (value === undefined) continue;
+    where.push(`${column} = ?`);
+    args.push(value);
+  }
+  const filter = where.join(' AND ');
+  // Line items per charge in SQL: one pass over the parts of the period's charges.
+  const rows = journal.db
+    .prepare(
+      `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
+              c.period, c.cash, c.total,
+              COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
+              COALESCE(SUM(CASE WHEN p.account = 'material' THEN p.amount END), 0) AS material,
+              COALESCE(SUM(CASE WHEN p.account = 'technician' THEN p.amount END), 0) AS technician,
+              json_object('startedAt', json_extract(e.data, '$.startedAt'), 'endedAt', json_extract(e.data, '$.endedAt'),
+                          'billedMin', json_extract(e.data, '$.price.billedMin'), 'corrects', json_extract(e.data, '$.corrects'),
+                          'change', json_extract(e.data, '$.change'), 'reason', json_extract(e.data, '$.reason'), 'by', json_extract(e.data, '$.by')) AS data
+       FROM charges c JOIN events e ON e.id = c.event_id LEFT JOIN charge_parts p ON p.event_id = c.event_id
+       WHERE ${filter} GROUP BY c.event_id ORDER BY c.event_id`,
+    )
+    .all(...args) as Row[];
+
+  const sessions = new Map<string, StatementSession>();
+  for (const r of rows) {
+    const d = JSON.parse(r.data) as { startedAt: string | null; endedAt: string | null; billedMin: number | null; corrects: number | null; change: unknown; reason: string | null; by: string | null };
+    let s = sessions.get(r.sessionId);
+    if (!s) {
+      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, entries: [], net: zero(), cash: r.cash === 1 };
+      sessions.set(r.sessionId, s);
+    }
+    if (r.kind === 'charge') Object.assign(s, { startedAt: d.startedAt, endedAt: d.endedAt, billedMin: d.billedMin });
+    const items = { usage: r.usage, material: r.material, technician: r.technician, total: r.total };
+    s.entries.push({
+      eventId: r.eventId,
+      kind: r.kind,
+      period: r.period,
+      cash: r.cash === 1,
+      useType: r.useType,
+      items,
+      ...(r.kind === 'correction' ? { correction: { corrects: d.corrects!, change: d.change ?? null, reason: d.reason ?? '', by: d.by ?? '' } } : {}),
+    });
+    s.net = add(s.net, items);
+    s.cash = r.cash === 1;
+  }
+
+  const funds = journal.db
+    .prepare(
+      `SELECT p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
+       WHERE ${filter} AND c.cash = 1 GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
+    )
+    .all(...args) as { account: string; coOwner: string | null; amount: number }[];
+  const fund = (a: string) => funds.filter((f) => f.account === a).reduce((x, f) => x + f.amount, 0);
+  const byKey = (key: 'affiliateId' | 'toolId') => {
+    const m = new Map<string, { sessions: Set<string>; total: number }>();
+    for (const r of rows) {
+      if (r.cash !== 1) continue;
+      const e = m.get(r[key]) ?? { sessions: new Set<string>(), total: 0 };
+      e.sessions.add(r.sessionId);
+      e.total += r.total;
+      m.set(r[key], e);
+    }
+    return [...m].sort(([a], [b]) => a.localeCompare(b)).map(([k, v]) => ({ [key]: k, sessions: v.sessions.size, total: v.total }));
+  };
+  const f = { material: fund('material'), technician: fund('technician'), maintenance: fund('maintenance'), infrastructure: fund('infrastructure'), payback: fund('co-owner') };
+  return {
+    from: q.from,
+    to: q.to,
+    affiliate: q.affiliate ?? null,
+    tool: q.tool ?? null,
+    sessions: [...sessions.values()],
+    funds: { ...f, total: f.material + f.technician + f.maintenance + f.infrastructure + f.payback },
+    payback: funds.filter((x) => x.account === 'co-owner').map((x) => ({ affiliateId: x.coOwner!, amount: x.amount })),
+    value: rows.filter((r) => r.cash !== 1).reduce((a, r) => a + r.total, 0),
+    affiliates: byKey('affiliateId') as Statement['affiliates'],
+    tools: byKey('toolId') as Statement['tools'],
+  };
+}
