@@ -55,8 +55,15 @@ interface CorrectionEventData {
   by: string;
   period: string;
   after: { useType: string; inputs: ChargeInputs | null; price: Charge['price'] | null; parts: Part[] };
+  /** Change of the cash parts. */
   delta: Part[];
+  /** Change of the value of a use with no cash charge. */
+  valueDelta: number;
 }
+
+/** The parts that are money owed: all of a cash charge's, none of a valued use's. */
+const cashParts = (price: Charge['price'], parts: readonly Part[]): Part[] => (price.cash ? [...parts] : []);
+const valueOf = (price: Charge['price']) => (price.cash ? 0 : price.total);
 
 const month = (iso: string) => iso.slice(0, 7);
 const nextMonth = (p: string) => {
@@ -85,7 +92,8 @@ export class Billing {
     const period = this.openPeriodFrom(month(s.endedAt ?? new Date().toISOString()));
     const data: ChargeEventData = { sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period, currency: this.cfg.currency, inputs, price: charge.price, parts: charge.parts };
     const eventId = this.journal.record('billing.charge', s.toolId, { ...data });
-    this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, charge.parts);
+    // Money owed lives in the parts; a use with no cash charge keeps its value beside them.
+    this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, cashParts(charge.price, charge.parts), valueOf(charge.price));
     if (charge.poolReached) {
       const coOwners = inputs.coOwners.map((c) => ({ affiliateId: c.affiliateId, contribution: c.contribution, cap: capOf(c.contribution, inputs.multiplier) }));
       this.journal.record('tool.pooled', s.toolId, { sessionId: s.sessionId, chargeEventId: eventId, multiplier: inputs.multiplier, coOwners });
@@ -126,17 +134,17 @@ export class Billing {
     const rows = this.db
       .prepare(
         `SELECT p.co_owner AS who, SUM(p.amount) AS paid FROM charge_parts p JOIN charges c ON c.event_id = p.event_id
-         WHERE c.tool_id = ? AND c.cash = 1 AND p.account = 'co-owner' AND c.session_id IS NOT ? GROUP BY p.co_owner`,
+         WHERE c.tool_id = ? AND p.account = 'co-owner' AND c.session_id IS NOT ? GROUP BY p.co_owner`,
       )
       .all(toolId, excludeSession) as { who: string; paid: number }[];
     return new Map(rows.map((r) => [r.who, r.paid]));
   }
 
-  private project(eventId: number, kind: 'charge' | 'correction', corrects: number | null, sessionId: string, toolId: string, affiliateId: string, useType: string, period: string, cash: boolean, parts: readonly Part[]): void {
+  private project(eventId: number, kind: 'charge' | 'correction', corrects: number | null, sessionId: string, toolId: string, affiliateId: string, useType: string, period: string, cash: boolean, parts: readonly Part[], value: number): void {
     const total = parts.reduce((a, p) => a + p.amount, 0);
     this.db
-      .prepare('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
-      .run(eventId, kind, corrects, sessionId, toolId, affiliateId, useType, period, cash ? 1 : 0, total);
+      .prepare('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+      .run(eventId, kind, corrects, sessionId, toolId, affiliateId, useType, period, cash ? 1 : 0, total, value);
     const insert = this.db.prepare('INSERT INTO charge_parts (event_id, account, co_owner, amount) VALUES (?, ?, ?, ?)');
     for (const p of parts) if (p.amount !== 0) insert.run(eventId, p.account, p.affiliateId ?? null, p.amount);
   }
@@ -173,13 +181,16 @@ export class Billing {
     const events = this.journal.eventsByIds(rows.map((r) => r.id));
     const charge = events.get(original.id)!.data as unknown as ChargeEventData;
     const toolId = events.get(original.id)!.deviceId!;
-    let current: Part[] = charge.parts;
+    // What the session stands at now: its cash parts and value with every correction so far.
+    let current: Part[] = cashParts(charge.price, charge.parts);
+    let currentValue = valueOf(charge.price);
     let inputs: ChargeInputs | null = charge.inputs;
     let useType = charge.useType;
     for (const r of rows) {
       if (r.kind !== 'correction') continue;
       const c = events.get(r.id)!.data as unknown as CorrectionEventData;
       current = partsPlus(current, c.delta);
+      currentValue += c.valueDelta;
       inputs = c.after.inputs;
       useType = c.after.useType;
     }
@@ -201,12 +212,13 @@ export class Billing {
       const result = computeCharge(next);
       after = { useType: newUseType, inputs: next, price: result.price, parts: result.parts };
     }
-    const delta = partsDelta(current, after.parts);
+    const delta = partsDelta(current, after.price ? cashParts(after.price, after.parts) : []);
+    const valueDelta = (after.price ? valueOf(after.price) : 0) - currentValue;
     const period = this.openPeriodFrom(charge.period);
-    const data: CorrectionEventData = { corrects: original.id, sessionId, affiliateId: charge.affiliateId, change, reason, by, period, after, delta };
+    const data: CorrectionEventData = { corrects: original.id, sessionId, affiliateId: charge.affiliateId, change, reason, by, period, after, delta, valueDelta };
     return this.journal.durably(() => {
       const eventId = this.journal.record('billing.correction', toolId, { ...data });
-      this.project(eventId, 'correction', original.id, sessionId, toolId, charge.affiliateId, after.useType, period, after.price?.cash ?? charge.price.cash, delta);
+      this.project(eventId, 'correction', original.id, sessionId, toolId, charge.affiliateId, after.useType, period, after.price?.cash ?? charge.price.cash, delta, valueDelta);
       return { ...data, eventId };
     });
   }
@@ -285,16 +297,16 @@ export interface ChargeMismatch {
 export function verifyCharges(journal: Journal): { checked: number; mismatches: ChargeMismatch[] } {
   const mismatches: ChargeMismatch[] = [];
   const projected = new Map(
-    (journal.db.prepare('SELECT c.event_id AS id, c.total, (SELECT COALESCE(SUM(amount), 0) FROM charge_parts p WHERE p.event_id = c.event_id) AS parts FROM charges c').all() as { id: number; total: number; parts: number }[]).map((r) => [r.id, r]),
+    (journal.db.prepare('SELECT c.event_id AS id, c.total, c.value, (SELECT COALESCE(SUM(amount), 0) FROM charge_parts p WHERE p.event_id = c.event_id) AS parts FROM charges c').all() as { id: number; total: number; value: number; parts: number }[]).map((r) => [r.id, r]),
   );
   let checked = 0;
   for (const e of journal.events({ kinds: ['billing.charge', 'billing.correction'], limit: Number.MAX_SAFE_INTEGER })) {
     checked++;
     const fail = (problem: string) => mismatches.push({ eventId: e.id, kind: e.kind, sessionId: e.data.sessionId as string, problem });
-    const [inputs, price, parts, stored] =
-      e.kind === 'billing.charge'
-        ? [e.data.inputs as ChargeInputs, e.data.price, e.data.parts as Part[], e.data.parts as Part[]]
-        : [(e.data.after as CorrectionEventData['after']).inputs, (e.data.after as CorrectionEventData['after']).price, (e.data.after as CorrectionEventData['after']).parts, e.data.delta as Part[]];
+    const charge = e.kind === 'billing.charge';
+    const after = e.data.after as CorrectionEventData['after'];
+    const [inputs, price, parts] = charge ? [e.data.inputs as ChargeInputs, e.data.price as Charge['price'], e.data.parts as Part[]] : [after.inputs, after.price, after.parts];
+    const stored = charge ? cashParts(price!, parts) : (e.data.delta as Part[]);
     if (inputs) {
       const again = computeCharge(inputs);
       if (JSON.stringify(again.price) !== JSON.stringify(price) || JSON.stringify(again.parts) !== JSON.stringify(parts)) fail('recomputed from its inputs, the charge differs from the one stored');
@@ -303,6 +315,7 @@ export function verifyCharges(journal: Journal): { checked: number; mismatches: 
     const sum = stored.reduce((a, p) => a + p.amount, 0);
     if (!row) fail('missing from the statements (charges table)');
     else if (row.total !== sum || row.parts !== sum) fail(`the statements show ${row.parts}, the event ${sum}`);
+    else if (row.value !== (charge ? valueOf(price!) : (e.data.valueDelta as number))) fail(`the statements show a value of ${row.value}, the event another`);
   }
   return { checked, mismatches };
 }

@@ -10,7 +10,7 @@ const csvCell = (v: unknown) => {
 
 export function statementCsv(st: Statement, minorUnit: number): string {
   const money = (m: number) => formatMinor(m, minorUnit);
-  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'usage', 'material', 'technician', 'total', 'reason'];
+  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'usage', 'material', 'technician', 'total', 'value', 'reason'];
   const rows = st.sessions.flatMap((s) =>
     s.entries.map((e) => [
       e.period,
@@ -27,6 +27,7 @@ export function statementCsv(st: Statement, minorUnit: number): string {
       money(e.items.material),
       money(e.items.technician),
       money(e.items.total),
+      money(e.value),
       e.correction?.reason ?? '',
     ]),
   );
@@ -40,7 +41,7 @@ export function statementTable(st: Statement, payback: readonly PaybackProgress[
     out.push(`${s.sessionId.slice(0, 8)}  ${s.toolId}  ${s.affiliateId}  ${s.startedAt ?? ''} → ${s.endedAt ?? ''}  ${s.billedMin ?? '-'} min`);
     for (const e of s.entries) {
       const what = e.kind === 'charge' ? `charge (${e.useType}${e.cash ? '' : ', value only'})` : `correction: ${e.correction!.reason}`;
-      out.push(`    ${what.padEnd(40)} usage ${money(e.items.usage)}  material ${money(e.items.material)}  technician ${money(e.items.technician)}  total ${money(e.items.total)}`);
+      out.push(`    ${what.padEnd(40)} usage ${money(e.items.usage)}  material ${money(e.items.material)}  technician ${money(e.items.technician)}  total ${money(e.items.total)}${e.value ? `  value ${money(e.value)}` : ''}`);
     }
     if (s.entries.length > 1) out.push(`    ${'net'.padEnd(40)} usage ${money(s.net.usage)}  material ${money(s.net.material)}  technician ${money(s.net.technician)}  total ${money(s.net.total)}`);
   }

@@ -27,7 +27,10 @@ export interface StatementEntry {
   period: string;
   cash: boolean;
   useType: string;
+  /** Money owed (a correction: the change). */
   items: LineItems;
+  /** The value of a use with no cash charge (a correction: the change). */
+  value: number;
   /** A correction: what changed and why. */
   correction?: { corrects: number; change: unknown; reason: string; by: string };
 }
@@ -42,6 +45,7 @@ export interface StatementSession {
   entries: StatementEntry[];
   /** The sum of the entries in this statement. */
   net: LineItems;
+  netValue: number;
   cash: boolean;
 }
 
@@ -76,6 +80,7 @@ interface Row {
   material: number;
   technician: number;
   total: number;
+  value: number;
   data: string;
 }
 
@@ -92,7 +97,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
   const rows = journal.db
     .prepare(
       `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
-              c.period, c.cash, c.total,
+              c.period, c.cash, c.total, c.value,
               COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
               COALESCE(SUM(CASE WHEN p.account = 'material' THEN p.amount END), 0) AS material,
               COALESCE(SUM(CASE WHEN p.account = 'technician' THEN p.amount END), 0) AS technician,
@@ -109,7 +114,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
     const d = JSON.parse(r.data) as { startedAt: string | null; endedAt: string | null; billedMin: number | null; corrects: number | null; change: unknown; reason: string | null; by: string | null };
     let s = sessions.get(r.sessionId);
     if (!s) {
-      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, entries: [], net: zero(), cash: r.cash === 1 };
+      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
       sessions.set(r.sessionId, s);
     }
     if (r.kind === 'charge') Object.assign(s, { startedAt: d.startedAt, endedAt: d.endedAt, billedMin: d.billedMin });
@@ -121,23 +126,25 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
       cash: r.cash === 1,
       useType: r.useType,
       items,
+      value: r.value,
       ...(r.kind === 'correction' ? { correction: { corrects: d.corrects!, change: d.change ?? null, reason: d.reason ?? '', by: d.by ?? '' } } : {}),
     });
     s.net = add(s.net, items);
+    s.netValue += r.value;
     s.cash = r.cash === 1;
   }
 
   const funds = journal.db
     .prepare(
       `SELECT p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
-       WHERE ${filter} AND c.cash = 1 GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
+       WHERE ${filter} GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
     )
     .all(...args) as { account: string; coOwner: string | null; amount: number }[];
   const fund = (a: string) => funds.filter((f) => f.account === a).reduce((x, f) => x + f.amount, 0);
   const byKey = (key: 'affiliateId' | 'toolId') => {
     const m = new Map<string, { sessions: Set<string>; total: number }>();
     for (const r of rows) {
-      if (r.cash !== 1) continue;
+      if (r.total === 0 && r.value !== 0) continue; // valued use only: no money
       const e = m.get(r[key]) ?? { sessions: new Set<string>(), total: 0 };
       e.sessions.add(r.sessionId);
       e.total += r.total;
@@ -154,7 +161,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
     sessions: [...sessions.values()],
     funds: { ...f, total: f.material + f.technician + f.maintenance + f.infrastructure + f.payback },
     payback: funds.filter((x) => x.account === 'co-owner').map((x) => ({ affiliateId: x.coOwner!, amount: x.amount })),
-    value: rows.filter((r) => r.cash !== 1).reduce((a, r) => a + r.total, 0),
+    value: rows.reduce((a, r) => a + r.value, 0),
     affiliates: byKey('affiliateId') as Statement['affiliates'],
     tools: byKey('toolId') as Statement['tools'],
   };

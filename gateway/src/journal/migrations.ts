@@ -78,8 +78,9 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     affiliate_id  TEXT NOT NULL,
     use_type      TEXT NOT NULL,
     period        TEXT NOT NULL,                    -- YYYY-MM the amounts count in
-    cash          INTEGER NOT NULL,                 -- 1: money owed; 0: the value of a use with no charge
-    total         INTEGER NOT NULL                  -- minor units (a correction: the change, may be negative)
+    cash          INTEGER NOT NULL,                 -- 1: money owed; 0: a use with no cash charge
+    total         INTEGER NOT NULL,                 -- cash, minor units: the sum of the parts (a correction: the change, may be negative)
+    value         INTEGER NOT NULL                  -- the value of a use with no cash charge (a correction: the change)
   );
   CREATE INDEX charges_by_period ON charges (period, affiliate_id);
   CREATE INDEX charges_by_session ON charges (session_id);
