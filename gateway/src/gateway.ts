@@ -17,6 +17,8 @@ import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
 import { isBadgeReader, type ToolSwitch } from './devices/tool-io.js';
 import { ClockStatus } from './clock.js';
 import { Billing, printerMaterials } from './billing/billing.js';
+import { Outbox, OutboxDrain } from './ledger/outbox.js';
+import { createTransport } from './ledger/transport.js';
 import { Journal } from './journal/journal.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
@@ -26,6 +28,7 @@ import { MeteringNodeSim } from '../../simulators/src/metering-node/node-sim.js'
 import { printerControl } from '../../simulators/src/printer/control.js';
 import { PrinterSim } from '../../simulators/src/printer/printer-sim.js';
 import { serveTcp, type SimTransport, type SimulatedDevice } from '../../simulators/src/transports.js';
+import { LedgerSim } from '../../simulators/src/ledger/ledger-sim.js';
 
 export interface StartOptions {
   /** Overrides gateway.http.port (0 picks a free port). */
@@ -34,8 +37,8 @@ export interface StartOptions {
 }
 
 export interface RunningSimulator {
-  sim: SimulatedDevice;
-  transport: SimTransport;
+  sim: SimulatedDevice | LedgerSim;
+  close(): Promise<void>;
 }
 
 export interface RunningGateway {
@@ -66,14 +69,16 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let app: ReturnType<typeof buildApp> | null = null;
   const devices = new Map<string, Device>();
   const tools = new Map<string, ToolSessions>();
+  let ledger: OutboxDrain | null = null;
 
   const stop = async () => {
     scenarios.abort();
     await app?.close();
     for (const t of tools.values()) await t.stop();
+    await ledger?.stop();
     clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
-    for (const s of simulators) await s.transport.close();
+    for (const s of simulators) await s.close();
     journal.record('gateway.stopped', null, {});
     journal.close();
     log.info('gateway stopped');
@@ -81,6 +86,15 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
 
   try {
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
+    if (config.ledger) {
+      // Attached before any session can close, so every record is written with its event.
+      const outbox = new Outbox(journal, { gatewayId: config.ledger.gatewayId, currency: config.billing?.currency ?? 'CAD', minorUnit: config.billing?.minorUnit ?? 2 });
+      const drain = new OutboxDrain(outbox, createTransport(config.ledger, journal), config.ledger, log.child({ part: 'ledger' }));
+      outbox.attach(() => drain.kick());
+      drain.start();
+      ledger = drain;
+      log.info({ url: config.ledger.url, transport: config.ledger.transport }, `delivering to the ledger at ${config.ledger.url}`);
+    }
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
     const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config)) : null;
@@ -88,7 +102,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
 
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);
@@ -124,6 +138,11 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger): Device {
 async function startSimulator(sc: SimulatorConfig, baseDir: string, log: Logger, signal: AbortSignal): Promise<RunningSimulator> {
   const i = sc.listen.lastIndexOf(':');
   const [host, port] = [sc.listen.slice(0, i), Number(sc.listen.slice(i + 1))];
+  if (sc.kind === 'ledger') {
+    const ledger = await LedgerSim.start({ host, port, db: sc.db ? resolve(baseDir, sc.db) : undefined });
+    log.child({ simulator: sc.listen }).info(`simulated ledger on ${ledger.url} (records: ${ledger.url}/records)`);
+    return { sim: ledger, close: () => ledger.close() };
+  }
   const steps = sc.scenario ? loadScenario(resolve(baseDir, sc.scenario)) : [];
   let sim: SimulatedDevice;
   let control: (t: SimTransport) => SimControl;
@@ -144,5 +163,5 @@ async function startSimulator(sc: SimulatorConfig, baseDir: string, log: Logger,
   const slog = log.child({ simulator: sc.listen });
   slog.info(`simulated ${name} listening on ${transport.address}`);
   playScenario(control(transport), steps, (out) => slog.info(out), signal).catch((err: Error) => slog.error(err.message));
-  return { sim, transport };
+  return { sim, close: () => transport.close() };
 }

@@ -8,12 +8,17 @@ import { z } from 'zod';
 import { AccessStore, ImportError } from '../access/store.js';
 import { ConfigError, formatIssues, loadConfig } from '../config/load.js';
 import { Journal, verifyJournalFile } from '../journal/journal.js';
+import { CredentialsError, MqttCredentials } from '../mqtt/credentials.js';
 import { configJsonSchema } from '../config/schema.js';
 import { openSessionsOf, setToolStatus, toolStatusOf } from '../sessions/projection.js';
 import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../billing/billing.js';
 import { BillingError, formatMinor } from '../billing/money.js';
 import { statementCsv, statementTable } from '../billing/render.js';
 import { statement } from '../billing/statement.js';
+import { Outbox } from '../ledger/outbox.js';
+import { reconcile } from '../ledger/reconcile.js';
+import { createTransport } from '../ledger/transport.js';
+import type { LedgerTransport } from '../../../ledger-client/src/types.js';
 import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
 import { loadScenario, playScenario, type SimControl } from '../../../simulators/src/control.js';
@@ -23,6 +28,8 @@ import { printerControl } from '../../../simulators/src/printer/control.js';
 import { PrinterSim } from '../../../simulators/src/printer/printer-sim.js';
 import { rfidControl } from '../../../simulators/src/rfid/control.js';
 import { Rdm6300Sim } from '../../../simulators/src/rfid/rdm6300-sim.js';
+import { ledgerControl } from '../../../simulators/src/ledger/control.js';
+import { LedgerSim } from '../../../simulators/src/ledger/ledger-sim.js';
 import { hasSocat, servePty, serveTcp, type SimTransport, type SimulatedDevice } from '../../../simulators/src/transports.js';
 
 const program = new Command('ovn-gateway')
@@ -329,6 +336,11 @@ billingCmd
     if (changes.length !== 1) throw new CliError('give exactly one of --void, --use-type, --material-g, --technician-min');
     if ('filamentG' in changes[0]! && !(changes[0].filamentG >= 0)) throw new CliError('--material-g: a number of grams ≥ 0');
     if ('technicianMin' in changes[0]! && !(Number.isInteger(changes[0].technicianMin) && changes[0].technicianMin >= 0)) throw new CliError('--technician-min: whole minutes ≥ 0');
+    if (opts.useType) {
+      // A misspelt use type has no tariff: it would silently make the session free.
+      const { useTypes } = loadConfig(opts.config).config;
+      if (!useTypes.includes(opts.useType)) throw new CliError(`unknown use type "${opts.useType}" (useTypes in ${opts.config}: ${useTypes.join(', ')})`);
+    }
     withBilling(opts, (billing) => {
       const c = billing.correct(sessionId, changes[0]!, opts.reason, opts.by);
       const total = c.delta.reduce((a, p) => a + p.amount, 0);
@@ -361,6 +373,125 @@ billingCmd
       console.log(`${r.checked} charges and corrections recomputed: all match`);
     }),
   );
+
+const devicesCmd = program.command('devices').description("devices' own credentials at the embedded MQTT broker (works with the gateway running or not)");
+withData(devicesCmd.command('add-mqtt').argument('<id>', 'the device id: its MQTT user name and client id'))
+  .description('make MQTT credentials for a device and print its secret, once')
+  .option('--rotate', 'replace existing credentials (the old secret stops working; a connected device is disconnected)')
+  .action(async (id: string, opts: { rotate?: boolean; config?: string; data?: string }) => {
+    const mqtt = opts.config ? loadConfig(opts.config).config.mqtt : undefined;
+    const journal = Journal.open(dataDir(opts));
+    let made: { secret: string; rotated: boolean };
+    try {
+      made = await new MqttCredentials(journal).add(id, { rotate: opts.rotate });
+    } catch (err) {
+      if (err instanceof CredentialsError) throw new CliError(err.message);
+      throw err;
+    } finally {
+      journal.close();
+    }
+    console.log(`${id}: MQTT credentials ${made.rotated ? 'replaced (the old secret no longer works)' : 'made'}`);
+    console.log(`  user name and client id: ${id}`);
+    console.log(`  password:                ${made.secret}`);
+    console.log("  shown only now: put it in the device's configuration (the gateway keeps only a hash)");
+    if (mqtt) {
+      const tls = mqtt.tls ? `, TLS on port ${mqtt.tls.port}` : '';
+      console.log(`  broker: ${mqtt.listen}${tls}; topics under ${mqtt.baseTopic}/devices/${id}/ (telemetry, status, badge, reply; commands on command)`);
+    }
+  });
+withData(devicesCmd.command('remove-mqtt').argument('<id>'))
+  .description("remove a device's MQTT credentials (a connected device is disconnected within seconds)")
+  .action((id: string, opts: { config?: string; data?: string }) =>
+    withJournal(opts, (journal) => {
+      if (!new MqttCredentials(journal).remove(id)) throw new CliError(`${id} has no MQTT credentials`);
+      console.log(`${id}: MQTT credentials removed`);
+    }),
+  );
+withData(devicesCmd.command('list-mqtt'))
+  .description('list the devices that have MQTT credentials')
+  .action((opts: { config?: string; data?: string }) =>
+    withJournal(opts, (journal) => {
+      for (const c of new MqttCredentials(journal).list()) console.log(`${c.deviceId}\t${c.createdAt}`);
+    }),
+  );
+
+const ledgerCmd = program.command('ledger').description("delivery to the network's ledger: the outbox, dead letters, reconciliation");
+/** Runs `fn` with the outbox of the config's journal and the configured ledger. */
+function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, journal: Journal) => T): T {
+  const { config: cfg, baseDir } = loadConfig(opts.config);
+  if (!cfg.ledger) throw new CliError(`${opts.config}: no ledger section (url, transport, gatewayId)`);
+  const ledger = cfg.ledger;
+  return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) =>
+    fn(new Outbox(journal, { gatewayId: ledger.gatewayId, currency: cfg.billing?.currency ?? 'CAD', minorUnit: cfg.billing?.minorUnit ?? 2 }), createTransport(ledger, journal), journal),
+  );
+}
+ledgerCmd
+  .command('status')
+  .description('records waiting, delivered and refused (works with the gateway running or not)')
+  .requiredOption('-c, --config <file>', 'the gateway configuration')
+  .action((opts: { config: string }) =>
+    withLedger(opts, (outbox) => {
+      const c = outbox.counts();
+      console.log(`pending ${c.pending}${c.oldestPending ? ` (oldest from ${c.oldestPending})` : ''}, delivered ${c.delivered}${c.lastDeliveredAt ? ` (last at ${c.lastDeliveredAt})` : ''}, dead letters ${c.dead}`);
+    }),
+  );
+ledgerCmd
+  .command('dead-letters')
+  .description('records the ledger refused, with its message')
+  .requiredOption('-c, --config <file>', 'the gateway configuration')
+  .action((opts: { config: string }) =>
+    withLedger(opts, (outbox) => {
+      const dead = outbox.deadLetters();
+      if (dead.length === 0) console.log('no dead letters');
+      for (const d of dead) console.log(`${d.seq}\t${d.toolId}\t${d.record.type}${'action' in d.record ? ` ${d.record.action}` : ''}\t${d.recordId}\t${d.lastError ?? ''}`);
+    }),
+  );
+ledgerCmd
+  .command('retry')
+  .argument('<seq>', 'the dead letter number (from dead-letters)', (v) => {
+    if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a dead letter number');
+    return Number(v);
+  })
+  .description('put a dead letter back in its queue, once the cause is fixed; the running gateway sends it within 30 s')
+  .requiredOption('-c, --config <file>', 'the gateway configuration')
+  .action((seq: number, opts: { config: string }) =>
+    withLedger(opts, (outbox) => {
+      try {
+        const r = outbox.retryDead(seq);
+        console.log(`${seq}: back in the queue of ${r.toolId}`);
+      } catch (err) {
+        throw new CliError((err as Error).message);
+      }
+    }),
+  );
+ledgerCmd
+  .command('reconcile')
+  .description("compare what the gateway sent with what the ledger holds, per record type, action and unit; exit 1 when they differ")
+  .requiredOption('-c, --config <file>', 'the gateway configuration')
+  .requiredOption('--from <date>', 'records created from (YYYY-MM-DD or ISO date-time)')
+  .requiredOption('--to <date>', 'records created before')
+  .action(async (opts: { config: string; from: string; to: string }) => {
+    const [from, to] = [opts.from, opts.to].map((d) => {
+      const t = Date.parse(d);
+      if (Number.isNaN(t)) throw new CliError(`not a date: "${d}" (YYYY-MM-DD or an ISO date-time)`);
+      return new Date(t).toISOString();
+    }) as [string, string];
+    const { config: cfg, baseDir } = loadConfig(opts.config);
+    if (!cfg.ledger) throw new CliError(`${opts.config}: no ledger section`);
+    const journal = Journal.open(resolve(baseDir, cfg.gateway.dataDir));
+    try {
+      const outbox = new Outbox(journal, { gatewayId: cfg.ledger.gatewayId, currency: cfg.billing?.currency ?? 'CAD', minorUnit: cfg.billing?.minorUnit ?? 2 });
+      const r = await reconcile(outbox, createTransport(cfg.ledger, journal), from, to).catch((err: Error) => {
+        throw new CliError(`cannot ask the ledger at ${cfg.ledger!.url}: ${err.message}`);
+      });
+      console.log(`${r.from} … ${r.to}: the gateway sent ${r.gateway.records} records, the ledger holds ${r.ledger.records}`);
+      for (const d of r.differences) console.log(`  ${d.key}: gateway ${d.gateway}, ledger ${d.ledger}`);
+      if (r.differences.length) process.exitCode = 1;
+      else console.log('  no differences');
+    } finally {
+      journal.close();
+    }
+  });
 
 withData(program.command('verify'))
   .description("walk the journal's hash chain and name the first event that was altered or removed (read-only; safe while the gateway runs)")
@@ -457,6 +588,30 @@ simOptions(sim.command('rfid'))
   .action(async (opts: SimCliOptions) => {
     const reader = new Rdm6300Sim();
     await runSimulator(opts, 'simulated RDM6300 reader', reader, (t) => rfidControl(reader, t));
+  });
+
+sim
+  .command('ledger')
+  .description('a Valueflows ledger for the ledger client (JSON batch API and GraphQL, its own SQLite database, fault injection); reads commands on stdin')
+  .option('--listen <host:port>', 'where to listen (GraphQL at /graphql)', '127.0.0.1:7400')
+  .option('--db <file>', 'SQLite database file', ':memory:')
+  .option('--token <token>', 'require this bearer token')
+  .action(async (opts: { listen: string; db: string; token?: string }) => {
+    const m = /^(.+):(\d+)$/.exec(opts.listen);
+    if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
+    const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token });
+    const ctl = ledgerControl(ledger);
+    console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
+    createInterface({ input: process.stdin }).on('line', (line) => {
+      if (line.trim() === 'help') return void console.error(ctl.help);
+      ctl.run(line).then(
+        (out) => out && console.log(out),
+        (err: Error) => console.error(err.message),
+      );
+    });
+    const quit = () => void ledger.close().then(() => process.exit(0));
+    process.once('SIGINT', quit);
+    process.once('SIGTERM', quit);
   });
 
 class CliError extends Error {}

@@ -10,6 +10,8 @@ import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 import { billingSchema } from '../billing/config.js';
+import { ledgerSchema } from '../ledger/config.js';
+import { brokerSchema } from '../mqtt/config.js';
 
 export { serialSchema };
 
@@ -87,7 +89,13 @@ const printerSimulator = z.strictObject({
   dialect: z.enum(['marlin', 'prusa']).default('marlin'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator]);
+const ledgerSimulator = z.strictObject({
+  kind: z.literal('ledger'),
+  listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
+  db: z.string().optional().describe('SQLite file of the simulated ledger, relative to this config file; default in memory.'),
+});
+
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator]);
 
 export const toolSchema = z
   .strictObject({
@@ -200,6 +208,8 @@ export const configSchema = z
       .min(1)
       .default(['commercial', 'community', 'project'])
       .describe('Kinds of use a session can have (tariffs differ by them); the first is the default for affiliates without one.'),
+    ledger: ledgerSchema.optional().describe("The network's ledger; without it nothing is sent (the journal keeps everything)."),
+    mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
     affiliates: z
       .array(affiliateSchema)

@@ -11,6 +11,7 @@ import { z } from 'zod';
 import { Printer, PrinterRefusal } from '../devices/printer/driver.js';
 import { setToolStatus } from '../sessions/projection.js';
 import type { Billing } from '../billing/billing.js';
+import type { OutboxDrain } from '../ledger/outbox.js';
 import { BillingError } from '../billing/money.js';
 import { statementCsv } from '../billing/render.js';
 import { statement } from '../billing/statement.js';
@@ -21,6 +22,8 @@ import { VERSION } from '../version.js';
 
 export interface AppContext {
   billing: Billing | null;
+  /** The ledger outbox's delivery, when a ledger is configured. */
+  ledger: OutboxDrain | null;
   name: string;
   startedAt: Date;
   devices: ReadonlyMap<string, Device>;
@@ -98,13 +101,15 @@ export function buildApp(ctx: AppContext, log: Logger) {
 
   app.get('/api/health', async () => {
     const devices = [...ctx.devices.values()].map((d) => d.health());
+    const ledger = ctx.ledger?.health() ?? null;
     return {
       gateway: ctx.name,
       version: VERSION,
       startedAt: ctx.startedAt.toISOString(),
       uptimeS: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
-      status: devices.every((d) => d.state === 'online') ? 'ok' : 'degraded',
+      status: devices.every((d) => d.state === 'online') && !ledger?.alarm && !ledger?.deadLetters ? 'ok' : 'degraded',
       devices,
+      ledger,
     };
   });
 

@@ -31,6 +31,7 @@ export class Journal {
   private readonly last: Database.Statement<[], { id: number; hash: string }>;
   private readonly append: (kind: string, deviceId: string | null, data: string) => number;
   private readonly latestStmt: Database.Statement<[string, string | null]>;
+  private readonly taps: ((e: JournalEvent & { hash: string }) => void)[] = [];
 
   private constructor(
     readonly file: string,
@@ -51,7 +52,9 @@ export class Journal {
     this.append = this.db.transaction((kind: string, deviceId: string | null, data: string) => {
       const last = this.last.get();
       const row: ChainRow = { id: (last?.id ?? 0) + 1, at: this.now().toISOString(), kind, device_id: deviceId, data };
-      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, chainHash(last?.hash ?? GENESIS, row));
+      const hash = chainHash(last?.hash ?? GENESIS, row);
+      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash);
+      if (this.taps.length) for (const tap of this.taps) tap({ id: row.id, at: row.at, kind, deviceId, data: JSON.parse(data) as Record<string, unknown>, hash });
       return row.id;
     });
   }
@@ -63,6 +66,14 @@ export class Journal {
 
   get schemaVersion(): number {
     return this.db.pragma('user_version', { simple: true }) as number;
+  }
+
+  /**
+   * Calls `tap` with every event appended from now on, inside the transaction that appends
+   * it: what it writes (the ledger outbox) commits or rolls back with the event.
+   */
+  tap(tap: (e: JournalEvent & { hash: string }) => void): void {
+    this.taps.push(tap);
   }
 
   /** Appends an event to the chain; returns its id. */

@@ -93,4 +93,35 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   CREATE INDEX charge_parts_by_event ON charge_parts (event_id);
   `,
+  // 6: the ledger outbox: records for the ledger, written in the transaction of the events they report.
+  `
+  CREATE TABLE outbox (
+    seq           INTEGER PRIMARY KEY AUTOINCREMENT,
+    record_id     TEXT NOT NULL UNIQUE,             -- the record's stable id
+    event_id      INTEGER NOT NULL,                 -- the journal event it reports
+    tool_id       TEXT NOT NULL,                    -- delivered in order per tool
+    record        TEXT NOT NULL,                    -- JSON LedgerRecord
+    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    unknown       INTEGER NOT NULL DEFAULT 0,       -- 1: a send may have reached the ledger; look it up before sending again
+    last_error    TEXT,
+    created_at    TEXT NOT NULL,
+    delivered_at  TEXT
+  );
+  CREATE INDEX outbox_pending ON outbox (state, tool_id, seq);
+  -- Ledgers that choose their own ids (hREA): ours → theirs, so corrections can reference them.
+  CREATE TABLE ledger_ids (
+    record_id  TEXT PRIMARY KEY,
+    ledger_id  TEXT NOT NULL
+  );
+  `,
+  // 7: each device's own credentials at the embedded MQTT broker; the secret itself is never stored.
+  `
+  CREATE TABLE mqtt_credentials (
+    device_id   TEXT PRIMARY KEY,                   -- also its MQTT user name and client id
+    salt        TEXT NOT NULL,                      -- hex, per device
+    hash        TEXT NOT NULL,                      -- scrypt:N:r:p:<hex>
+    created_at  TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,30 @@
+/** Where and how the gateway delivers its records to the network's ledger. */
+import { z } from 'zod';
+
+export const ledgerSchema = z.strictObject({
+  url: z
+    .string()
+    .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an http:// or https:// URL, e.g. https://ledger.example.org/api/graphql')
+    .describe('The ledger: its GraphQL endpoint, or the base URL of the JSON batch API; https gives TLS.'),
+  transport: z.enum(['graphql', 'json']).default('json').describe('graphql: Valueflows GraphQL (vf-graphql, hREA, Bonfire); json: the plain JSON batch API.'),
+  flavour: z.enum(['vf-graphql', 'hrea', 'bonfire']).default('vf-graphql').describe('GraphQL server flavour: action ids differ between them.'),
+  token: z.string().min(1).optional().describe('Bearer token for the ledger (keep the config file readable by the service only).'),
+  gatewayId: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores')
+    .describe("This gateway's id in the network: part of every record's stable id. Never change it once records were sent."),
+  batchSize: z.number().int().min(1).max(1000).default(100),
+  timeoutMs: z.number().int().min(100).default(10_000).describe('A request without an answer after this long is an unknown outcome, retried after a lookup.'),
+  backoff: z
+    .strictObject({ initialMs: z.number().int().min(10).default(1000), maxMs: z.number().int().min(100).default(300_000) })
+    .default({ initialMs: 1000, maxMs: 300_000 })
+    .describe('Retries wait this long, doubling with jitter up to the cap (or what Retry-After says).'),
+  alarm: z
+    .strictObject({
+      backlog: z.number().int().min(1).default(10_000).describe('Health says degraded when more records than this wait.'),
+      ageS: z.number().int().min(1).default(3600).describe('… or when the oldest has waited longer than this.'),
+    })
+    .default({ backlog: 10_000, ageS: 3600 }),
+});
+
+export type LedgerConfig = z.output<typeof ledgerSchema>;
