@@ -20,6 +20,7 @@ import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
 import { createTransport } from './ledger/transport.js';
 import { Journal } from './journal/journal.js';
+import { EmbeddedBroker } from './mqtt/broker.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { loadScenario, playScenario, type SimControl } from '../../simulators/src/control.js';
@@ -46,6 +47,8 @@ export interface RunningGateway {
   readonly journal: Journal;
   readonly devices: ReadonlyMap<string, Device>;
   readonly simulators: readonly RunningSimulator[];
+  /** The embedded MQTT broker, when the config has an mqtt section. */
+  readonly broker: EmbeddedBroker | null;
   readonly log: Logger;
   stop(): Promise<void>;
 }
@@ -69,6 +72,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let app: ReturnType<typeof buildApp> | null = null;
   const devices = new Map<string, Device>();
   const tools = new Map<string, ToolSessions>();
+  let broker: EmbeddedBroker | null = null;
   let ledger: OutboxDrain | null = null;
 
   const stop = async () => {
@@ -78,6 +82,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     await ledger?.stop();
     clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
+    await broker?.stop();
     for (const s of simulators) await s.close();
     journal.record('gateway.stopped', null, {});
     journal.close();
@@ -86,6 +91,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
 
   try {
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
+    // before the devices: networked instruments will reach the gateway through it
+    if (config.mqtt) {
+      broker = new EmbeddedBroker(config.mqtt, journal, log, { baseDir });
+      await broker.start();
+    }
     if (config.ledger) {
       // Attached before any session can close, so every record is written with its event.
       const outbox = new Outbox(journal, { gatewayId: config.ledger.gatewayId, currency: config.billing?.currency ?? 'CAD', minorUnit: config.billing?.minorUnit ?? 2 });
@@ -97,7 +107,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     }
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
-    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config)) : null;
+    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), config.useTypes) : null;
     const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock, billing, technicians: config.billing?.technicians ?? [] };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
@@ -106,7 +116,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);
-    return { url, journal, devices, simulators, log, stop };
+    return { url, journal, devices, simulators, broker, log, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

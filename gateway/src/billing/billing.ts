@@ -77,6 +77,8 @@ export class Billing {
     private readonly journal: Journal,
     /** The material of each tool's printer (config devices), for its price per gram. */
     private readonly printerMaterial: ReadonlyMap<string, string> = new Map(),
+    /** The lab's use types, to refuse a correction to one that does not exist. */
+    private readonly useTypes: readonly string[] | null = null,
   ) {}
 
   private get db() {
@@ -94,10 +96,13 @@ export class Billing {
     const eventId = this.journal.record('billing.charge', s.toolId, { ...data });
     // Money owed lives in the parts; a use with no cash charge keeps its value beside them.
     this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, cashParts(charge.price, charge.parts), valueOf(charge.price));
-    if (charge.poolReached) {
-      const coOwners = inputs.coOwners.map((c) => ({ affiliateId: c.affiliateId, contribution: c.contribution, cap: capOf(c.contribution, inputs.multiplier) }));
-      this.journal.record('tool.pooled', s.toolId, { sessionId: s.sessionId, chargeEventId: eventId, multiplier: inputs.multiplier, coOwners });
-    }
+    if (charge.poolReached) this.pool(s.toolId, s.sessionId, eventId, inputs);
+  }
+
+  /** The last co-owner is repaid: the tool joins the pool of shareables, journaled with the charge or correction (`chargeEventId`) that did it. */
+  private pool(toolId: string, sessionId: string, eventId: number, inputs: ChargeInputs): void {
+    const coOwners = inputs.coOwners.map((c) => ({ affiliateId: c.affiliateId, contribution: c.contribution, cap: capOf(c.contribution, inputs.multiplier) }));
+    this.journal.record('tool.pooled', toolId, { sessionId, chargeEventId: eventId, multiplier: inputs.multiplier, coOwners });
   }
 
   /**
@@ -195,7 +200,11 @@ export class Billing {
       useType = c.after.useType;
     }
     if (change.kind === 'void' && inputs === null) throw new BillingError(`the charge of session ${sessionId} is already void`);
+    if (change.kind === 'use-type' && this.useTypes && !this.useTypes.includes(change.useType)) {
+      throw new BillingError(`unknown use type "${change.useType}" (this lab has ${this.useTypes.join(', ')})`);
+    }
     let after: CorrectionEventData['after'];
+    let pools = false;
     if (change.kind === 'void') after = { useType, inputs: null, price: null, parts: [] };
     else {
       if (inputs === null) throw new BillingError(`the charge of session ${sessionId} is void; it cannot be adjusted`);
@@ -211,6 +220,8 @@ export class Billing {
       const next = this.inputsFor(toolId, newUseType, usage, { id: sessionId, pooled: charge.inputs.pooled });
       const result = computeCharge(next);
       after = { useType: newUseType, inputs: next, price: result.price, parts: result.parts };
+      // A correction that repays the last co-owner pools the tool, as a charge does (once).
+      pools = result.poolReached && !this.isPooled(toolId);
     }
     const delta = partsDelta(current, after.price ? cashParts(after.price, after.parts) : []);
     const valueDelta = (after.price ? valueOf(after.price) : 0) - currentValue;
@@ -219,6 +230,7 @@ export class Billing {
     return this.journal.durably(() => {
       const eventId = this.journal.record('billing.correction', toolId, { ...data });
       this.project(eventId, 'correction', original.id, sessionId, toolId, charge.affiliateId, after.useType, period, after.price?.cash ?? charge.price.cash, delta, valueDelta);
+      if (pools) this.pool(toolId, sessionId, eventId, after.inputs!);
       return { ...data, eventId };
     });
   }

@@ -119,18 +119,23 @@ export function roundHalfUp(num: bigint, den: bigint): bigint {
 }
 
 /**
- * roundHalfUp for non-negative safe integers with num + den ≤ 2^53 − 1, without BigInt.
- * Math.floor of the quotient is the true floor or one above it (never below), and with
- * num + den in range the check-back product is exact; `%` on doubles would call fmod, which is slower.
+ * roundHalfUp for safe integers num ≥ 0 and den ≥ 1, without BigInt. See floorDiv for why
+ * the Number quotient is exact.
  */
 export function roundHalfUpSafe(num: number, den: number): number {
-  let q = Math.floor(num / den);
-  let r = num - q * den;
-  if (r < 0) {
-    q--;
-    r += den;
-  }
+  const q = floorDiv(num, den);
+  const r = num - q * den;
   return r >= den - r ? q + 1 : q;
+}
+
+/**
+ * floor(num / den) for safe integers num ≥ 0 and den ≥ 1. The division rounds by at most
+ * num/den × 2^-53 < 1/den, while a quotient that is not whole lies at least 1/den below the
+ * next integer: it can never round up onto it, so the floor is exact. (`%` on doubles would
+ * be exact too, but calls fmod and is several times slower.)
+ */
+export function floorDiv(num: number, den: number): number {
+  return Math.floor(num / den);
 }
 
 /**

@@ -100,7 +100,7 @@ function amountOf(s: string, minorUnit: number, what: string): number {
 function charge(qty: number, r: Rate, per: number, what: string): number {
   const num = qty * r.nn;
   const den = r.dn * per;
-  if (num + den <= Number.MAX_SAFE_INTEGER) return roundHalfUpSafe(num, den);
+  if (num <= Number.MAX_SAFE_INTEGER && den <= Number.MAX_SAFE_INTEGER) return roundHalfUpSafe(num, den);
   const v = roundHalfUp(BigInt(qty) * r.n, r.d * BigInt(per));
   if (v > BigInt(Number.MAX_SAFE_INTEGER)) throw new BillingError(`${what} is too large to bill`);
   return Number(v);
@@ -134,7 +134,9 @@ export function priceSession(input: SessionUsage, tariff: Tariff, opts: PriceOpt
 
   // Times are read to the millisecond: finer than the 0.1 s they are recorded at, and it
   // drops float noise (900.0000000001 s is 900 s) instead of billing it as another increment.
-  const timeMs = tariff.billedTime === 'session' ? whole(input.durationS, 1000, 'durationS') : whole(input.activeS, 1000, 'activeS');
+  const sessionMs = whole(input.durationS, 1000, 'durationS');
+  const activeMs = whole(input.activeS, 1000, 'activeS');
+  const timeMs = tariff.billedTime === 'session' ? sessionMs : activeMs;
   // Billed time: rounded UP to whole increments (0 s is nothing, 1 ms is one increment).
   const incMs = inc * 60_000;
   const rest = timeMs % incMs;

@@ -8,14 +8,19 @@
  * - the usage fee is split into maintenance, infrastructure and payback by the agreement's
  *   percentages, by largest remainder (ties: maintenance, infrastructure, payback);
  * - the payback part is shared among all co-owners pro rata to their contributions, by largest
- *   remainder (ties: the co-owners' order in the agreement); each co-owner takes at most what is
- *   left of their cap (cap = multiplier × contribution, rounded down to the minor unit);
+ *   remainder: shares rounded down, then the units left go one each to the largest remainders
+ *   among the co-owners who can still take a unit (ties: the co-owners' order in the agreement);
+ *   each co-owner takes at most what is left of their cap (cap = multiplier × contribution,
+ *   rounded down to the minor unit);
  * - what they cannot take is the excess, and goes where `excessTo` says. The whole payback
  *   part is excess when the tool is already pooled or has no co-owners (or none contributed).
  * A capped co-owner's share is excess rather than shared among the others, so how usage is cut
- * into sessions does not change who gets what beyond a few rounding units.
+ * into sessions does not change who gets what beyond a few rounding units. Rounding units go
+ * only to co-owners still owed, so every session whose payback part is at least one unit pays
+ * at least one unit to a co-owner still owed: a run of such sessions always repays everyone.
+ * (A usage fee too small to leave one unit of payback, e.g. 1 cent split 0/50/50, pays none.)
  */
-import { BillingError, parseDecimal } from './money.js';
+import { BillingError, floorDiv, parseDecimal } from './money.js';
 import type { Price } from './price.js';
 
 export type Account = 'material' | 'technician' | 'maintenance' | 'infrastructure' | 'co-owner';
@@ -131,46 +136,44 @@ function scratchFor(n: number): Scratch {
   return scratch;
 }
 
-/** largestRemainder without the checks, into out[0..n): the weights are checked, sum > 0 or total 0. */
-function apportion(total: number, w: Float64Array, n: number, sum: number, maxW: number, out: Float64Array): void {
+/**
+ * largestRemainder without the checks, into out[0..n): the weights are checked, sum > 0 or
+ * total 0. With `room`, a unit left after rounding down goes only to a share still below its
+ * room, and units nobody can take are not handed out (the caller treats them as excess).
+ */
+function apportion(total: number, w: Float64Array, n: number, sum: number, maxW: number, out: Float64Array, room: Float64Array | null = null): void {
   if (total === 0) {
     out.fill(0, 0, n);
     return;
   }
-  // Number arithmetic is exact while every product total × weight, plus the sum, stays below
-  // 2^53: Math.floor of the correctly rounded quotient is the true floor or one above it (never
-  // below), and the product back is exact, so the remainder shows which. Past that, BigInt.
-  if (total * maxW + sum > MAX) return apportionBig(total, w, n, sum, out);
+  // Number arithmetic is exact while every product total × weight stays below 2^53; past that, BigInt.
+  if (total * maxW > MAX) return apportionBig(total, w, n, sum, out, room);
   const rem = scratch.rem;
   let left = total;
   for (let i = 0; i < n; i++) {
     const p = total * w[i]!;
-    let q = Math.floor(p / sum);
-    let r = p - q * sum;
-    if (r < 0) {
-      q--;
-      r += sum;
-    }
+    const q = floorDiv(p, sum);
     out[i] = q;
-    rem[i] = r;
+    rem[i] = p - q * sum;
     left -= q;
   }
-  // `left` < n, and more than `left` remainders are positive: each pass finds one.
+  // `left` < n, and more than `left` remainders are positive: without `room` each pass finds one.
   for (; left > 0; left--) {
-    let best = 0;
+    let best = -1;
     let bestR = 0;
     for (let i = 0; i < n; i++) {
-      if (rem[i]! > bestR) {
+      if (rem[i]! > bestR && (room === null || out[i]! < room[i]!)) {
         bestR = rem[i]!;
         best = i;
       }
     }
+    if (best < 0) return;
     out[best]!++;
     rem[best] = 0;
   }
 }
 
-function apportionBig(total: number, w: Float64Array, n: number, sum: number, out: Float64Array): void {
+function apportionBig(total: number, w: Float64Array, n: number, sum: number, out: Float64Array, room: Float64Array | null): void {
   const t = BigInt(total);
   const s = BigInt(sum);
   const rem = new Array<bigint>(n);
@@ -183,14 +186,15 @@ function apportionBig(total: number, w: Float64Array, n: number, sum: number, ou
     left -= q;
   }
   for (; left > 0n; left--) {
-    let best = 0;
+    let best = -1;
     let bestR = 0n;
     for (let i = 0; i < n; i++) {
-      if (rem[i]! > bestR) {
+      if (rem[i]! > bestR && (room === null || out[i]! < room[i]!)) {
         bestR = rem[i]!;
         best = i;
       }
     }
+    if (best < 0) return;
     out[best]!++;
     rem[best] = 0n;
   }
@@ -223,11 +227,7 @@ function multiplierOf(s: string): Multiplier {
 
 function capWith(contribution: number, m: Multiplier): number {
   const p = contribution * m.un;
-  if (p + m.den <= MAX) {
-    // The quotient's floor is exact or one too high, never too low (as in apportion).
-    const q = Math.floor(p / m.den);
-    return q * m.den > p ? q - 1 : q;
-  }
+  if (p <= MAX) return floorDiv(p, m.den);
   const cap = (BigInt(contribution) * m.units) / 10n ** m.scale;
   // A cap beyond 2^53 minor units can never be reached by safe-integer payments: clamp it.
   return cap > BigInt(MAX) ? MAX : Number(cap);
@@ -293,7 +293,7 @@ export function splitCharge(input: SplitInput): SplitResult {
   // Payback pro rata to contributions, each co-owner up to what is left of their cap.
   let excess = payback;
   if (!pooled && contributed > 0 && payback > 0) {
-    apportion(payback, contributions, n, contributed, maxC, paid);
+    apportion(payback, contributions, n, contributed, maxC, paid, room);
     for (let i = 0; i < n; i++) {
       if (paid[i]! > room[i]!) paid[i] = room[i]!;
       excess -= paid[i]!;

@@ -93,7 +93,12 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
     args.push(value);
   }
   const filter = where.join(' AND ');
-  // Line items per charge in SQL: one pass over the parts of the period's charges.
+  // The period's charges, picked through an index (period and affiliate, or tool), then read in
+  // event order. With the filter on the joined query itself SQLite scanned every charge ever made
+  // in event order to spare itself a sort, so even one affiliate's month read the whole table.
+  const selected = `SELECT c.event_id FROM charges c WHERE ${filter}`;
+  // Line items per charge in SQL: one pass over the parts of the period's charges. What the
+  // statement needs of each event, in one json_extract (every call parses the whole event again).
   const rows = journal.db
     .prepare(
       `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
@@ -101,23 +106,23 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
               COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
               COALESCE(SUM(CASE WHEN p.account = 'material' THEN p.amount END), 0) AS material,
               COALESCE(SUM(CASE WHEN p.account = 'technician' THEN p.amount END), 0) AS technician,
-              json_object('startedAt', json_extract(e.data, '$.startedAt'), 'endedAt', json_extract(e.data, '$.endedAt'),
-                          'billedMin', json_extract(e.data, '$.price.billedMin'), 'corrects', json_extract(e.data, '$.corrects'),
-                          'change', json_extract(e.data, '$.change'), 'reason', json_extract(e.data, '$.reason'), 'by', json_extract(e.data, '$.by')) AS data
+              CASE c.kind WHEN 'charge' THEN json_extract(e.data, '$.startedAt', '$.endedAt', '$.price.billedMin')
+                          ELSE json_extract(e.data, '$.corrects', '$.change', '$.reason', '$.by') END AS data
        FROM charges c JOIN events e ON e.id = c.event_id LEFT JOIN charge_parts p ON p.event_id = c.event_id
-       WHERE ${filter} GROUP BY c.event_id ORDER BY c.event_id`,
+       WHERE c.event_id IN (${selected}) GROUP BY c.event_id ORDER BY c.event_id`,
     )
     .all(...args) as Row[];
 
   const sessions = new Map<string, StatementSession>();
   for (const r of rows) {
-    const d = JSON.parse(r.data) as { startedAt: string | null; endedAt: string | null; billedMin: number | null; corrects: number | null; change: unknown; reason: string | null; by: string | null };
+    // A charge: [startedAt, endedAt, billedMin]; a correction: [corrects, change, reason, by] (null where absent).
+    const d = JSON.parse(r.data) as unknown[];
     let s = sessions.get(r.sessionId);
     if (!s) {
       s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
       sessions.set(r.sessionId, s);
     }
-    if (r.kind === 'charge') Object.assign(s, { startedAt: d.startedAt, endedAt: d.endedAt, billedMin: d.billedMin });
+    if (r.kind === 'charge') Object.assign(s, { startedAt: d[0] as string | null, endedAt: d[1] as string | null, billedMin: d[2] as number | null });
     const items = { usage: r.usage, material: r.material, technician: r.technician, total: r.total };
     s.entries.push({
       eventId: r.eventId,
@@ -127,7 +132,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
       useType: r.useType,
       items,
       value: r.value,
-      ...(r.kind === 'correction' ? { correction: { corrects: d.corrects!, change: d.change ?? null, reason: d.reason ?? '', by: d.by ?? '' } } : {}),
+      ...(r.kind === 'correction' ? { correction: { corrects: d[0] as number, change: d[1] ?? null, reason: (d[2] as string | null) ?? '', by: (d[3] as string | null) ?? '' } } : {}),
     });
     s.net = add(s.net, items);
     s.netValue += r.value;
@@ -136,8 +141,8 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
 
   const funds = journal.db
     .prepare(
-      `SELECT p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
-       WHERE ${filter} GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
+      `SELECT p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount FROM charge_parts p
+       WHERE p.event_id IN (${selected}) GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
     )
     .all(...args) as { account: string; coOwner: string | null; amount: number }[];
   const fund = (a: string) => funds.filter((f) => f.account === a).reduce((x, f) => x + f.amount, 0);

@@ -285,7 +285,7 @@ function withBilling<T>(opts: { config: string }, fn: (billing: Billing, journal
   const billing = cfg.billing;
   return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) => {
     try {
-      return fn(new Billing(billing, journal, printerMaterials(cfg)), journal);
+      return fn(new Billing(billing, journal, printerMaterials(cfg), cfg.useTypes), journal);
     } catch (err) {
       if (err instanceof BillingError) throw new CliError(err.message);
       throw err;
@@ -336,11 +336,6 @@ billingCmd
     if (changes.length !== 1) throw new CliError('give exactly one of --void, --use-type, --material-g, --technician-min');
     if ('filamentG' in changes[0]! && !(changes[0].filamentG >= 0)) throw new CliError('--material-g: a number of grams ≥ 0');
     if ('technicianMin' in changes[0]! && !(Number.isInteger(changes[0].technicianMin) && changes[0].technicianMin >= 0)) throw new CliError('--technician-min: whole minutes ≥ 0');
-    if (opts.useType) {
-      // A misspelt use type has no tariff: it would silently make the session free.
-      const { useTypes } = loadConfig(opts.config).config;
-      if (!useTypes.includes(opts.useType)) throw new CliError(`unknown use type "${opts.useType}" (useTypes in ${opts.config}: ${useTypes.join(', ')})`);
-    }
     withBilling(opts, (billing) => {
       const c = billing.correct(sessionId, changes[0]!, opts.reason, opts.by);
       const total = c.delta.reduce((a, p) => a + p.amount, 0);
@@ -448,14 +443,17 @@ ledgerCmd
   );
 ledgerCmd
   .command('retry')
-  .argument('<seq>', 'the dead letter number (from dead-letters)', (v) => {
+  .argument('[seq]', 'the dead letter number (from dead-letters)', (v) => {
     if (!/^\d+$/.test(v)) throw new InvalidArgumentError('expected a dead letter number');
     return Number(v);
   })
+  .option('--all', 'every dead letter, in order (records refused because a record they depend on was)')
   .description('put a dead letter back in its queue, once the cause is fixed; the running gateway sends it within 30 s')
   .requiredOption('-c, --config <file>', 'the gateway configuration')
-  .action((seq: number, opts: { config: string }) =>
+  .action((seq: number | undefined, opts: { config: string; all?: boolean }) =>
     withLedger(opts, (outbox) => {
+      if (opts.all) return console.log(`${outbox.retryAllDead()} dead letters back in their queues`);
+      if (seq === undefined) throw new CliError('give a dead letter number, or --all');
       try {
         const r = outbox.retryDead(seq);
         console.log(`${seq}: back in the queue of ${r.toolId}`);

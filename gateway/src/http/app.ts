@@ -183,6 +183,32 @@ export function buildApp(ctx: AppContext, log: Logger) {
     return { closedPeriods: b.closedPeriods() };
   });
 
+  const ledger = () => {
+    if (!ctx.ledger) throw new HttpError(404, 'no-ledger', 'no ledger is configured (the config has no ledger section)');
+    return ctx.ledger;
+  };
+  app.get('/api/ledger', async () => ledger().health());
+  app.get('/api/ledger/dead-letters', async () => ledger().outbox.deadLetters());
+  /** Puts every dead letter back in its queue, once the cause is fixed. */
+  app.post('/api/ledger/dead-letters/retry', async () => {
+    const d = ledger();
+    const retried = d.outbox.retryAllDead();
+    d.kick();
+    return { retried };
+  });
+  /** Puts a dead letter back in its tool's queue, once the cause is fixed. */
+  app.post<{ Params: { seq: string } }>('/api/ledger/dead-letters/:seq/retry', async (req) => {
+    const d = ledger();
+    let row;
+    try {
+      row = d.outbox.retryDead(Number(req.params.seq));
+    } catch (err) {
+      throw new HttpError(404, 'unknown-dead-letter', (err as Error).message);
+    }
+    d.kick();
+    return row;
+  });
+
   /** Ended sessions, newest first, with what each used. */
   app.get<{ Querystring: Record<string, string | undefined> }>('/api/sessions', async (req) => {
     const q = body(sessionQuery, req.query);

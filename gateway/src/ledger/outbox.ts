@@ -73,18 +73,27 @@ const toRow = (r: RawRow): OutboxRow => ({
 /** The outbox table: writing (inside the journal's transactions) and reading. */
 export class Outbox {
   private readonly insert;
+  private readonly insertDead;
 
   constructor(
     private readonly journal: Journal,
     private readonly ctx: { gatewayId: string; currency: string; minorUnit: number },
   ) {
     this.insert = journal.db.prepare('INSERT OR IGNORE INTO outbox (record_id, event_id, tool_id, record, created_at) VALUES (?, ?, ?, ?, ?)');
+    this.insertDead = journal.db.prepare(`INSERT OR IGNORE INTO outbox (record_id, event_id, tool_id, record, created_at, state, last_error) VALUES (?, ?, ?, ?, ?, 'dead', ?)`);
   }
 
   /** From now on, every event the ledger must know is written to the outbox with it. */
   attach(onWrite: () => void): void {
     this.journal.tap((e) => {
-      const records = recordsFor(e, this.ctx);
+      let records: LedgerRecord[];
+      try {
+        records = recordsFor(e, this.ctx);
+      } catch (err) {
+        // An event the mapping cannot read must not undo the session it reports: it becomes a dead letter for a person.
+        this.insertDead.run(`unmapped:${e.id}`, e.id, e.deviceId ?? '', JSON.stringify(e), e.at, `cannot map ${e.kind} event ${e.id} to ledger records: ${(err as Error).message}`);
+        return;
+      }
       for (const r of records) this.insert.run(r.id, e.id, r.toolId, JSON.stringify(r), r.created);
       if (records.length) onWrite();
     });
@@ -128,6 +137,14 @@ export class Outbox {
     return toRow(this.db.prepare('SELECT * FROM outbox WHERE seq = ?').get(seq) as RawRow);
   }
 
+  /**
+   * Puts every dead letter back in its queue, in their original order: records that depend on
+   * a refused one (a session's events on its Process) were refused with it and go again after it.
+   */
+  retryAllDead(): number {
+    return this.db.prepare(`UPDATE outbox SET state = 'pending', unknown = 1 WHERE state = 'dead'`).run().changes;
+  }
+
   /** Records created in [from, to), in order: what the gateway says the ledger should hold. */
   recordsBetween(from: string, to: string): LedgerRecord[] {
     return (this.db.prepare(`SELECT record FROM outbox WHERE created_at >= ? AND created_at < ? AND state != 'dead' ORDER BY seq`).pluck().all(from, to) as string[]).map((r) => JSON.parse(r) as LedgerRecord);
@@ -155,7 +172,7 @@ export class OutboxDrain {
   private alarmed: string | null = null;
 
   constructor(
-    private readonly outbox: Outbox,
+    readonly outbox: Outbox,
     private readonly transport: LedgerTransport,
     private readonly cfg: Pick<LedgerConfig, 'batchSize' | 'backoff' | 'alarm'>,
     private readonly log: Logger,

@@ -254,9 +254,12 @@ export interface Faults {
   commitThenDrop: number;
   /** Not listening: connections are refused. */
   refusing: boolean;
+  /** Refuse the next n records sent to the JSON API as invalid (422), storing none of them. */
+  reject: number;
+  rejectMessage: string;
 }
 
-const NO_FAULTS: Faults = { status5xx: 0, status: 503, tooMany: 0, retryAfterS: 1, slowMs: 0, commitThenDrop: 0, refusing: false };
+const NO_FAULTS: Faults = { status5xx: 0, status: 503, tooMany: 0, retryAfterS: 1, slowMs: 0, commitThenDrop: 0, refusing: false, reject: 0, rejectMessage: '' };
 
 // ---- the HTTP app ----
 
@@ -313,7 +316,13 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
     api.post('/records', async (req, reply) => {
       const body = parse(sendBody, req.body, reply);
       if (!body) return reply;
-      const results = store.db.transaction(() => body.records.map((r) => store.submit(r, 'json')))();
+      const results = store.db.transaction(() =>
+        body.records.map((r): RecordResult => {
+          if (faults.reject <= 0) return store.submit(r, 'json');
+          faults.reject--;
+          return { id: String((r as { id?: unknown }).id), status: 'rejected', message: faults.rejectMessage };
+        }),
+      )();
       if (dropAfterCommit(faults, req, reply)) return reply;
       return reply.code(results.some((r) => r.status === 'rejected') ? 422 : 200).send({ results });
     });
@@ -461,6 +470,11 @@ export class LedgerSim {
         server.listen(this.port, this.host, () => (server.off('error', reject), resolve()));
       });
     }
+  }
+
+  /** The next n records sent to the JSON API are refused as invalid, with this message. */
+  reject(n: number, message = 'rejected by the simulated ledger'): void {
+    Object.assign(this.faults, { reject: n, rejectMessage: message });
   }
 
   status5xx(n: number, status = 503): void {
