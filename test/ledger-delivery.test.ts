@@ -10,6 +10,9 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { JsonBatchTransport } from '../ledger-client/src/json-batch.js';
+import { Outbox } from '../gateway/src/ledger/outbox.js';
+import { reconcile } from '../gateway/src/ledger/reconcile.js';
 import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
@@ -127,6 +130,18 @@ describe('delivery to the ledger', () => {
     const rows = outboxOf(gw.journal.db);
     for (const r of rows) expect(ledger.countOf(r.record_id)).toBe(1);
     expect(ledger.truth().records.length).toBe(rows.length);
+  });
+
+  it('reconciles with the ledger after all that: the same records and totals on both sides', async () => {
+    const outbox = new Outbox(gw.journal, { gatewayId: 'test-lab', currency: 'CAD', minorUnit: 2 });
+    const transport = new JsonBatchTransport({ url: ledger.url });
+    const [from, to] = [new Date(Date.now() - 86_400_000).toISOString(), new Date(Date.now() + 60_000).toISOString()];
+    const r = await reconcile(outbox, transport, from, to);
+    expect(r.gateway.records).toBeGreaterThan(20);
+    expect(r.differences).toEqual([]);
+    // a record lost at the ledger shows up as a difference
+    ledger.store.db.prepare('DELETE FROM records WHERE seq = (SELECT MAX(seq) FROM records)').run();
+    expect((await reconcile(outbox, transport, from, to)).differences).not.toEqual([]);
   });
 });
 

@@ -302,6 +302,13 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
   });
 
   app.get('/health', async () => ({ status: 'ok', records: store.db.prepare('SELECT COUNT(*) FROM records').pluck().get() }));
+  /** The newest records first, for a person watching records arrive (e.g. with `npm start`). */
+  app.get<{ Querystring: { limit?: string } }>('/records', async (req) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 50));
+    return (store.db.prepare('SELECT seq, id, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; via: string; storedAt: string; body: string }[]).map(
+      ({ body, ...r }) => ({ ...r, record: JSON.parse(body) as unknown }),
+    );
+  });
 
   // The API, behind the bearer token when one is set.
   void app.register(async (api) => {
