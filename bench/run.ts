@@ -5,13 +5,15 @@
 import { benchBadgeRelay } from './badge-relay.js';
 import { benchCodec } from './codec.js';
 import { benchJournal } from './journal.js';
+import { benchMqtt } from './mqtt.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import { benchSessionClose } from './session-close.js';
+import { benchStatement } from './statement.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal]) {
+for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchStatement]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
@@ -25,14 +27,23 @@ const figure = (r: BenchResult) =>
       ? `${Number(r.linesPerSec).toLocaleString('en')} lines/s`
       : r.eventsPerSec !== undefined
         ? `${Number(r.eventsPerSec).toLocaleString('en')} events/s`
+      : r.messagesPerSec !== undefined
+        ? `${Number(r.messagesPerSec).toLocaleString('en')} messages/s, ${String(r.cpuUsPerMessage)} µs CPU each`
+      : r.rssMb !== undefined
+        ? `${String(r.rssMb)} MB resident (+${String(r.rssDeltaMb)} MB)`
+      : r.chargesPerSec !== undefined
+        ? `${Number(r.chargesPerSec).toLocaleString('en')} charges/s, ${Number(r.lastChargesPerSec).toLocaleString('en')}/s after ${Number(r.sessions).toLocaleString('en')}`
         : r.seconds !== undefined
-          ? `${String(r.seconds)} s for ${Number(r.events).toLocaleString('en')} events`
+          ? `${String(r.seconds)} s` + (r.events !== undefined ? ` for ${Number(r.events).toLocaleString('en')} events` : r.sessions !== undefined ? ` over ${Number(r.sessions).toLocaleString('en')} sessions` : '')
+      : r.ms !== undefined
+        ? `${String(r.ms)} ms`
       : r.cpuPercentOfOneCore !== undefined
         ? `${String(r.cpuPercentOfOneCore)} % of one core`
         : r.p50Us !== undefined
           ? `p50 ${r.p50Us} µs, p99 ${r.p99Us} µs`
           : String(r.skipped ?? '');
-const ratio = (r: BenchResult) => (r.p99VsRawEcho !== undefined ? `${r.p99VsRawEcho}x raw` : r.ofRawFloor !== undefined ? `${r.ofRawFloor}x raw` : '');
+const ratio = (r: BenchResult) =>
+  r.p99VsRawEcho !== undefined ? `${r.p99VsRawEcho}x raw` : r.ofRawFloor !== undefined ? `${r.ofRawFloor}x raw` : r.ofSqlFloor !== undefined ? `${r.ofSqlFloor}x SQL` : '';
 const rows = results.map((r) => [r.bench, figure(r), ratio(r), r.target ?? '', r.pass === undefined ? '' : r.pass ? 'pass' : 'MISS']);
 const header = ['benchmark', 'figure', 'ratio', 'target', ''];
 const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => String(row[i]).length)));

@@ -85,8 +85,9 @@ interface Row {
 }
 
 export function statement(journal: Journal, q: StatementQuery): Statement {
-  const where = ['c.period BETWEEN ? AND ?'];
-  const args: string[] = [q.from, q.to];
+  // One month as an equality, so that an affiliate's month is one seek in charges_by_period (period, affiliate_id).
+  const where = [q.from === q.to ? 'c.period = ?' : 'c.period BETWEEN ? AND ?'];
+  const args: string[] = q.from === q.to ? [q.from] : [q.from, q.to];
   for (const [column, value] of [['c.affiliate_id', q.affiliate], ['c.tool_id', q.tool]] as const) {
     if (value === undefined) continue;
     where.push(`${column} = ?`);
