@@ -634,7 +634,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       [['billing', 'correct', 'no-such-session', '--config', file, '--use-type', 'community', '--reason', 'r', '--by', 'custodian'], /no charge for session no-such-session/],
       [['billing', 'correct', id, '--config', file, '--use-type', 'community', '--by', 'custodian'], /required option '--reason <text>' not specified/],
       [['billing', 'correct', id, '--config', file, '--use-type', 'community', '--reason', '  ', '--by', 'custodian'], /a correction needs a reason/],
-      [['billing', 'correct', id, '--config', file, '--use-type', 'comercial', '--reason', 'r', '--by', 'custodian'], /unknown use type "comercial" \(useTypes in .*: commercial, community, project\)/],
+      [['billing', 'correct', id, '--config', file, '--use-type', 'comercial', '--reason', 'r', '--by', 'custodian'], /unknown use type "comercial" \(this lab has commercial, community, project\)/],
       [['billing', 'correct', id, '--config', file, '--reason', 'r', '--by', 'custodian'], /give exactly one of --void, --use-type, --material-g, --technician-min/],
       [['billing', 'close', '2026-13', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "2026-13"/],
       [['billing', 'close', 'november', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "november"/],

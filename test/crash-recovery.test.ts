@@ -223,5 +223,5 @@ describe('crash recovery', () => {
     expectConsistent(lab, 0);
     const reasons = lab.ended().map((e) => e.reason);
     expect(reasons).toContain('interrupted');
-  });
+  }, 180_000); // seven gateway starts: slow on a loaded machine
 });
