@@ -3,6 +3,7 @@
  * Figures are measured, not asserted: compare runs on the same machine.
  */
 import { benchBadgeRelay } from './badge-relay.js';
+import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
 import { benchJournal } from './journal.js';
 import { benchMqtt } from './mqtt.js';
@@ -13,7 +14,7 @@ import { benchStatement } from './statement.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchStatement]) {
+for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
@@ -31,10 +32,12 @@ const figure = (r: BenchResult) =>
         ? `${Number(r.messagesPerSec).toLocaleString('en')} messages/s, ${String(r.cpuUsPerMessage)} µs CPU each`
       : r.rssMb !== undefined
         ? `${String(r.rssMb)} MB resident (+${String(r.rssDeltaMb)} MB)`
+      : r.splitsPerSec !== undefined
+        ? `${Number(r.splitsPerSec).toLocaleString('en')} splits/s`
       : r.chargesPerSec !== undefined
         ? `${Number(r.chargesPerSec).toLocaleString('en')} charges/s, ${Number(r.lastChargesPerSec).toLocaleString('en')}/s after ${Number(r.sessions).toLocaleString('en')}`
         : r.seconds !== undefined
-          ? `${String(r.seconds)} s` + (r.events !== undefined ? ` for ${Number(r.events).toLocaleString('en')} events` : r.sessions !== undefined ? ` over ${Number(r.sessions).toLocaleString('en')} sessions` : '')
+          ? `${String(r.seconds)} s` + (r.events !== undefined ? ` for ${Number(r.events).toLocaleString('en')} events` : r.sessions !== undefined ? `, journal of ${Number(r.sessions).toLocaleString('en')} sessions` : '')
       : r.ms !== undefined
         ? `${String(r.ms)} ms`
       : r.cpuPercentOfOneCore !== undefined
