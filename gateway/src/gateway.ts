@@ -20,7 +20,7 @@ import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
 import { createTransport } from './ledger/transport.js';
 import { Journal } from './journal/journal.js';
-import { EmbeddedBroker } from './mqtt/broker.js';
+import type { EmbeddedBroker } from './mqtt/broker.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { loadScenario, playScenario, type SimControl } from '../../simulators/src/control.js';
@@ -93,6 +93,8 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const sc of config.simulators) simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
     // before the devices: networked instruments will reach the gateway through it
     if (config.mqtt) {
+      // loaded only when configured: the broker and its dependencies take a while to load on a Pi
+      const { EmbeddedBroker } = await import('./mqtt/broker.js');
       broker = new EmbeddedBroker(config.mqtt, journal, log, { baseDir });
       await broker.start();
     }
