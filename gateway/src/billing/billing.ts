@@ -134,15 +134,24 @@ export class Billing {
     return this.journal.latest('tool.pooled', toolId) !== null;
   }
 
-  /** What each co-owner of a tool has been paid back, minor units. */
+  /**
+   * What each co-owner of a tool has been paid back, minor units, from the running totals
+   * (a charge must not cost more as the journal grows); without one session's own payments
+   * when a correction recomputes it.
+   */
   received(toolId: string, excludeSession: string | null = null): Map<string, number> {
-    const rows = this.db
-      .prepare(
-        `SELECT p.co_owner AS who, SUM(p.amount) AS paid FROM charge_parts p JOIN charges c ON c.event_id = p.event_id
-         WHERE c.tool_id = ? AND p.account = 'co-owner' AND c.session_id IS NOT ? GROUP BY p.co_owner`,
-      )
-      .all(toolId, excludeSession) as { who: string; paid: number }[];
-    return new Map(rows.map((r) => [r.who, r.paid]));
+    const rows = this.db.prepare('SELECT affiliate_id AS who, paid FROM payback_received WHERE tool_id = ?').all(toolId) as { who: string; paid: number }[];
+    const received = new Map(rows.map((r) => [r.who, r.paid]));
+    if (excludeSession !== null) {
+      const own = this.db
+        .prepare(
+          `SELECT p.co_owner AS who, SUM(p.amount) AS paid FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
+           WHERE c.session_id = ? AND c.tool_id = ? AND p.account = 'co-owner' GROUP BY p.co_owner`,
+        )
+        .all(excludeSession, toolId) as { who: string; paid: number }[];
+      for (const o of own) received.set(o.who, (received.get(o.who) ?? 0) - o.paid);
+    }
+    return received;
   }
 
   private project(eventId: number, kind: 'charge' | 'correction', corrects: number | null, sessionId: string, toolId: string, affiliateId: string, useType: string, period: string, cash: boolean, parts: readonly Part[], value: number): void {
@@ -151,7 +160,13 @@ export class Billing {
       .prepare('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(eventId, kind, corrects, sessionId, toolId, affiliateId, useType, period, cash ? 1 : 0, total, value);
     const insert = this.db.prepare('INSERT INTO charge_parts (event_id, account, co_owner, amount) VALUES (?, ?, ?, ?)');
-    for (const p of parts) if (p.amount !== 0) insert.run(eventId, p.account, p.affiliateId ?? null, p.amount);
+    const paid = this.db.prepare(`INSERT INTO payback_received (tool_id, affiliate_id, paid) VALUES (?, ?, ?)
+      ON CONFLICT (tool_id, affiliate_id) DO UPDATE SET paid = paid + excluded.paid`);
+    for (const p of parts) {
+      if (p.amount === 0) continue;
+      insert.run(eventId, p.account, p.affiliateId ?? null, p.amount);
+      if (p.account === 'co-owner') paid.run(toolId, p.affiliateId!, p.amount);
+    }
   }
 
   // ---- periods ----
@@ -329,5 +344,14 @@ export function verifyCharges(journal: Journal): { checked: number; mismatches: 
     else if (row.total !== sum || row.parts !== sum) fail(`the statements show ${row.parts}, the event ${sum}`);
     else if (row.value !== (charge ? valueOf(price!) : (e.data.valueDelta as number))) fail(`the statements show a value of ${row.value}, the event another`);
   }
+  // The running payback totals agree with the parts they add up.
+  const drift = journal.db
+    .prepare(
+      `SELECT t.tool_id AS toolId, t.affiliate_id AS who, t.paid, COALESCE(SUM(p.amount), 0) AS parts
+       FROM payback_received t LEFT JOIN charges c ON c.tool_id = t.tool_id LEFT JOIN charge_parts p ON p.event_id = c.event_id AND p.account = 'co-owner' AND p.co_owner = t.affiliate_id
+       GROUP BY t.tool_id, t.affiliate_id HAVING t.paid != COALESCE(SUM(p.amount), 0)`,
+    )
+    .all() as { toolId: string; who: string; paid: number; parts: number }[];
+  for (const d of drift) mismatches.push({ eventId: 0, kind: 'payback_received', sessionId: '', problem: `${d.who} at ${d.toolId}: the running total says ${d.paid}, the parts ${d.parts}` });
   return { checked, mismatches };
 }

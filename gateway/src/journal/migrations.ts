@@ -84,7 +84,7 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   CREATE INDEX charges_by_period ON charges (period, affiliate_id);
   CREATE INDEX charges_by_session ON charges (session_id);
-  CREATE INDEX charges_by_tool ON charges (tool_id);
+  CREATE INDEX charges_by_tool ON charges (tool_id, period);
   CREATE TABLE charge_parts (
     event_id   INTEGER NOT NULL REFERENCES charges (event_id),
     account    TEXT NOT NULL,                       -- material, technician, maintenance, infrastructure, co-owner
@@ -92,6 +92,13 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     amount     INTEGER NOT NULL                     -- minor units (a correction: the change)
   );
   CREATE INDEX charge_parts_by_event ON charge_parts (event_id);
+  -- What each co-owner of a tool has been paid back so far, kept with every charge and correction.
+  CREATE TABLE payback_received (
+    tool_id       TEXT NOT NULL,
+    affiliate_id  TEXT NOT NULL,
+    paid          INTEGER NOT NULL,
+    PRIMARY KEY (tool_id, affiliate_id)
+  );
   `,
   // 6: the ledger outbox: records for the ledger, written in the transaction of the events they report.
   `
