@@ -21,6 +21,7 @@ import { Outbox, OutboxDrain } from './ledger/outbox.js';
 import { createTransport } from './ledger/transport.js';
 import { Journal } from './journal/journal.js';
 import type { EmbeddedBroker } from './mqtt/broker.js';
+import type { UpstreamBridge } from './mqtt/bridge.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 import { loadScenario, playScenario, type SimControl } from '../../simulators/src/control.js';
@@ -49,6 +50,8 @@ export interface RunningGateway {
   readonly simulators: readonly RunningSimulator[];
   /** The embedded MQTT broker, when the config has an mqtt section. */
   readonly broker: EmbeddedBroker | null;
+  /** The bridge to the upstream MQTT broker, when the config has a bridge section. */
+  readonly bridge: UpstreamBridge | null;
   readonly log: Logger;
   stop(): Promise<void>;
 }
@@ -74,11 +77,13 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const tools = new Map<string, ToolSessions>();
   let broker: EmbeddedBroker | null = null;
   let ledger: OutboxDrain | null = null;
+  let bridge: UpstreamBridge | null = null;
 
   const stop = async () => {
     scenarios.abort();
     await app?.close();
     for (const t of tools.values()) await t.stop();
+    await bridge?.stop();
     await ledger?.stop();
     clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
@@ -109,16 +114,26 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     }
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log));
     for (const d of devices.values()) d.start();
+    if (config.bridge) {
+      // loaded only when configured, like the broker
+      const { UpstreamBridge } = await import('./mqtt/bridge.js');
+      const summary = () => {
+        const states = [...devices.values()].map((d) => d.health().state);
+        return { gateway: config.gateway.name, uptimeS: Math.round((Date.now() - startedAt.getTime()) / 1000), devicesOnline: states.filter((s) => s === 'online').length, devicesOffline: states.filter((s) => s !== 'online').length };
+      };
+      bridge = new UpstreamBridge(config.bridge, journal, log.child({ part: 'bridge' }), { health: summary, devices: () => [...devices.values()].map((d) => ({ id: d.id, state: d.health().state })) });
+      bridge.start();
+    }
     const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), config.useTypes) : null;
     const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock, billing, technicians: config.billing?.technicians ?? [] };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
 
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);
-    return { url, journal, devices, simulators, broker, log, stop };
+    return { url, journal, devices, simulators, broker, bridge, log, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;

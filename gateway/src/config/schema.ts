@@ -12,6 +12,7 @@ import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 import { billingSchema } from '../billing/config.js';
 import { ledgerSchema } from '../ledger/config.js';
 import { brokerSchema } from '../mqtt/config.js';
+import { bridgeSchema } from '../mqtt/bridge-config.js';
 
 export { serialSchema };
 
@@ -210,6 +211,7 @@ export const configSchema = z
       .describe('Kinds of use a session can have (tariffs differ by them); the first is the default for affiliates without one.'),
     ledger: ledgerSchema.optional().describe("The network's ledger; without it nothing is sent (the journal keeps everything)."),
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
+    bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
     affiliates: z
       .array(affiliateSchema)

@@ -12,6 +12,7 @@ import { Printer, PrinterRefusal } from '../devices/printer/driver.js';
 import { setToolStatus } from '../sessions/projection.js';
 import type { Billing } from '../billing/billing.js';
 import type { OutboxDrain } from '../ledger/outbox.js';
+import type { UpstreamBridge } from '../mqtt/bridge.js';
 import { BillingError } from '../billing/money.js';
 import { statementCsv } from '../billing/render.js';
 import { statement } from '../billing/statement.js';
@@ -24,6 +25,8 @@ export interface AppContext {
   billing: Billing | null;
   /** The ledger outbox's delivery, when a ledger is configured. */
   ledger: OutboxDrain | null;
+  /** The bridge to the upstream MQTT broker, when one is configured. */
+  bridge: UpstreamBridge | null;
   name: string;
   startedAt: Date;
   devices: ReadonlyMap<string, Device>;
@@ -110,6 +113,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
       status: devices.every((d) => d.state === 'online') && !ledger?.alarm && !ledger?.deadLetters ? 'ok' : 'degraded',
       devices,
       ledger,
+      bridge: ctx.bridge?.health() ?? null,
     };
   });
 
