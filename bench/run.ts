@@ -6,6 +6,7 @@ import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
 import { benchJournal } from './journal.js';
+import { benchLedger } from './ledger.js';
 import { benchMqtt } from './mqtt.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
@@ -14,7 +15,7 @@ import { benchStatement } from './statement.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement]) {
+for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement, benchLedger]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);
@@ -28,6 +29,8 @@ const figure = (r: BenchResult) =>
       ? `${Number(r.linesPerSec).toLocaleString('en')} lines/s`
       : r.eventsPerSec !== undefined
         ? `${Number(r.eventsPerSec).toLocaleString('en')} events/s`
+      : r.recordsPerSec !== undefined
+        ? `${Number(r.recordsPerSec).toLocaleString('en')} records/s` + (r.batchSize !== undefined ? `, batches of ${String(r.batchSize)}` : '')
       : r.messagesPerSec !== undefined
         ? `${Number(r.messagesPerSec).toLocaleString('en')} messages/s, ${String(r.cpuUsPerMessage)} µs CPU each`
       : r.rssMb !== undefined

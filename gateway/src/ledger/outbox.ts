@@ -74,6 +74,7 @@ const toRow = (r: RawRow): OutboxRow => ({
 export class Outbox {
   private readonly insert;
   private readonly insertDead;
+  private readonly toolsStmt;
 
   constructor(
     private readonly journal: Journal,
@@ -81,6 +82,16 @@ export class Outbox {
   ) {
     this.insert = journal.db.prepare('INSERT OR IGNORE INTO outbox (record_id, event_id, tool_id, record, created_at) VALUES (?, ?, ?, ?, ?)');
     this.insertDead = journal.db.prepare(`INSERT OR IGNORE INTO outbox (record_id, event_id, tool_id, record, created_at, state, last_error) VALUES (?, ?, ?, ?, ?, 'dead', ?)`);
+    this.toolsStmt = journal.db
+      .prepare(
+        `WITH RECURSIVE tools (tool_id) AS (
+           SELECT (SELECT MIN(tool_id) FROM outbox WHERE state = 'pending')
+           UNION ALL
+           SELECT (SELECT MIN(tool_id) FROM outbox WHERE state = 'pending' AND tool_id > tools.tool_id) FROM tools WHERE tools.tool_id IS NOT NULL
+         )
+         SELECT tool_id FROM tools WHERE tool_id IS NOT NULL`,
+      )
+      .pluck();
   }
 
   /** From now on, every event the ledger must know is written to the outbox with it. */
@@ -108,8 +119,13 @@ export class Outbox {
     return (this.db.prepare(`SELECT * FROM outbox WHERE state = 'pending' AND tool_id = ? ORDER BY seq LIMIT ?`).all(toolId, limit) as RawRow[]).map(toRow);
   }
 
+  /**
+   * The tools with pending records, in order of tool id. One index seek per tool (the next
+   * tool id after the last), not a DISTINCT over every pending record: the drain asks before
+   * each round, and that scan grew with the backlog (7-20 ms a round at 100,000 records).
+   */
   toolsWithPending(): string[] {
-    return this.db.prepare(`SELECT DISTINCT tool_id FROM outbox WHERE state = 'pending'`).pluck().all() as string[];
+    return this.toolsStmt.all() as string[];
   }
 
   /** Applies a batch's outcomes in one transaction. */
