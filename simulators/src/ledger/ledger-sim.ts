@@ -132,10 +132,13 @@ const canonical = (r: Accepted) =>
 
 export class LedgerStore {
   readonly db: Database.Database;
+  private readonly stmt;
 
   constructor(file = ':memory:', private readonly now: () => Date = () => new Date()) {
     this.db = new Database(file);
     this.db.pragma('journal_mode = WAL');
+    // As a ledger server would: consistent after a crash, without a disk sync per request.
+    this.db.pragma('synchronous = NORMAL');
     // No unique index on id: deduplication is the ledger's logic, and the ground truth counts
     // rows per id, so a failure to deduplicate shows up as a count of 2 rather than a crash.
     this.db.exec(`
@@ -144,10 +147,15 @@ export class LedgerStore {
       CREATE INDEX IF NOT EXISTS records_id ON records (id);
       CREATE INDEX IF NOT EXISTS records_created ON records (created);
       CREATE TABLE IF NOT EXISTS receipts (id TEXT NOT NULL, via TEXT NOT NULL, at TEXT NOT NULL, result TEXT NOT NULL);`);
+    this.stmt = {
+      row: this.db.prepare('SELECT type, canonical FROM records WHERE id = ? ORDER BY seq LIMIT 1'),
+      insert: this.db.prepare('INSERT INTO records (id, type, created, body, canonical, via, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      receipt: this.db.prepare('INSERT INTO receipts (id, via, at, result) VALUES (?, ?, ?, ?)'),
+    };
   }
 
   private row(id: string): { type: string; canonical: string } | undefined {
-    return this.db.prepare('SELECT type, canonical FROM records WHERE id = ? ORDER BY seq LIMIT 1').get(id) as { type: string; canonical: string } | undefined;
+    return this.stmt.row.get(id) as { type: string; canonical: string } | undefined;
   }
 
   typeOf(id: string): string | undefined {
@@ -170,12 +178,10 @@ export class LedgerStore {
       if (problem) return { id: r.id, status: 'rejected', message: problem };
       // `created` is kept as an instant in one notation, so periods compare as text.
       const record = { ...r, created: new Date(r.created).toISOString() };
-      this.db
-        .prepare('INSERT INTO records (id, type, created, body, canonical, via, stored_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(r.id, r.type, record.created, JSON.stringify(record), canonical(r), via, at);
+      this.stmt.insert.run(r.id, r.type, record.created, JSON.stringify(record), canonical(r), via, at);
       return { id: r.id, status: 'stored' };
     })();
-    this.db.prepare('INSERT INTO receipts (id, via, at, result) VALUES (?, ?, ?, ?)').run(result.id, via, at, result.status);
+    this.stmt.receipt.run(result.id, via, at, result.status);
     return result;
   }
 
