@@ -19,6 +19,7 @@ import { ClockStatus } from './clock.js';
 import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
 import { createTransport } from './ledger/transport.js';
+import { mappingContext } from './ledger/config.js';
 import { Journal } from './journal/journal.js';
 import type { EmbeddedBroker } from './mqtt/broker.js';
 import type { UpstreamBridge } from './mqtt/bridge.js';
@@ -105,7 +106,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     }
     if (config.ledger) {
       // Attached before any session can close, so every record is written with its event.
-      const outbox = new Outbox(journal, { gatewayId: config.ledger.gatewayId, currency: config.billing?.currency ?? 'CAD', minorUnit: config.billing?.minorUnit ?? 2 });
+      const outbox = new Outbox(journal, mappingContext(config.ledger, config.billing));
       const drain = new OutboxDrain(outbox, createTransport(config.ledger, journal), config.ledger, log.child({ part: 'ledger' }));
       outbox.attach(() => drain.kick());
       drain.start();

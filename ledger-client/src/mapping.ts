@@ -265,19 +265,23 @@ function chargeRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord[
   const items = `usage ${fmt(c.price.usage)}, material ${fmt(c.price.material)}, technician ${fmt(c.price.technician)}`;
   return c.parts
     .filter((p) => p.amount !== 0)
-    .map(
-      (p): ClaimRecord => ({
-        id: sid(`claim:${partKey(p)}`),
-        type: 'claim',
-        ...base(e, toolId),
-        action: 'transfer',
-        provider: agent.affiliate(c.affiliateId),
-        receiver: receiverOf(p, toolId, e),
-        resourceQuantity: money(p.amount, currency, mu),
-        triggeredBy: sid('use'),
-        note: `${describePart(p)}: ${c.useType} use of ${toolId}, session ${c.sessionId} (${items})`,
-      }),
-    );
+    .map((p) => claim(e, toolId, p, { id: sid(`claim:${partKey(p)}`), affiliateId: c.affiliateId, currency, mu, triggeredBy: sid('use'), note: `${describePart(p)}: ${c.useType} use of ${toolId}, session ${c.sessionId} (${items})` }));
+}
+
+/** A claim from the affiliate to the account of a part, for its amount. */
+function claim(e: JournalEventInput, toolId: string, p: Part, c: { id: string; affiliateId: string; currency: string; mu: number; triggeredBy: string; note: string; corrects?: string }): ClaimRecord {
+  return {
+    id: c.id,
+    type: 'claim',
+    ...base(e, toolId),
+    action: 'transfer',
+    provider: agent.affiliate(c.affiliateId),
+    receiver: receiverOf(p, toolId, e),
+    resourceQuantity: money(p.amount, c.currency, c.mu),
+    triggeredBy: c.triggeredBy,
+    ...(c.corrects ? { corrects: c.corrects } : {}),
+    note: c.note,
+  };
 }
 
 function correctionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord[] {
@@ -295,22 +299,17 @@ function correctionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRec
   for (const p of afterCash) before.set(partKey(p), (before.get(partKey(p)) ?? 0) + p.amount);
   for (const p of c.delta) before.set(partKey(p), (before.get(partKey(p)) ?? 0) - p.amount);
 
-  const records: LedgerRecord[] = c.delta
-    .filter((p) => p.amount !== 0)
-    .map(
-      (p): ClaimRecord => ({
-        id: eid(`claim:${partKey(p)}`),
-        type: 'claim',
-        ...base(e, toolId),
-        action: 'transfer',
-        provider: agent.affiliate(c.affiliateId),
-        receiver: receiverOf(p, toolId, e),
-        resourceQuantity: money(p.amount, currency, mu),
-        triggeredBy: sid('use'),
-        ...((before.get(partKey(p)) ?? 0) !== 0 ? { corrects: sid(`claim:${partKey(p)}`) } : {}),
-        note: `${describePart(p)}: ${why}`,
-      }),
-    );
+  const records: LedgerRecord[] = c.delta.filter((p) => p.amount !== 0).map((p) =>
+    claim(e, toolId, p, {
+      id: eid(`claim:${partKey(p)}`),
+      affiliateId: c.affiliateId,
+      currency,
+      mu,
+      triggeredBy: sid('use'),
+      ...((before.get(partKey(p)) ?? 0) !== 0 ? { corrects: sid(`claim:${partKey(p)}`) } : {}),
+      note: `${describePart(p)}: ${why}`,
+    }),
+  );
   if (c.valueDelta !== 0) {
     const value = c.after.price && !c.after.price.cash ? c.after.price.total : 0;
     records.push(valueNote(e, ctx, toolId, c.sessionId, c.affiliateId, eid('value'), `value of this use changed by ${formatMinor(c.valueDelta, mu)} to ${formatMinor(value, mu)} ${currency}, not owed; ${why}`));

@@ -223,9 +223,6 @@ export class Billing {
     if (change.kind === 'void') after = { useType, inputs: null, price: null, parts: [] };
     else {
       if (inputs === null) throw new BillingError(`the charge of session ${sessionId} is void; it cannot be adjusted`);
-      if (change.kind === 'use-type' && this.cfg.tools[toolId]?.tariffs[change.useType] === undefined && !Object.keys(this.cfg.tools[toolId]?.tariffs ?? {}).length) {
-        throw new BillingError(`tool ${toolId} has no tariffs`);
-      }
       const newUseType = change.kind === 'use-type' ? change.useType : useType;
       const usage: SessionUsage = {
         ...inputs.usage,

@@ -18,6 +18,7 @@ import { statement } from '../billing/statement.js';
 import { Outbox } from '../ledger/outbox.js';
 import { reconcile } from '../ledger/reconcile.js';
 import { createTransport } from '../ledger/transport.js';
+import { mappingContext, type LedgerConfig } from '../ledger/config.js';
 import type { LedgerTransport } from '../../../ledger-client/src/types.js';
 import { startGateway } from '../gateway.js';
 import { VERSION } from '../version.js';
@@ -411,14 +412,16 @@ withData(devicesCmd.command('list-mqtt'))
   );
 
 const ledgerCmd = program.command('ledger').description("delivery to the network's ledger: the outbox, dead letters, reconciliation");
-/** Runs `fn` with the outbox of the config's journal and the configured ledger. */
-function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, journal: Journal) => T): T {
+/** Runs `fn` with the outbox of the config's journal and the configured ledger; closes the journal when it is done. */
+async function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, ledger: LedgerConfig) => T | Promise<T>): Promise<T> {
   const { config: cfg, baseDir } = loadConfig(opts.config);
   if (!cfg.ledger) throw new CliError(`${opts.config}: no ledger section (url, transport, gatewayId)`);
-  const ledger = cfg.ledger;
-  return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) =>
-    fn(new Outbox(journal, { gatewayId: ledger.gatewayId, currency: cfg.billing?.currency ?? 'CAD', minorUnit: cfg.billing?.minorUnit ?? 2 }), createTransport(ledger, journal), journal),
-  );
+  const journal = Journal.open(resolve(baseDir, cfg.gateway.dataDir));
+  try {
+    return await fn(new Outbox(journal, mappingContext(cfg.ledger, cfg.billing)), createTransport(cfg.ledger, journal), cfg.ledger);
+  } finally {
+    journal.close();
+  }
 }
 ledgerCmd
   .command('status')
@@ -474,21 +477,15 @@ ledgerCmd
       if (Number.isNaN(t)) throw new CliError(`not a date: "${d}" (YYYY-MM-DD or an ISO date-time)`);
       return new Date(t).toISOString();
     }) as [string, string];
-    const { config: cfg, baseDir } = loadConfig(opts.config);
-    if (!cfg.ledger) throw new CliError(`${opts.config}: no ledger section`);
-    const journal = Journal.open(resolve(baseDir, cfg.gateway.dataDir));
-    try {
-      const outbox = new Outbox(journal, { gatewayId: cfg.ledger.gatewayId, currency: cfg.billing?.currency ?? 'CAD', minorUnit: cfg.billing?.minorUnit ?? 2 });
-      const r = await reconcile(outbox, createTransport(cfg.ledger, journal), from, to).catch((err: Error) => {
-        throw new CliError(`cannot ask the ledger at ${cfg.ledger!.url}: ${err.message}`);
+    await withLedger(opts, async (outbox, transport, ledger) => {
+      const r = await reconcile(outbox, transport, from, to).catch((err: Error) => {
+        throw new CliError(`cannot ask the ledger at ${ledger.url}: ${err.message}`);
       });
       console.log(`${r.from} … ${r.to}: the gateway sent ${r.gateway.records} records, the ledger holds ${r.ledger.records}`);
       for (const d of r.differences) console.log(`  ${d.key}: gateway ${d.gateway}, ledger ${d.ledger}`);
       if (r.differences.length) process.exitCode = 1;
       else console.log('  no differences');
-    } finally {
-      journal.close();
-    }
+    });
   });
 
 withData(program.command('verify'))
@@ -551,6 +548,11 @@ async function runSimulator(opts: SimCliOptions, name: string, device: Simulated
   const ctl = control(transport);
   console.error(`${name} at ${transport.address}; type "help" for commands`);
   void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  commandsFromStdin(ctl, () => transport.close());
+}
+
+/** A simulator's commands typed on standard input; Ctrl-C or SIGTERM closes it and exits. */
+function commandsFromStdin(ctl: SimControl, close: () => Promise<void>): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
     if (line.trim() === 'help') return void console.error(ctl.help);
     ctl.run(line).then(
@@ -558,7 +560,7 @@ async function runSimulator(opts: SimCliOptions, name: string, device: Simulated
       (err: Error) => console.error(err.message),
     );
   });
-  const quit = () => void transport.close().then(() => process.exit(0));
+  const quit = () => void close().then(() => process.exit(0));
   process.once('SIGINT', quit);
   process.once('SIGTERM', quit);
 }
@@ -600,16 +602,7 @@ sim
     const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token });
     const ctl = ledgerControl(ledger);
     console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
-    createInterface({ input: process.stdin }).on('line', (line) => {
-      if (line.trim() === 'help') return void console.error(ctl.help);
-      ctl.run(line).then(
-        (out) => out && console.log(out),
-        (err: Error) => console.error(err.message),
-      );
-    });
-    const quit = () => void ledger.close().then(() => process.exit(0));
-    process.once('SIGINT', quit);
-    process.once('SIGTERM', quit);
+    commandsFromStdin(ctl, () => ledger.close());
   });
 
 class CliError extends Error {}

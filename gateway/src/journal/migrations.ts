@@ -60,6 +60,8 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   `
   ALTER TABLE affiliates ADD COLUMN use_type TEXT;     -- NULL: the configured default
   CREATE INDEX badges_by_affiliate ON badges (affiliate_id);
+  -- Which sessions have ended, by session id: finding the open ones at start must not read them all.
+  CREATE INDEX events_session_ended ON events (json_extract(data, '$.sessionId')) WHERE kind = 'session.ended';
   CREATE TABLE session_checkpoints (
     session_id  TEXT PRIMARY KEY,
     tool_id     TEXT NOT NULL,

@@ -28,3 +28,8 @@ export const ledgerSchema = z.strictObject({
 });
 
 export type LedgerConfig = z.output<typeof ledgerSchema>;
+
+/** What the mapping needs besides the events: this gateway's id and the lab's currency (CAD, cents, without billing). */
+export function mappingContext(ledger: LedgerConfig, billing: { currency: string; minorUnit: number } | undefined) {
+  return { gatewayId: ledger.gatewayId, currency: billing?.currency ?? 'CAD', minorUnit: billing?.minorUnit ?? 2 };
+}

@@ -37,8 +37,6 @@ export interface StartedSession {
   startedAt: string;
 }
 
-const SESSION_KINDS = ['session.started', 'session.ended', 'session.use-type'] as const;
-
 /** Sessions started and not ended, in the order they started, with their latest use type. */
 export function foldOpenSessions(events: Iterable<Pick<JournalEvent, 'kind' | 'data'>>): StartedSession[] {
   const open = new Map<string, StartedSession>();
@@ -54,6 +52,18 @@ export function foldOpenSessions(events: Iterable<Pick<JournalEvent, 'kind' | 'd
   return [...open.values()];
 }
 
+/**
+ * The same fold over the events of the sessions that have no `session.ended` (looked up by
+ * index), so a start does not parse every session the journal ever held.
+ */
 export function openSessionsOf(journal: Journal, toolId?: string): StartedSession[] {
-  return foldOpenSessions(journal.events({ kinds: SESSION_KINDS, deviceId: toolId, limit: Number.MAX_SAFE_INTEGER }));
+  const rows = journal.db
+    .prepare(
+      `SELECT s.kind, s.data FROM events s
+       WHERE s.kind IN ('session.started', 'session.use-type') AND (@tool IS NULL OR s.device_id = @tool)
+         AND NOT EXISTS (SELECT 1 FROM events e WHERE e.kind = 'session.ended' AND json_extract(e.data, '$.sessionId') = json_extract(s.data, '$.sessionId'))
+       ORDER BY s.id`,
+    )
+    .all({ tool: toolId ?? null }) as { kind: string; data: string }[];
+  return foldOpenSessions(rows.map((r) => ({ kind: r.kind, data: JSON.parse(r.data) as Record<string, unknown> })));
 }

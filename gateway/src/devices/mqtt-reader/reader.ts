@@ -12,6 +12,7 @@ import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { DeviceHealth } from '../device.js';
+import { WarnLimit } from '../../mqtt/limits.js';
 import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';
 import type { MqttBadgeReaderConfig } from './config.js';
@@ -22,9 +23,6 @@ const CONNECT_TIMEOUT_MS = 10_000;
 const KEEPALIVE_S = 30;
 /** How long stop() waits for a clean DISCONNECT before dropping the socket. */
 const END_TIMEOUT_MS = 2000;
-/** Malformed-payload warnings per window; the rest are counted and summed up in the next window's first warning. */
-const WARNINGS_PER_WINDOW = 5;
-const WARNING_WINDOW_MS = 10_000;
 
 export type ReaderStatus = 'online' | 'offline' | 'unknown';
 
@@ -53,29 +51,6 @@ export interface MqttReaderCounters {
   reconnects: number;
 }
 
-/** Lets the first few warnings of a window through and counts the rest. */
-class WarningLimit {
-  private windowStart = -Infinity;
-  private logged = 0;
-  private suppressed = 0;
-
-  /** null: do not log; otherwise how many were suppressed since the last one logged. */
-  take(nowMs: number): number | null {
-    if (nowMs - this.windowStart >= WARNING_WINDOW_MS) {
-      this.windowStart = nowMs;
-      this.logged = 0;
-    }
-    if (this.logged >= WARNINGS_PER_WINDOW) {
-      this.suppressed++;
-      return null;
-    }
-    this.logged++;
-    const before = this.suppressed;
-    this.suppressed = 0;
-    return before;
-  }
-}
-
 export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> implements BadgeReader {
   readonly kind = 'mqtt-badge-reader';
   readonly readsBadges = true;
@@ -95,7 +70,8 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
   private lastTapAt: Date | null = null;
   private lastMalformed: { at: string; problem: string } | null = null;
   private readonly taps: TapFilter;
-  private readonly warnings = new WarningLimit();
+  /** Malformed-payload warnings: the first few of a window, the rest counted into the next one logged. */
+  private readonly warnings = new WarnLimit();
 
   private readonly now: () => Date;
   private readonly monotonicMs: () => number;
@@ -272,7 +248,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
   private onMalformed(problem: string): void {
     this.counters.malformed++;
     this.lastMalformed = { at: this.now().toISOString(), problem };
-    const suppressed = this.warnings.take(this.monotonicMs());
+    const suppressed = this.warnings.take(this.cfg.id, this.monotonicMs());
     if (suppressed === null) return;
     const more = suppressed > 0 ? ` (${suppressed} more not logged before this one)` : '';
     this.log.warn({ topic: this.cfg.topic, problem, ...(suppressed > 0 && { suppressed }) }, `${this.cfg.id}: dropped a message on ${this.cfg.topic}: ${problem}${more}`);
@@ -283,7 +259,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     // An empty retained message clears the status: nothing is known any more.
     const status: ReaderStatus | null = text === '' ? 'unknown' : text === 'online' || text === 'offline' ? text : null;
     if (status === null) {
-      if (this.warnings.take(this.monotonicMs()) !== null) {
+      if (this.warnings.take(this.cfg.id, this.monotonicMs()) !== null) {
         this.log.warn({ topic: this.cfg.statusTopic }, `${this.cfg.id}: ignored ${excerpt(text)} on ${this.cfg.statusTopic}: expected online or offline`);
       }
       return;
