@@ -1,5 +1,6 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
+import globals from 'globals';
 
 export default tseslint.config(
   { ignores: ['dist/', 'node_modules/', 'data/', 'scratch/', 'firmware-protocol/c/'] },
@@ -11,4 +12,5 @@ export default tseslint.config(
       'no-console': 'off',
     },
   },
+  { files: ['gateway/web/**/*.js'], languageOptions: { globals: globals.browser } },
 );

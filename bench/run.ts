@@ -2,6 +2,7 @@
  * `npm run bench`: every benchmark prints one JSON line, then a readable table.
  * Figures are measured, not asserted: compare runs on the same machine.
  */
+import { benchApi } from './api.js';
 import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
@@ -15,7 +16,7 @@ import { benchStatement } from './statement.js';
 import type { BenchResult } from './stats.js';
 
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement, benchLedger]) {
+for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement, benchLedger, benchApi]) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);

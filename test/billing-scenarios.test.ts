@@ -21,7 +21,7 @@ import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminFetch, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -92,8 +92,8 @@ const quietLogger = () =>
     }),
   );
 
-async function getJson<T>(url: string): Promise<T> {
-  const res = await fetch(url);
+async function getJson<T>(gw: Pick<TestGateway, 'fetch'>, url: string): Promise<T> {
+  const res = await gw.fetch(url);
   expect(res.status, url).toBe(200);
   return (await res.json()) as T;
 }
@@ -104,7 +104,7 @@ async function badgeSession(gw: TestGateway, sim: MeteringNodeSim, n: number): P
   sim.badge(ADA);
   await waitFor(() => gw.journal.events({ kind: 'session.started', limit: 10_000 }).length === n, 10_000, `session ${n} started`);
   await waitFor(async () => {
-    const tool = await getJson<{ session: { durationS: number } | null }>(`${gw.url}/api/tools/printer`);
+    const tool = await getJson<{ session: { durationS: number } | null }>(gw, `${gw.url}/api/tools/printer`);
     return (tool.session?.durationS ?? 0) >= 0.1;
   });
   sim.badge(ADA);
@@ -213,7 +213,7 @@ describe('co-owner payback to the cap, then the pool of shareables', () => {
       ],
     });
 
-    expect(await getJson(`${gw.url}/api/billing/payback`)).toEqual([
+    expect(await getJson(gw, `${gw.url}/api/billing/payback`)).toEqual([
       {
         toolId: 'printer',
         pooled: true,
@@ -231,7 +231,7 @@ describe('co-owner payback to the cap, then the pool of shareables', () => {
 
     // The statement over the months these sessions ended in adds the same up.
     const periods = all.map((c) => c.data.period as string);
-    const st = await getJson<{ funds: Record<string, number>; payback: { affiliateId: string; amount: number }[] }>(`${gw.url}/api/billing/statement?from=${periods[0]}&to=${periods.at(-1)}`);
+    const st = await getJson<{ funds: Record<string, number>; payback: { affiliateId: string; amount: number }[] }>(gw, `${gw.url}/api/billing/statement?from=${periods[0]}&to=${periods.at(-1)}`);
     expect(st.funds).toEqual({ material: 0, technician: 0, maintenance: 3 * 50 + 110 + 2 * 125, infrastructure: 3 * 50 + 110 + 2 * 125, payback: 480, total: 6 * 250 });
     expect(st.payback).toEqual([
       { affiliateId: 'ann', amount: 120 },
@@ -273,7 +273,7 @@ describe('a correction that repays the last co-owner', () => {
     // back as in scenario 1, and the fourth reaches both caps.
     const corrections: { eventId: number; delta: Part[] }[] = [];
     for (const c of charges) {
-      const res = await fetch(`${gw.url}/api/billing/corrections`, {
+      const res = await gw.fetch(`${gw.url}/api/billing/corrections`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
         body: JSON.stringify({ sessionId: c.data.sessionId, useType: 'commercial', reason: 'sold prints', by: 'custodian' }),
@@ -292,10 +292,10 @@ describe('a correction that repays the last co-owner', () => {
     expect(pooled).toHaveLength(1);
     expect(pooled[0]!.id).toBe(corrections[3]!.eventId + 1); // in the correction's transaction
     expect(pooled[0]!.data).toMatchObject({ sessionId: charges[3]!.data.sessionId, chargeEventId: corrections[3]!.eventId });
-    expect(await getJson(`${gw.url}/api/billing/payback`)).toMatchObject([{ pooled: true, paid: 480, remaining: 0 }]);
+    expect(await getJson(gw, `${gw.url}/api/billing/payback`)).toMatchObject([{ pooled: true, paid: 480, remaining: 0 }]);
 
     // Another correction of that session, and a new session: the tool is pooled once only.
-    const again = await fetch(`${gw.url}/api/billing/corrections`, {
+    const again = await gw.fetch(`${gw.url}/api/billing/corrections`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ sessionId: charges[3]!.data.sessionId, technicianMin: 0, reason: 'checked again', by: 'custodian' }),
@@ -310,7 +310,7 @@ describe('a correction that repays the last co-owner', () => {
 // ---- 2 ----
 
 describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial print', () => {
-  let gw: RunningGateway;
+  let gw: RunningGateway & Pick<TestGateway, 'fetch'>;
   // The lab's printer simulator runs at timeScale 5: demo.gcode would take over 5 minutes. Here it
   // runs at 60; the simulator plays SD moves at most about 20× real time (it catches up at most 1
   // simulated second per 50 ms tick), so the print takes about 45 s: longer than the node scenario's
@@ -327,6 +327,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     // ledger's URL…) pointed at its new address.
     const moved = new Map<string, string>();
     for (const s of cfg.simulators) {
+      if (s.kind === 'rig') continue; // reaches the gateway through its embedded broker
       const listen = `127.0.0.1:${await freePort()}`;
       moved.set(s.listen, listen);
       s.listen = listen;
@@ -340,7 +341,8 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     };
     for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
     for (const from of moved.keys()) expect(JSON.stringify(cfg), 'nothing left on the lab’s fixed ports').not.toContain(from);
-    gw = await startGateway(loaded, { logger: quietLogger() });
+    const running = await startGateway(loaded, { logger: quietLogger() });
+    gw = Object.assign(running, { fetch: adminFetch(running).fetch });
   });
 
   afterAll(async () => {
@@ -413,7 +415,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
       sessions: { sessionId: string; affiliateId: string; billedMin: number; entries: { kind: string; useType: string; cash: boolean; items: Record<string, number> }[]; net: Record<string, number> }[];
       funds: Record<string, number>;
       payback: { affiliateId: string; amount: number }[];
-    }>(`${gw.url}/api/billing/statement?from=${month}`);
+    }>(gw, `${gw.url}/api/billing/statement?from=${month}`);
     expect(st.currency).toBe('CAD');
     expect(st.sessions).toHaveLength(1);
     const items = { usage: Number(usage), material: Number(material), technician: 0, total: Number(total) };
@@ -424,7 +426,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     expect(Object.fromEntries(st.payback.map((p) => [p.affiliateId, p.amount]))).toEqual(Object.fromEntries(agreement.map(([who], i) => [who, Number(shares[i]!)] as const).filter(([, paid]) => paid > 0)));
 
     // ---- the CSV export ----
-    const res = await fetch(`${gw.url}/api/billing/statement?from=${month}&format=csv`);
+    const res = await gw.fetch(`${gw.url}/api/billing/statement?from=${month}&format=csv`);
     expect(res.headers.get('content-type')).toMatch(/^text\/csv/);
     const [header, ...rows] = (await res.text()).trimEnd().split('\n').map((l) => l.split(','));
     const row = rows.find((r) => r[header!.indexOf('session')] === s.sessionId);
@@ -434,7 +436,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     expect([cell('usage'), cell('material'), cell('technician'), cell('total')]).toEqual([money(usage), money(material), money(technician), money(total)]);
 
     // ---- the payback progress ----
-    const progress = await getJson<{ toolId: string; pooled: boolean; coOwners: { affiliateId: string; contribution: number; cap: number; paid: number; remaining: number }[]; paid: number; cap: number; remaining: number; estimatedSessionsToPool: number }[]>(
+    const progress = await getJson<{ toolId: string; pooled: boolean; coOwners: { affiliateId: string; contribution: number; cap: number; paid: number; remaining: number }[]; paid: number; cap: number; remaining: number; estimatedSessionsToPool: number }[]>(gw, 
       `${gw.url}/api/billing/payback`,
     );
     const caps = agreement.map(([, c]) => (c * 12n) / 10n);

@@ -13,7 +13,7 @@ describe('billing of sessions', () => {
   let transport: SimTransport;
   let gw: TestGateway;
   const api = async (path: string, init?: RequestInit) => {
-    const res = await fetch(`${gw.url}${path}`, init);
+    const res = await gw.fetch(`${gw.url}${path}`, init);
     return { status: res.status, body: (res.headers.get('content-type')?.includes('json') ? await res.json() : await res.text()) as never };
   };
   const post = (path: string, body: unknown) => api(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });

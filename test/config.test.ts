@@ -20,7 +20,7 @@ function problems(text: string): string[] {
 describe('configuration', () => {
   it('accepts the shipped example config', () => {
     const { config } = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s']);
+    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'rig-1', 'rig-1-reader']);
     expect(config.gateway.http.port).toBe(8080);
   });
 

@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyJournalFile } from '../gateway/src/journal/journal.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { freePort, tempDir, waitFor } from './helpers.js';
+import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const ADA = '04A1B2C3';
@@ -57,6 +57,7 @@ affiliates:
 
   /** Starts a gateway process and waits until it talks to the node. */
   async up(): Promise<void> {
+    const auth = adminHeaders(join(this.dir, 'data'));
     const child = spawn(process.execPath, [cli, 'run', '--config', join(this.dir, 'lab.yaml'), '--http-port', String(this.httpPort)], { stdio: 'pipe' });
     this.gateway = child;
     child.stdout.on('data', (d: Buffer) => (this.output = (this.output + d.toString()).slice(-20_000)));
@@ -64,7 +65,7 @@ affiliates:
     await waitFor(
       async () => {
         if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${this.output}`);
-        const h = (await (await fetch(`http://127.0.0.1:${this.httpPort}/api/health`)).json()) as { devices: { state: string }[] };
+        const h = (await (await fetch(`http://127.0.0.1:${this.httpPort}/api/health`, auth)).json()) as { devices: { state: string }[] };
         return h.devices[0]?.state === 'online';
       },
       20_000,

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import { createToken } from '../gateway/src/http/tokens.js';
+import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { hasSocat } from '../simulators/src/transports.js';
 
@@ -44,7 +46,27 @@ export async function waitFor<T>(check: () => T | Promise<T>, ms = 10_000, what 
 
 export interface TestGateway extends RunningGateway {
   logs: Record<string, unknown>[];
+  /** An admin API token. */
+  token: string;
+  /** fetch with the admin token. */
+  fetch(url: string, init?: RequestInit): Promise<Response>;
   health(): Promise<{ devices: { id: string; state: string; detail: Record<string, unknown> }[] } & Record<string, unknown>>;
+}
+
+/** An admin API token for a gateway, and fetch that sends it. */
+export function adminFetch(gw: Pick<RunningGateway, 'journal'>): { token: string; fetch: (url: string, init?: RequestInit) => Promise<Response> } {
+  const { token } = createToken(gw.journal, { role: 'admin', name: 'test' });
+  return { token, fetch: (url, init) => fetch(url, { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } }) };
+}
+
+/** Request options with a new admin token of the gateway whose data directory this is (for a gateway in another process; made before it starts). */
+export function adminHeaders(dataDir: string): RequestInit {
+  const journal = Journal.open(dataDir);
+  try {
+    return { headers: { authorization: `Bearer ${createToken(journal, { role: 'admin', name: 'test' }).token}` } };
+  } finally {
+    journal.close();
+  }
 }
 
 /** A gateway on a free HTTP port with its journal in a temp dir; its log lines are kept for assertions. */
@@ -59,8 +81,11 @@ export async function startTestGateway(config: unknown): Promise<TestGateway> {
   const dir = tempDir('gw');
   const parsed = configSchema.parse({ ...(config as object), gateway: { dataDir: join(dir, 'data'), ...(config as { gateway?: object }).gateway } });
   const gw = await startGateway({ config: parsed, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger({ level: 'debug', format: 'json' }, sink) });
+  const { token, fetch: authed } = adminFetch(gw);
   return Object.assign(gw, {
     logs,
-    health: async () => (await fetch(`${gw.url}/api/health`)).json(),
+    token,
+    fetch: authed,
+    health: async () => (await authed(`${gw.url}/api/health`)).json(),
   }) as TestGateway;
 }

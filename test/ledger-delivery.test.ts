@@ -16,7 +16,7 @@ import { reconcile } from '../gateway/src/ledger/reconcile.js';
 import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminHeaders, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -119,12 +119,12 @@ describe('delivery to the ledger', () => {
     ledger.reject(1, 'provider: unknown agent affiliate:ada');
     await session();
     await waitFor(async () => (await health()).deadLetters > 0 && (await health()).backlog === 0);
-    const dead = (await (await fetch(`${gw.url}/api/ledger/dead-letters`)).json()) as { recordId: string; lastError: string }[];
+    const dead = (await (await gw.fetch(`${gw.url}/api/ledger/dead-letters`)).json()) as { recordId: string; lastError: string }[];
     expect(dead[0]!.lastError).toContain('unknown agent affiliate:ada');
     for (const d of dead) expect(ledger.countOf(d.recordId)).toBe(0);
     expect(((await gw.health()) as unknown as { status: string }).status).toBe('degraded');
     // fixed at the ledger: the custodian puts them back in their queues
-    const res = await fetch(`${gw.url}/api/ledger/dead-letters/retry`, { method: 'POST' });
+    const res = await gw.fetch(`${gw.url}/api/ledger/dead-letters/retry`, { method: 'POST' });
     expect(await res.json()).toEqual({ retried: dead.length });
     await waitFor(async () => (await health()).deadLetters === 0 && (await health()).backlog === 0);
     const rows = outboxOf(gw.journal.db);
@@ -174,11 +174,12 @@ describe('a gateway killed while it drains', () => {
     };
     let child: ChildProcessWithoutNullStreams | null = null;
     const up = async () => {
+      const auth = adminHeaders(join(dir, 'data'));
       const c = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'run', '--config', join(dir, 'lab.yaml'), '--http-port', String(httpPort)], { stdio: 'pipe' });
       c.stdout.resume();
       c.stderr.resume();
       child = c;
-      await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).json()) as { devices: { state: string }[] }).devices[0]?.state === 'online', 20_000);
+      await waitFor(async () => ((await (await fetch(`http://127.0.0.1:${httpPort}/api/health`, auth)).json()) as { devices: { state: string }[] }).devices[0]?.state === 'online', 20_000);
     };
     const kill = async () => {
       const c = child!;

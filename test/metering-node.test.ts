@@ -167,11 +167,13 @@ describe('a node in a reboot loop', () => {
     const server = createServer();
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
+    // the link connects while the gateway starts
+    const connection = once(server, 'connection');
     const gw = await startTestGateway({
       devices: [{ id: 'n2', kind: 'metering-node', serial: { path: `socket://127.0.0.1:${(server.address() as AddressInfo).port}` } }],
     });
     try {
-      const [socket] = (await once(server, 'connection')) as [Socket];
+      const [socket] = (await connection) as [Socket];
       const hello = (bootId: number) =>
         socket.write(encodeFrame({ type: 'HELLO', seq: 0, nodeId: 'n2', firmware: '1', protocol: 1, capabilities: 0, resetCause: 2, bootId, heartbeatS: 5 }));
       const hellos = () => gw.journal.events({ deviceId: 'n2', kind: 'device.hello' });

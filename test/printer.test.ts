@@ -209,7 +209,7 @@ describe('printing through the API and the command line', () => {
   it('takes a G-code upload, pauses, resumes and cancels, with clear errors for what it cannot do', async () => {
     const b = await bed();
     const post = (path: string, body?: string) =>
-      fetch(`${b.gw.url}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'text/plain' }, body });
+      b.gw.fetch(`${b.gw.url}${path}`, { method: 'POST', headers: body === undefined ? {} : { 'content-type': 'text/plain' }, body });
     const gcode = sampleGcode({ layers: 30, movesPerLayer: 40, heat: false });
 
     expect(await (await post('/api/devices/nope/jobs', gcode)).json()).toMatchObject({ error: 'unknown-device', message: expect.stringContaining('mk3s') });
@@ -244,7 +244,7 @@ describe('printing through the API and the command line', () => {
     const file = join(tempDir('print'), 'tiny.gcode');
     writeFileSync(file, sampleGcode({ layers: 3, movesPerLayer: 20, heat: false }));
     // Asynchronously: the gateway answering it runs in this process.
-    const { stdout: out } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'print', 'mk3s', file, '--url', b.gw.url, '--follow'], { encoding: 'utf8' });
+    const { stdout: out } = await promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'print', 'mk3s', file, '--url', b.gw.url, '--follow'], { encoding: 'utf8', env: { ...process.env, OVN_GATEWAY_TOKEN: b.gw.token } });
     expect(out.trim().split('\n')[0]).toMatch(/^tiny\.gcode: printing, \d+ %/);
     expect(out.trim().split('\n').at(-1)).toMatch(/^tiny\.gcode: finished, 100 %, [\d.]+ g \(\d+ mm\)$/);
     expect((await jobEnd(b)).outcome).toBe('finished');

@@ -47,7 +47,7 @@ describe('sessions at a tool with a metering node', () => {
     expect(sim.truth().relay.sensed).toBe(true);
     sim.setBusy(true);
     await new Promise((r) => setTimeout(r, 800));
-    const tools = (await (await fetch(`${gw.url}/api/tools`)).json()) as { session: { affiliateId: string; energyWh: number } }[];
+    const tools = (await (await gw.fetch(`${gw.url}/api/tools`)).json()) as { session: { affiliateId: string; energyWh: number } }[];
     expect(tools[0]!.session).toMatchObject({ affiliateId: 'ada' });
 
     sim.badge('04A1B2C3'); // badge-out while busy
@@ -71,7 +71,7 @@ describe('sessions at a tool with a metering node', () => {
     sim.badge('0411223344');
     await waitFor(() => ended().length === 3);
     expect(ended()[2]).toMatchObject({ affiliateId: 'bo', reason: 'badge-out' });
-    const sessions = (await (await fetch(`${gw.url}/api/sessions?tool=printer`)).json()) as { affiliateId: string }[];
+    const sessions = (await (await gw.fetch(`${gw.url}/api/sessions?tool=printer`)).json()) as { affiliateId: string }[];
     expect(sessions.map((s) => s.affiliateId)).toEqual(['bo', 'ada', 'ada']);
   });
 });

@@ -48,7 +48,9 @@ export type DenyReason =
   | 'qualification-expired'
   | 'tool-blocked'
   | 'tool-in-maintenance'
-  | 'in-use-by-other';
+  | 'in-use-by-other'
+  /** The journal's storage cannot record a new session (disk full, read-only). */
+  | 'storage-unavailable';
 
 export type Decision =
   | { kind: 'grant'; affiliateId: string }

@@ -99,6 +99,12 @@ export class Billing {
     if (charge.poolReached) this.pool(s.toolId, s.sessionId, eventId, inputs);
   }
 
+  /** What a session would be charged if it ended now (a running session's cost); null when its tool is not billed. Writes nothing. */
+  quote(s: SessionRecord): Charge | null {
+    if (!this.cfg.tools[s.toolId]) return null;
+    return computeCharge(this.inputsFor(s.toolId, s.useType, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null));
+  }
+
   /** The last co-owner is repaid: the tool joins the pool of shareables, journaled with the charge or correction (`chargeEventId`) that did it. */
   private pool(toolId: string, sessionId: string, eventId: number, inputs: ChargeInputs): void {
     const coOwners = inputs.coOwners.map((c) => ({ affiliateId: c.affiliateId, contribution: c.contribution, cap: capOf(c.contribution, inputs.multiplier) }));

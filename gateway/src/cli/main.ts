@@ -21,6 +21,9 @@ import { createTransport } from '../ledger/transport.js';
 import { mappingContext, type LedgerConfig } from '../ledger/config.js';
 import type { LedgerTransport } from '../../../ledger-client/src/types.js';
 import { startGateway } from '../gateway.js';
+import { registerTokenCommands } from './tokens.js';
+import { notifySystemd } from '../systemd.js';
+import { dataCommands } from './data.js';
 import { VERSION } from '../version.js';
 import { loadScenario, playScenario, type SimControl } from '../../../simulators/src/control.js';
 import { nodeControl } from '../../../simulators/src/metering-node/control.js';
@@ -28,6 +31,8 @@ import { MeteringNodeSim } from '../../../simulators/src/metering-node/node-sim.
 import { printerControl } from '../../../simulators/src/printer/control.js';
 import { PrinterSim } from '../../../simulators/src/printer/printer-sim.js';
 import { rfidControl } from '../../../simulators/src/rfid/control.js';
+import { RigSim } from '../../../simulators/src/rig/rig-sim.js';
+import { rigControl } from '../../../simulators/src/rig/control.js';
 import { Rdm6300Sim } from '../../../simulators/src/rfid/rdm6300-sim.js';
 import { ledgerControl } from '../../../simulators/src/ledger/control.js';
 import { LedgerSim } from '../../../simulators/src/ledger/ledger-sim.js';
@@ -58,10 +63,21 @@ program
   .option('--http-port <port>', 'HTTP port, overriding gateway.http.port', port)
   .action(async (opts: { config: string; httpPort?: number }) => {
     const gw = await startGateway(loadConfig(opts.config), { httpPort: opts.httpPort });
+    // A write the storage refused (disk full, failing SD card) where nobody could catch it must not
+    // stop the gateway: the relays keep following the sessions, health says what is wrong.
+    process.on('uncaughtException', (err) => {
+      if (gw.storage.absorb(err)) return;
+      gw.log.fatal({ err }, 'uncaught exception');
+      process.exit(1);
+    });
+    // Under systemd (Type=notify): ready once the journal is open and the devices are connecting.
+    const notify = (state: string) => void notifySystemd(state).catch((err: Error) => gw.log.error(err.message));
+    notify(`READY=1\nSTATUS=journal open, ${gw.devices.size} device(s) connecting, API on ${gw.url}`);
     let stopping = false;
     const shutdown = (signal: string) => {
       if (stopping) return;
       stopping = true;
+      notify('STOPPING=1\nSTATUS=switching idle tools off and closing their sessions');
       gw.log.info({ signal }, 'stopping');
       gw.stop().then(
         () => process.exit(0),
@@ -114,7 +130,9 @@ program
 async function callApi(url: string, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
   let res: Response;
   try {
-    res = await fetch(`${url}${path}`, init);
+    // the API wants a token: OVN_GATEWAY_TOKEN (ovn-gateway tokens create)
+    const token = process.env.OVN_GATEWAY_TOKEN;
+    res = await fetch(`${url}${path}`, token ? { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } } : init);
   } catch {
     throw new CliError(`cannot reach the gateway at ${url}: is it running? (--url to point elsewhere)`);
   }
@@ -411,6 +429,8 @@ withData(devicesCmd.command('list-mqtt'))
     }),
   );
 
+registerTokenCommands(program);
+
 const ledgerCmd = program.command('ledger').description("delivery to the network's ledger: the outbox, dead letters, reconciliation");
 /** Runs `fn` with the outbox of the config's journal and the configured ledger; closes the journal when it is done. */
 async function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, ledger: LedgerConfig) => T | Promise<T>): Promise<T> {
@@ -591,6 +611,34 @@ simOptions(sim.command('rfid'))
   });
 
 sim
+  .command('rig')
+  .description('a networked instrument on MQTT (the Mosquito sensor rig, or a metered smart plug) connecting to a broker as a device; reads commands on stdin')
+  .requiredOption('--url <url>', 'the broker, e.g. mqtt://127.0.0.1:1883')
+  .requiredOption('--device <id>', 'its device id (client id and user name)')
+  .requiredOption('--base-topic <topic>', "the lab's base topic (mqtt.baseTopic)")
+  .option('--password <secret>', 'its secret (ovn-gateway devices add-mqtt <id>); default: $OVN_RIG_SECRET')
+  .option('--model <model>', 'mosquito-rig or smart-plug', 'mosquito-rig')
+  .option('--power <watts>', 'power drawn while the tool works', positive, 300)
+  .option('--idle <watts>', 'power drawn while on and idle', positive, 4)
+  .option('--interval <ms>', 'telemetry interval', positive, 2000)
+  .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+  .option('--flaky', 'start in flaky mode (lost messages, dropped connections, bursts)')
+  .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
+  .action(async (opts: { url: string; device: string; baseTopic: string; password?: string; model: string; power: number; idle: number; interval: number; timeScale: number; flaky?: boolean; scenario?: string }) => {
+    if (opts.model !== 'mosquito-rig' && opts.model !== 'smart-plug') throw new CliError('--model: mosquito-rig or smart-plug');
+    const password = opts.password ?? process.env.OVN_RIG_SECRET;
+    if (!password) throw new CliError(`--password or OVN_RIG_SECRET: the device's secret (ovn-gateway devices add-mqtt ${opts.device} prints it)`);
+    const rig = new RigSim({ url: opts.url, deviceId: opts.device, password, baseTopic: opts.baseTopic, model: opts.model, powerW: opts.power, idleW: opts.idle, telemetryIntervalMs: opts.interval, timeScale: opts.timeScale });
+    rig.setFlaky(opts.flaky ?? false);
+    rig.start();
+    const ctl = rigControl(rig);
+    console.error(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
+    const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+    void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+    commandsFromStdin(ctl, () => rig.stop());
+  });
+
+sim
   .command('ledger')
   .description('a Valueflows ledger for the ledger client (JSON batch API and GraphQL, its own SQLite database, fault injection); reads commands on stdin')
   .option('--listen <host:port>', 'where to listen (GraphQL at /graphql)', '127.0.0.1:7400')
@@ -604,6 +652,8 @@ sim
     console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
     commandsFromStdin(ctl, () => ledger.close());
   });
+
+dataCommands(program);
 
 class CliError extends Error {}
 

@@ -9,6 +9,8 @@ import { deviceId, hostPort, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
+import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
+import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
 import { ledgerSchema } from '../ledger/config.js';
 import { brokerSchema } from '../mqtt/config.js';
@@ -69,7 +71,7 @@ export const printerSchema = z.strictObject({
     .describe('G-code sent after a cancelled print; its extrusion is metered like any other.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema]);
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
 
 const simulatorCommon = {
   listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),
@@ -96,30 +98,47 @@ const ledgerSimulator = z.strictObject({
   db: z.string().optional().describe('SQLite file of the simulated ledger, relative to this config file; default in memory.'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator]);
+const rigSimulator = z.strictObject({
+  kind: z.literal('rig'),
+  device: deviceId.describe('The mqtt-instrument device it plays: it connects to the embedded broker as this device, with credentials the gateway makes for this run only.'),
+  model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig'),
+  scenario: simulatorCommon.scenario,
+  timeScale: simulatorCommon.timeScale,
+  powerW: z.number().min(0).default(300).describe('Power drawn while the relay is on and the tool busy.'),
+  idleW: z.number().min(0).default(4).describe('Power drawn while the relay is on and the tool idle.'),
+  telemetryIntervalMs: z.number().int().min(50).default(2000).describe('How often it publishes telemetry (and at every change).'),
+});
+
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({
     id: deviceId,
     name: z.string().min(1).optional(),
     node: deviceId.optional().describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
-    switch: deviceId.optional().describe('What switches the tool: a metering node or a gpio device; default: the node.'),
+    switch: deviceId.optional().describe('What switches the tool: a metering node, a gpio device or an mqtt-instrument; default: the node.'),
+    meter: deviceId.optional().describe('What meters the tool and says whether it is busy: a metering node or an mqtt-instrument; default: the node.'),
     readers: z.array(deviceId).default([]).describe('Badge readers at this tool besides the node: rfid-reader or mqtt-badge-reader devices.'),
     printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
     handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
     idleTimeoutMin: z.number().positive().default(15).describe('No busy signal for this long ends the session (after a warning).'),
     maxDurationH: z.number().positive().default(12),
     warnBeforeOffS: z.number().min(0).default(60).describe('Warning before an automatic switch-off.'),
+    serviceEveryH: z.number().positive().optional().describe('Run hours between services; the maintenance view counts down to the next one.'),
   })
   .refine((t) => t.node !== undefined || t.switch !== undefined, { message: 'a tool needs a node or a switch to turn it on and off', path: ['switch'] });
 export type ToolConfig = z.output<typeof toolSchema>;
 
-const SWITCH_KINDS = ['metering-node', 'gpio'];
+const SWITCH_KINDS = ['metering-node', 'gpio', 'mqtt-instrument'];
+const METER_KINDS = ['metering-node', 'mqtt-instrument'];
 const READER_KINDS = ['metering-node', 'rfid-reader', 'mqtt-badge-reader'];
 
 /** Each tool names devices that exist and are of the right kind; a switch serves one tool. */
 function toolReferences(
-  cfg: { devices: readonly { id: string; kind: string }[]; tools: readonly { node?: string | undefined; switch?: string | undefined; printer?: string | undefined; readers: readonly string[] }[] },
+  cfg: {
+    devices: readonly { id: string; kind: string }[];
+    tools: readonly { node?: string | undefined; switch?: string | undefined; meter?: string | undefined; printer?: string | undefined; readers: readonly string[] }[];
+  },
   ctx: z.RefinementCtx,
 ): void {
   const kindOf = new Map(cfg.devices.map((d) => [d.id, d.kind]));
@@ -128,6 +147,7 @@ function toolReferences(
     const refs: [(string | number)[], string | undefined, string[]][] = [
       [['node'], t.node, ['metering-node']],
       [['switch'], t.switch, SWITCH_KINDS],
+      [['meter'], t.meter, METER_KINDS],
       [['printer'], t.printer, ['printer']],
       ...t.readers.map((r, j): [(string | number)[], string, string[]] => [['readers', j], r, READER_KINDS]),
     ];
@@ -141,6 +161,22 @@ function toolReferences(
     const other = switchedBy.get(sw);
     if (other !== undefined) ctx.addIssue({ code: 'custom', path: ['tools', i, t.switch ? 'switch' : 'node'], message: `"${sw}" already switches tools.${other}` });
     else switchedBy.set(sw, i);
+  });
+}
+
+/** Networked instruments, readers without a url and simulated rigs need the embedded broker; a simulated rig plays a configured instrument. */
+function brokerReferences(cfg: { mqtt?: unknown; devices: readonly { id: string; kind: string; url?: string | undefined }[]; simulators: readonly { kind: string; device?: string }[] }, ctx: z.RefinementCtx): void {
+  if (!cfg.mqtt) {
+    cfg.devices.forEach((d, i) => {
+      if (d.kind === 'mqtt-instrument') ctx.addIssue({ code: 'custom', path: ['devices', i, 'kind'], message: 'an mqtt-instrument connects to the embedded broker: add an mqtt section' });
+      if (d.kind === 'mqtt-badge-reader' && d.url === undefined) ctx.addIssue({ code: 'custom', path: ['devices', i, 'url'], message: 'no url: give the broker (mqtt://host:port), or add an mqtt section to read from the embedded broker' });
+    });
+  }
+  cfg.simulators.forEach((s, i) => {
+    if (s.kind !== 'rig') return;
+    if (!cfg.mqtt) ctx.addIssue({ code: 'custom', path: ['simulators', i, 'kind'], message: 'a simulated rig connects to the embedded broker: add an mqtt section' });
+    const kind = cfg.devices.find((d) => d.id === s.device)?.kind;
+    if (kind !== 'mqtt-instrument') ctx.addIssue({ code: 'custom', path: ['simulators', i, 'device'], message: kind ? `"${s.device}" is a ${kind}, not an mqtt-instrument` : `no device "${s.device}" in devices` });
   });
 }
 
@@ -183,8 +219,10 @@ export const configSchema = z
           .strictObject({
             host: z.string().min(1).default('127.0.0.1'),
             port: z.number().int().min(0).max(65_535).default(8080),
+            demoTokens: z.boolean().default(false).describe('For a demonstration: make one API token per role at every start and log their login links. Never on a real lab.'),
+            metricsPublic: z.boolean().default(false).describe('Serve /metrics without a token (for a Prometheus on a trusted network).'),
           })
-          .default({ host: '127.0.0.1', port: 8080 }),
+          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }),
         log: z
           .strictObject({
             level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
@@ -192,8 +230,9 @@ export const configSchema = z
           })
           .default({ level: 'info', format: 'auto' }),
         checkpointS: z.number().min(1).max(300).default(5).describe('How often open sessions save their meters; a crash or power cut loses at most this much usage.'),
+        minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
-      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080 }, log: { level: 'info', format: 'auto' }, checkpointS: 5 }),
+      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 }),
     devices: z
       .array(deviceSchema)
       .superRefine(uniqueIds, { when: () => true }) // also when some devices have other problems: list every problem at once
@@ -220,6 +259,7 @@ export const configSchema = z
   })
   .superRefine((cfg, ctx) => {
     toolReferences(cfg, ctx);
+    brokerReferences(cfg, ctx);
     useTypeReferences(cfg, ctx);
     billingReferences(cfg, ctx);
   });

@@ -1,8 +1,10 @@
 /**
  * What a shared tool needs from the devices around it, whatever they are: something that
  * reads badges (a metering node's reader, a serial RFID reader, a networked reader over
- * MQTT) and something that switches the tool and gives feedback (a metering node's relay,
- * Pi GPIO pins). Sessions depend on these two roles, not on device classes.
+ * MQTT), something that switches the tool and gives feedback (a metering node's relay,
+ * Pi GPIO pins, a networked instrument's relay by command) and, optionally, something that
+ * meters it and says whether it is busy (a metering node, a networked instrument or smart
+ * plug). Sessions depend on these roles, not on device classes.
  */
 import type { Device } from './device.js';
 
@@ -47,5 +49,39 @@ export interface ToolSwitch extends Device {
   indicate(pattern: Indication, durationMs: number, text: string): Promise<void>;
 }
 
+/** Totals of a tool meter over every boot of the device, from its own cumulative counters. */
+export interface MeterTotals {
+  /** Seconds the tool was busy (working). */
+  activeS: number;
+  energyMwh: number;
+}
+
+/** A fault the meter reports; a severe one ends the running session. */
+export interface ToolFault {
+  code: string;
+  active: boolean;
+  severe: boolean;
+  text: string;
+}
+
+/**
+ * A device that meters a tool. Its counters are the device's own and cumulative, so they
+ * keep counting while the gateway is away (a session measures from its start's totals to
+ * its end's). `busy` is emitted on every report of the busy state (repeats included),
+ * `fault` when a fault is raised or cleared.
+ */
+export interface ToolMeter extends Device {
+  readonly metersTools: true;
+  readonly meterTotals: MeterTotals;
+  readonly isBusy: boolean;
+  /** A fresh reading: resolves when it has arrived, after a short timeout, or at once when the device is offline (the last totals are then what there is). */
+  readMeter(): Promise<void>;
+  on(event: 'busy', listener: (busy: boolean) => void): unknown;
+  on(event: 'fault', listener: (f: ToolFault) => void): unknown;
+  off(event: 'busy', listener: (busy: boolean) => void): unknown;
+  off(event: 'fault', listener: (f: ToolFault) => void): unknown;
+}
+
 export const isBadgeReader = (d: Device): d is BadgeReader => (d as Partial<BadgeReader>).readsBadges === true;
 export const isToolSwitch = (d: Device): d is ToolSwitch => (d as Partial<ToolSwitch>).switchesTools === true;
+export const isToolMeter = (d: Device): d is ToolMeter => (d as Partial<ToolMeter>).metersTools === true;

@@ -1,10 +1,15 @@
 /**
  * The journal: an append-only record of what happened, in SQLite (WAL) in the data
- * directory. Migrations run forward at open; `PRAGMA user_version` holds the schema version.
+ * directory. Migrations run forward at open, after a copy of the journal is kept beside it;
+ * `PRAGMA user_version` holds the schema version.
+ *
+ * When the storage refuses a write (a full disk, a read-only or failing SD card), events and
+ * durable transactions are kept in memory, in order, and written when it accepts writes again
+ * (`flushHeld`); listeners (`onStorage`) hear of both.
  */
 import Database from 'better-sqlite3';
-import { mkdirSync } from 'node:fs';
-import { join } from 'node:path';
+import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { chainHash, GENESIS, verifyChain, type ChainRow, type VerifyResult } from './chain.js';
 import { MIGRATIONS } from './migrations.js';
 
@@ -15,6 +20,51 @@ export interface JournalEvent {
   deviceId: string | null;
   data: Record<string, unknown>;
 }
+
+/** Why the storage refuses writes: what a person must fix. */
+export type StorageProblem = 'full' | 'read-only' | 'io-error';
+
+/** The storage problem behind a failed write, or null when the failure has another cause. */
+export function storageProblemOf(err: unknown): StorageProblem | null {
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string') return null;
+  if (code === 'SQLITE_FULL' || code === 'ENOSPC') return 'full';
+  if (code.startsWith('SQLITE_READONLY') || code === 'EROFS') return 'read-only';
+  if (code.startsWith('SQLITE_IOERR') || code === 'EIO') return 'io-error';
+  return null;
+}
+
+/** What a storage problem means for a person, and what to do. */
+export const STORAGE_PROBLEM_TEXT: Record<StorageProblem, string> = {
+  full: 'the disk is full: free space on it (old backups, logs) or move gateway.dataDir to a larger disk',
+  'read-only': 'the file system is read-only: the SD card may be failing; copy the journal elsewhere (ovn-gateway backup) and replace the card',
+  'io-error': 'the storage fails to write: the SD card may be failing; copy the journal elsewhere (ovn-gateway backup) and replace the card',
+};
+
+/** Why a directory cannot be written to, when the storage is the cause. */
+function writeProblemOf(dir: string): StorageProblem | null {
+  try {
+    accessSync(dir, constants.W_OK);
+    return null;
+  } catch (err) {
+    return storageProblemOf(err);
+  }
+}
+
+/** Writes kept in memory at most while the storage refuses them; beyond, the write fails. */
+export const MAX_HELD_WRITES = 50_000;
+
+export type Migration = string | ((db: Database.Database) => void);
+
+/** A migration at open: from and to which schema version, and where the copy from before it is. */
+export interface MigrationDone {
+  from: number;
+  to: number;
+  backup: string;
+}
+
+/** A migration that failed: the journal was left as it was. */
+export class MigrationError extends Error {}
 
 export interface EventQuery {
   deviceId?: string;
@@ -27,41 +77,57 @@ export interface EventQuery {
 
 export class Journal {
   readonly db: Database.Database;
-  private readonly insert: Database.Statement<[number, string, string, string | null, string, string]>;
+  /** Whether the wall clock is synchronised, stored beside every event (`clock_synced`); the gateway sets its ClockStatus. */
+  clock: { readonly synced: boolean | null } = { synced: null };
+  /** Set when this open migrated an existing journal to a newer schema. */
+  readonly migrated: MigrationDone | null;
+  private readonly insert: Database.Statement<[number, string, string, string | null, string, string, number | null]>;
   private readonly last: Database.Statement<[], { id: number; hash: string }>;
-  private readonly append: (kind: string, deviceId: string | null, data: string) => number;
+  private readonly append: (kind: string, deviceId: string | null, data: string, at: string) => number;
   private readonly latestStmt: Database.Statement<[string, string | null]>;
   private readonly taps: ((e: JournalEvent & { hash: string }) => void)[] = [];
+  private readonly held: (() => void)[] = [];
+  private readonly storageListeners: ((problem: StorageProblem | null, err: Error | null) => void)[] = [];
 
   private constructor(
     readonly file: string,
     private readonly now: () => Date,
+    migrations: readonly Migration[],
   ) {
     this.db = new Database(file);
-    this.db.pragma('journal_mode = WAL');
-    // NORMAL in WAL mode keeps the database consistent after a power cut and spares the SD card
-    // an fsync per meter reading; the last commits before a cut may be lost, never corrupted.
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('foreign_keys = ON');
-    this.db.pragma('busy_timeout = 5000');
-    migrate(this.db);
-    this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash) VALUES (?, ?, ?, ?, ?, ?)');
+    try {
+      this.db.pragma('journal_mode = WAL');
+      // NORMAL in WAL mode keeps the database consistent after a power cut and spares the SD card
+      // an fsync per meter reading; the last commits before a cut may be lost, never corrupted.
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('foreign_keys = ON');
+      this.db.pragma('busy_timeout = 5000');
+      this.migrated = migrate(this.db, file, migrations, now());
+    } catch (err) {
+      this.db.close();
+      const problem = storageProblemOf(err) ?? ((err as { code?: string }).code === 'SQLITE_CANTOPEN' ? writeProblemOf(dirname(file)) : null);
+      if (problem) throw new Error(`${file}: cannot open the journal, ${STORAGE_PROBLEM_TEXT[problem]} (${(err as Error).message})`);
+      throw err;
+    }
+    this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash, clock_synced) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.last = this.db.prepare('SELECT id, hash FROM events ORDER BY id DESC LIMIT 1');
     this.latestStmt = this.db.prepare('SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE kind = ? AND device_id IS ? ORDER BY id DESC LIMIT 1');
     // Read the chain's end and append in one transaction, so that no other writer can slip in between.
-    this.append = this.db.transaction((kind: string, deviceId: string | null, data: string) => {
+    this.append = this.db.transaction((kind: string, deviceId: string | null, data: string, at: string) => {
       const last = this.last.get();
-      const row: ChainRow = { id: (last?.id ?? 0) + 1, at: this.now().toISOString(), kind, device_id: deviceId, data };
+      const row: ChainRow = { id: (last?.id ?? 0) + 1, at, kind, device_id: deviceId, data };
       const hash = chainHash(last?.hash ?? GENESIS, row);
-      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash);
+      const synced = this.clock.synced;
+      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash, synced === null ? null : Number(synced));
       if (this.taps.length) for (const tap of this.taps) tap({ id: row.id, at: row.at, kind, deviceId, data: JSON.parse(data) as Record<string, unknown>, hash });
       return row.id;
     });
   }
 
-  static open(dataDir: string, now: () => Date = () => new Date()): Journal {
+  /** Opens (or makes) the journal of a data directory; `migrations` is for tests of upgrades. */
+  static open(dataDir: string, now: () => Date = () => new Date(), migrations: readonly Migration[] = MIGRATIONS): Journal {
     mkdirSync(dataDir, { recursive: true });
-    return new Journal(join(dataDir, 'journal.sqlite'), now);
+    return new Journal(join(dataDir, 'journal.sqlite'), now, migrations);
   }
 
   get schemaVersion(): number {
@@ -76,9 +142,16 @@ export class Journal {
     this.taps.push(tap);
   }
 
-  /** Appends an event to the chain; returns its id. */
+  /**
+   * Appends an event to the chain; returns its id, or 0 when the storage refuses writes and the
+   * event is held in memory until it accepts them again (outside a transaction only: inside one,
+   * the error rolls the transaction back).
+   */
   record(kind: string, deviceId: string | null, data: Record<string, unknown> = {}): number {
-    return this.append(kind, deviceId, JSON.stringify(data));
+    const json = JSON.stringify(data);
+    const at = this.now().toISOString();
+    if (this.db.inTransaction) return this.append(kind, deviceId, json, at);
+    return this.orHold(() => this.append(kind, deviceId, json, at)) ?? 0;
   }
 
   /**
@@ -92,6 +165,70 @@ export class Journal {
     } finally {
       this.db.pragma('synchronous = NORMAL');
     }
+  }
+
+  /**
+   * `durably`, or, when the storage refuses writes, the transaction is held in memory and run
+   * in order when it accepts them again. Returns whether it ran now. For what must not be lost
+   * and can be written late: a closed session (its events then carry the time they were written;
+   * their data carries when it happened).
+   */
+  durablyOrLater(fn: () => void): boolean {
+    return this.orHold(() => this.durably(fn)) !== null;
+  }
+
+  /** Writes held in memory while the storage refused them. */
+  get heldWrites(): number {
+    return this.held.length;
+  }
+
+  /**
+   * Writes what was held, in order, as far as the storage accepts; returns whether everything
+   * is written. Listeners hear `null` when the last held write is.
+   */
+  flushHeld(): boolean {
+    while (this.held.length) {
+      try {
+        this.held[0]!();
+      } catch (err) {
+        if (storageProblemOf(err) === null) throw err;
+        return false;
+      }
+      this.held.shift();
+      if (this.held.length === 0) for (const l of this.storageListeners) l(null, null);
+    }
+    return true;
+  }
+
+  /**
+   * Calls `listener` with the problem when the storage refuses a write, and with null once what
+   * was held is written; returns what removes it.
+   */
+  onStorage(listener: (problem: StorageProblem | null, err: Error | null) => void): () => void {
+    this.storageListeners.push(listener);
+    return () => {
+      const i = this.storageListeners.indexOf(listener);
+      if (i >= 0) this.storageListeners.splice(i, 1);
+    };
+  }
+
+  /** Runs `write` now, unless writes are held; on a storage problem holds it. Returns its result, or null when held. */
+  private orHold<T>(write: () => T): T | null {
+    let refused: { problem: StorageProblem; err: Error } | null = null;
+    if (this.held.length === 0) {
+      try {
+        return write();
+      } catch (err) {
+        const problem = storageProblemOf(err);
+        if (problem === null) throw err;
+        refused = { problem, err: err as Error };
+      }
+    }
+    if (this.held.length >= MAX_HELD_WRITES) throw new Error(`${this.file}: the storage has refused writes for too long (${this.held.length} held in memory); free space or replace the SD card, then restart`);
+    this.held.push(() => void write());
+    // after holding it: what the listeners write goes behind it
+    if (refused) for (const l of this.storageListeners) l(refused.problem, refused.err);
+    return null;
   }
 
   /** The newest event of a kind (for a device), or null. */
@@ -148,17 +285,41 @@ export function verifyJournalFile(file: string): VerifyResult {
   }
 }
 
-function migrate(db: Database.Database): void {
+/**
+ * Runs the migrations the journal has not had, all in one transaction, after a consistent copy
+ * of it is kept beside it (named with its version): a failed migration leaves it as it was.
+ */
+function migrate(db: Database.Database, file: string, migrations: readonly Migration[], now: Date): MigrationDone | null {
   const current = db.pragma('user_version', { simple: true }) as number;
-  if (current > MIGRATIONS.length) {
-    throw new Error(`journal schema version ${current} is newer than this gateway knows (${MIGRATIONS.length}); upgrade the gateway`);
+  if (current > migrations.length) {
+    throw new MigrationError(`${file}: journal schema version ${current} is newer than this gateway knows (${migrations.length}); upgrade the gateway`);
   }
-  for (let v = current; v < MIGRATIONS.length; v++) {
-    const migration = MIGRATIONS[v]!;
+  if (current === migrations.length) return null;
+  let backup = '';
+  if (current > 0) {
+    backup = file.replace(/\.sqlite$/, '') + `.v${current}.${now.toISOString().replace(/[:.]/g, '-')}.sqlite`;
+    if (existsSync(backup)) throw new MigrationError(`${file}: ${backup} is in the way of the copy kept before migrating; move it`);
+    try {
+      db.prepare('VACUUM INTO ?').run(backup);
+    } catch (err) {
+      throw new MigrationError(`${file}: cannot keep a copy before migrating from schema version ${current} (${(err as Error).message} at ${backup}); nothing was changed`);
+    }
+  }
+  let v = current;
+  try {
     db.transaction(() => {
-      if (typeof migration === 'string') db.exec(migration);
-      else migration(db);
-      db.pragma(`user_version = ${v + 1}`);
+      for (; v < migrations.length; v++) {
+        const migration = migrations[v]!;
+        if (typeof migration === 'string') db.exec(migration);
+        else migration(db);
+      }
+      db.pragma(`user_version = ${migrations.length}`);
     })();
+  } catch (err) {
+    throw new MigrationError(
+      `${file}: migrating the journal from schema version ${current} failed at version ${v + 1} (${(err as Error).message}); the journal was left at version ${current}` +
+        (backup ? `, and a copy from before is at ${backup}` : ''),
+    );
   }
+  return current > 0 ? { from: current, to: migrations.length, backup } : null;
 }

@@ -133,4 +133,19 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     created_at  TEXT NOT NULL
   );
   `,
+  // API tokens of the HTTP API: only a SHA-256 of each token is kept.
+  `
+  CREATE TABLE api_tokens (
+    id           TEXT PRIMARY KEY,                  -- public, names the token in lists and the journal
+    hash         TEXT NOT NULL UNIQUE,              -- hex SHA-256 of the token
+    role         TEXT NOT NULL CHECK (role IN ('affiliate', 'custodian', 'maintainer', 'admin')),
+    affiliate_id TEXT,                              -- an affiliate token sees this affiliate's data only
+    name         TEXT,
+    created_at   TEXT NOT NULL,
+    revoked_at   TEXT
+  );
+  `,
+  // Whether the wall clock was synchronised when each event was written (a Pi has no real-time
+  // clock): 1 yes, 0 no, NULL unknown. Outside the hash chain, whose encoding is fixed.
+  `ALTER TABLE events ADD COLUMN clock_synced INTEGER;`,
 ];

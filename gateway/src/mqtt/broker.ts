@@ -27,7 +27,7 @@ import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
-import { DEVICE_ID, MqttCredentials } from './credentials.js';
+import { DEVICE_ID, MqttCredentials, newSecret } from './credentials.js';
 import { RateLimit, WarnLimit } from './limits.js';
 import { GuardedConnection } from './packet-guard.js';
 import {
@@ -54,6 +54,8 @@ const REVOCATION_CHECK_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A client that stops reading is disconnected after this, so that it cannot stall delivery to the others. */
 const DRAIN_TIMEOUT_MS = 30_000;
+/** The `createdAt` of a simulated device's principal: its credentials are not in the database, so never revoked by it. */
+const SIMULATED = 'simulated';
 
 export interface BrokerEvents {
   telemetry: [deviceId: string, telemetry: Telemetry];
@@ -157,6 +159,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private readonly now: () => Date;
   private readonly clock: () => number;
   private readonly internalSecret = randomBytes(32).toString('base64url');
+  /** Secrets of simulated devices played inside this process, for this run only. */
+  private readonly simulated = new Map<string, string>();
   /** Prefix of this run's command transactions, so that ids never repeat across restarts. */
   private readonly runId = randomBytes(3).toString('hex');
   private readonly connectionRate: RateLimit;
@@ -186,6 +190,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     private readonly opts: BrokerOptions = {},
   ) {
     super();
+    // every networked-instrument driver listens (and picks its own device's messages)
+    this.setMaxListeners(0);
     this.topics = topicsFor(cfg.baseTopic);
     this.log = log.child({ component: 'mqtt' });
     this.credentials = new MqttCredentials(journal);
@@ -294,6 +300,17 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, clientId: `${INTERNAL_PREFIX}-${name}`, username: INTERNAL_PREFIX, password: this.internalSecret };
   }
 
+  /**
+   * Credentials for a simulated device played inside the gateway's process (a simulated lab):
+   * the device's own id and rules, a secret that lives only in this process for this run, never
+   * stored nor journaled. Real devices get theirs from `ovn-gateway devices add-mqtt`.
+   */
+  simulatedDeviceCredentials(deviceId: string): { url: string; password: string } {
+    let secret = this.simulated.get(deviceId);
+    if (secret === undefined) this.simulated.set(deviceId, (secret = newSecret()));
+    return { url: this.internalClientOptions('simulated').url, password: secret };
+  }
+
   private async listen(): Promise<void> {
     const { host, port } = hostPortOf(this.cfg.listen);
     const tcp = createNetServer({ noDelay: true }, (socket) => this.accept(socket, socket.remoteAddress ?? 'unknown'));
@@ -369,6 +386,11 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     }
     if (!DEVICE_ID.test(username)) return refuse('bad-credentials', 4, 'bad user name or password');
     if (client.id !== username) return refuse('client-id-mismatch', 2, 'the client id must be the device id, the same as the user name');
+    const simulated = this.simulated.get(username);
+    if (simulated !== undefined && sameSecret(password, simulated)) {
+      this.principals.set(client, { kind: 'device', deviceId: username, createdAt: SIMULATED, address });
+      return done(null, true);
+    }
     this.credentials.verify(username, password).then(
       (r) => {
         if (!r.ok) return refuse('bad-credentials', 4, 'bad user name or password');
@@ -533,7 +555,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const current = new Map(this.credentials.list().map((c) => [c.deviceId, c.createdAt]));
     for (const [id, dev] of this.devices) {
       const p = dev.client ? this.principals.get(dev.client) : undefined;
-      if (p?.kind !== 'device' || current.get(id) === p.createdAt) continue;
+      if (p?.kind !== 'device' || p.createdAt === SIMULATED || current.get(id) === p.createdAt) continue;
       this.log.warn({ device: id }, `${id}: its MQTT credentials were ${current.has(id) ? 'replaced' : 'removed'}; disconnected`);
       dev.lastError = current.has(id) ? 'credentials replaced' : 'credentials removed';
       dev.client!.close();

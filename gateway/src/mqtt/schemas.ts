@@ -34,15 +34,17 @@ export const telemetrySchema = z
     counters: z
       .object({
         runtimeS: z.number().min(0).describe('Seconds the tool has been powered since boot.'),
+        activeS: z.number().min(0).optional().describe('Seconds the tool has been busy since boot; without it, runtimeS is the active time of a session.'),
         samples: count.describe('Meter samples taken since boot.'),
         energyWh: z.number().min(0).describe('Energy used since boot, Wh.'),
       })
       .describe('Cumulative since boot, never reset otherwise: a lost or repeated message neither loses nor counts anything twice.'),
     busy: z.boolean().describe('The tool is working (spindle turning, laser firing, printing): its power is never cut while busy.'),
     powerW: z.number().min(0).optional().describe('Power drawn now, W.'),
+    relay: z.boolean().optional().describe("The tool's relay (or enable line) as it is now; publish telemetry at once when it changes (a reboot that leaves it off, a local switch)."),
     faults: z.array(faultSchema).max(16).optional().describe('The faults active now (an empty list: none); absent: this device reports no faults.'),
   })
-  .describe('A measurement, every few seconds and on every change of busy or faults. QoS 1, not retained.');
+  .describe('A measurement, every few seconds and on every change of busy, relay or faults. QoS 1, not retained.');
 
 export const statusSchema = z
   .object({

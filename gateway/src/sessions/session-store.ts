@@ -37,9 +37,12 @@ export class SessionStore {
     return row ? { at: row.at, data: JSON.parse(row.data) as T } : null;
   }
 
-  /** Journals `session.ended` for each, charges it and drops its checkpoint, in one fsynced transaction. */
+  /**
+   * Journals `session.ended` for each, charges it and drops its checkpoint, in one fsynced
+   * transaction; kept in memory and written later when the storage refuses it (disk full).
+   */
   close(toolId: string, ended: readonly (SessionRecord & Record<string, unknown>)[]): void {
-    this.journal.durably(() => {
+    this.journal.durablyOrLater(() => {
       for (const e of ended) {
         this.journal.record('session.ended', toolId, { ...e });
         this.billing?.charge(e);

@@ -1,8 +1,9 @@
 /**
  * The imperative shell around one shared tool's session machine: badges from its readers go
- * through the access decision; the switch's relay, the node's busy input and faults and the
- * printer's state feed the machine; the machine's outputs switch the relay, give feedback at
- * the tool and journal the sessions with what they used.
+ * through the access decision; the switch's relay, the meter's busy state and faults (a
+ * metering node, a networked instrument) and the printer's state feed the machine; the
+ * machine's outputs switch the relay, give feedback at the tool and journal the sessions
+ * with what they used.
  *
  * Open sessions save their meters every few seconds (`session_checkpoints`). A session the
  * journal shows open at start was cut short by a crash or a power cut: it is closed as
@@ -15,9 +16,8 @@ import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
 import type { Billing } from '../billing/billing.js';
 import type { ToolConfig } from '../config/schema.js';
-import type { MeteringNode } from '../devices/metering-node/driver.js';
 import type { Printer } from '../devices/printer/driver.js';
-import type { BadgeReader, RelayState, SwitchReason, ToolSwitch } from '../devices/tool-io.js';
+import type { BadgeReader, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { IDLE, step, type EndReason, type SessionInput, type SessionOutput, type SessionRules, type ToolSession } from './machine.js';
@@ -57,7 +57,7 @@ interface OpenSession {
   startedMono: number;
   meters: Meters;
   filamentAtStartMm: number[];
-  /** Busy time measured here, for tools without a node's counters. */
+  /** Busy time measured here, for tools without a meter's counters. */
   activeMs: number;
   busySinceMono: number | null;
   stoppedBy: string | null;
@@ -102,7 +102,8 @@ interface Resume {
 export interface ToolParts {
   switch: ToolSwitch;
   readers: readonly BadgeReader[];
-  node: MeteringNode | null;
+  /** What meters the tool and says whether it is busy; null: time is measured here, from the printer's state. */
+  meter: ToolMeter | null;
   printer: Printer | null;
 }
 
@@ -114,6 +115,8 @@ export interface SessionPolicy {
   billing: Billing | null;
   /** Affiliates whose badge during someone else's session counts technician time. */
   technicians: readonly string[];
+  /** Says why the journal cannot record a new session now (disk full, read-only), or null. */
+  storage?: { refusal(): string | null };
 }
 
 /** A request about a tool's session that cannot be done now; `status` is the HTTP status that says why. */
@@ -171,16 +174,16 @@ export class ToolSessions {
 
   start(): void {
     this.recovery = { resume: this.closeInterrupted(), deadline: null };
-    const { switch: sw, node, printer } = this.parts;
+    const { switch: sw, meter, printer } = this.parts;
     const on = <A extends unknown[]>(emitter: { on(e: string, f: (...a: A) => void): unknown; off(e: string, f: (...a: A) => void): unknown }, event: string, f: (...a: A) => void) => {
       emitter.on(event, f);
       this.unsubscribe.push(() => emitter.off(event, f));
     };
     for (const r of this.parts.readers) on(r, 'badge', (b: { uid: string; reader: string }) => this.onBadge(b.uid, b.reader));
     on(sw, 'relay', (r: RelayState) => this.onRelay(r));
-    if (node) {
-      on(node, 'input', () => this.onBusyChange());
-      on(node, 'fault', (f: { active: boolean; severity: number; text: string }) => f.active && f.severity >= 2 && this.apply({ type: 'fault', text: f.text }));
+    if (meter) {
+      on(meter, 'busy', () => this.onBusyChange());
+      on(meter, 'fault', (f: ToolFault) => f.active && f.severe && this.apply({ type: 'fault', text: f.text }));
     }
     if (printer) {
       on(printer, 'state', (s: string) => {
@@ -259,7 +262,11 @@ export class ToolSessions {
     }
     this.resolveRecovery(true);
     this.stats.decisions++;
-    const decision = decideAccess(uid, this.view(), this.access.forBadge(uid, this.cfg.id), new Date());
+    let decision = decideAccess(uid, this.view(), this.access.forBadge(uid, this.cfg.id), new Date());
+    // No new session the journal could not record; ending one stays possible.
+    if ((decision.kind === 'grant' || decision.kind === 'handover') && this.policy.storage?.refusal()) {
+      decision = { kind: 'deny', reason: 'storage-unavailable', affiliateId: decision.kind === 'grant' ? decision.affiliateId : decision.to };
+    }
     // The relay first: the journal write can wait the few hundred microseconds it takes.
     this.apply({ type: 'decision', decision });
     this.journal.record('access.decision', this.cfg.id, { uid, reader, ...decision });
@@ -297,7 +304,7 @@ export class ToolSessions {
   }
 
   private busyNow(): boolean {
-    return (this.parts.node?.isBusy ?? false) || (this.parts.printer?.busy ?? false);
+    return (this.parts.meter?.isBusy ?? false) || (this.parts.printer?.busy ?? false);
   }
 
   private onBusyChange(): void {
@@ -348,8 +355,8 @@ export class ToolSessions {
 
   /**
    * Steps the machine. The relay and the feedback act at once; what is journaled waits, in
-   * order, for a fresh reading of the node's meter when a session starts or ends, so that a
-   * session's energy does not lag the node's METER interval (a handover uses one reading for
+   * order, for a fresh reading of the meter when a session starts or ends, so that a
+   * session's energy does not lag the meter's reporting interval (a handover uses one reading for
    * both sessions, so nothing is counted twice).
    */
   private apply(input: SessionInput): void {
@@ -360,13 +367,13 @@ export class ToolSessions {
     const later = r.out.filter((o) => !immediate(o));
     for (const out of now) this.execute(out);
     if (later.length === 0) return;
-    const node = this.parts.node;
-    const reading = node && later.some((o) => o.type === 'session-started' || o.type === 'session-ended');
+    const meter = this.parts.meter;
+    const reading = meter && later.some((o) => o.type === 'session-started' || o.type === 'session-ended');
     this.journaling = this.journaling
       .then(async () => {
         // A later turn of the event loop: the relay command leaves before the fsync of a close.
         await new Promise((r) => setImmediate(r));
-        if (reading) await node.readMeter();
+        if (reading) await meter.readMeter();
         for (const out of later) this.execute(out);
       })
       .catch((err: Error) => this.log.error({ err }, 'journaling a session failed'));
@@ -409,9 +416,9 @@ export class ToolSessions {
       startedAt: new Date(),
       clockSyncedAtStart: this.policy.clock.synced,
       startedMono: at,
-      // A resumed session measures from its predecessor's last checkpoint: the node's counters
+      // A resumed session measures from its predecessor's last checkpoint: the meter's counters
       // went on while the gateway was down, so that energy is neither lost nor counted twice.
-      meters: resume?.meters ?? this.nodeMeters(),
+      meters: resume?.meters ?? this.meterTotals(),
       filamentAtStartMm: this.parts.printer?.filamentCountersMm ?? [],
       activeMs: 0,
       busySinceMono: busy ? performance.now() : null,
@@ -459,20 +466,20 @@ export class ToolSessions {
 
   // ---- metering ----
 
-  private nodeMeters(): Meters {
-    const t = this.parts.node?.meterTotal;
+  private meterTotals(): Meters {
+    const t = this.parts.meter?.meterTotals;
     return { energyMwh: t?.energyMwh ?? 0, activeS: t?.activeS ?? 0 };
   }
 
   private checkpoint(): void {
     const open = this.open;
     if (!open) return;
-    const data: Checkpoint = { usage: this.usage(open, null), meters: this.nodeMeters() };
+    const data: Checkpoint = { usage: this.usage(open, null), meters: this.meterTotals() };
     this.store.checkpoint(open.id, this.cfg.id, data);
   }
 
   private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {
-    const meters = this.nodeMeters();
+    const meters = this.meterTotals();
     const printer = this.parts.printer;
     const counters = printer?.filamentCountersMm ?? [];
     const filament = counters.map((mm, extruder) => {
@@ -490,8 +497,8 @@ export class ToolSessions {
       endedAt: endedAt?.toISOString() ?? null,
       clockSynced: { start: open.clockSyncedAtStart, end: endedAt ? this.policy.clock.synced : null },
       durationS: Math.round((now - open.startedMono) / 100) / 10,
-      // The node's counter where there is one: it keeps counting while the gateway is down.
-      activeS: this.parts.node ? meters.activeS - open.meters.activeS : Math.round(activeMs / 1000),
+      // The meter's counter where there is one: it keeps counting while the gateway is down.
+      activeS: this.parts.meter ? meters.activeS - open.meters.activeS : Math.round(activeMs / 1000),
       energyWh: (meters.energyMwh - open.meters.energyMwh) / 1000,
       filament,
       filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),

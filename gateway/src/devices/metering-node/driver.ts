@@ -26,7 +26,7 @@ import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type DeviceHealth } from '../device.js';
-import type { BadgeReader, Indication, RelayState, SwitchReason, ToolSwitch } from '../tool-io.js';
+import type { BadgeReader, Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
 import { applyBoot, applyReading, type MeterCounters, type MeterState, type MeterStep } from './meter.js';
 import { MeterStore } from './meter-store.js';
 
@@ -40,8 +40,11 @@ export interface NodeEvents {
   badge: [{ uid: string; reader: string }];
   relay: [{ requested: boolean; sensed: boolean | null; reason: number }];
   input: [{ busy: boolean; inputs: number; changed: number }];
+  /** The busy input, at every INPUT report (the tool-meter role). */
+  busy: [busy: boolean];
   meter: [{ delta: MeterCounters; total: MeterCounters; powerMw: number }];
-  fault: [{ code: number; severity: number; active: boolean; text: string }];
+  /** `code` is the node's fault number as text; severity 2 (error) and up is severe. */
+  fault: [ToolFault & { severity: number }];
 }
 
 interface Pending {
@@ -73,10 +76,11 @@ export interface HelloInfo {
   heartbeatS: number;
 }
 
-export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReader, ToolSwitch {
+export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReader, ToolSwitch, ToolMeter {
   readonly kind = 'metering-node';
   readonly readsBadges = true;
   readonly switchesTools = true;
+  readonly metersTools = true;
   readonly stats: NodeProtocolStats = { framesIn: 0, framesOut: 0, retransmits: 0, duplicates: 0, nacks: 0, failedCommands: 0, inconsistentMeters: 0 };
   private readonly link: SerialLink;
   private readonly decoder: FrameDecoder;
@@ -124,6 +128,12 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   /** Totals over every boot of the node (energy, relay-on and active time, filament). */
   get meterTotal(): MeterCounters {
     return this.meter?.total ?? { energyMwh: 0, relayOnS: 0, activeS: 0, filamentMm: 0 };
+  }
+
+  /** The tool-meter role's totals: active time (the busy input) and energy over every boot. */
+  get meterTotals(): MeterTotals {
+    const t = this.meterTotal;
+    return { activeS: t.activeS, energyMwh: t.energyMwh };
   }
 
   get isBusy(): boolean {
@@ -373,7 +383,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       }
       case 'INPUT':
         this.inputs = msg.inputs;
-        return void this.emit('input', { busy: (msg.inputs & INPUT_BIT.BUSY) !== 0, inputs: msg.inputs, changed: msg.changed });
+        this.emit('input', { busy: this.isBusy, inputs: msg.inputs, changed: msg.changed });
+        return void this.emit('busy', this.isBusy);
       case 'FAULT':
         return this.onFault(msg);
       default:
@@ -442,6 +453,6 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     else this.faults.delete(msg.code);
     this.journal.record(active ? 'device.fault' : 'device.fault-cleared', this.cfg.id, { code: msg.code, severity: msg.severity, text: msg.text });
     this.log.warn({ code: msg.code, severity: msg.severity }, `node fault ${active ? 'raised' : 'cleared'}: ${msg.text}`);
-    this.emit('fault', { code: msg.code, severity: msg.severity, active, text: msg.text });
+    this.emit('fault', { code: String(msg.code), severity: msg.severity, severe: msg.severity >= 2, active, text: msg.text });
   }
 }

@@ -41,7 +41,9 @@ export const mqttBadgeReaderSchema = z
     id: deviceId,
     kind: z.literal('mqtt-badge-reader'),
     name: z.string().min(1).optional().describe('Display name, e.g. "Printer room door reader".'),
-    url: brokerUrl,
+    url: brokerUrl
+      .optional()
+      .describe("The MQTT broker: mqtt://host:port or mqtts://host:port. Without it: the gateway's embedded broker (the mqtt section), read as one of the gateway's own clients, with no credentials to configure."),
     username: z.string().min(1).optional().describe('User name at the broker.'),
     password: z.string().optional().describe('Password at the broker; never shown in health or logs.'),
     topic: topicName.describe('The topic the reader publishes taps on, e.g. "lab/readers/printer-door/badge": JSON {"uid": "04A1B2C3"} or the UID as hex text.'),

@@ -32,7 +32,17 @@ export interface MqttBadgeReaderEvents {
   offline: [reason: string];
 }
 
+/** Where and as whom to connect, instead of the config's url and credentials (the gateway's embedded broker). */
+export interface ReaderConnection {
+  url: string;
+  clientId: string;
+  username: string;
+  password: string;
+}
+
 export interface MqttBadgeReaderOptions {
+  /** Required when the config names no url: the embedded broker's internalClientOptions. */
+  connection?: ReaderConnection;
   now?: () => Date;
   /** Monotonic milliseconds, for the repeat gap and the log limit. */
   clock?: () => number;
@@ -57,6 +67,8 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
   readonly counters: MqttReaderCounters = { taps: 0, repeats: 0, malformed: 0, retained: 0, reconnects: 0 };
   private readonly log: Logger;
   private readonly clientId: string;
+  private readonly url: string;
+  private readonly connection: ReaderConnection | null;
   private client: MqttClient | null = null;
   private brokerUp = false;
   private subscribed = false;
@@ -88,7 +100,10 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     this.log = log.child({ device: cfg.id });
     this.taps = new TapFilter(cfg.repeatGapMs);
     // Unique per device and per run: two clients with one id knock each other off the broker.
-    this.clientId = `ovn-${cfg.id}-${randomBytes(4).toString('hex')}`;
+    this.connection = opts.connection ?? null;
+    if (!this.connection && cfg.url === undefined) throw new Error(`${cfg.id}: no url, and no embedded broker to read from (add an mqtt section)`);
+    this.clientId = this.connection?.clientId ?? `ovn-${cfg.id}-${randomBytes(4).toString('hex')}`;
+    this.url = this.connection?.url ?? cfg.url!;
     this.since = this.now();
   }
 
@@ -102,10 +117,10 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
 
   start(): void {
     if (this.client) return;
-    const client = connect(this.cfg.url, {
+    const client = connect(this.url, {
       clientId: this.clientId,
-      username: this.cfg.username,
-      password: this.cfg.password,
+      username: this.connection?.username ?? this.cfg.username,
+      password: this.connection?.password ?? this.cfg.password,
       // A clean session: taps queued at the broker while the gateway was away are stale, and
       // replaying them minutes later could switch a tool on for someone who has left.
       clean: true,
@@ -155,8 +170,8 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
       lastSeen: this.lastSeen?.toISOString() ?? null,
       since: this.since.toISOString(),
       detail: {
-        url: this.cfg.url,
-        username: this.cfg.username ?? null,
+        url: this.url,
+        username: this.connection?.username ?? this.cfg.username ?? null,
         clientId: this.clientId,
         topic: this.cfg.topic,
         statusTopic: this.cfg.statusTopic ?? null,
@@ -175,8 +190,8 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     this.brokerUp = true;
     this.errorLogged = false;
     if (this.everConnected) this.counters.reconnects++;
-    this.journal.record(this.everConnected ? 'device.reconnected' : 'device.connected', this.cfg.id, { target: this.cfg.url, topic: this.cfg.topic });
-    this.log.info({ url: this.cfg.url, clientId: this.clientId }, `connected to the broker${this.everConnected ? ' again' : ''}`);
+    this.journal.record(this.everConnected ? 'device.reconnected' : 'device.connected', this.cfg.id, { target: this.url, topic: this.cfg.topic });
+    this.log.info({ url: this.url, clientId: this.clientId }, `connected to the broker${this.everConnected ? ' again' : ''}`);
     this.everConnected = true;
     const topics: Record<string, { qos: 1 }> = { [this.cfg.topic]: { qos: 1 } };
     if (this.cfg.statusTopic !== undefined) topics[this.cfg.statusTopic] = { qos: 1 };
@@ -196,9 +211,9 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     if (!this.brokerUp) return; // a connection attempt that failed: the link was not up
     this.brokerUp = false;
     this.subscribed = false;
-    const reason = `lost the broker at ${this.cfg.url}`;
+    const reason = `lost the broker at ${this.url}`;
     this.journal.record('device.lost', this.cfg.id, { reason });
-    this.log.warn({ url: this.cfg.url }, `${reason}; reconnecting every ${RECONNECT_MS / 1000} s`);
+    this.log.warn({ url: this.url }, `${reason}; reconnecting every ${RECONNECT_MS / 1000} s`);
     this.updateAvailability(reason);
   }
 
@@ -206,7 +221,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     // While the broker stays unreachable, every reconnect attempt fails the same way.
     if (this.errorLogged) return void this.log.debug({ err }, 'broker connection error');
     this.errorLogged = true;
-    this.log.warn({ err, url: this.cfg.url }, `broker connection error: ${err.message}`);
+    this.log.warn({ err, url: this.url }, `broker connection error: ${err.message}`);
   }
 
   // ---- messages ----
@@ -270,7 +285,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
     this.readerStatus = status;
     this.log[status === 'offline' ? 'warn' : 'info']({ topic: this.cfg.statusTopic, status, was }, `the reader says it is ${status}`);
     if (status === 'offline') this.journal.record('device.lost', this.cfg.id, { reason: `the reader is offline (${this.cfg.statusTopic})` });
-    else if (was === 'offline' && this.brokerUp) this.journal.record('device.reconnected', this.cfg.id, { target: this.cfg.url, topic: this.cfg.statusTopic });
+    else if (was === 'offline' && this.brokerUp) this.journal.record('device.reconnected', this.cfg.id, { target: this.url, topic: this.cfg.statusTopic });
     this.updateAvailability(`the reader is offline (${this.cfg.statusTopic})`);
   }
 

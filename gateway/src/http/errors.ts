@@ -1,0 +1,47 @@
+/**
+ * One error shape for the whole API: `{ error, message }`, a stable code for programs and a
+ * sentence for a person saying what was wrong and where.
+ */
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { BillingError } from '../billing/money.js';
+import { PrinterRefusal } from '../devices/printer/driver.js';
+import type { Logger } from '../log.js';
+import { SessionRefusal } from '../sessions/tool-sessions.js';
+
+export const errorBody = z.object({ error: z.string().describe('A stable code: bad-request, unauthorized, forbidden, not-found, conflict, too-many-requests…'), message: z.string().describe('What was wrong, for a person.') });
+
+export class HttpError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    message: string,
+    /** Extra response headers (Retry-After). */
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(message);
+  }
+}
+
+const conflictOr400 = (status: number) => (status === 409 ? 'conflict' : 'bad-request');
+
+/** `querystring.from: a month YYYY-MM …; body.reason: say why` — where each problem is, then what it is. */
+function validationMessage(err: FastifyError): string {
+  if (!hasZodFastifySchemaValidationErrors(err)) return err.message;
+  const where = err.validationContext === 'querystring' ? 'query' : (err.validationContext ?? 'request');
+  return err.validation.map((v) => `${[where, ...v.instancePath.split('/').filter(Boolean)].join('.')}: ${v.message}`).join('; ');
+}
+
+export function errorHandler(log: Logger) {
+  return (err: FastifyError, _req: FastifyRequest, reply: FastifyReply) => {
+    if (err instanceof HttpError) return reply.code(err.status).headers(err.headers).send({ error: err.code, message: err.message });
+    if (hasZodFastifySchemaValidationErrors(err)) return reply.code(400).send({ error: 'bad-request', message: validationMessage(err) });
+    if (err instanceof z.ZodError) return reply.code(400).send({ error: 'bad-request', message: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
+    if (err instanceof BillingError) return reply.code(400).send({ error: 'bad-request', message: err.message });
+    if (err instanceof SessionRefusal || err instanceof PrinterRefusal) return reply.code(err.status).send({ error: conflictOr400(err.status), message: err.message });
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'bad-request', message: err.message });
+    log.error({ err }, 'request failed');
+    return reply.code(500).send({ error: 'internal', message: 'the gateway failed to handle this request; see its log' });
+  };
+}

@@ -1,0 +1,177 @@
+/**
+ * Live updates as Server-Sent Events on `/api/events`: `tool` (a tool view, on change),
+ * `session` (a running session's meters and cost every TICK_MS, once with `ended: true` and
+ * the final charge), `device` (on a change of state) and `alert` (device lost, faults, ledger
+ * alarms). Fed by the journal's events and a short timer; affiliates receive only their own
+ * sessions. Clients are bounded, and one that stops reading is dropped rather than buffered.
+ */
+import type { ServerResponse } from 'node:http';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { JournalEvent } from '../journal/journal.js';
+import type { Logger } from '../log.js';
+import type { AppContext } from './context.js';
+import { HttpError } from './errors.js';
+import { chargeCost, liveSession, toolView } from './views.js';
+
+export const TICK_MS = 2000;
+export const MAX_CLIENTS = 50;
+/** Unsent bytes after which a client that does not read is dropped. */
+const MAX_BUFFERED = 1024 * 1024;
+const PING_EVERY_TICKS = 8;
+
+interface Client {
+  res: ServerResponse;
+  /** An affiliate token's affiliate: only their sessions. */
+  affiliate: string | null;
+}
+
+export interface Alert {
+  level: 'warning' | 'error';
+  text: string;
+  at: string;
+  toolId?: string;
+  deviceId?: string;
+}
+
+export class EventHub {
+  private readonly clients = new Set<Client>();
+  private readonly toolState = new Map<string, string>();
+  private readonly deviceState = new Map<string, string>();
+  private ledgerAlarm: string | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private ticks = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly ctx: AppContext,
+    private readonly log: Logger,
+    private readonly maxClients = MAX_CLIENTS,
+  ) {}
+
+  start(): void {
+    // A tap cannot be removed from the journal: after stop() it does nothing.
+    this.ctx.journal.tap((e) => {
+      // Called inside the transaction that appends the event: act once it has committed.
+      if (!this.stopped && this.clients.size > 0) setImmediate(() => this.onEvent(e));
+    });
+    for (const t of this.ctx.tools.values()) this.toolState.set(t.cfg.id, this.toolKey(t.cfg.id));
+    for (const d of this.ctx.devices.values()) this.deviceState.set(d.id, d.health().state);
+    this.timer = setInterval(() => this.tick(), TICK_MS);
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /** Takes over the request's socket for the event stream. */
+  connect(req: FastifyRequest, reply: FastifyReply): void {
+    if (this.clients.size >= this.maxClients) throw new HttpError(503, 'too-many-clients', `the gateway serves ${this.maxClients} event streams at most; close another tab or try again later`, { 'retry-after': '10' });
+    const client: Client = { res: reply.raw, affiliate: req.auth?.role === 'affiliate' ? req.auth.affiliateId : null };
+    reply.hijack();
+    reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+    reply.raw.write('retry: 3000\n\n');
+    this.clients.add(client);
+    req.raw.socket.setTimeout(0);
+    const drop = () => this.clients.delete(client);
+    req.raw.on('close', drop);
+    reply.raw.on('close', drop);
+    // What there is now, so a page has everything at once.
+    for (const t of this.ctx.tools.values()) this.send(client, 'tool', toolView(this.ctx, t, client.affiliate));
+    for (const d of this.ctx.devices.values()) this.send(client, 'device', this.deviceView(d.id));
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearInterval(this.timer);
+    for (const c of this.clients) c.res.end();
+    this.clients.clear();
+  }
+
+  private send(c: Client, event: string, data: unknown): void {
+    if (c.res.writableLength > MAX_BUFFERED) {
+      this.log.warn('an event stream client does not read; dropped');
+      c.res.destroy();
+      this.clients.delete(c);
+      return;
+    }
+    c.res.write(`event: ${event}\ndata: ${JSON.stringify(data)}\n\n`);
+  }
+
+  private sendSession(affiliateId: string, data: unknown): void {
+    for (const c of this.clients) if (c.affiliate === null || c.affiliate === affiliateId) this.send(c, 'session', data);
+  }
+
+  private sendTool(toolId: string): void {
+    const t = this.ctx.tools.get(toolId);
+    if (!t) return;
+    this.toolState.set(toolId, this.toolKey(toolId));
+    for (const c of this.clients) this.send(c, 'tool', toolView(this.ctx, t, c.affiliate));
+  }
+
+  private alert(a: Omit<Alert, 'at'>): void {
+    for (const c of this.clients) this.send(c, 'alert', { ...a, at: new Date().toISOString() });
+  }
+
+  private deviceView(id: string) {
+    const h = this.ctx.devices.get(id)!.health();
+    return { id: h.id, kind: h.kind, name: h.name, state: h.state, lastSeen: h.lastSeen, since: h.since };
+  }
+
+  /** What a tool event reports, without the meters (those come as session events). */
+  private toolKey(toolId: string): string {
+    const v = toolView(this.ctx, this.ctx.tools.get(toolId)!, null);
+    return JSON.stringify([v.status, v.statusReason, v.online, v.relayOn, v.busy, v.inUse]);
+  }
+
+  private onEvent(e: JournalEvent): void {
+    if (this.stopped) return;
+    const id = e.deviceId;
+    switch (e.kind) {
+      case 'session.started':
+      case 'session.use-type': {
+        const u = id ? this.ctx.tools.get(id)?.current() : null;
+        if (u) this.sendSession(u.affiliateId, liveSession(this.ctx.billing, u));
+        if (id) this.sendTool(id);
+        break;
+      }
+      case 'session.ended': {
+        const d = e.data as { sessionId: string; toolId: string; affiliateId: string; useType: string; startedAt: string; durationS: number; activeS: number; energyWh: number; filamentG: number };
+        const ended = { sessionId: d.sessionId, toolId: d.toolId, affiliateId: d.affiliateId, useType: d.useType, startedAt: d.startedAt, elapsedS: d.durationS, activeS: d.activeS, energyWh: d.energyWh, filamentG: d.filamentG };
+        this.sendSession(d.affiliateId, { ...ended, ended: true, endedAt: e.data.endedAt ?? null, reason: e.data.reason ?? null, cost: chargeCost(this.ctx.journal, this.ctx.billing, d.sessionId) });
+        if (id) this.sendTool(id);
+        break;
+      }
+      case 'tool.status':
+        if (id) this.sendTool(id);
+        break;
+      case 'device.lost':
+        if (id) this.alert({ level: 'warning', text: `${id}: lost (${String(e.data.reason ?? 'no answer')})`, deviceId: id });
+        break;
+      case 'device.fault':
+        // a node's fault below severity 2 is a warning; a printer's fault is always a halt
+        if (id) this.alert({ level: typeof e.data.severity === 'number' && e.data.severity < 2 ? 'warning' : 'error', text: `${id}: ${String(e.data.text ?? e.data.code ?? 'fault')}`, deviceId: id });
+        break;
+    }
+  }
+
+  private tick(): void {
+    if (this.clients.size === 0) return;
+    for (const t of this.ctx.tools.values()) {
+      const u = t.current();
+      if (u) this.sendSession(u.affiliateId, liveSession(this.ctx.billing, u));
+      if (this.toolKey(t.cfg.id) !== this.toolState.get(t.cfg.id)) this.sendTool(t.cfg.id);
+    }
+    for (const d of this.ctx.devices.values()) {
+      const state = d.health().state;
+      if (state === this.deviceState.get(d.id)) continue;
+      this.deviceState.set(d.id, state);
+      for (const c of this.clients) this.send(c, 'device', this.deviceView(d.id));
+    }
+    const alarm = this.ctx.ledger?.health().alarm ?? null;
+    if (alarm !== this.ledgerAlarm) {
+      this.ledgerAlarm = alarm;
+      if (alarm) this.alert({ level: 'warning', text: `ledger: ${alarm}` });
+    }
+    if (++this.ticks % PING_EVERY_TICKS === 0) for (const c of this.clients) c.res.write(': ping\n\n');
+  }
+}

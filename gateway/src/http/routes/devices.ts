@@ -1,0 +1,48 @@
+/** Devices: health (state, telemetry, faults, counters); print jobs and fault clearing for maintainers. */
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { Printer } from '../../devices/printer/driver.js';
+import { allow, ownAffiliate } from '../auth.js';
+import { deviceOf, type AppContext } from '../context.js';
+import { HttpError } from '../errors.js';
+
+const params = z.object({ id: z.string().describe('Device id, as in the config.') });
+const maintainers = allow('maintainer', 'admin');
+
+export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
+  const printer = (id: string) => {
+    const d = deviceOf(ctx, id);
+    if (!(d instanceof Printer)) throw new HttpError(400, 'not-a-printer', `device "${id}" is a ${d.kind}, not a printer`);
+    return d;
+  };
+
+  app.get('/api/devices', { schema: { tags: ['devices'], summary: "Every device's health (an affiliate: id and state only)" } }, async (req) => {
+    const all = [...ctx.devices.values()].map((d) => d.health());
+    return ownAffiliate(req) === null ? all : all.map((h) => ({ id: h.id, state: h.state }));
+  });
+  app.get('/api/devices/:id', { preHandler: allow('custodian', 'maintainer', 'admin'), schema: { tags: ['devices'], params } }, async (req) => deviceOf(ctx, req.params.id).health());
+
+  app.post(
+    '/api/devices/:id/jobs',
+    { preHandler: maintainers, schema: { tags: ['devices'], summary: 'Print a G-code file (the request body) in print-host mode', params, querystring: z.object({ name: z.string().optional() }) } },
+    async (req, reply) => {
+      const p = printer(req.params.id);
+      if (typeof req.body !== 'string' || req.body.length === 0) {
+        throw new HttpError(400, 'no-gcode', 'send the G-code file as the request body (Content-Type: text/plain or application/octet-stream)');
+      }
+      return reply.code(201).send(p.startJob(req.query.name ?? 'upload.gcode', req.body));
+    },
+  );
+  for (const action of ['pause', 'resume', 'cancel'] as const) {
+    app.post(`/api/devices/:id/jobs/current/${action}`, { preHandler: maintainers, schema: { tags: ['devices'], params } }, async (req) => {
+      const p = printer(req.params.id);
+      p[action]();
+      return p.currentJob ?? p.finishedJob;
+    });
+  }
+  app.post('/api/devices/:id/fault/clear', { preHandler: maintainers, schema: { tags: ['devices'], summary: "Clear a printer's fault (sends M999)", params } }, async (req) => {
+    const p = printer(req.params.id);
+    p.clearFault();
+    return p.health();
+  });
+};

@@ -1,0 +1,126 @@
+/**
+ * What the API shows of tools and sessions, shared by the routes and the event stream: a
+ * tool with its devices' state, and a running session with its cost as if it ended now.
+ */
+import { z } from 'zod';
+import type { Billing } from '../billing/billing.js';
+import { formatMinor } from '../billing/money.js';
+import type { SessionUsage, ToolSessions } from '../sessions/tool-sessions.js';
+import { isToolSwitch } from '../devices/tool-io.js';
+import type { Journal } from '../journal/journal.js';
+import type { AppContext } from './context.js';
+
+const amount = z.string().describe('Decimal string in major units ("1.23").');
+export const costSchema = z
+  .object({
+    total: amount,
+    currency: z.string(),
+    cash: z.boolean().describe('false: the use is valued (project use) and nothing is owed.'),
+    parts: z.object({ material: amount, maintenance: amount, infrastructure: amount, payback: amount, technician: amount }),
+  })
+  .describe('What the session costs if it ended now (its charge when ended), from the tariff; null when the tool is not billed.');
+
+export const liveSessionSchema = z.object({
+  sessionId: z.string(),
+  toolId: z.string(),
+  affiliateId: z.string(),
+  useType: z.string(),
+  startedAt: z.string(),
+  elapsedS: z.number(),
+  activeS: z.number(),
+  energyWh: z.number(),
+  filamentG: z.number(),
+  cost: costSchema.nullable(),
+});
+export type LiveSession = z.output<typeof liveSessionSchema>;
+export type Cost = z.output<typeof costSchema>;
+
+/** What an affiliate sees of someone else's session. */
+export const otherSessionSchema = z.object({ sessionId: z.string(), toolId: z.string(), startedAt: z.string() });
+
+export const toolViewSchema = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  status: z.enum(['available', 'blocked', 'maintenance']),
+  statusReason: z.string().nullable(),
+  statusBy: z.string().nullable(),
+  statusSince: z.string().nullable(),
+  online: z.boolean().describe("The tool's switch (node or GPIO) answers."),
+  relayOn: z.boolean().nullable().describe('The relay as sensed, else as commanded; null before the switch reported it.'),
+  busy: z.boolean().describe('The tool is working (printing, heating, busy input).'),
+  inUse: z.boolean().describe('A session is open.'),
+  session: z.union([liveSessionSchema.loose(), otherSessionSchema]).nullable().describe('The open session with what it used so far (an affiliate sees only the start of someone else’s).'),
+});
+
+/** The cost of a session as if it ended now. */
+export function costOf(billing: Billing | null, u: SessionUsage): Cost | null {
+  const charge = billing?.quote(u);
+  if (!billing || !charge) return null;
+  const m = billing.cfg.minorUnit;
+  const sum = (accounts: string[]) => formatMinor(charge.parts.filter((p) => accounts.includes(p.account)).reduce((a, p) => a + p.amount, 0), m);
+  return {
+    total: formatMinor(charge.price.total, m),
+    currency: billing.cfg.currency,
+    cash: charge.price.cash,
+    parts: { material: sum(['material']), maintenance: sum(['maintenance']), infrastructure: sum(['infrastructure']), payback: sum(['co-owner']), technician: sum(['technician']) },
+  };
+}
+
+/** A closed session's charge with every correction, as a cost; null when it was not charged. */
+export function chargeCost(journal: Journal, billing: Billing | null, sessionId: string): Cost | null {
+  if (!billing) return null;
+  const rows = journal.db
+    .prepare('SELECT p.account, SUM(p.amount) AS amount, MIN(c.cash) AS cash FROM charges c LEFT JOIN charge_parts p ON p.event_id = c.event_id WHERE c.session_id = ? GROUP BY p.account')
+    .all(sessionId) as { account: string | null; amount: number | null; cash: number }[];
+  if (rows.length === 0) return null;
+  const m = billing.cfg.minorUnit;
+  const sum = (account: string) => rows.filter((r) => r.account === account).reduce((a, r) => a + (r.amount ?? 0), 0);
+  return {
+    total: formatMinor(rows.reduce((a, r) => a + (r.amount ?? 0), 0), m),
+    currency: billing.cfg.currency,
+    cash: rows.every((r) => r.cash === 1),
+    parts: { material: formatMinor(sum('material'), m), maintenance: formatMinor(sum('maintenance'), m), infrastructure: formatMinor(sum('infrastructure'), m), payback: formatMinor(sum('co-owner'), m), technician: formatMinor(sum('technician'), m) },
+  };
+}
+
+export function liveSession(billing: Billing | null, u: SessionUsage): LiveSession {
+  return {
+    sessionId: u.sessionId,
+    toolId: u.toolId,
+    affiliateId: u.affiliateId,
+    useType: u.useType,
+    startedAt: u.startedAt,
+    elapsedS: u.durationS,
+    activeS: u.activeS,
+    energyWh: u.energyWh,
+    filamentG: u.filamentG,
+    cost: costOf(billing, u),
+  };
+}
+
+/** A tool as the API shows it; `viewer`: an affiliate sees only the start of someone else's session. */
+export function toolView(ctx: AppContext, t: ToolSessions, viewer: string | null) {
+  const { status, reason, by, since, inUse } = t.status();
+  const c = t.cfg;
+  const sw = ctx.devices.get(c.switch ?? c.node ?? '');
+  const relay = sw && isToolSwitch(sw) && sw.relayKnown ? sw.relayState : null;
+  const meters = [c.meter ?? c.node, c.printer].map((id) => (id ? ctx.devices.get(id)?.health() : undefined));
+  const u = t.current();
+  return {
+    id: c.id,
+    name: c.name ?? c.id,
+    status,
+    statusReason: reason,
+    statusBy: by,
+    statusSince: since,
+    online: sw?.health().state === 'online',
+    relayOn: relay ? (relay.sensed ?? relay.requested) : null,
+    busy: meters.some((h) => h?.detail.busy === true),
+    inUse,
+    devices: { node: c.node ?? null, meter: c.meter ?? c.node ?? null, switch: c.switch ?? c.node ?? null, printer: c.printer ?? null, readers: c.readers },
+    serviceEveryH: c.serviceEveryH ?? null,
+    session: u === null ? null : viewer !== null && u.affiliateId !== viewer ? { sessionId: u.sessionId, toolId: u.toolId, startedAt: u.startedAt } : { ...u, ...liveSession(ctx.billing, u) },
+    badges: t.stats,
+  };
+}
+export type ToolView = ReturnType<typeof toolView>;

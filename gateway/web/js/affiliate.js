@@ -1,0 +1,161 @@
+/**
+ * The affiliate's view: the running session with its cost updating live, past sessions and
+ * their costs by month, and which tools are free.
+ */
+import { api } from './api.js';
+import { h, fill, dl } from './dom.js';
+import { dateTime, duration, energy, grams, money, monthName, monthOf, sumDecimals, time } from './format.js';
+import { on, section, statusPill, table, toolStatus } from './parts.js';
+
+const PARTS = [
+  ['material', 'Material'],
+  ['maintenance', 'Maintenance fund'],
+  ['infrastructure', 'Infrastructure fund'],
+  ['payback', 'Co-owner payback'],
+  ['technician', 'Technician'],
+];
+
+export function mount(root, { me, bus, failed }) {
+  const own = me.role === 'affiliate';
+  const tools = new Map();
+  const live = new Map(); // sessionId → { data, at, card }
+  const liveBox = h('div', { class: 'live-list' });
+  const historyBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const toolsBox = h('ul', { class: 'tool-list' });
+  fill(
+    root,
+    h('h1', { class: 'visually-hidden' }, own ? 'My use' : 'Use of the tools'),
+    section(own ? 'My session' : 'Live sessions', liveBox),
+    section('Tools', toolsBox),
+    section(own ? 'My sessions' : 'Sessions', historyBox),
+  );
+
+  const toolName = (id) => tools.get(id)?.name ?? id;
+
+  function renderTools() {
+    fill(
+      toolsBox,
+      [...tools.values()].map((t) => {
+        const s = toolStatus(t);
+        return h('li', { 'data-tool': t.id }, h('span', { class: 'tool-name' }, t.name), statusPill(t), s.reason && s.key !== 'in-use' ? h('span', { class: 'muted' }, s.reason) : null, t.online === false ? h('span', { class: 'pill offline' }, 'Offline') : null);
+      }),
+    );
+  }
+
+  function renderNoSession() {
+    if (live.size === 0 && !liveBox.querySelector('.session')) fill(liveBox, h('p', { class: 'muted' }, own ? 'No session running. Badge in at a tool to start one; its time, material and cost show here as you work.' : 'No session running.'));
+  }
+
+  function sessionCard(s) {
+    const refs = {
+      elapsed: h('span', { class: 'figure' }),
+      grams: h('span', { class: 'figure' }),
+      energy: h('span', { class: 'figure' }),
+      total: h('span', { class: 'figure big' }),
+      parts: h('div'),
+      state: h('span', { class: 'pill in-use' }, 'Running'),
+    };
+    const card = h(
+      'article',
+      { class: 'session', 'data-session': s.sessionId, 'data-tool': s.toolId, 'aria-label': `Session at ${toolName(s.toolId)}` },
+      h('header', {}, h('h3', {}, toolName(s.toolId)), refs.state),
+      h('p', { class: 'muted' }, `Started ${time(s.startedAt)}`, own ? '' : ` · ${s.affiliateId}`, ` · ${s.useType} use`),
+      h(
+        'div',
+        { class: 'figures' },
+        h('div', {}, h('span', { class: 'label' }, 'Time'), refs.elapsed),
+        // grams, energy and cost are announced when they change; the ticking clock is not
+        h('div', { 'aria-live': 'polite', 'aria-atomic': 'true' }, h('span', { class: 'label' }, 'Material'), refs.grams),
+        h('div', {}, h('span', { class: 'label' }, 'Energy'), refs.energy),
+        h('div', { class: 'cost', 'aria-live': 'polite', 'aria-atomic': 'true' }, h('span', { class: 'label' }, 'Cost so far'), refs.total),
+      ),
+      refs.parts,
+    );
+    return { card, refs };
+  }
+
+  function showSession(s) {
+    let entry = live.get(s.sessionId);
+    if (!entry) {
+      if (!liveBox.querySelector('.session[data-session]:not(.ended)')) fill(liveBox);
+      for (const old of liveBox.querySelectorAll('.session.ended')) old.remove();
+      entry = { ...sessionCard(s) };
+      live.set(s.sessionId, entry);
+      liveBox.append(entry.card);
+    }
+    Object.assign(entry, { data: s, at: Date.now() });
+    const { refs } = entry;
+    refs.grams.textContent = grams(s.filamentG);
+    refs.energy.textContent = energy(s.energyWh);
+    const cost = s.cost ?? s.charge ?? null;
+    refs.total.textContent = cost ? money(cost.total, cost.currency) : 'Not charged';
+    const parts = cost?.parts ? PARTS.filter(([k]) => cost.parts[k] !== undefined) : [];
+    fill(
+      refs.parts,
+      parts.length ? h('div', { class: 'split-bar', 'aria-hidden': 'true' }, parts.map(([k]) => h('span', { class: `part-${k}`, style: `flex-grow:${Number(cost.parts[k])}` }))) : null,
+      parts.length ? dl(parts.map(([k, label]) => [[h('span', { class: `dot part-${k}`, 'aria-hidden': 'true' }), label], money(cost.parts[k], cost.currency)]), { class: 'split' }) : null,
+    );
+    tick();
+    if (s.ended) {
+      live.delete(s.sessionId);
+      entry.card.classList.add('ended');
+      fill(refs.state, 'Ended');
+      refs.state.className = 'pill';
+      refs.elapsed.textContent = duration(s.durationS ?? s.elapsedS);
+      refs.total.previousSibling.textContent = 'Final cost';
+      void loadHistory();
+    }
+  }
+
+  function tick() {
+    for (const { data, at, refs } of live.values()) refs.elapsed.textContent = duration(data.elapsedS + (Date.now() - at) / 1000);
+  }
+
+  async function loadHistory() {
+    // the running ones are shown live above
+    const sessions = (await api('/api/sessions?limit=1000')).filter((s) => s.endedAt);
+    if (sessions.length === 0) return fill(historyBox, h('p', { class: 'muted' }, 'No sessions yet.'));
+    const months = new Map();
+    for (const s of sessions) {
+      const m = monthOf(new Date(s.startedAt));
+      if (!months.has(m)) months.set(m, []);
+      months.get(m).push(s);
+    }
+    const current = monthOf();
+    fill(
+      historyBox,
+      [...months].map(([m, list]) => {
+        const charged = list.filter((s) => s.charge);
+        const currency = charged[0]?.charge.currency;
+        const total = charged.length ? money(sumDecimals(charged.map((s) => s.charge.total)), currency) : 'no charge';
+        const caption = `${m === current ? 'This month' : monthName(m)}: ${list.length} session${list.length === 1 ? '' : 's'}, ${total}`;
+        const rows = list.map((s) => [dateTime(s.startedAt), toolName(s.toolId), ...(own ? [] : [s.affiliateId]), s.useType, duration(s.durationS), grams(s.filamentG), s.charge ? money(s.charge.total, s.charge.currency) : '—']);
+        const headings = ['Started', 'Tool', ...(own ? [] : ['Affiliate']), 'Use', 'Time', 'Material', 'Cost'];
+        return table(caption, headings, rows, own ? [4, 5, 6] : [5, 6, 7]);
+      }),
+    );
+  }
+
+  const stops = [
+    on(bus, 'session', showSession),
+    on(bus, 'tool', (t) => {
+      tools.set(t.id, { ...tools.get(t.id), ...t });
+      renderTools();
+    }),
+  ];
+  const ticker = setInterval(tick, 1000);
+
+  (async () => {
+    for (const t of await api('/api/tools')) tools.set(t.id, t);
+    renderTools();
+    const sessions = await api('/api/sessions/live');
+    for (const s of sessions) showSession(s);
+    renderNoSession();
+    await loadHistory();
+  })().catch(failed);
+
+  return () => {
+    clearInterval(ticker);
+    for (const stop of stops) stop();
+  };
+}

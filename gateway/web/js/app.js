@@ -1,0 +1,133 @@
+/**
+ * The dashboard's shell: login (a pasted token or a `#token=…` link, kept in this tab's
+ * sessionStorage), the views the token's role may see, live events shared by the views.
+ */
+import { api, ApiError, forgetToken, getToken, liveEvents, setToken } from './api.js';
+import { h, fill } from './dom.js';
+import * as affiliate from './affiliate.js';
+import * as custodian from './custodian.js';
+import * as maintainer from './maintainer.js';
+
+const VIEWS = {
+  affiliate: { label: 'My use', module: affiliate, roles: ['affiliate', 'admin'] },
+  custodian: { label: 'Billing', module: custodian, roles: ['custodian', 'admin'] },
+  maintainer: { label: 'Tools & health', module: maintainer, roles: ['maintainer', 'admin'] },
+};
+const ROLE_NAMES = { affiliate: 'Affiliate', custodian: 'Custodian', maintainer: 'Maintainer', admin: 'Admin' };
+const LIVE_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', down: 'Live updates paused' };
+
+const $ = (id) => document.getElementById(id);
+const state = { me: null, stopEvents: null, unmount: null, bus: new EventTarget() };
+
+/** Shows a message for a person; errors stay until dismissed or replaced. */
+export function notify(message, kind = 'error') {
+  const box = $('notice');
+  box.className = `notice ${kind}`;
+  fill(box, h('span', {}, message), h('button', { type: 'button', class: 'quiet', 'aria-label': 'Dismiss', onclick: () => (box.hidden = true) }, '×'));
+  box.hidden = false;
+}
+
+/** Reports a failed request; a refused token sends the person back to the login. */
+export function failed(err) {
+  if (err instanceof ApiError && err.status === 401) return logout('The gateway refused this token (revoked or mistyped). Log in again.');
+  notify(err instanceof ApiError ? err.message : `Something went wrong: ${err.message}`);
+}
+
+/** Asks before something that cannot be undone; resolves true when confirmed. */
+export function confirmAction(title, text, okLabel) {
+  const dialog = $('confirm');
+  fill($('confirm-title'), title);
+  fill($('confirm-text'), text);
+  fill($('confirm-ok'), okLabel);
+  dialog.returnValue = '';
+  dialog.showModal();
+  return new Promise((resolve) => dialog.addEventListener('close', () => resolve(dialog.returnValue === 'ok'), { once: true }));
+}
+
+function allowedViews() {
+  return Object.entries(VIEWS).filter(([, v]) => v.roles.includes(state.me.role));
+}
+
+function route() {
+  const views = allowedViews();
+  const wanted = location.hash.replace(/^#\/?/, '');
+  const [name, view] = views.find(([n]) => n === wanted) ?? views[0];
+  for (const a of $('nav').querySelectorAll('a')) {
+    if (a.dataset.view === name) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  state.unmount?.();
+  const container = fill($('view'));
+  container.dataset.view = name;
+  document.title = `${view.label} · ${state.me.gateway}`;
+  state.unmount = view.module.mount(container, { me: state.me, bus: state.bus, notify, failed, confirmAction });
+}
+
+async function start() {
+  let me;
+  try {
+    me = await api('/api/me');
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 401) return logout('The gateway refused this token (revoked or mistyped). Check it and try again.');
+    return showLogin(err.message);
+  }
+  state.me = me;
+  $('notice').hidden = true;
+  $('login').hidden = true;
+  fill($('gateway-name'), me.gateway);
+  fill($('who'), `${me.name ?? me.affiliateId ?? ''} · ${ROLE_NAMES[me.role] ?? me.role}`);
+  const nav = fill($('nav'), allowedViews().map(([name, v]) => h('a', { href: `#/${name}`, 'data-view': name }, v.label)));
+  nav.hidden = allowedViews().length < 2;
+  $('logout').hidden = false;
+  const live = $('live-state');
+  live.hidden = false;
+  state.stopEvents = liveEvents(
+    (type, data) => state.bus.dispatchEvent(new CustomEvent(type, { detail: data })),
+    (s) => {
+      live.dataset.state = s;
+      live.textContent = LIVE_TEXT[s];
+    },
+  );
+  window.addEventListener('hashchange', route);
+  route();
+}
+
+function showLogin(message) {
+  $('login').hidden = false;
+  $('nav').hidden = true;
+  $('logout').hidden = true;
+  $('live-state').hidden = true;
+  fill($('who'));
+  fill($('view'));
+  if (message) notify(message);
+  $('token').focus();
+}
+
+function logout(message) {
+  state.stopEvents?.();
+  state.unmount?.();
+  state.stopEvents = state.unmount = state.me = null;
+  window.removeEventListener('hashchange', route);
+  forgetToken();
+  history.replaceState(null, '', location.pathname);
+  showLogin(message);
+}
+
+$('login-form').addEventListener('submit', (e) => {
+  e.preventDefault();
+  const token = $('token').value.trim();
+  if (!token) return;
+  $('token').value = '';
+  setToken(token);
+  void start();
+});
+$('logout').addEventListener('click', () => logout());
+
+// A login link (#token=…) is read once and removed from the address bar and the history.
+const linked = /^#token=([^&]+)/.exec(location.hash);
+if (linked) {
+  setToken(decodeURIComponent(linked[1]));
+  history.replaceState(null, '', location.pathname);
+}
+if (getToken()) void start();
+else showLogin();
