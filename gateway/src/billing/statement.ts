@@ -100,8 +100,8 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
   const selected = `SELECT c.event_id FROM charges c WHERE ${filter}`;
   // Line items per charge in SQL: one pass over the parts of the period's charges. What the
   // statement needs of each event, in one json_extract (every call parses the whole event again).
-  const rows = journal.db
-    .prepare(
+  const rows = journal
+    .prepared(
       `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
               c.period, c.cash, c.total, c.value,
               COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
@@ -140,8 +140,8 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
     s.cash = r.cash === 1;
   }
 
-  const funds = journal.db
-    .prepare(
+  const funds = journal
+    .prepared(
       `SELECT p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount FROM charge_parts p
        WHERE p.event_id IN (${selected}) GROUP BY p.account, p.co_owner ORDER BY p.account, p.co_owner`,
     )

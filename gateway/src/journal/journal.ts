@@ -87,6 +87,7 @@ export class Journal {
   private readonly latestStmt: Database.Statement<[string, string | null]>;
   private readonly taps: ((e: JournalEvent & { hash: string }) => void)[] = [];
   private readonly held: (() => void)[] = [];
+  private readonly statements = new Map<string, Database.Statement>();
   private readonly storageListeners: ((problem: StorageProblem | null, err: Error | null) => void)[] = [];
 
   private constructor(
@@ -125,6 +126,16 @@ export class Journal {
   }
 
   /** Opens (or makes) the journal of a data directory; `migrations` is for tests of upgrades. */
+  /**
+   * The statement for this SQL, prepared once for the journal's life: for a query built from
+   * its filters (a statement, a report), preparing costs more than running it through an index.
+   */
+  prepared(sql: string): Database.Statement {
+    let st = this.statements.get(sql);
+    if (!st) this.statements.set(sql, (st = this.db.prepare(sql)));
+    return st;
+  }
+
   static open(dataDir: string, now: () => Date = () => new Date(), migrations: readonly Migration[] = MIGRATIONS): Journal {
     mkdirSync(dataDir, { recursive: true });
     return new Journal(join(dataDir, 'journal.sqlite'), now, migrations);
