@@ -22,7 +22,7 @@ import { loadConfig } from '../gateway/src/config/load.js';
 import { buildApp } from '../gateway/src/http/app.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { round, type BenchResult } from './stats.js';
+import { rng, round, type BenchResult } from './stats.js';
 
 const SESSIONS = 100_000;
 const BATCH = 1_000;
@@ -36,17 +36,6 @@ const YEAR_START = Date.UTC(2025, 0, 1);
 const YEAR_MS = Date.UTC(2026, 0, 1) - YEAR_START;
 const MONTH = '2025-06';
 const TOOLS = ['printer', 'printer-2', 'laser', 'cnc', 'embroidery'];
-
-/** A small deterministic generator (mulberry32): an integer in [0, n). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-  };
-}
 
 function billingConfig() {
   const lab = loadConfig(fileURLToPath(new URL('../config/simulated-lab.yaml', import.meta.url))).config;

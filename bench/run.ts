@@ -1,6 +1,7 @@
 /**
- * `npm run bench`: every benchmark prints one JSON line, then a readable table.
- * Figures are measured, not asserted: compare runs on the same machine.
+ * `npm run bench`: every benchmark prints one JSON line, then a readable table;
+ * `npm run bench -- api mqtt` runs only those. Figures are measured, not asserted: compare
+ * runs on the same machine.
  */
 import { benchApi } from './api.js';
 import { benchBadgeRelay } from './badge-relay.js';
@@ -15,8 +16,28 @@ import { benchSessionClose } from './session-close.js';
 import { benchStatement } from './statement.js';
 import type { BenchResult } from './stats.js';
 
+const BENCHES: Record<string, () => Promise<BenchResult[]>> = {
+  codec: benchCodec,
+  roundtrip: benchRoundTrip,
+  'badge-relay': benchBadgeRelay,
+  'session-close': benchSessionClose,
+  printer: benchPrinter,
+  journal: benchJournal,
+  mqtt: benchMqtt,
+  billing: benchSplit,
+  statement: benchStatement,
+  ledger: benchLedger,
+  api: benchApi,
+};
+const asked = process.argv.slice(2);
+const unknown = asked.filter((n) => !(n in BENCHES));
+if (unknown.length) {
+  console.error(`unknown benchmark: ${unknown.join(', ')} (known: ${Object.keys(BENCHES).join(', ')})`);
+  process.exit(2);
+}
+
 const results: BenchResult[] = [];
-for (const bench of [benchCodec, benchRoundTrip, benchBadgeRelay, benchSessionClose, benchPrinter, benchJournal, benchMqtt, benchSplit, benchStatement, benchLedger, benchApi]) {
+for (const bench of (asked.length ? asked : Object.keys(BENCHES)).map((n) => BENCHES[n]!)) {
   for (const r of await bench()) {
     console.log(JSON.stringify(r));
     results.push(r);

@@ -28,7 +28,7 @@ import { statement } from '../gateway/src/billing/statement.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import { chainHash, verifyChain, type ChainRow } from '../gateway/src/journal/chain.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { round, type BenchResult } from './stats.js';
+import { rng, round, type BenchResult } from './stats.js';
 
 const SESSIONS = 1_000_000;
 /** Sessions charged through Billing.charge(); the rest replicate them. */
@@ -43,17 +43,6 @@ const YEAR_MS = Date.UTC(2026, 0, 1) - YEAR_START;
 const MONTH = '2025-06';
 const RUNS = 3;
 const TARGET_S = 3;
-
-/** A small deterministic generator (mulberry32), so every run builds the same journal: an integer in [0, n). */
-function rng(seed: number) {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
-  };
-}
 
 /** The simulated lab's billing (the co-financed printer), plus four tools without co-owners. */
 function billingConfig() {

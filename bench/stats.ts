@@ -21,3 +21,14 @@ export interface BenchResult {
   pass?: boolean;
   [k: string]: unknown;
 }
+
+/** A small deterministic generator (mulberry32), so every run builds the same journal: an integer in [0, n). */
+export function rng(seed: number) {
+  let a = seed >>> 0;
+  return (n: number) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4_294_967_296) * n);
+  };
+}

@@ -1,8 +1,19 @@
 import type Database from 'better-sqlite3';
 import type { MeterState } from './meter.js';
 
-/** Keeps each node's meter state in the journal database, so a gateway restart neither loses nor repeats counts. */
-export class MeterStore {
+/** What a stored meter row holds: the boot, the last counters of that boot, the totals over every boot. */
+export interface StoredMeter<Last = MeterState['last'], Total = MeterState['total']> {
+  bootId: number;
+  last: Last;
+  total: Total;
+}
+
+/**
+ * Keeps each device's meter state in the journal database (`node_meters`, one row a device),
+ * so a gateway restart neither loses nor repeats counts. Metering nodes store their
+ * MeterState; other metering devices store their own counters in the same shape.
+ */
+export class MeterStore<Last = MeterState['last'], Total = MeterState['total']> {
   private readonly get: Database.Statement<[string], { boot_id: number; last: string; total: string }>;
   private readonly put: Database.Statement<[string, number, string, string, string]>;
 
@@ -14,12 +25,12 @@ export class MeterStore {
     );
   }
 
-  load(deviceId: string): MeterState | null {
+  load(deviceId: string): StoredMeter<Last, Total> | null {
     const row = this.get.get(deviceId);
-    return row ? { bootId: row.boot_id, last: JSON.parse(row.last), total: JSON.parse(row.total) } : null;
+    return row ? { bootId: row.boot_id, last: JSON.parse(row.last) as Last, total: JSON.parse(row.total) as Total } : null;
   }
 
-  save(deviceId: string, state: MeterState, at: Date): void {
+  save(deviceId: string, state: StoredMeter<Last, Total>, at: Date): void {
     this.put.run(deviceId, state.bootId, JSON.stringify(state.last), JSON.stringify(state.total), at.toISOString());
   }
 }
