@@ -75,7 +75,7 @@ describe('ovn-gateway backup', () => {
     const copy = join(tempDir('copy'), 'exists.sqlite');
     writeFileSync(copy, 'keep me');
     const r = await run(['backup', copy, '--data', dir]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/exists\.sqlite: already exists; give a new file name/);
   });
 });
@@ -90,7 +90,7 @@ describe('ovn-gateway restore', () => {
     db.close();
     const before = hashOf(file, 10);
     const r = await run(['restore', copy, '--data', dir]);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/bad\.sqlite: hash chain broken at event 4 \(altered\)/);
     expect(hashOf(file, 10)).toBe(before);
   });
@@ -109,7 +109,7 @@ describe('ovn-gateway restore', () => {
     await waitFor(() => out.includes('HTTP API on'), 20_000);
 
     const refused = await run(['restore', copy, '--data', dataDir]);
-    expect(refused.status).toBe(1);
+    expect(refused.status).toBe(2);
     expect(refused.stderr).toMatch(new RegExp(`the gateway is running \\(pid ${gw.pid}, started .*\\); stop it first`));
 
     gw.kill('SIGTERM');

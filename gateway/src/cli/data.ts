@@ -1,8 +1,8 @@
 /** `ovn-gateway backup` and `restore`: copies of the journal, for the SD card that will fail one day. */
 import type { Command } from 'commander';
 import { join, resolve } from 'node:path';
-import { loadConfig } from '../config/load.js';
-import { BackupError, backupJournal, restoreJournal } from '../journal/backup.js';
+import { backupJournal, restoreJournal } from '../journal/backup.js';
+import { dataDir, withData, type DataOptions } from './common.js';
 
 export function dataCommands(program: Command): void {
   withData(program.command('backup').argument('<file>', 'the copy to write (a new file)'))
@@ -18,19 +18,4 @@ export function dataCommands(program: Command): void {
       console.log(`${r.file}: ${r.events} events, schema version ${r.schemaVersion}, chain intact; restored`);
       if (r.replaced) console.log(`the journal it replaced is kept at ${r.replaced}`);
     });
-}
-
-interface DataOptions {
-  config?: string;
-  data?: string;
-}
-
-const withData = (cmd: Command) =>
-  cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
-
-function dataDir(opts: DataOptions): string {
-  if (!!opts.config === !!opts.data) throw new BackupError('give one of --config <file> or --data <dir>');
-  if (opts.data) return resolve(opts.data);
-  const { config, baseDir } = loadConfig(opts.config!);
-  return resolve(baseDir, config.gateway.dataDir);
 }

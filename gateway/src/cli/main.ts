@@ -21,6 +21,9 @@ import { createTransport } from '../ledger/transport.js';
 import { mappingContext, type LedgerConfig } from '../ledger/config.js';
 import type { LedgerTransport } from '../../../ledger-client/src/types.js';
 import { startGateway } from '../gateway.js';
+import { TokenError } from '../http/tokens.js';
+import { BackupError } from '../journal/backup.js';
+import { CliError, dataDir, withData, withJournal } from './common.js';
 import { registerTokenCommands } from './tokens.js';
 import { notifySystemd } from '../systemd.js';
 import { dataCommands } from './data.js';
@@ -142,31 +145,6 @@ async function callApi(url: string, path: string, init?: RequestInit): Promise<R
 }
 
 const jsonBody = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
-
-/** The data directory from --config or --data, for commands that work on the journal. */
-function dataDir(opts: { config?: string; data?: string }): string {
-  if (!!opts.config === !!opts.data) throw new CliError('give one of --config <file> or --data <dir>');
-  if (opts.data) return opts.data;
-  const { config: cfg, baseDir } = loadConfig(opts.config!);
-  return resolve(baseDir, cfg.gateway.dataDir);
-}
-
-const withData = (cmd: Command) =>
-  cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
-
-/** Runs `fn` on the journal in the data directory. */
-function withJournal<T>(opts: { config?: string; data?: string }, fn: (journal: Journal) => T): T {
-  const journal = Journal.open(dataDir(opts));
-  try {
-    return fn(journal);
-  } catch (err) {
-    if (err instanceof z.ZodError) throw new CliError(formatIssues(err.issues).join('\n'));
-    if (err instanceof ImportError) throw new CliError(err.message);
-    throw err;
-  } finally {
-    journal.close();
-  }
-}
 
 const withStore = <T>(opts: { config?: string; data?: string }, fn: (store: AccessStore) => T): T => withJournal(opts, (journal) => fn(new AccessStore(journal)));
 
@@ -655,12 +633,16 @@ sim
 
 dataCommands(program);
 
-class CliError extends Error {}
 
 try {
   await program.parseAsync();
 } catch (err) {
-  if (err instanceof ConfigError || err instanceof CliError) {
+  // refusals of the command as given: the message alone, exit code 2
+  if (err instanceof z.ZodError) {
+    console.error(formatIssues(err.issues).join('\n'));
+    process.exit(2);
+  }
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError) {
     console.error(err.message);
     process.exit(2);
   }

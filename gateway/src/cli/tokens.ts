@@ -1,44 +1,12 @@
 /** `ovn-gateway tokens create|list|revoke`: API tokens, in the journal database (works with the gateway running or not). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { resolve } from 'node:path';
-import { loadConfig } from '../config/load.js';
-import { Journal } from '../journal/journal.js';
-import { createToken, listTokens, revokeToken, ROLES, TokenError, type Role } from '../http/tokens.js';
+import { createToken, listTokens, revokeToken, ROLES, type Role } from '../http/tokens.js';
+import { withData, withJournal } from './common.js';
 
 const role = (v: string): Role => {
   if (!(ROLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${ROLES.join(', ')}`);
   return v as Role;
 };
-
-function withJournal<T>(opts: { config?: string; data?: string }, fn: (journal: Journal) => T): T {
-  if (!!opts.config === !!opts.data) throw new TokenError('give one of --config <file> or --data <dir>');
-  let dir = opts.data;
-  if (opts.config) {
-    const { config, baseDir } = loadConfig(opts.config);
-    dir = resolve(baseDir, config.gateway.dataDir);
-  }
-  const journal = Journal.open(dir!);
-  try {
-    return fn(journal);
-  } finally {
-    journal.close();
-  }
-}
-
-/** Runs an action; a refusal becomes a message and exit code 2, like the other commands. */
-const refusing =
-  <A extends unknown[]>(fn: (...args: A) => void) =>
-  (...args: A) => {
-    try {
-      fn(...args);
-    } catch (err) {
-      if (!(err instanceof TokenError)) throw err;
-      console.error(err.message);
-      process.exit(2);
-    }
-  };
-
-const withData = (cmd: Command) => cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
 
 export function registerTokenCommands(program: Command): void {
   const tokens = program.command('tokens').description('API tokens for the HTTP API and the dashboard (only a hash is kept)');
@@ -47,15 +15,13 @@ export function registerTokenCommands(program: Command): void {
     .requiredOption('--role <role>', ROLES.join(' | '), role)
     .option('--affiliate <id>', 'the affiliate an affiliate token belongs to (it sees only their data)')
     .option('--name <label>', 'who or what holds it (shown in lists, and as "by" in the journal)')
-    .action(
-      refusing((opts: { role: Role; affiliate?: string; name?: string; config?: string; data?: string }) =>
-        withJournal(opts, (journal) => {
-          const made = createToken(journal, { role: opts.role, affiliateId: opts.affiliate, name: opts.name });
-          console.log(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
-          console.log(made.token);
-          console.log('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
-        }),
-      ),
+    .action((opts: { role: Role; affiliate?: string; name?: string; config?: string; data?: string }) =>
+      withJournal(opts, (journal) => {
+        const made = createToken(journal, { role: opts.role, affiliateId: opts.affiliate, name: opts.name });
+        console.log(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
+        console.log(made.token);
+        console.log('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
+      }),
     );
   withData(tokens.command('list'))
     .description('the tokens, without their secrets')
@@ -66,12 +32,10 @@ export function registerTokenCommands(program: Command): void {
     );
   withData(tokens.command('revoke').argument('<id>', 'the token id (see tokens list)'))
     .description('revoke a token: the next request with it is refused')
-    .action(
-      refusing((id: string, opts: { config?: string; data?: string }) =>
-        withJournal(opts, (journal) => {
-          revokeToken(journal, id);
-          console.log(`token ${id} revoked`);
-        }),
-      ),
+    .action((id: string, opts: { config?: string; data?: string }) =>
+      withJournal(opts, (journal) => {
+        revokeToken(journal, id);
+        console.log(`token ${id} revoked`);
+      }),
     );
 }

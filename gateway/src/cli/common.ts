@@ -1,0 +1,34 @@
+/** What the command-line modules share: the data directory from --config or --data, the journal in it, and refusals. */
+import type { Command } from 'commander';
+import { resolve } from 'node:path';
+import { loadConfig } from '../config/load.js';
+import { Journal } from '../journal/journal.js';
+
+/** A refusal of the command as given: its message is printed alone and the exit code is 2. */
+export class CliError extends Error {}
+
+export const withData = (cmd: Command) =>
+  cmd.option('-c, --config <file>', 'the gateway configuration (its gateway.dataDir holds the journal)').option('--data <dir>', 'the data directory, instead of --config');
+
+export interface DataOptions {
+  config?: string;
+  data?: string;
+}
+
+/** The data directory from --config or --data, for commands that work on the journal. */
+export function dataDir(opts: DataOptions): string {
+  if (!!opts.config === !!opts.data) throw new CliError('give one of --config <file> or --data <dir>');
+  if (opts.data) return resolve(opts.data);
+  const { config, baseDir } = loadConfig(opts.config!);
+  return resolve(baseDir, config.gateway.dataDir);
+}
+
+/** Runs `fn` on the journal in the data directory, and closes it. */
+export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): T {
+  const journal = Journal.open(dataDir(opts));
+  try {
+    return fn(journal);
+  } finally {
+    journal.close();
+  }
+}
