@@ -62,6 +62,10 @@ uninstall() {
   elif command -v systemctl >/dev/null && [ -f "$(at "$UNIT")" ]; then
     systemctl $(rootopt) disable "$NAME" >/dev/null 2>&1 || true
   fi
+  # only a directory this script installed: a mistyped --prefix (/opt, /usr) is never removed
+  if [ -e "$(at "$PREFIX")" ] && [ ! -f "$(at "$PREFIX")/bin/ovn-gateway.js" ]; then
+    die "$PREFIX does not look like an installed gateway (no bin/ovn-gateway.js): not removing it"
+  fi
   rm -f "$(at "$UNIT")" "$(at "$COMMAND")"
   rm -rf "$(at "$PREFIX")"
   if systemd_running; then systemctl daemon-reload; fi
@@ -80,6 +84,8 @@ install_program() {
   node=$(command -v node) || die "Node.js 20 or newer is needed (https://github.com/nodesource/distributions, or apt-get install nodejs on Debian 13)"
   node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || die "Node.js $(node --version) is too old: 20 or newer is needed"
   node=$(readlink -f "$node")
+  # the unit has ProtectHome=yes: a node under /home or /root (nvm) cannot be started by it
+  case "$node" in /home/* | /root/*) die "node is at $node, which the service cannot reach (ProtectHome): install Node.js system-wide (e.g. NodeSource's nodejs package)" ;; esac
   command -v python3 >/dev/null || die "python3 is needed (it tells systemd the gateway is ready): apt-get install python3"
   [ -f "$SRC/dist/gateway/src/cli/main.js" ] || die "$SRC is not built: run npm ci && npm run build there first"
 
@@ -105,10 +111,16 @@ install_program() {
   cp -a "$SRC/bin" "$SRC/dist" "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$SRC/deploy" "$next/"
   mkdir -p "$next/gateway"
   [ ! -d "$SRC/gateway/web" ] || cp -a "$SRC/gateway/web" "$next/gateway/"
-  if [ -d "$dest/node_modules" ] && { [ "$SKIP_NPM" = 1 ] || cmp -s "$dest/package-lock.json" "$SRC/package-lock.json"; }; then
+  # native modules (better-sqlite3, serialport) are built for one Node.js ABI: a new Node major needs them again
+  local abi
+  abi=$(node -p process.versions.modules)
+  echo "$abi" >"$next/.node-abi"
+  if [ -d "$dest/node_modules" ] && { [ "$SKIP_NPM" = 1 ] || { cmp -s "$dest/package-lock.json" "$SRC/package-lock.json" && [ "$(cat "$dest/.node-abi" 2>/dev/null)" = "$abi" ]; }; }; then
     mv "$dest/node_modules" "$next/node_modules"
     say "kept the installed dependencies"
-  elif [ "$SKIP_NPM" = 0 ]; then
+  elif [ "$SKIP_NPM" = 1 ]; then
+    die "--skip-npm, but no dependencies are installed yet at $PREFIX: run it once without --skip-npm"
+  else
     say "installing the dependencies (npm ci --omit=dev; a few minutes on a Pi Zero)"
     (cd "$next" && npm ci --omit=dev --no-audit --no-fund) || die "npm ci failed; the installed gateway was left as it was"
   fi

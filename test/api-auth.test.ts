@@ -48,12 +48,16 @@ describe('API authentication and roles', () => {
   });
   afterAll(async () => lab?.stop());
 
-  it('serves a short health without a token, the full one with a token', async () => {
+  it('serves a short health without a token, the devices\' states to an affiliate, the full one to the other roles', async () => {
     const short = await lab.call('GET', '/api/health', null);
     expect(short.status).toBe(200);
     expect(Object.keys(short.body).sort()).toEqual(['gateway', 'startedAt', 'status', 'uptimeS', 'version']);
-    const full = await lab.call('GET', '/api/health', 'affiliate');
-    expect(full.body.devices).toEqual([expect.objectContaining({ id: 'n1', state: 'online' })]);
+    const affiliate = await lab.call('GET', '/api/health', 'affiliate');
+    expect(affiliate.body.devices).toEqual([{ id: 'n1', state: 'online' }]);
+    expect(affiliate.body).not.toHaveProperty('ledger');
+    const full = await lab.call('GET', '/api/health', 'maintainer');
+    expect(full.body.devices).toEqual([expect.objectContaining({ id: 'n1', state: 'online', detail: expect.any(Object) })]);
+    expect(full.body).toHaveProperty('storage.state', 'ok');
   });
 
   it.each(ROUTES)('%s %s refuses a request without a token and with a wrong one', async (method, url, body) => {

@@ -145,6 +145,12 @@ describe.skipIf(skipInstall)('deploy/install.sh into a scratch root', () => {
     expect(install('--purge').stderr).toMatch(/--purge goes with --uninstall/);
     expect(install('--prefix', 'relative/dir').stderr).toMatch(/--prefix must be an absolute path, got relative\/dir/);
     expect(install('--frobnicate').stderr).toMatch(/unknown option --frobnicate/);
+    // a mistyped prefix is never removed
+    mkdirSync(at('usr/share/keep'), { recursive: true });
+    const wrong = install('--uninstall', '--prefix', '/usr/share');
+    expect(wrong.status).not.toBe(0);
+    expect(wrong.stderr).toMatch(/does not look like an installed gateway/);
+    expect(existsSync(at('usr/share/keep'))).toBe(true);
   });
 });
 

@@ -74,9 +74,9 @@ export function buildApp(ctx: AppContext, log: Logger) {
 
   // Public: the short health, and /metrics when the config says so.
   void app.register(async (pub) => {
-    pub.get('/api/health', { schema: { tags: ['health'], summary: 'Short health without a token; devices, ledger and MQTT with one', security: [] } }, async (req) => {
+    pub.get('/api/health', { schema: { tags: ['health'], summary: 'Short health without a token; with an affiliate token also the devices\' states; in full (devices, storage, ledger, MQTT) for the other roles', security: [] } }, async (req) => {
       req.auth = authenticate(tokens, failures, req, false);
-      return health(ctx, req.auth !== null);
+      return health(ctx, req.auth === null ? 'short' : req.auth.role === 'affiliate' ? 'devices' : 'full');
     });
     pub.get('/metrics', { schema: { hide: true } }, async (req, reply) => {
       if (!ctx.metricsPublic) {

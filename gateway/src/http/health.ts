@@ -1,9 +1,12 @@
-/** The gateway's health: short for anyone, full (devices, storage, ledger, MQTT broker and bridge) for a token holder. */
+/**
+ * The gateway's health: short for anyone; with the devices' states for an affiliate (whether
+ * the tools are there, not their jobs or addresses); in full (devices, storage, ledger, MQTT
+ * broker and bridge) for the custodian, maintainers and admins.
+ */
 import { VERSION } from '../version.js';
 import type { AppContext } from './context.js';
 
-/** The health document; `full`: with devices, storage, ledger and MQTT (for a token holder). */
-export function health(ctx: AppContext, full: boolean) {
+export function health(ctx: AppContext, detail: 'short' | 'devices' | 'full') {
   const devices = [...ctx.devices.values()].map((d) => d.health());
   const ledger = ctx.ledger?.health() ?? null;
   const storage = ctx.storage?.health() ?? null;
@@ -14,5 +17,7 @@ export function health(ctx: AppContext, full: boolean) {
     uptimeS: Math.round((Date.now() - ctx.startedAt.getTime()) / 1000),
     status: devices.every((d) => d.state === 'online') && !ledger?.alarm && !ledger?.deadLetters && (storage?.state ?? 'ok') === 'ok' ? ('ok' as const) : ('degraded' as const),
   };
-  return full ? { ...short, devices, storage, ledger, broker: ctx.broker?.health() ?? null, bridge: ctx.bridge?.health() ?? null } : short;
+  if (detail === 'short') return short;
+  if (detail === 'devices') return { ...short, devices: devices.map((d) => ({ id: d.id, state: d.state })) };
+  return { ...short, devices, storage, ledger, broker: ctx.broker?.health() ?? null, bridge: ctx.bridge?.health() ?? null };
 }
