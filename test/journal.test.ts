@@ -82,3 +82,46 @@ describe('journal hash chain', () => {
     expect(bad.stderr).toMatch(/chain broken at event 4 \(altered\): event 4 \(forged, .*\) does not match its hash; 3 events before it are intact/);
   });
 });
+
+describe('journal listeners', () => {
+  it('taps hear an event inside its transaction; after-commit listeners only once the outermost transaction commits', () => {
+    const j = Journal.open(tempDir('listeners'));
+    const tapped: string[] = [];
+    const committed: string[] = [];
+    j.tap((e) => tapped.push(e.kind));
+    const stop = j.afterCommit((e) => committed.push(`${e.id} ${e.kind}`));
+
+    j.record('alone', null);
+    expect(committed).toEqual(['1 alone']);
+
+    j.db.transaction(() => {
+      j.record('kept', null);
+      try {
+        j.db.transaction(() => {
+          j.record('undone', null);
+          throw new Error('the nested part fails');
+        })();
+      } catch {
+        // the outer transaction goes on without it
+      }
+      j.record('after', null);
+      expect(committed).toEqual(['1 alone']);
+    })();
+    expect(committed).toEqual(['1 alone', '2 kept', '3 after']);
+
+    expect(() =>
+      j.db.transaction(() => {
+        j.record('rolled-back', null);
+        throw new Error('the whole transaction fails');
+      }).immediate(),
+    ).toThrow(/whole transaction fails/);
+    expect(tapped).toEqual(['alone', 'kept', 'undone', 'after', 'rolled-back']);
+    expect(committed).toEqual(['1 alone', '2 kept', '3 after']);
+
+    stop();
+    j.record('unheard', null);
+    expect(committed).toHaveLength(3);
+    expect(j.events().map((e) => e.kind)).toEqual(['alone', 'kept', 'after', 'unheard']);
+    j.close();
+  });
+});

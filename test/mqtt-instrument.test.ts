@@ -8,7 +8,10 @@
 import fc from 'fast-check';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyTelemetry, NO_COUNTS, type CounterState, type Counters } from '../gateway/src/devices/mqtt-instrument/counters.js';
+import { applyTelemetry, NO_COUNTS, PAST_BOOTS, type CounterState, type Counters } from '../gateway/src/devices/mqtt-instrument/counters.js';
+import { CounterStore } from '../gateway/src/devices/mqtt-instrument/counter-store.js';
+import { MeterStore } from '../gateway/src/devices/metering-node/meter-store.js';
+import { Journal } from '../gateway/src/journal/journal.js';
 import type { MqttInstrument } from '../gateway/src/devices/mqtt-instrument/driver.js';
 import { formatIssues } from '../gateway/src/config/load.js';
 import { configSchema } from '../gateway/src/config/schema.js';
@@ -314,6 +317,62 @@ describe('a gateway restart during a busy session at a rig', () => {
   });
 });
 
+describe('a storage that refuses writes', () => {
+  it('the rig’s busy and meter go on following it while its counters cannot be saved, across a reboot; they are saved once the storage accepts writes again', { timeout: 60_000 }, async () => {
+    // sessions checkpoint rarely here: what this looks at is the instrument's own saves
+    const g = await startTestGateway({
+      gateway: { checkpointS: 300 },
+      mqtt: { listen: '127.0.0.1:0', baseTopic: BASE, connectionsPerMinute: 10_000 },
+      simulators: [{ kind: 'rig', device: 'rig-3', timeScale: TIME_SCALE, powerW: 300, idleW: 4, telemetryIntervalMs: 200 }],
+      devices: [
+        { id: 'rig-3', kind: 'mqtt-instrument', model: 'mosquito-rig' },
+        { id: 'rig-3-reader', kind: 'mqtt-badge-reader', topic: T.badge('rig-3') },
+      ],
+      tools: [{ id: 'scope', switch: 'rig-3', meter: 'rig-3', readers: ['rig-3-reader'], idleTimeoutMin: 60 }],
+      affiliates: [{ id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'scope' }] }],
+    });
+    try {
+      const sim = g.simulators.map((s) => s.sim).find((s): s is RigSim => s instanceof RigSim)!;
+      const dev = g.devices.get('rig-3') as MqttInstrument;
+      const events = (kind: string, deviceId: string) => g.journal.events({ kind, deviceId });
+      const store = new CounterStore(g.journal.db);
+      await waitFor(() => dev.isOnline && dev.relayKnown, 10_000, 'rig online');
+      const before = sim.truth();
+      await tap(() => sim.badge(ADA));
+      await waitFor(() => events('session.started', 'scope').length === 1 && sim.truth().relay, 10_000, 'session started');
+      await waitFor(() => store.load('rig-3') !== null, 5000, 'counters saved');
+      const saved = store.load('rig-3')!;
+      g.journal.db.pragma('query_only = ON'); // as on a file system remounted read-only: every write fails with SQLITE_READONLY
+      try {
+        sim.setBusy(true);
+        await waitFor(() => dev.isBusy, 5000, 'busy while the counters cannot be saved');
+        const energy = dev.meterTotals.energyMwh;
+        await waitFor(() => dev.meterTotals.energyMwh > energy, 5000, 'the meter advancing');
+        sim.setBusy(false);
+        await waitFor(() => !dev.isBusy, 5000, 'idle again');
+        // the reboot ends the session (its relay comes back off); its event is held by the journal
+        sim.reboot();
+        await waitFor(() => dev.stats.reboots === 1 && dev.relayState.sensed === false, 15_000, 'the reboot seen');
+        expect(store.load('rig-3')).toEqual(saved);
+        expect(g.logs.some((l) => l.level === 50 && l.device === 'rig-3' && String(l.msg).includes('could not be saved') && String(l.msg).includes('read-only'))).toBe(true);
+      } finally {
+        g.journal.db.pragma('query_only = OFF');
+      }
+      await waitFor(() => store.load('rig-3')!.bootId === sim.truth().bootId, 5000, 'the counters of the new boot saved');
+      expect(store.load('rig-3')!.pastBootIds).toEqual([before.bootId]);
+      await g.storage.check(); // what the journal held meanwhile is written
+      expect(g.journal.heldWrites).toBe(0);
+      expect(events('device.rebooted', 'rig-3')).toHaveLength(1);
+      await waitFor(() => events('session.ended', 'scope').length === 1, 10_000, 'session ended');
+      const s = events('session.ended', 'scope')[0]!.data as unknown as Usage;
+      expect(s.reason).toBe('relay-failed');
+      expect(s.energyWh).toBeGreaterThan(0);
+    } finally {
+      await g.stop();
+    }
+  });
+});
+
 describe('cumulative counters (pure)', () => {
   const counters = (n: number): Counters => ({ runtimeS: n, activeS: n / 2, samples: n, energyWh: n * 0.1 });
 
@@ -338,17 +397,78 @@ describe('cumulative counters (pure)', () => {
     );
   });
 
-  it('a reboot closes the old boot at its last counters and counts the new one from zero; a late message of the old boot is a new boot only if it is newer', () => {
+  it('a reboot closes the old boot at its last counters and counts the new one from zero; a late message of the old boot is stale', () => {
     let s = applyTelemetry(null, { bootId: 1, seq: 5, counters: counters(10) }).state;
     const r = applyTelemetry(s, { bootId: 2, seq: 1, counters: counters(3) });
     expect(r).toMatchObject({ kind: 'reboot', previousBootId: 1 });
     s = r.state;
     expect(s.total.runtimeS).toBe(13);
+    expect(s.pastBootIds).toEqual([1]);
+    // boot 1 at 10, boot 2 at 3, a late boot-1 message, boot 2 at 4: 14, neither boot counted twice
+    const late = applyTelemetry(s, { bootId: 1, seq: 4, counters: counters(8) });
+    expect(late.kind).toBe('stale');
+    expect(applyTelemetry(s, { bootId: 1, seq: 5, counters: counters(10) }).kind).toBe('stale'); // redelivered
+    const next = applyTelemetry(late.state, { bootId: 2, seq: 2, counters: counters(4) });
+    expect(next).toMatchObject({ kind: 'delta', lost: 0 });
+    expect(next.state.total.runtimeS).toBe(14);
     expect(applyTelemetry(s, { bootId: 2, seq: 1, counters: counters(3) }).kind).toBe('stale');
     expect(applyTelemetry(s, { bootId: 2, seq: 2, counters: counters(2) })).toMatchObject({ kind: 'inconsistent', counter: 'runtimeS' });
     expect(applyTelemetry(s, { bootId: 2, seq: 0xffff_ffff, counters: counters(9) }).kind).toBe('stale'); // behind, across the wrap
     expect(applyTelemetry({ ...s, seq: 0xffff_ffff }, { bootId: 2, seq: 0, counters: counters(4) })).toMatchObject({ kind: 'delta', lost: 0 });
     expect(NO_COUNTS).toEqual({ runtimeS: 0, activeS: 0, samples: 0, energyWh: 0 });
+  });
+
+  it('the last PAST_BOOTS boots are remembered, newest first; an older one is a new boot', () => {
+    let s = applyTelemetry(null, { bootId: 1, seq: 1, counters: counters(1) }).state;
+    for (let id = 2; id <= PAST_BOOTS + 2; id++) s = applyTelemetry(s, { bootId: id, seq: 1, counters: counters(1) }).state;
+    expect(s.pastBootIds).toEqual(Array.from({ length: PAST_BOOTS }, (_, i) => PAST_BOOTS + 1 - i));
+    expect(applyTelemetry(s, { bootId: 2, seq: 9, counters: counters(5) }).kind).toBe('stale');
+    expect(applyTelemetry(s, { bootId: 1, seq: 9, counters: counters(5) })).toMatchObject({ kind: 'reboot', previousBootId: PAST_BOOTS + 2 });
+  });
+
+  it('late and repeated messages of past boots, mixed into a boot’s own, count every boot once', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.array(fc.nat(1000), { minLength: 1, maxLength: 10 }), { minLength: 1, maxLength: PAST_BOOTS }),
+        fc.array(fc.option(fc.nat()), { minLength: 1, maxLength: 80 }),
+        (boots, lateness) => {
+          // boot b has id 100 + b; its counters only grow; all its own messages arrive, in order
+          const msgs = boots.map((steps, b) => {
+            let acc = 0;
+            return steps.map((d, i) => ({ bootId: 100 + b, seq: i + 1, counters: counters((acc += d)) }));
+          });
+          let k = 0;
+          // after each message of a boot, perhaps one of any earlier boot's, older or newer than its last accepted one
+          const received = msgs.flatMap((own, b) =>
+            own.flatMap((m) => {
+              const pick = lateness[k++ % lateness.length];
+              if (b === 0 || pick === null || pick === undefined) return [m];
+              const past = msgs[pick % b]!;
+              return [m, past[Math.floor(pick / b) % past.length]!];
+            }),
+          );
+          let state: CounterState | null = null;
+          for (const m of received) state = applyTelemetry(state, m).state;
+          const truth = msgs.reduce((sum, boot) => sum + boot.at(-1)!.counters.runtimeS, 0);
+          expect(state!.total.runtimeS).toBe(truth);
+          expect(state!.bootId).toBe(100 + boots.length - 1);
+        },
+      ),
+    );
+  });
+
+  it('a stored state loads as saved; one stored before the past boots were kept loads with none', () => {
+    const journal = Journal.open(join(tempDir('instrument-counters'), 'data'));
+    try {
+      const store = new CounterStore(journal.db);
+      const state: CounterState = { bootId: 3, seq: 12, last: counters(4), total: counters(30), pastBootIds: [2, 1] };
+      store.save('rig-9', state, new Date());
+      expect(store.load('rig-9')).toEqual(state);
+      new MeterStore<Counters & { seq: number }, Counters>(journal.db).save('rig-8', { bootId: 3, last: { ...counters(4), seq: 12 }, total: counters(30) }, new Date());
+      expect(store.load('rig-8')).toEqual({ bootId: 3, seq: 12, last: counters(4), total: counters(30), pastBootIds: [] });
+    } finally {
+      journal.close();
+    }
   });
 });
 

@@ -143,6 +143,63 @@ describe('the journal on a storage that turned read-only', () => {
     journal.close();
   });
 
+  it('a closed session refused by the storage reaches the after-commit listeners once, when it is written', async () => {
+    const dir = tempDir('ro-commit');
+    const journal = Journal.open(dir);
+    const monitor = new StorageMonitor(journal, dir, { floorBytes: 0, checkMs: HOUR }, logSink().log);
+    await monitor.start();
+    const tapped: string[] = [];
+    const published: string[] = [];
+    journal.tap((e) => tapped.push(e.kind));
+    journal.afterCommit((e) => published.push(e.kind));
+    // the storage refuses a write after the event was appended, as a full disk refuses the commit
+    let refuse = true;
+    const close = () => {
+      journal.record('session.ended', 'printer', { sessionId: 's1', reason: 'badge-out' });
+      if (refuse) journal.db.pragma('query_only = ON');
+      journal.record('session.charged', 'printer', { sessionId: 's1' });
+    };
+    expect(journal.durablyOrLater(close)).toBe(false);
+    expect(tapped).toEqual(['session.ended']);
+    expect(published).toEqual([]);
+    refuse = false;
+    journal.db.pragma('query_only = OFF');
+    await monitor.check();
+    expect(monitor.health()).toMatchObject({ state: 'ok', heldWrites: 0 });
+    expect(tapped.filter((k) => k === 'session.ended')).toHaveLength(2); // the refused try and the written one
+    expect(published).toEqual(['session.ended', 'session.charged', 'storage.problem', 'storage.recovered']);
+    expect(journal.events({ kind: 'session.ended' })).toHaveLength(1);
+    journal.close();
+  });
+
+  it('a held write that fails for another reason is set aside and named; the writes behind it are written and new sessions are allowed', async () => {
+    const dir = tempDir('ro-poison');
+    const journal = Journal.open(dir);
+    const { lines, log } = logSink();
+    const monitor = new StorageMonitor(journal, dir, { floorBytes: 0, checkMs: HOUR }, log);
+    await monitor.start();
+    journal.db.pragma('query_only = ON');
+    // refused by the storage first; once it accepts writes, it fails on its own
+    const poisoned = () => {
+      journal.record('session.ended', 'printer', { sessionId: 's1', wh: 42 });
+      throw new Error('no price for the printer');
+    };
+    expect(journal.durablyOrLater(poisoned)).toBe(false);
+    expect(journal.record('access.decision', 'printer', { kind: 'deny' })).toBe(0);
+    expect(monitor.health()).toMatchObject({ state: 'read-only', heldWrites: 3 });
+    journal.db.pragma('query_only = OFF');
+    await monitor.check();
+    expect(monitor.health()).toMatchObject({ state: 'ok', heldWrites: 0, message: null });
+    expect(journal.events().map((e) => e.kind)).toEqual(['storage.problem', 'access.decision', 'storage.recovered']);
+    const report = lines.find((l) => /set aside/.test(String(l.msg)))!;
+    expect(report.msg).toBe(
+      'a held journal write cannot be written and was set aside: a transaction, recording session.ended failed for another reason than the storage (no price for the printer); its events are in this entry, to be recovered by hand',
+    );
+    expect(report.events).toEqual([{ kind: 'session.ended', deviceId: 'printer', data: { sessionId: 's1', wh: 42 } }]);
+    expect(journal.record('session.started', 'printer', { sessionId: 's2' })).toBeGreaterThan(0);
+    journal.close();
+  });
+
   it.skipIf(skipWithoutMount)('a journal on a read-only file system cannot be opened, and says why', () => {
     const dir = smallDisk('4m')!;
     Journal.open(dir).close();

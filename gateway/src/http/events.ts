@@ -41,6 +41,7 @@ export class EventHub {
   private timer: NodeJS.Timeout | null = null;
   private ticks = 0;
   private stopped = false;
+  private unlisten: (() => void) | null = null;
 
   constructor(
     private readonly ctx: AppContext,
@@ -49,9 +50,8 @@ export class EventHub {
   ) {}
 
   start(): void {
-    // A tap cannot be removed from the journal: after stop() it does nothing.
-    this.ctx.journal.tap((e) => {
-      // Called inside the transaction that appends the event: act once it has committed.
+    // Called once the event's transaction has committed (a rolled-back close is never announced).
+    this.unlisten = this.ctx.journal.afterCommit((e) => {
       if (!this.stopped && this.clients.size > 0) setImmediate(() => this.onEvent(e));
     });
     for (const t of this.ctx.tools.values()) this.toolState.set(t.cfg.id, this.toolKey(t.cfg.id));
@@ -82,6 +82,7 @@ export class EventHub {
 
   stop(): void {
     this.stopped = true;
+    this.unlisten?.();
     if (this.timer) clearInterval(this.timer);
     for (const c of this.clients) c.res.end();
     this.clients.clear();

@@ -6,6 +6,11 @@
  * When the storage refuses a write (a full disk, a read-only or failing SD card), events and
  * durable transactions are kept in memory, in order, and written when it accepts writes again
  * (`flushHeld`); listeners (`onStorage`) hear of both.
+ *
+ * Two kinds of listener hear the events appended: a `tap` inside the appending transaction (what
+ * it writes commits or rolls back with the event: the ledger outbox), and an `afterCommit`
+ * listener once the outermost transaction has committed (what tells the world: it never hears an
+ * event that was rolled back, held, or written twice).
  */
 import Database from 'better-sqlite3';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
@@ -36,8 +41,8 @@ export function storageProblemOf(err: unknown): StorageProblem | null {
 
 /** What a storage problem means for a person, and what to do. */
 export const STORAGE_PROBLEM_TEXT: Record<StorageProblem, string> = {
-  full: 'the disk is full: free space on it (old backups, logs) or move gateway.dataDir to a larger disk',
-  'read-only': 'the file system is read-only: the SD card may be failing; copy the journal elsewhere (ovn-gateway backup) and replace the card',
+  full: 'the disk is full: free space on it (old backups, logs) or move gateway.dataDir to a larger disk (under systemd, allow it with ReadWritePaths=)',
+  'read-only': 'the file system is read-only: the SD card may be failing; copy the journal elsewhere (ovn-gateway backup) and replace the card (or, under systemd, gateway.dataDir is outside the unit\'s ReadWritePaths)',
   'io-error': 'the storage fails to write: the SD card may be failing; copy the journal elsewhere (ovn-gateway backup) and replace the card',
 };
 
@@ -49,6 +54,18 @@ function writeProblemOf(dir: string): StorageProblem | null {
   } catch (err) {
     return storageProblemOf(err);
   }
+}
+
+/** An event as appended, with its place in the hash chain. */
+export type AppendedEvent = JournalEvent & { hash: string };
+
+/** A held write that failed for another reason than the storage: it cannot be written and was set aside. */
+export interface UnwritableWrite {
+  /** What was held: an event of a kind, or a transaction. */
+  what: string;
+  /** The events it was recording when it failed, with their data, for a person to recover them. */
+  events: { kind: string; deviceId: string | null; data: Record<string, unknown> }[];
+  err: Error;
 }
 
 /** Writes kept in memory at most while the storage refuses them; beyond, the write fails. */
@@ -85,8 +102,14 @@ export class Journal {
   private readonly last: Database.Statement<[], { id: number; hash: string }>;
   private readonly append: (kind: string, deviceId: string | null, data: string, at: string) => number;
   private readonly latestStmt: Database.Statement<[string, string | null]>;
-  private readonly taps: ((e: JournalEvent & { hash: string }) => void)[] = [];
-  private readonly held: (() => void)[] = [];
+  private readonly taps: ((e: AppendedEvent) => void)[] = [];
+  private readonly committedListeners: ((e: AppendedEvent) => void)[] = [];
+  /** Events appended in the open transaction, for the after-commit listeners. */
+  private readonly uncommitted: AppendedEvent[] = [];
+  private readonly held: { what: string; write: () => void }[] = [];
+  /** While a held write is replayed: the events it records, to name them if it fails. */
+  private replaying: UnwritableWrite['events'] | null = null;
+  private readonly unwritableListeners: ((w: UnwritableWrite) => void)[] = [];
   private readonly statements = new Map<string, Database.Statement>();
   private readonly storageListeners: ((problem: StorageProblem | null, err: Error | null) => void)[] = [];
 
@@ -113,19 +136,70 @@ export class Journal {
     this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash, clock_synced) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.last = this.db.prepare('SELECT id, hash FROM events ORDER BY id DESC LIMIT 1');
     this.latestStmt = this.db.prepare('SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE kind = ? AND device_id IS ? ORDER BY id DESC LIMIT 1');
+    this.watchTransactions();
     // Read the chain's end and append in one transaction, so that no other writer can slip in between.
     this.append = this.db.transaction((kind: string, deviceId: string | null, data: string, at: string) => {
+      this.replaying?.push({ kind, deviceId, data: JSON.parse(data) as Record<string, unknown> });
       const last = this.last.get();
       const row: ChainRow = { id: (last?.id ?? 0) + 1, at, kind, device_id: deviceId, data };
       const hash = chainHash(last?.hash ?? GENESIS, row);
       const synced = this.clock.synced;
       this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash, synced === null ? null : Number(synced));
-      if (this.taps.length) for (const tap of this.taps) tap({ id: row.id, at: row.at, kind, deviceId, data: JSON.parse(data) as Record<string, unknown>, hash });
+      if (this.taps.length || this.committedListeners.length) {
+        const e: AppendedEvent = { id: row.id, at: row.at, kind, deviceId, data: JSON.parse(data) as Record<string, unknown>, hash };
+        for (const tap of this.taps) tap(e);
+        if (this.committedListeners.length) this.uncommitted.push(e);
+      }
       return row.id;
     });
   }
 
-  /** Opens (or makes) the journal of a data directory; `migrations` is for tests of upgrades. */
+  /**
+   * Makes every transaction on the journal's connection (`db.transaction`, nested ones included)
+   * keep the events it appends for the after-commit listeners: they hear them once the outermost
+   * transaction commits; a rolled-back one, or a rolled-back nested one, drops its own.
+   */
+  private watchTransactions(): void {
+    const make = this.db.transaction.bind(this.db);
+    const watched = <A extends unknown[], R>(run: (...args: A) => R) =>
+      (...args: A): R => {
+        const mark = this.uncommitted.length;
+        let result: R;
+        try {
+          result = run(...args);
+        } catch (err) {
+          this.uncommitted.length = this.db.inTransaction ? mark : 0;
+          throw err;
+        }
+        if (!this.db.inTransaction) this.deliverCommitted();
+        return result;
+      };
+    this.db.transaction = ((fn: (...args: unknown[]) => unknown) => {
+      const t = make(fn);
+      const run = watched(t);
+      return Object.assign(run, { default: run, deferred: watched(t.deferred), immediate: watched(t.immediate), exclusive: watched(t.exclusive), database: this.db });
+    }) as Database.Database['transaction'];
+  }
+
+  /**
+   * Hands the committed events to the after-commit listeners. One that throws does not keep the
+   * others from hearing the event, nor make its writer believe it was not written: its error is
+   * thrown on its own, a moment later.
+   */
+  private deliverCommitted(): void {
+    for (const e of this.uncommitted.splice(0)) {
+      for (const l of this.committedListeners) {
+        try {
+          l(e);
+        } catch (err) {
+          queueMicrotask(() => {
+            throw err;
+          });
+        }
+      }
+    }
+  }
+
   /**
    * The statement for this SQL, prepared once for the journal's life: for a query built from
    * its filters (a statement, a report), preparing costs more than running it through an index.
@@ -136,6 +210,7 @@ export class Journal {
     return st;
   }
 
+  /** Opens (or makes) the journal of a data directory; `migrations` is for tests of upgrades. */
   static open(dataDir: string, now: () => Date = () => new Date(), migrations: readonly Migration[] = MIGRATIONS): Journal {
     mkdirSync(dataDir, { recursive: true });
     return new Journal(join(dataDir, 'journal.sqlite'), now, migrations);
@@ -147,10 +222,25 @@ export class Journal {
 
   /**
    * Calls `tap` with every event appended from now on, inside the transaction that appends
-   * it: what it writes (the ledger outbox) commits or rolls back with the event.
+   * it: what it writes (the ledger outbox) commits or rolls back with the event. It also hears
+   * events that are then rolled back (a refused write, held and appended again later): what
+   * tells the world listens `afterCommit`.
    */
-  tap(tap: (e: JournalEvent & { hash: string }) => void): void {
+  tap(tap: (e: AppendedEvent) => void): void {
     this.taps.push(tap);
+  }
+
+  /**
+   * Calls `listener` with every event appended from now on, once the outermost transaction that
+   * appends it has committed, in order; never with an event that was rolled back. For what
+   * publishes outward (event streams, MQTT). Returns what removes it.
+   */
+  afterCommit(listener: (e: AppendedEvent) => void): () => void {
+    this.committedListeners.push(listener);
+    return () => {
+      const i = this.committedListeners.indexOf(listener);
+      if (i >= 0) this.committedListeners.splice(i, 1);
+    };
   }
 
   /**
@@ -162,7 +252,7 @@ export class Journal {
     const json = JSON.stringify(data);
     const at = this.now().toISOString();
     if (this.db.inTransaction) return this.append(kind, deviceId, json, at);
-    return this.orHold(() => this.append(kind, deviceId, json, at)) ?? 0;
+    return this.orHold(`the ${kind} event`, () => this.append(kind, deviceId, json, at)) ?? 0;
   }
 
   /**
@@ -185,7 +275,7 @@ export class Journal {
    * their data carries when it happened).
    */
   durablyOrLater(fn: () => void): boolean {
-    return this.orHold(() => this.durably(fn)) !== null;
+    return this.orHold('a transaction', () => this.durably(fn)) !== null;
   }
 
   /** Writes held in memory while the storage refused them. */
@@ -195,20 +285,35 @@ export class Journal {
 
   /**
    * Writes what was held, in order, as far as the storage accepts; returns whether everything
-   * is written. Listeners hear `null` when the last held write is.
+   * is written. Listeners hear `null` when the last held write is. A held write that fails for
+   * another reason than the storage would fail again at every try and keep the rest behind it:
+   * it is set aside, `onUnwritable` listeners hear what it was, and the next one is written.
    */
   flushHeld(): boolean {
     while (this.held.length) {
+      const { what, write } = this.held[0]!;
+      const events: UnwritableWrite['events'] = (this.replaying = []);
       try {
-        this.held[0]!();
+        write();
       } catch (err) {
-        if (storageProblemOf(err) === null) throw err;
-        return false;
+        if (storageProblemOf(err) !== null) return false;
+        for (const l of this.unwritableListeners) l({ what, events, err: err as Error });
+      } finally {
+        this.replaying = null;
       }
       this.held.shift();
       if (this.held.length === 0) for (const l of this.storageListeners) l(null, null);
     }
     return true;
+  }
+
+  /** Calls `listener` with every held write set aside because it cannot be written; returns what removes it. */
+  onUnwritable(listener: (w: UnwritableWrite) => void): () => void {
+    this.unwritableListeners.push(listener);
+    return () => {
+      const i = this.unwritableListeners.indexOf(listener);
+      if (i >= 0) this.unwritableListeners.splice(i, 1);
+    };
   }
 
   /**
@@ -224,7 +329,7 @@ export class Journal {
   }
 
   /** Runs `write` now, unless writes are held; on a storage problem holds it. Returns its result, or null when held. */
-  private orHold<T>(write: () => T): T | null {
+  private orHold<T>(what: string, write: () => T): T | null {
     let refused: { problem: StorageProblem; err: Error } | null = null;
     if (this.held.length === 0) {
       try {
@@ -236,7 +341,7 @@ export class Journal {
       }
     }
     if (this.held.length >= MAX_HELD_WRITES) throw new Error(`${this.file}: the storage has refused writes for too long (${this.held.length} held in memory); free space or replace the SD card, then restart`);
-    this.held.push(() => void write());
+    this.held.push({ what, write: () => void write() });
     // after holding it: what the listeners write goes behind it
     if (refused) for (const l of this.storageListeners) l(refused.problem, refused.err);
     return null;

@@ -42,7 +42,7 @@ export class StorageMonitor {
   /** A write the journal could not make; cleared once what it held is written. */
   private writeProblem: StorageProblem | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private unsubscribe: (() => void) | null = null;
+  private unsubscribe: (() => void)[] = [];
 
   constructor(
     private readonly journal: Journal,
@@ -53,10 +53,16 @@ export class StorageMonitor {
 
   /** Checks once (so health is right from the start), then every `checkMs`. */
   async start(): Promise<void> {
-    this.unsubscribe = this.journal.onStorage((problem, err) => {
-      this.writeProblem = problem;
-      this.update(err?.message ?? null);
-    });
+    this.unsubscribe = [
+      this.journal.onStorage((problem, err) => {
+        this.writeProblem = problem;
+        this.update(err?.message ?? null);
+      }),
+      this.journal.onUnwritable(({ what, events, err }) => {
+        const kinds = events.length ? `, recording ${events.map((e) => e.kind).join(', ')}` : '';
+        this.log.error({ err, events }, `a held journal write cannot be written and was set aside: ${what}${kinds} failed for another reason than the storage (${err.message}); its events are in this entry, to be recovered by hand`);
+      }),
+    ];
     await this.check();
     this.timer = setInterval(() => void this.check(), this.opts.checkMs);
     this.timer.unref();
@@ -65,8 +71,7 @@ export class StorageMonitor {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = null;
-    this.unsubscribe?.();
-    this.unsubscribe = null;
+    for (const u of this.unsubscribe.splice(0)) u();
   }
 
   /** Looks at the data directory and retries the held writes. */
@@ -82,13 +87,7 @@ export class StorageMonitor {
       this.update((err as Error).message, problem);
       return;
     }
-    if (this.journal.heldWrites > 0) {
-      try {
-        this.journal.flushHeld();
-      } catch (err) {
-        this.log.error({ err }, 'a held journal write failed for another reason than the storage');
-      }
-    }
+    if (this.journal.heldWrites > 0) this.journal.flushHeld();
     // nothing held: the last write went through
     if (this.journal.heldWrites === 0) this.writeProblem = null;
     this.update(null);

@@ -165,8 +165,8 @@ export class UpstreamBridge {
       this.lastError = err.message;
     });
 
-    this.journal.tap((e) => {
-      // Inside the journal's transaction: enqueue only, never throw.
+    this.journal.afterCommit((e) => {
+      // Once the event's transaction has committed: enqueue only, never throw back into the journal.
       if (this.stopped) return;
       try {
         const msg = sessionMessage(e);

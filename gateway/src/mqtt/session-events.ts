@@ -36,8 +36,8 @@ export function sessionEventOf(e: JournalEvent): SessionEvent | null {
 
 /** Publishes every session event the journal records from now on, after its transaction. */
 export function publishSessionEvents(journal: Journal, broker: EmbeddedBroker, log: Logger): void {
-  journal.tap((e) => {
-    // Inside the journal's transaction: never throw, publish a moment later.
+  journal.afterCommit((e) => {
+    // Once the event's transaction has committed: never throw back into the journal, publish a moment later.
     const event = sessionEventOf(e);
     if (!event) return;
     setImmediate(() => broker.publishSessionEvent(event).catch((err: Error) => log.debug({ err, sessionId: event.sessionId }, 'session event not published on the embedded broker')));

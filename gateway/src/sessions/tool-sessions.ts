@@ -115,8 +115,8 @@ export interface SessionPolicy {
   billing: Billing | null;
   /** Affiliates whose badge during someone else's session counts technician time. */
   technicians: readonly string[];
-  /** Says why the journal cannot record a new session now (disk full, read-only), or null. */
-  storage?: { refusal(): string | null };
+  /** Why the journal cannot record a new session now (disk full, read-only), or null; `absorb` takes a write error the storage caused. */
+  storage?: { refusal(): string | null; absorb(err: unknown): boolean };
 }
 
 /** A request about a tool's session that cannot be done now; `status` is the HTTP status that says why. */
@@ -475,7 +475,12 @@ export class ToolSessions {
     const open = this.open;
     if (!open) return;
     const data: Checkpoint = { usage: this.usage(open, null), meters: this.meterTotals() };
-    this.store.checkpoint(open.id, this.cfg.id, data);
+    try {
+      this.store.checkpoint(open.id, this.cfg.id, data);
+    } catch (err) {
+      // Disk full or read-only: the session goes on, measured in memory; the next checkpoint tries again.
+      if (!this.policy.storage?.absorb(err)) throw err;
+    }
   }
 
   private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {

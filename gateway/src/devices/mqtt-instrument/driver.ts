@@ -8,15 +8,17 @@
  * SAVE_INTERVAL_MS otherwise, when the device goes offline and at stop: a state saved late
  * only makes the next message's difference larger after a restart (the counters are the
  * device's), so a crash loses at most that interval of a boot that ends while the gateway is
- * down. The
- * relay is switched by command, confirmed by the reply and by the `relay` field of the
+ * down. A save the storage refuses (a full disk, a read-only SD card) is logged and made again
+ * at the next occasion: the state in memory stays the truth, so busy, relay and meter go on
+ * following the device. The relay is switched by command, confirmed by the reply and by the `relay` field of the
  * telemetry; a reboot that comes back with the relay off is reported like a node's.
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { Journal } from '../../journal/journal.js';
+import { STORAGE_PROBLEM_TEXT, storageProblemOf, type Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { EmbeddedBroker } from '../../mqtt/broker.js';
+import { WarnLimit } from '../../mqtt/limits.js';
 import type { Availability, Telemetry } from '../../mqtt/schemas.js';
 import type { DeviceHealth } from '../device.js';
 import type { Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
@@ -31,7 +33,7 @@ export interface InstrumentEvents {
   relay: [RelayState];
   busy: [busy: boolean];
   fault: [ToolFault];
-  /** Every accepted telemetry message, after its counters were applied and saved. */
+  /** Every accepted telemetry message, after its counters were applied (and saved, when due). */
   meter: [MeterTotals];
   online: [];
   offline: [reason: string];
@@ -60,6 +62,8 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
   private counters: CounterState | null;
   /** Monotonic time of the last save, and whether the state changed since. */
   private saved = { at: -Infinity, dirty: false };
+  /** Failed saves: the first few of a window logged, the rest counted into the next one. */
+  private readonly saveWarnings = new WarnLimit();
   private relay: RelayState = { requested: false, sensed: null };
   private relayReported = false;
   private busy = false;
@@ -210,16 +214,12 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     if (step.kind === 'delta') this.stats.lost += step.lost;
     this.counters = step.state;
     this.saved.dirty = true;
-    if (rebooted) {
-      this.journal.db.transaction(() => {
-        this.journal.record('device.rebooted', this.cfg.id, { previousBootId: step.previousBootId, bootId: t.bootId, uptimeS: t.uptimeS });
-        this.save();
-      })();
-    } else if (performance.now() - this.saved.at >= SAVE_INTERVAL_MS) this.save();
     this.powerW = t.powerW ?? null;
     if (rebooted) {
       this.stats.reboots++;
       this.log.warn({ bootId: t.bootId, uptimeS: t.uptimeS }, `${this.cfg.id} rebooted; its counters restart from zero`);
+      // journaled before what it causes (the relay found off ends a session)
+      this.recordReboot({ previousBootId: step.previousBootId, bootId: t.bootId, uptimeS: t.uptimeS });
     }
     // busy first: whoever hears of the relay (a restarted gateway deciding about the tool) must know it
     this.busy = this.def.busy(t, this.cfg);
@@ -227,12 +227,48 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     if (this.def.reportsFaults && t.faults) this.updateFaults(t.faults);
     this.emit('busy', this.busy);
     this.emit('meter', this.meterTotals);
+    if (performance.now() - this.saved.at >= SAVE_INTERVAL_MS) this.save();
   }
 
+  /** The reboot event and the counters of the new boot in one transaction; when the storage refuses it, the event alone, which the journal then holds. */
+  private recordReboot(data: Record<string, unknown>): void {
+    try {
+      this.journal.db.transaction(() => {
+        this.journal.record('device.rebooted', this.cfg.id, data);
+        this.writeCounters();
+      })();
+    } catch (err) {
+      this.saveFailed(err);
+      // outside a transaction the journal keeps what the storage refuses, and tells the storage monitor
+      if (storageProblemOf(err) !== null) this.journal.record('device.rebooted', this.cfg.id, data);
+    }
+  }
+
+  /** Saves the counters if they changed; a failure is logged and the save made again at the next occasion. */
   private save(): void {
-    if (!this.saved.dirty || !this.counters) return;
+    if (!this.saved.dirty) return;
+    try {
+      this.writeCounters();
+    } catch (err) {
+      this.saveFailed(err);
+    }
+  }
+
+  private writeCounters(): void {
+    if (!this.counters) return;
     this.store.save(this.cfg.id, this.counters, this.now());
     this.saved = { at: performance.now(), dirty: false };
+  }
+
+  private saveFailed(err: unknown): void {
+    // the next save interval, going offline or stop tries again (a failed commit may have marked it saved)
+    this.saved = { at: performance.now(), dirty: true };
+    const suppressed = this.saveWarnings.take(this.cfg.id, this.saved.at);
+    if (suppressed === null) return;
+    const problem = storageProblemOf(err);
+    const why = problem ? STORAGE_PROBLEM_TEXT[problem] : (err as Error).message;
+    const more = suppressed > 0 ? ` (${suppressed} more failed saves not logged before this one)` : '';
+    this.log.error({ err, problem, ...(suppressed > 0 && { suppressed }) }, `${this.cfg.id}: its counters could not be saved, ${why}; they are kept in memory and saved again at the next occasion${more}`);
   }
 
   private updateRelay(reported: boolean | undefined, rebooted: boolean): void {
