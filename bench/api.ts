@@ -22,7 +22,7 @@ import { loadConfig } from '../gateway/src/config/load.js';
 import { buildApp } from '../gateway/src/http/app.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { rng, round, type BenchResult } from './stats.js';
+import { percentile, rng, round, type BenchResult } from './stats.js';
 
 const SESSIONS = 100_000;
 const BATCH = 1_000;
@@ -150,7 +150,7 @@ export async function benchApi(): Promise<BenchResult[]> {
     for (const concurrency of CONCURRENCIES) {
       const r = await runClient([base, token, order.length ? order : affiliates, concurrency, WARMUP_S, MEASURE_S, MONTH]);
       const sorted = r.latencies.sort((a, b) => a - b);
-      const at = (p: number) => round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!, 2);
+      const at = (p: number) => round(percentile(sorted, p), 2);
       const p99 = at(99);
       results.push({
         bench: `api statement (affiliate month, ${concurrency} in flight from a second process)`,

@@ -32,7 +32,7 @@ import { MqttCredentials } from '../gateway/src/mqtt/credentials.js';
 import { mqttInstrumentSchema } from '../gateway/src/devices/mqtt-instrument/config.js';
 import { MqttInstrument } from '../gateway/src/devices/mqtt-instrument/driver.js';
 import type { DeviceLogin } from './mqtt-child.js';
-import { round, type BenchResult } from './stats.js';
+import { median, round, type BenchResult } from './stats.js';
 
 const BASE = 'ovn/bench';
 const DEVICES = 50;
@@ -89,7 +89,6 @@ class Child {
   }
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Rate {
   perSec: number;

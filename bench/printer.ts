@@ -18,7 +18,7 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { hasSocat } from '../simulators/src/transports.js';
-import { round, type BenchResult } from './stats.js';
+import { median, round, type BenchResult } from './stats.js';
 
 const cli = new URL('../bin/ovn-gateway.js', import.meta.url).pathname;
 
@@ -90,7 +90,6 @@ function cpuPercent(fn: () => Promise<void>): Promise<number> {
   });
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 export async function benchPrinter(): Promise<BenchResult[]> {
   if (!hasSocat()) return [{ bench: 'printer-streaming', skipped: 'socat is not installed (apt-get install socat)' }];

@@ -28,7 +28,7 @@ import { statement } from '../gateway/src/billing/statement.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import { chainHash, verifyChain, type ChainRow } from '../gateway/src/journal/chain.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { rng, round, type BenchResult } from './stats.js';
+import { median, rng, round, type BenchResult } from './stats.js';
 
 const SESSIONS = 1_000_000;
 /** Sessions charged through Billing.charge(); the rest replicate them. */
@@ -334,7 +334,6 @@ function fill(dir: string) {
   return { rates, realS, replicateS, counts, typical: affiliates[Math.floor(AFFILIATES / 10)]! };
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 function timed<T>(fn: () => T, runs: number): { result: T; seconds: number[] } {
   const seconds: number[] = [];
   let result!: T;

@@ -4,6 +4,9 @@ export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
+/** The middle value (the upper one of an even count). */
+export const median = (xs: number[]): number => percentile([...xs].sort((a, b) => a - b), 50);
+
 export function summarize(samplesUs: number[]) {
   const s = [...samplesUs].sort((a, b) => a - b);
   const mean = s.reduce((a, b) => a + b, 0) / s.length;

@@ -54,13 +54,13 @@ export class AccessStore {
     const a = affiliateSchema.parse(input);
     this.db.transaction(() => {
       for (const b of a.badges) {
-        const owner = this.db.prepare('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
+        const owner = this.journal.prepared('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
         if (owner !== undefined && owner !== a.id) throw new Error(`badge ${b} already belongs to ${owner}`);
       }
-      this.db.prepare(`INSERT INTO affiliates (id, name, status, use_type, updated_at) VALUES (?, ?, ?, ?, ?)
+      this.journal.prepared(`INSERT INTO affiliates (id, name, status, use_type, updated_at) VALUES (?, ?, ?, ?, ?)
         ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, use_type = excluded.use_type, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, a.useType ?? null, new Date().toISOString());
-      this.db.prepare('DELETE FROM badges WHERE affiliate_id = ?').run(a.id);
-      for (const b of a.badges) this.db.prepare('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)').run(b, a.id);
+      this.journal.prepared('DELETE FROM badges WHERE affiliate_id = ?').run(a.id);
+      for (const b of a.badges) this.journal.prepared('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)').run(b, a.id);
       for (const q of a.qualifications) this.qualifyRow(a.id, q.tool, expiryInstant(q.expires));
       this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications, useType: a.useType ?? null });
     })();
@@ -78,28 +78,28 @@ export class AccessStore {
 
   setStatus(affiliateId: string, status: AffiliateStatus): void {
     this.db.transaction(() => {
-      const r = this.db.prepare('UPDATE affiliates SET status = ?, updated_at = ? WHERE id = ?').run(status, new Date().toISOString(), affiliateId);
+      const r = this.journal.prepared('UPDATE affiliates SET status = ?, updated_at = ? WHERE id = ?').run(status, new Date().toISOString(), affiliateId);
       if (r.changes === 0) throw new Error(`no affiliate "${affiliateId}"`);
       this.journal.record('affiliate.status', null, { affiliateId, status });
     })();
   }
 
   get(affiliateId: string): Affiliate | null {
-    const row = this.db.prepare('SELECT id, name, status, use_type AS useType FROM affiliates WHERE id = ?').get(affiliateId) as Omit<Affiliate, 'badges'> | undefined;
-    return row ? { ...row, badges: this.db.prepare('SELECT uid FROM badges WHERE affiliate_id = ? ORDER BY uid').pluck().all(row.id) as string[] } : null;
+    const row = this.journal.prepared('SELECT id, name, status, use_type AS useType FROM affiliates WHERE id = ?').get(affiliateId) as Omit<Affiliate, 'badges'> | undefined;
+    return row ? { ...row, badges: this.journal.prepared('SELECT uid FROM badges WHERE affiliate_id = ? ORDER BY uid').pluck().all(row.id) as string[] } : null;
   }
 
   list(): Affiliate[] {
-    const rows = this.db.prepare('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
+    const rows = this.journal.prepared('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
     const badges = new Map<string, string[]>();
-    for (const b of this.db.prepare('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[]) {
+    for (const b of this.journal.prepared('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[]) {
       badges.set(b.affiliate_id, [...(badges.get(b.affiliate_id) ?? []), b.uid]);
     }
     return rows.map((r) => ({ ...r, badges: badges.get(r.id) ?? [] }));
   }
 
   qualifications(): Qualification[] {
-    return this.db.prepare('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications ORDER BY affiliate_id, tool_id').all() as Qualification[];
+    return this.journal.prepared('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications ORDER BY affiliate_id, tool_id').all() as Qualification[];
   }
 
   /**
@@ -108,11 +108,11 @@ export class AccessStore {
    * the size of the allow-list.
    */
   forBadge(badgeUid: string, toolId: string): AccessData {
-    const holder = this.db.prepare('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(normaliseUid(badgeUid)) as string | undefined;
+    const holder = this.journal.prepared('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(normaliseUid(badgeUid)) as string | undefined;
     const affiliate = holder === undefined ? null : this.get(holder);
     if (!affiliate) return { affiliates: [], qualifications: [] };
-    const qualifications = this.db
-      .prepare('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications WHERE affiliate_id = ? AND tool_id = ?')
+    const qualifications = this.journal
+      .prepared('SELECT affiliate_id AS affiliateId, tool_id AS toolId, expires_at AS expiresAt FROM qualifications WHERE affiliate_id = ? AND tool_id = ?')
       .all(affiliate.id, toolId) as Qualification[];
     return { affiliates: [affiliate], qualifications };
   }
@@ -159,8 +159,8 @@ export class AccessStore {
   }
 
   private qualifyRow(affiliateId: string, toolId: string, expiresAt: string | null): void {
-    this.db
-      .prepare(`INSERT INTO qualifications (affiliate_id, tool_id, expires_at) VALUES (?, ?, ?)
+    this.journal
+      .prepared(`INSERT INTO qualifications (affiliate_id, tool_id, expires_at) VALUES (?, ?, ?)
         ON CONFLICT (affiliate_id, tool_id) DO UPDATE SET expires_at = excluded.expires_at`)
       .run(affiliateId, toolId, expiresAt);
   }

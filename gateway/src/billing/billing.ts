@@ -146,11 +146,11 @@ export class Billing {
    * when a correction recomputes it.
    */
   received(toolId: string, excludeSession: string | null = null): Map<string, number> {
-    const rows = this.db.prepare('SELECT affiliate_id AS who, paid FROM payback_received WHERE tool_id = ?').all(toolId) as { who: string; paid: number }[];
+    const rows = this.journal.prepared('SELECT affiliate_id AS who, paid FROM payback_received WHERE tool_id = ?').all(toolId) as { who: string; paid: number }[];
     const received = new Map(rows.map((r) => [r.who, r.paid]));
     if (excludeSession !== null) {
-      const own = this.db
-        .prepare(
+      const own = this.journal
+        .prepared(
           `SELECT p.co_owner AS who, SUM(p.amount) AS paid FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
            WHERE c.session_id = ? AND c.tool_id = ? AND p.account = 'co-owner' GROUP BY p.co_owner`,
         )
@@ -162,11 +162,11 @@ export class Billing {
 
   private project(eventId: number, kind: 'charge' | 'correction', corrects: number | null, sessionId: string, toolId: string, affiliateId: string, useType: string, period: string, cash: boolean, parts: readonly Part[], value: number): void {
     const total = parts.reduce((a, p) => a + p.amount, 0);
-    this.db
-      .prepare('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+    this.journal
+      .prepared('INSERT INTO charges (event_id, kind, corrects, session_id, tool_id, affiliate_id, use_type, period, cash, total, value) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
       .run(eventId, kind, corrects, sessionId, toolId, affiliateId, useType, period, cash ? 1 : 0, total, value);
-    const insert = this.db.prepare('INSERT INTO charge_parts (event_id, account, co_owner, amount) VALUES (?, ?, ?, ?)');
-    const paid = this.db.prepare(`INSERT INTO payback_received (tool_id, affiliate_id, paid) VALUES (?, ?, ?)
+    const insert = this.journal.prepared('INSERT INTO charge_parts (event_id, account, co_owner, amount) VALUES (?, ?, ?, ?)');
+    const paid = this.journal.prepared(`INSERT INTO payback_received (tool_id, affiliate_id, paid) VALUES (?, ?, ?)
       ON CONFLICT (tool_id, affiliate_id) DO UPDATE SET paid = paid + excluded.paid`);
     for (const p of parts) {
       if (p.amount === 0) continue;
@@ -201,7 +201,7 @@ export class Billing {
   /** A custodian's correction of a session's charge: a new event referencing the charge; nothing is edited. */
   correct(sessionId: string, change: CorrectionChange, reason: string, by: string): CorrectionEventData & { eventId: number } {
     if (!reason.trim()) throw new BillingError('a correction needs a reason');
-    const rows = this.db.prepare('SELECT event_id AS id, kind FROM charges WHERE session_id = ? ORDER BY event_id').all(sessionId) as { id: number; kind: string }[];
+    const rows = this.journal.prepared('SELECT event_id AS id, kind FROM charges WHERE session_id = ? ORDER BY event_id').all(sessionId) as { id: number; kind: string }[];
     const original = rows.find((r) => r.kind === 'charge');
     if (!original) throw new BillingError(`no charge for session ${sessionId}`);
     const events = this.journal.eventsByIds(rows.map((r) => r.id));
@@ -270,8 +270,8 @@ export class Billing {
         });
         const remaining = coOwners.reduce((a, c) => a + c.remaining, 0);
         // The average payback of the cash sessions charged so far says how many more it takes.
-        const avg = this.db
-          .prepare(
+        const avg = this.journal
+          .prepared(
             `SELECT AVG(paid) FROM (SELECT SUM(p.amount) AS paid FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
              WHERE c.tool_id = ? AND c.kind = 'charge' AND c.cash = 1 AND p.account = 'co-owner' GROUP BY c.event_id)`,
           )

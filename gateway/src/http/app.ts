@@ -83,7 +83,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
         req.auth = authenticate(tokens, failures, req, true);
         requireRole(req, ['maintainer', 'admin']);
       }
-      return reply.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+      return reply.type(metrics.registry.contentType).send(await metrics.text());
     });
   });
 

@@ -11,7 +11,7 @@ import type { JournalEvent } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import type { AppContext } from './context.js';
 import { HttpError } from './errors.js';
-import { chargeCost, liveSession, toolView } from './views.js';
+import { chargeCost, liveSession, toolState, toolView } from './views.js';
 
 export const TICK_MS = 2000;
 export const MAX_CLIENTS = 50;
@@ -106,7 +106,12 @@ export class EventHub {
     const t = this.ctx.tools.get(toolId);
     if (!t) return;
     this.toolState.set(toolId, this.toolKey(toolId));
-    for (const c of this.clients) this.send(c, 'tool', toolView(this.ctx, t, c.affiliate));
+    // one view per kind of viewer: everyone but affiliates sees the same
+    const views = new Map<string | null, ReturnType<typeof toolView>>();
+    for (const c of this.clients) {
+      if (!views.has(c.affiliate)) views.set(c.affiliate, toolView(this.ctx, t, c.affiliate));
+      this.send(c, 'tool', views.get(c.affiliate));
+    }
   }
 
   private alert(a: Omit<Alert, 'at'>): void {
@@ -120,8 +125,8 @@ export class EventHub {
 
   /** What a tool event reports, without the meters (those come as session events). */
   private toolKey(toolId: string): string {
-    const v = toolView(this.ctx, this.ctx.tools.get(toolId)!, null);
-    return JSON.stringify([v.status, v.statusReason, v.online, v.relayOn, v.busy, v.inUse]);
+    const s = toolState(this.ctx, this.ctx.tools.get(toolId)!);
+    return JSON.stringify([s.status, s.statusReason, s.online, s.relayOn, s.busy, s.inUse]);
   }
 
   private onEvent(e: JournalEvent): void {

@@ -75,8 +75,8 @@ export class Maintenance {
 
   /** Services and status changes (block, maintenance, release), newest first. */
   log(toolId: string | undefined, limit: number) {
-    const rows = this.journal.db
-      .prepare(`SELECT id, at, kind, device_id AS toolId, data FROM events WHERE kind IN ('maintenance.service', 'tool.status') AND (@tool IS NULL OR device_id = @tool) ORDER BY id DESC LIMIT @limit`)
+    const rows = this.journal
+      .prepared(`SELECT id, at, kind, device_id AS toolId, data FROM events WHERE kind IN ('maintenance.service', 'tool.status') AND (@tool IS NULL OR device_id = @tool) ORDER BY id DESC LIMIT @limit`)
       .all({ tool: toolId ?? null, limit }) as { id: number; at: string; kind: string; toolId: string; data: string }[];
     return rows.map((r) => {
       const d = JSON.parse(r.data) as Record<string, unknown>;

@@ -13,9 +13,10 @@ export class Metrics {
   readonly registry = new Registry();
   private readonly http: Histogram<'method' | 'route' | 'status'>;
   private readonly unsubscribe: (() => void)[] = [];
+  private readonly outbox: Record<'backlog' | 'oldestAgeS' | 'deadLetters', Gauge>;
 
   constructor(
-    ctx: AppContext,
+    private readonly ctx: AppContext,
     /** Open event streams (SSE clients). */
     streams: () => number,
   ) {
@@ -63,15 +64,12 @@ export class Metrics {
       for (const [reason, n] of Object.entries(ctx.broker?.health().rejected ?? {})) this.inc({ reason }, n);
       if (ctx.bridge) this.inc({ reason: 'bridge-dropped' }, ctx.bridge.health().dropped);
     } });
-    new Gauge({ name: 'ovn_gateway_outbox_backlog', help: 'Records waiting for the ledger', registers: [r], collect() {
-      this.set(ctx.ledger?.health().backlog ?? 0);
-    } });
-    new Gauge({ name: 'ovn_gateway_outbox_oldest_age_seconds', help: 'Age of the oldest record waiting for the ledger (0: none)', registers: [r], collect() {
-      this.set(ctx.ledger?.health().oldestPendingAgeS ?? 0);
-    } });
-    new Gauge({ name: 'ovn_gateway_outbox_dead_letters', help: 'Records the ledger refused, waiting for a person', registers: [r], collect() {
-      this.set(ctx.ledger?.health().deadLetters ?? 0);
-    } });
+    // the outbox's three figures from one look at it (its health reads the outbox table), set in text()
+    this.outbox = {
+      backlog: new Gauge({ name: 'ovn_gateway_outbox_backlog', help: 'Records waiting for the ledger', registers: [r] }),
+      oldestAgeS: new Gauge({ name: 'ovn_gateway_outbox_oldest_age_seconds', help: 'Age of the oldest record waiting for the ledger (0: none)', registers: [r] }),
+      deadLetters: new Gauge({ name: 'ovn_gateway_outbox_dead_letters', help: 'Records the ledger refused, waiting for a person', registers: [r] }),
+    };
     new Gauge({ name: 'ovn_gateway_event_streams', help: 'Open event streams (/api/events)', registers: [r], collect() {
       this.set(streams());
     } });
@@ -82,6 +80,15 @@ export class Metrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [r],
     });
+  }
+
+  /** The scrape: every figure as of now, in the Prometheus text format. */
+  async text(): Promise<string> {
+    const ledger = this.ctx.ledger?.health();
+    this.outbox.backlog.set(ledger?.backlog ?? 0);
+    this.outbox.oldestAgeS.set(ledger?.oldestPendingAgeS ?? 0);
+    this.outbox.deadLetters.set(ledger?.deadLetters ?? 0);
+    return this.registry.metrics();
   }
 
   /** For the onResponse hook. */

@@ -69,8 +69,8 @@ export function costOf(billing: Billing | null, u: SessionUsage): Cost | null {
 /** A closed session's charge with every correction, as a cost; null when it was not charged. */
 export function chargeCost(journal: Journal, billing: Billing | null, sessionId: string): Cost | null {
   if (!billing) return null;
-  const rows = journal.db
-    .prepare('SELECT p.account, SUM(p.amount) AS amount, MIN(c.cash) AS cash FROM charges c LEFT JOIN charge_parts p ON p.event_id = c.event_id WHERE c.session_id = ? GROUP BY p.account')
+  const rows = journal
+    .prepared('SELECT p.account, SUM(p.amount) AS amount, MIN(c.cash) AS cash FROM charges c LEFT JOIN charge_parts p ON p.event_id = c.event_id WHERE c.session_id = ? GROUP BY p.account')
     .all(sessionId) as { account: string | null; amount: number | null; cash: number }[];
   if (rows.length === 0) return null;
   const m = billing.cfg.minorUnit;
@@ -99,16 +99,14 @@ export function liveSession(billing: Billing | null, u: SessionUsage): LiveSessi
 }
 
 /** A tool as the API shows it; `viewer`: an affiliate sees only the start of someone else's session. */
-export function toolView(ctx: AppContext, t: ToolSessions, viewer: string | null) {
+/** What a tool is doing, without its session: its status, whether it is reachable, switched on, busy, in use. */
+export function toolState(ctx: AppContext, t: ToolSessions) {
   const { status, reason, by, since, inUse } = t.status();
   const c = t.cfg;
   const sw = ctx.devices.get(c.switch ?? c.node ?? '');
   const relay = sw && isToolSwitch(sw) && sw.relayKnown ? sw.relayState : null;
   const meters = [c.meter ?? c.node, c.printer].map((id) => (id ? ctx.devices.get(id)?.health() : undefined));
-  const u = t.current();
   return {
-    id: c.id,
-    name: c.name ?? c.id,
     status,
     statusReason: reason,
     statusBy: by,
@@ -117,10 +115,19 @@ export function toolView(ctx: AppContext, t: ToolSessions, viewer: string | null
     relayOn: relay ? (relay.sensed ?? relay.requested) : null,
     busy: meters.some((h) => h?.detail.busy === true),
     inUse,
+  };
+}
+
+export function toolView(ctx: AppContext, t: ToolSessions, viewer: string | null) {
+  const c = t.cfg;
+  const u = t.current();
+  return {
+    id: c.id,
+    name: c.name ?? c.id,
+    ...toolState(ctx, t),
     devices: { node: c.node ?? null, meter: c.meter ?? c.node ?? null, switch: c.switch ?? c.node ?? null, printer: c.printer ?? null, readers: c.readers },
     serviceEveryH: c.serviceEveryH ?? null,
     session: u === null ? null : viewer !== null && u.affiliateId !== viewer ? { sessionId: u.sessionId, toolId: u.toolId, startedAt: u.startedAt } : { ...u, ...liveSession(ctx.billing, u) },
     badges: t.stats,
   };
 }
-export type ToolView = ReturnType<typeof toolView>;

@@ -369,7 +369,7 @@ export class Journal {
     }
     filter('id > ?', q.afterId);
     const sql = `SELECT id, at, kind, device_id AS deviceId, data FROM events ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, q.limit ?? 1000) as (Omit<JournalEvent, 'data'> & { data: string })[];
+    const rows = this.prepared(sql).all(...args, q.limit ?? 1000) as (Omit<JournalEvent, 'data'> & { data: string })[];
     return rows.map((r) => ({ ...r, data: JSON.parse(r.data) as Record<string, unknown> }));
   }
 

@@ -116,7 +116,7 @@ export class Outbox {
 
   /** The oldest pending records of a tool, in order. */
   pending(toolId: string, limit: number): OutboxRow[] {
-    return (this.db.prepare(`SELECT * FROM outbox WHERE state = 'pending' AND tool_id = ? ORDER BY seq LIMIT ?`).all(toolId, limit) as RawRow[]).map(toRow);
+    return (this.journal.prepared(`SELECT * FROM outbox WHERE state = 'pending' AND tool_id = ? ORDER BY seq LIMIT ?`).all(toolId, limit) as RawRow[]).map(toRow);
   }
 
   /**
@@ -130,9 +130,9 @@ export class Outbox {
 
   /** Applies a batch's outcomes in one transaction. */
   settle(outcomes: readonly Outcome[], now: Date): void {
-    const delivered = this.db.prepare(`UPDATE outbox SET state = 'delivered', delivered_at = ?, unknown = 0, attempts = attempts + 1 WHERE record_id = ?`);
-    const dead = this.db.prepare(`UPDATE outbox SET state = 'dead', last_error = ?, unknown = 0, attempts = attempts + 1 WHERE record_id = ?`);
-    const retry = this.db.prepare(`UPDATE outbox SET unknown = 1, last_error = ?, attempts = attempts + 1 WHERE record_id = ?`);
+    const delivered = this.journal.prepared(`UPDATE outbox SET state = 'delivered', delivered_at = ?, unknown = 0, attempts = attempts + 1 WHERE record_id = ?`);
+    const dead = this.journal.prepared(`UPDATE outbox SET state = 'dead', last_error = ?, unknown = 0, attempts = attempts + 1 WHERE record_id = ?`);
+    const retry = this.journal.prepared(`UPDATE outbox SET unknown = 1, last_error = ?, attempts = attempts + 1 WHERE record_id = ?`);
     this.db.transaction(() => {
       for (const o of outcomes) {
         if (o.kind === 'delivered') delivered.run(now.toISOString(), o.id);
@@ -143,14 +143,14 @@ export class Outbox {
   }
 
   deadLetters(): OutboxRow[] {
-    return (this.db.prepare(`SELECT * FROM outbox WHERE state = 'dead' ORDER BY seq`).all() as RawRow[]).map(toRow);
+    return (this.journal.prepared(`SELECT * FROM outbox WHERE state = 'dead' ORDER BY seq`).all() as RawRow[]).map(toRow);
   }
 
   /** Puts a dead letter back in its tool's queue (after the cause was fixed at the ledger or in the config). */
   retryDead(seq: number): OutboxRow {
-    const r = this.db.prepare(`UPDATE outbox SET state = 'pending', unknown = 1 WHERE seq = ? AND state = 'dead'`).run(seq);
+    const r = this.journal.prepared(`UPDATE outbox SET state = 'pending', unknown = 1 WHERE seq = ? AND state = 'dead'`).run(seq);
     if (r.changes === 0) throw new Error(`no dead letter ${seq} (see ovn-gateway ledger dead-letters)`);
-    return toRow(this.db.prepare('SELECT * FROM outbox WHERE seq = ?').get(seq) as RawRow);
+    return toRow(this.journal.prepared('SELECT * FROM outbox WHERE seq = ?').get(seq) as RawRow);
   }
 
   /**
@@ -158,17 +158,17 @@ export class Outbox {
    * a refused one (a session's events on its Process) were refused with it and go again after it.
    */
   retryAllDead(): number {
-    return this.db.prepare(`UPDATE outbox SET state = 'pending', unknown = 1 WHERE state = 'dead'`).run().changes;
+    return this.journal.prepared(`UPDATE outbox SET state = 'pending', unknown = 1 WHERE state = 'dead'`).run().changes;
   }
 
   /** Records created in [from, to), in order: what the gateway says the ledger should hold. */
   recordsBetween(from: string, to: string): LedgerRecord[] {
-    return (this.db.prepare(`SELECT record FROM outbox WHERE created_at >= ? AND created_at < ? AND state != 'dead' ORDER BY seq`).pluck().all(from, to) as string[]).map((r) => JSON.parse(r) as LedgerRecord);
+    return (this.journal.prepared(`SELECT record FROM outbox WHERE created_at >= ? AND created_at < ? AND state != 'dead' ORDER BY seq`).pluck().all(from, to) as string[]).map((r) => JSON.parse(r) as LedgerRecord);
   }
 
   counts(): { pending: number; delivered: number; dead: number; oldestPending: string | null; lastDeliveredAt: string | null } {
-    const c = this.db
-      .prepare(
+    const c = this.journal
+      .prepared(
         `SELECT SUM(state = 'pending') AS pending, SUM(state = 'delivered') AS delivered, SUM(state = 'dead') AS dead,
                 MIN(CASE WHEN state = 'pending' THEN created_at END) AS oldestPending, MAX(delivered_at) AS lastDeliveredAt FROM outbox`,
       )

@@ -4,7 +4,6 @@
  * it is made and stored only as a salted scrypt hash.
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
-import type Database from 'better-sqlite3';
 import type { Journal } from '../journal/journal.js';
 
 /**
@@ -72,11 +71,7 @@ function decode(stored: string): { params: { N: number; r: number; p: number }; 
 const DUMMY = { salt: randomBytes(SALT_BYTES), key: randomBytes(KEY_BYTES) };
 
 export class MqttCredentials {
-  private readonly db: Database.Database;
-
-  constructor(private readonly journal: Journal) {
-    this.db = journal.db;
-  }
+  constructor(private readonly journal: Journal) {}
 
   /**
    * Makes credentials for a device and returns its secret, which is not stored and cannot be
@@ -91,8 +86,8 @@ export class MqttCredentials {
     const salt = randomBytes(SALT_BYTES);
     const stored = encode(await hash(secret, salt, PARAMS));
     this.journal.durably(() => {
-      this.db
-        .prepare('INSERT INTO mqtt_credentials (device_id, salt, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, created_at = excluded.created_at')
+      this.journal
+        .prepared('INSERT INTO mqtt_credentials (device_id, salt, hash, created_at) VALUES (?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET salt = excluded.salt, hash = excluded.hash, created_at = excluded.created_at')
         .run(deviceId, salt.toString('hex'), stored, new Date().toISOString());
       this.journal.record('mqtt.credentials-added', deviceId, { rotated: exists });
     });
@@ -102,19 +97,19 @@ export class MqttCredentials {
   /** Removes a device's credentials; false when it had none. Journaled as `mqtt.credentials-removed`. */
   remove(deviceId: string): boolean {
     return this.journal.durably(() => {
-      const removed = this.db.prepare('DELETE FROM mqtt_credentials WHERE device_id = ?').run(deviceId).changes > 0;
+      const removed = this.journal.prepared('DELETE FROM mqtt_credentials WHERE device_id = ?').run(deviceId).changes > 0;
       if (removed) this.journal.record('mqtt.credentials-removed', deviceId, {});
       return removed;
     });
   }
 
   get(deviceId: string): MqttCredentialInfo | null {
-    const row = this.db.prepare('SELECT device_id, created_at FROM mqtt_credentials WHERE device_id = ?').get(deviceId) as Pick<Row, 'device_id' | 'created_at'> | undefined;
+    const row = this.journal.prepared('SELECT device_id, created_at FROM mqtt_credentials WHERE device_id = ?').get(deviceId) as Pick<Row, 'device_id' | 'created_at'> | undefined;
     return row ? { deviceId: row.device_id, createdAt: row.created_at } : null;
   }
 
   list(): MqttCredentialInfo[] {
-    return (this.db.prepare('SELECT device_id, created_at FROM mqtt_credentials ORDER BY device_id').all() as Pick<Row, 'device_id' | 'created_at'>[]).map((r) => ({
+    return (this.journal.prepared('SELECT device_id, created_at FROM mqtt_credentials ORDER BY device_id').all() as Pick<Row, 'device_id' | 'created_at'>[]).map((r) => ({
       deviceId: r.device_id,
       createdAt: r.created_at,
     }));
@@ -125,7 +120,7 @@ export class MqttCredentials {
    * when they are rotated). Unknown devices cost the same time as a wrong secret.
    */
   async verify(deviceId: string, secret: Buffer | string): Promise<{ ok: true; createdAt: string } | { ok: false }> {
-    const row = this.db.prepare('SELECT device_id, salt, hash, created_at FROM mqtt_credentials WHERE device_id = ?').get(deviceId) as Row | undefined;
+    const row = this.journal.prepared('SELECT device_id, salt, hash, created_at FROM mqtt_credentials WHERE device_id = ?').get(deviceId) as Row | undefined;
     const stored = row ? decode(row.hash) : null;
     const salt = row && stored ? Buffer.from(row.salt, 'hex') : DUMMY.salt;
     const expected = stored?.key ?? DUMMY.key;

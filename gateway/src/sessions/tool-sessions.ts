@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto';
 import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
-import type { Billing } from '../billing/billing.js';
+import type { Billing, SessionRecord } from '../billing/billing.js';
 import type { ToolConfig } from '../config/schema.js';
 import type { Printer } from '../devices/printer/driver.js';
 import type { BadgeReader, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../devices/tool-io.js';
@@ -67,21 +67,13 @@ interface OpenSession {
   technicians: string[];
 }
 
-export interface SessionUsage {
-  sessionId: string;
-  toolId: string;
-  affiliateId: string;
-  useType: string;
-  startedAt: string;
-  endedAt: string | null;
+/** A session's usage so far or at its end: what billing charges, and what the journal keeps beside it. */
+export interface SessionUsage extends SessionRecord {
   /** Whether the wall clock was synchronised (NTP) at the start and the end; null: unknown. */
   clockSynced: { start: boolean | null; end: boolean | null };
-  durationS: number;
-  activeS: number;
   energyWh: number;
   filament: { extruder: number; mm: number; g: number }[];
   filamentMm: number;
-  filamentG: number;
   /** Technician help during the session, in started minutes, and who helped. */
   technicianMin: number;
   technicians: string[];

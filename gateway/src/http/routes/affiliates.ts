@@ -2,8 +2,9 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { affiliateSchema } from '../../access/store.js';
+import type { Affiliate } from '../../access/decide.js';
 import { allow } from '../auth.js';
-import type { AppContext } from '../context.js';
+import { toolOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
 
 const params = z.object({ id: z.string() });
@@ -11,17 +12,17 @@ const params = z.object({ id: z.string() });
 export const affiliateRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   const access = ctx.access;
   app.addHook('preHandler', allow('custodian', 'admin'));
-  const withQualifications = () => {
+  const withQualifications = (affiliates: Affiliate[]) => {
     const q = access.qualifications();
-    return access.list().map((a) => ({ ...a, qualifications: q.filter((x) => x.affiliateId === a.id).map(({ toolId, expiresAt }) => ({ toolId, expiresAt })) }));
+    return affiliates.map((a) => ({ ...a, qualifications: q.filter((x) => x.affiliateId === a.id).map(({ toolId, expiresAt }) => ({ toolId, expiresAt })) }));
   };
   const one = (id: string) => {
-    const a = withQualifications().find((x) => x.id === id);
+    const a = access.get(id);
     if (!a) throw new HttpError(404, 'unknown-affiliate', `no affiliate "${id}"`);
-    return a;
+    return withQualifications([a])[0]!;
   };
 
-  app.get('/api/affiliates', { schema: { tags: ['affiliates'], summary: 'Affiliates with badges and qualifications' } }, async () => withQualifications());
+  app.get('/api/affiliates', { schema: { tags: ['affiliates'], summary: 'Affiliates with badges and qualifications' } }, async () => withQualifications(access.list()));
   app.get('/api/affiliates/:id', { schema: { tags: ['affiliates'], params } }, async (req) => one(req.params.id));
 
   app.put(
@@ -43,7 +44,7 @@ export const affiliateRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async
     { schema: { tags: ['affiliates'], summary: 'Qualify an affiliate on a tool', params, body: z.strictObject({ toolId: z.string().min(1), expires: z.iso.date().or(z.iso.datetime()).nullable().default(null) }) } },
     async (req, reply) => {
       one(req.params.id);
-      if (!ctx.tools.has(req.body.toolId)) throw new HttpError(404, 'unknown-tool', `no tool "${req.body.toolId}" (known: ${[...ctx.tools.keys()].join(', ') || 'none'})`);
+      toolOf(ctx, req.body.toolId);
       access.qualify(req.params.id, req.body.toolId, req.body.expires);
       return reply.code(201).send(one(req.params.id));
     },
