@@ -4,6 +4,7 @@
  */
 import { resolve } from 'node:path';
 import { AccessStore } from './access/store.js';
+import { splitHostPort } from './config/common.js';
 import type { LoadedConfig } from './config/load.js';
 import type { DeviceConfig, SimulatorConfig, ToolConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
@@ -224,8 +225,7 @@ function startRigSimulator(sc: Extract<SimulatorConfig, { kind: 'rig' }>, broker
 }
 
 async function startSimulator(sc: Exclude<SimulatorConfig, { kind: 'rig' }>, baseDir: string, log: Logger, signal: AbortSignal): Promise<RunningSimulator> {
-  const i = sc.listen.lastIndexOf(':');
-  const [host, port] = [sc.listen.slice(0, i), Number(sc.listen.slice(i + 1))];
+  const { host, port } = splitHostPort(sc.listen);
   if (sc.kind === 'ledger') {
     const ledger = await LedgerSim.start({ host, port, db: sc.db ? resolve(baseDir, sc.db) : undefined });
     log.child({ simulator: sc.listen }).info(`simulated ledger on ${ledger.url} (records: ${ledger.url}/records)`);

@@ -40,8 +40,6 @@ export class MappingError extends Error {
   override name = 'MappingError';
 }
 
-export const MAPPED_KINDS = ['session.ended', 'billing.charge', 'billing.correction', 'tool.pooled'] as const;
-
 // ---- what the mapping reads of each event (the gateway writes more) ----
 
 const amount = z.number().int().refine(Number.isSafeInteger, 'a whole number of minor units');

@@ -5,6 +5,12 @@ export const hostPort = z
   .string()
   .regex(/^[^\s:]+:\d{1,5}$/, 'expected host:port, e.g. 127.0.0.1:7101');
 
+/** A `host:port` text as its two parts (the port after the last colon). */
+export function splitHostPort(text: string): { host: string; port: number } {
+  const i = text.lastIndexOf(':');
+  return { host: text.slice(0, i), port: Number(text.slice(i + 1)) };
+}
+
 export const backoff = z
   .strictObject({
     initialMs: z.number().int().min(10).default(500).describe('First reconnect delay.'),

@@ -71,7 +71,6 @@ export interface ToolFault {
  * `fault` when a fault is raised or cleared.
  */
 export interface ToolMeter extends Device {
-  readonly metersTools: true;
   readonly meterTotals: MeterTotals;
   readonly isBusy: boolean;
   /** A fresh reading: resolves when it has arrived, after a short timeout, or at once when the device is offline (the last totals are then what there is). */
@@ -84,4 +83,3 @@ export interface ToolMeter extends Device {
 
 export const isBadgeReader = (d: Device): d is BadgeReader => (d as Partial<BadgeReader>).readsBadges === true;
 export const isToolSwitch = (d: Device): d is ToolSwitch => (d as Partial<ToolSwitch>).switchesTools === true;
-export const isToolMeter = (d: Device): d is ToolMeter => (d as Partial<ToolMeter>).metersTools === true;

@@ -7,15 +7,6 @@
 import type { Journal } from '../journal/journal.js';
 import type { ToolSessions } from '../sessions/tool-sessions.js';
 
-export interface ServiceRecord {
-  at: string;
-  by: string;
-  note: string;
-  resetRunHours: boolean;
-  /** Run hours when the service was logged (before a reset). */
-  runHours: number;
-}
-
 export interface MaintenanceState {
   toolId: string;
   runHours: number;

@@ -23,6 +23,7 @@ import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
+import { splitHostPort } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -146,11 +147,6 @@ interface PendingCommand {
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
 const authError = (message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError => Object.assign(new Error(message), { returnCode }) as AuthenticateError;
-
-function hostPortOf(text: string): { host: string; port: number } {
-  const i = text.lastIndexOf(':');
-  return { host: text.slice(0, i), port: Number(text.slice(i + 1)) };
-}
 
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
@@ -295,8 +291,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    */
   internalClientOptions(name: string): InternalClientOptions {
     const a = this.servers.tcp?.address() as AddressInfo | null | undefined;
-    const host = !a ? hostPortOf(this.cfg.listen).host : a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '::1' : a.address;
-    const port = a?.port ?? hostPortOf(this.cfg.listen).port;
+    const host = !a ? splitHostPort(this.cfg.listen).host : a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '::1' : a.address;
+    const port = a?.port ?? splitHostPort(this.cfg.listen).port;
     return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, clientId: `${INTERNAL_PREFIX}-${name}`, username: INTERNAL_PREFIX, password: this.internalSecret };
   }
 
@@ -312,7 +308,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   }
 
   private async listen(): Promise<void> {
-    const { host, port } = hostPortOf(this.cfg.listen);
+    const { host, port } = splitHostPort(this.cfg.listen);
     const tcp = createNetServer({ noDelay: true }, (socket) => this.accept(socket, socket.remoteAddress ?? 'unknown'));
     this.servers.tcp = tcp;
     await listenOn(tcp, host, port, 'mqtt.listen');

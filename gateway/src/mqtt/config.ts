@@ -1,6 +1,6 @@
 /** The embedded MQTT broker that networked instruments and readers connect to. */
 import { z } from 'zod';
-import { hostPort } from '../config/common.js';
+import { hostPort, splitHostPort } from '../config/common.js';
 
 const port = z.number().int().min(0).max(65_535);
 
@@ -52,7 +52,7 @@ export const brokerSchema = z
     healthIntervalS: z.number().min(1).max(3600).default(60).describe('How often the health summary is published (retained).'),
   })
   .superRefine((c, ctx) => {
-    const ports: [string, number][] = [['listen', Number(c.listen.slice(c.listen.lastIndexOf(':') + 1))]];
+    const ports: [string, number][] = [['listen', splitHostPort(c.listen).port]];
     if (c.tls) ports.push(['tls', c.tls.port]);
     if (c.websocket) ports.push(['websocket', c.websocket.port]);
     ports.forEach(([key, p], i) => {

@@ -8,6 +8,7 @@ import { connect, type Socket } from 'node:net';
 import { SerialPort } from 'serialport';
 import type { Logger } from '../log.js';
 import type { SerialConfig } from '../config/schema.js';
+import { splitHostPort } from '../config/common.js';
 
 export interface LinkStats {
   bytesIn: number;
@@ -110,7 +111,7 @@ export class SerialLink extends EventEmitter<LinkEvents> {
     };
 
     if (path.startsWith('socket://')) {
-      const [host, port] = splitHostPort(path.slice('socket://'.length));
+      const { host, port } = splitHostPort(path.slice('socket://'.length));
       const socket: Socket = connect({ host, port, noDelay: true });
       socket.once('connect', () => {
         socket.removeAllListeners('error');
@@ -146,11 +147,6 @@ export class SerialLink extends EventEmitter<LinkEvents> {
     log({ target: this.cfg.path, retryInMs: delay, attempt: this.attempt }, `${why}; retrying`);
     this.timer = setTimeout(() => this.connect(), delay);
   }
-}
-
-function splitHostPort(s: string): [string, number] {
-  const i = s.lastIndexOf(':');
-  return [s.slice(0, i), Number(s.slice(i + 1))];
 }
 
 function closeStream(s: ByteStream): Promise<void> {

@@ -11,7 +11,7 @@ const STATUS_TEXT = { available: 'Available', 'in-use': 'In use', blocked: 'Bloc
 
 /** A tool's status as a person reads it: free, in use, blocked (why), in maintenance (why). */
 export function toolStatus(tool) {
-  const inUse = tool.status === 'in-use' || (tool.status === 'available' && Boolean(tool.inUse || tool.session));
+  const inUse = tool.status === 'available' && Boolean(tool.inUse || tool.session);
   const key = inUse ? 'in-use' : tool.status;
   const text = key === 'available' ? 'Free' : STATUS_TEXT[key] ?? key;
   return { key, text, reason: tool.statusReason ?? null };

@@ -39,7 +39,6 @@ export interface NodeEvents {
   offline: [reason: string];
   badge: [{ uid: string; reader: string }];
   relay: [{ requested: boolean; sensed: boolean | null; reason: number }];
-  input: [{ busy: boolean; inputs: number; changed: number }];
   /** The busy input, at every INPUT report (the tool-meter role). */
   busy: [busy: boolean];
   meter: [{ delta: MeterCounters; total: MeterCounters; powerMw: number }];
@@ -80,7 +79,6 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   readonly kind = 'metering-node';
   readonly readsBadges = true;
   readonly switchesTools = true;
-  readonly metersTools = true;
   readonly stats: NodeProtocolStats = { framesIn: 0, framesOut: 0, retransmits: 0, duplicates: 0, nacks: 0, failedCommands: 0, inconsistentMeters: 0 };
   private readonly link: SerialLink;
   private readonly decoder: FrameDecoder;
@@ -383,7 +381,6 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       }
       case 'INPUT':
         this.inputs = msg.inputs;
-        this.emit('input', { busy: this.isBusy, inputs: msg.inputs, changed: msg.changed });
         return void this.emit('busy', this.isBusy);
       case 'FAULT':
         return this.onFault(msg);

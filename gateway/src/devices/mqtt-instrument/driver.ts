@@ -54,7 +54,6 @@ export interface InstrumentStats {
 export class MqttInstrument extends EventEmitter<InstrumentEvents> implements ToolSwitch, ToolMeter {
   readonly kind = 'mqtt-instrument';
   readonly switchesTools = true;
-  readonly metersTools = true;
   readonly stats: InstrumentStats = { telemetry: 0, lost: 0, stale: 0, inconsistent: 0, reboots: 0, failedCommands: 0 };
   private readonly def: InstrumentDefinition;
   private readonly log: Logger;

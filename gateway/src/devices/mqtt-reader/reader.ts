@@ -13,6 +13,7 @@ import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { DeviceHealth } from '../device.js';
 import { WarnLimit } from '../../mqtt/limits.js';
+import type { InternalClientOptions } from '../../mqtt/broker.js';
 import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';
 import type { MqttBadgeReaderConfig } from './config.js';
@@ -32,17 +33,9 @@ export interface MqttBadgeReaderEvents {
   offline: [reason: string];
 }
 
-/** Where and as whom to connect, instead of the config's url and credentials (the gateway's embedded broker). */
-export interface ReaderConnection {
-  url: string;
-  clientId: string;
-  username: string;
-  password: string;
-}
-
 export interface MqttBadgeReaderOptions {
   /** Required when the config names no url: the embedded broker's internalClientOptions. */
-  connection?: ReaderConnection;
+  connection?: InternalClientOptions;
   now?: () => Date;
   /** Monotonic milliseconds, for the repeat gap and the log limit. */
   clock?: () => number;
@@ -68,7 +61,7 @@ export class MqttBadgeReader extends EventEmitter<MqttBadgeReaderEvents> impleme
   private readonly log: Logger;
   private readonly clientId: string;
   private readonly url: string;
-  private readonly connection: ReaderConnection | null;
+  private readonly connection: InternalClientOptions | null;
   private client: MqttClient | null = null;
   private brokerUp = false;
   private subscribed = false;
