@@ -23,12 +23,17 @@ export function dataDir(opts: DataOptions): string {
   return resolve(baseDir, config.gateway.dataDir);
 }
 
-/** Runs `fn` on the journal in the data directory, and closes it. */
+/** Runs `fn` on the journal in the data directory, and closes it once `fn` is done (its promise settled, when it returns one). */
 export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): T {
   const journal = Journal.open(dataDir(opts));
+  let result: T;
   try {
-    return fn(journal);
-  } finally {
+    result = fn(journal);
+  } catch (err) {
     journal.close();
+    throw err;
   }
+  if (result instanceof Promise) return result.finally(() => journal.close()) as T;
+  journal.close();
+  return result;
 }

@@ -372,16 +372,7 @@ withData(devicesCmd.command('add-mqtt').argument('<id>', 'the device id: its MQT
   .option('--rotate', 'replace existing credentials (the old secret stops working; a connected device is disconnected)')
   .action(async (id: string, opts: { rotate?: boolean; config?: string; data?: string }) => {
     const mqtt = opts.config ? loadConfig(opts.config).config.mqtt : undefined;
-    const journal = Journal.open(dataDir(opts));
-    let made: { secret: string; rotated: boolean };
-    try {
-      made = await new MqttCredentials(journal).add(id, { rotate: opts.rotate });
-    } catch (err) {
-      if (err instanceof CredentialsError) throw new CliError(err.message);
-      throw err;
-    } finally {
-      journal.close();
-    }
+    const made = await withJournal(opts, (journal) => new MqttCredentials(journal).add(id, { rotate: opts.rotate }));
     console.log(`${id}: MQTT credentials ${made.rotated ? 'replaced (the old secret no longer works)' : 'made'}`);
     console.log(`  user name and client id: ${id}`);
     console.log(`  password:                ${made.secret}`);
@@ -414,12 +405,8 @@ const ledgerCmd = program.command('ledger').description("delivery to the network
 async function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, ledger: LedgerConfig) => T | Promise<T>): Promise<T> {
   const { config: cfg, baseDir } = loadConfig(opts.config);
   if (!cfg.ledger) throw new CliError(`${opts.config}: no ledger section (url, transport, gatewayId)`);
-  const journal = Journal.open(resolve(baseDir, cfg.gateway.dataDir));
-  try {
-    return await fn(new Outbox(journal, mappingContext(cfg.ledger, cfg.billing)), createTransport(cfg.ledger, journal), cfg.ledger);
-  } finally {
-    journal.close();
-  }
+  const ledger = cfg.ledger;
+  return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) => fn(new Outbox(journal, mappingContext(ledger, cfg.billing)), createTransport(ledger, journal), ledger));
 }
 ledgerCmd
   .command('status')
@@ -642,7 +629,7 @@ try {
     console.error(formatIssues(err.issues).join('\n'));
     process.exit(2);
   }
-  if (err instanceof ConfigError || err instanceof CliError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError) {
+  if (err instanceof ConfigError || err instanceof CliError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError || err instanceof CredentialsError) {
     console.error(err.message);
     process.exit(2);
   }

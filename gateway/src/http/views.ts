@@ -52,18 +52,22 @@ export const toolViewSchema = z.looseObject({
   session: z.union([liveSessionSchema.loose(), otherSessionSchema]).nullable().describe('The open session with what it used so far (an affiliate sees only the start of someone else’s).'),
 });
 
+/** A cost from its total and what each account gets (minor units), in the lab's currency. */
+function costFrom(billing: Billing, total: number, cash: boolean, amountOf: (account: string) => number): Cost {
+  const f = (account: string) => formatMinor(amountOf(account), billing.cfg.minorUnit);
+  return {
+    total: formatMinor(total, billing.cfg.minorUnit),
+    currency: billing.cfg.currency,
+    cash,
+    parts: { material: f('material'), maintenance: f('maintenance'), infrastructure: f('infrastructure'), payback: f('co-owner'), technician: f('technician') },
+  };
+}
+
 /** The cost of a session as if it ended now. */
 export function costOf(billing: Billing | null, u: SessionUsage): Cost | null {
   const charge = billing?.quote(u);
   if (!billing || !charge) return null;
-  const m = billing.cfg.minorUnit;
-  const sum = (accounts: string[]) => formatMinor(charge.parts.filter((p) => accounts.includes(p.account)).reduce((a, p) => a + p.amount, 0), m);
-  return {
-    total: formatMinor(charge.price.total, m),
-    currency: billing.cfg.currency,
-    cash: charge.price.cash,
-    parts: { material: sum(['material']), maintenance: sum(['maintenance']), infrastructure: sum(['infrastructure']), payback: sum(['co-owner']), technician: sum(['technician']) },
-  };
+  return costFrom(billing, charge.price.total, charge.price.cash, (account) => charge.parts.filter((p) => p.account === account).reduce((a, p) => a + p.amount, 0));
 }
 
 /** A closed session's charge with every correction, as a cost; null when it was not charged. */
@@ -73,14 +77,8 @@ export function chargeCost(journal: Journal, billing: Billing | null, sessionId:
     .prepared('SELECT p.account, SUM(p.amount) AS amount, MIN(c.cash) AS cash FROM charges c LEFT JOIN charge_parts p ON p.event_id = c.event_id WHERE c.session_id = ? GROUP BY p.account')
     .all(sessionId) as { account: string | null; amount: number | null; cash: number }[];
   if (rows.length === 0) return null;
-  const m = billing.cfg.minorUnit;
-  const sum = (account: string) => rows.filter((r) => r.account === account).reduce((a, r) => a + (r.amount ?? 0), 0);
-  return {
-    total: formatMinor(rows.reduce((a, r) => a + (r.amount ?? 0), 0), m),
-    currency: billing.cfg.currency,
-    cash: rows.every((r) => r.cash === 1),
-    parts: { material: formatMinor(sum('material'), m), maintenance: formatMinor(sum('maintenance'), m), infrastructure: formatMinor(sum('infrastructure'), m), payback: formatMinor(sum('co-owner'), m), technician: formatMinor(sum('technician'), m) },
-  };
+  const total = rows.reduce((a, r) => a + (r.amount ?? 0), 0);
+  return costFrom(billing, total, rows.every((r) => r.cash === 1), (account) => rows.filter((r) => r.account === account).reduce((a, r) => a + (r.amount ?? 0), 0));
 }
 
 export function liveSession(billing: Billing | null, u: SessionUsage): LiveSession {

@@ -56,6 +56,15 @@ function writeProblemOf(dir: string): StorageProblem | null {
   }
 }
 
+/** Adds a listener to a list; returns what removes it. */
+function listen<L>(list: L[], listener: L): () => void {
+  list.push(listener);
+  return () => {
+    const i = list.indexOf(listener);
+    if (i >= 0) list.splice(i, 1);
+  };
+}
+
 /** An event as appended, with its place in the hash chain. */
 export type AppendedEvent = JournalEvent & { hash: string };
 
@@ -236,11 +245,7 @@ export class Journal {
    * publishes outward (event streams, MQTT). Returns what removes it.
    */
   afterCommit(listener: (e: AppendedEvent) => void): () => void {
-    this.committedListeners.push(listener);
-    return () => {
-      const i = this.committedListeners.indexOf(listener);
-      if (i >= 0) this.committedListeners.splice(i, 1);
-    };
+    return listen(this.committedListeners, listener);
   }
 
   /**
@@ -309,11 +314,7 @@ export class Journal {
 
   /** Calls `listener` with every held write set aside because it cannot be written; returns what removes it. */
   onUnwritable(listener: (w: UnwritableWrite) => void): () => void {
-    this.unwritableListeners.push(listener);
-    return () => {
-      const i = this.unwritableListeners.indexOf(listener);
-      if (i >= 0) this.unwritableListeners.splice(i, 1);
-    };
+    return listen(this.unwritableListeners, listener);
   }
 
   /**
@@ -321,11 +322,7 @@ export class Journal {
    * was held is written; returns what removes it.
    */
   onStorage(listener: (problem: StorageProblem | null, err: Error | null) => void): () => void {
-    this.storageListeners.push(listener);
-    return () => {
-      const i = this.storageListeners.indexOf(listener);
-      if (i >= 0) this.storageListeners.splice(i, 1);
-    };
+    return listen(this.storageListeners, listener);
   }
 
   /** Runs `write` now, unless writes are held; on a storage problem holds it. Returns its result, or null when held. */

@@ -113,16 +113,12 @@ export class StorageMonitor {
       floorBytes: this.opts.floorBytes,
       heldWrites: this.journal.heldWrites,
       since: this.since?.toISOString() ?? null,
-      message: this.message(),
+      message: this.refusal(),
     };
   }
 
   /** Why a new session cannot be recorded now, or null when it can. */
   refusal(): string | null {
-    return this.message();
-  }
-
-  private message(): string | null {
     if (this.state === 'ok') return null;
     const what =
       this.state === 'low-space'
@@ -144,7 +140,7 @@ export class StorageMonitor {
       this.journal.record('storage.recovered', null, { previous, freeBytes: this.freeBytes });
       return;
     }
-    this.log.error({ state: next, freeBytes: this.freeBytes, detail, heldWrites: this.journal.heldWrites }, this.message()!);
+    this.log.error({ state: next, freeBytes: this.freeBytes, detail, heldWrites: this.journal.heldWrites }, this.refusal()!);
     // Held in memory with the rest when the storage refuses it: the journal then shows when the problem began.
     this.journal.record('storage.problem', null, { state: next, freeBytes: this.freeBytes, floorBytes: this.opts.floorBytes, detail });
   }
