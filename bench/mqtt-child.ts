@@ -25,7 +25,6 @@ export interface DeviceLogin {
 type Request =
   | { id: number; cmd: 'connect'; group: string; url: string; base: string; devices: DeviceLogin[] }
   | { id: number; cmd: 'publish'; group: string; base: string; perDevice: number; window: number }
-  | { id: number; cmd: 'disconnect'; group: string }
   | { id: number; cmd: 'start-broker'; dir: string; devices: number; base: string }
   | { id: number; cmd: 'memory' }
   | { id: number; cmd: 'exit' };
@@ -130,8 +129,6 @@ process.on('message', (r: Request) => {
       return answer(connectGroup(r));
     case 'publish':
       return answer(publishGroup(r));
-    case 'disconnect':
-      return answer(Promise.all((groups.get(r.group)?.clients ?? []).map((c) => c.endAsync())).then(() => void groups.delete(r.group)));
     case 'start-broker':
       return answer(startBroker(r));
     case 'memory':
