@@ -39,7 +39,7 @@ const topicName = z
 export const mqttBadgeReaderSchema = z
   .strictObject({
     id: deviceId,
-    kind: z.literal('mqtt-badge-reader'),
+    kind: z.literal('mqtt-badge-reader').describe('A networked badge reader that publishes taps over MQTT (e.g. an ESP32 with an RC522).'),
     name: z.string().min(1).optional().describe('Display name, e.g. "Printer room door reader".'),
     url: brokerUrl
       .optional()
