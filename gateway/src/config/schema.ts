@@ -21,7 +21,7 @@ export { serialSchema };
 export const meteringNodeSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('metering-node').describe('A metering node at a tool (firmware-protocol/PROTOCOL.md) on a serial port or a TCP serial bridge: badge reader, relay with feedback contact, energy meter, busy input.'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S relay node".'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S relay node"; default: the id.'),
   nodeId: z.string().max(32).optional().describe('The node id the firmware reports in HELLO; a different one is logged as a warning.'),
   serial: serialSchema,
   livenessHeartbeats: z.number().int().min(2).max(20).default(3).describe('Offline after this many heartbeat intervals without a valid frame.'),
@@ -33,7 +33,7 @@ const KNOWN_DENSITIES = Object.entries(MATERIAL_DENSITY).map(([material, density
 export const printerSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('printer').describe('A 3D printer on USB serial or a TCP serial bridge, spoken to in G-code: Marlin 2.x, Prusa-Firmware or RepRapFirmware.'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S".'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S"; default: the id.'),
   dialect: z.enum(['marlin', 'prusa', 'reprapfirmware']).default('marlin').describe('Firmware family: Marlin 2.x, Prusa MK3 (Prusa-Firmware), RepRapFirmware.'),
   serial: serialSchema,
   filament: z
@@ -117,7 +117,7 @@ export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, prin
 export const toolSchema = z
   .strictObject({
     id: deviceId.describe('Stable tool id, used in the journal, the API, qualifications and billing.'),
-    name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter".'),
+    name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter"; default: the id.'),
     node: deviceId.optional().describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
     switch: deviceId.optional().describe('What switches the tool: a metering node, a gpio device or an mqtt-instrument; default: the node.'),
     meter: deviceId.optional().describe('What meters the tool and says whether it is busy: a metering node or an mqtt-instrument; default: the node.'),

@@ -38,7 +38,7 @@ const pins = z
 export const gpioSwitchSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('gpio').describe("A tool switch on the Pi's own GPIO pins: a relay, an optional feedback contact, LEDs and a buzzer."),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter relay".'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter relay"; default: the id.'),
   simulated: z.boolean().default(false).describe('In-memory pins instead of the real ones, for a machine without GPIO (development, demos); without it such a machine refuses to start.'),
   chip: z
     .string()

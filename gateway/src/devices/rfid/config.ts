@@ -12,7 +12,7 @@ const readerSerial = z
 export const rfidReaderSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('rfid-reader').describe('A serial RFID badge reader: the RDM6300 (125 kHz) on a USB serial adapter, the Pi UART or a TCP serial bridge.'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter badge reader".'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter badge reader"; default: the id.'),
   protocol: z
     .enum(['rdm6300'])
     .default('rdm6300')
