@@ -3,8 +3,8 @@
  * describe, so that they cannot drift from it. `npm run docs -- --check` writes nothing and
  * exits 1 listing the documents that are out of date (test/docs.test.ts checks the same).
  */
-import { readFileSync, writeFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { renderConfigReference } from '../gateway/src/config/reference.js';
 
@@ -18,8 +18,8 @@ export interface GeneratedDocument {
 
 export const documents: GeneratedDocument[] = [
   { file: 'docs/configuration.md', render: renderConfigReference },
-  // docs/cli.md: the command-line reference, { file: 'docs/cli.md', render: renderCliReference }
-  // with renderCliReference from gateway/src/cli/reference.ts.
+  // The command-line reference goes here, rendered from the commander definitions:
+  // { file: 'docs/cli.md', render: renderCliReference } (from gateway/src/cli/reference.ts).
 ];
 
 /** The documents whose file differs from what their render gives now. */
@@ -28,11 +28,8 @@ export function staleDocuments(): string[] {
 }
 
 function read(file: string): string | undefined {
-  try {
-    return readFileSync(join(ROOT, file), 'utf8');
-  } catch {
-    return undefined;
-  }
+  const path = join(ROOT, file);
+  return existsSync(path) ? readFileSync(path, 'utf8') : undefined;
 }
 
 function main(args: string[]): void {
@@ -45,7 +42,7 @@ function main(args: string[]): void {
   }
   for (const d of documents) {
     writeFileSync(join(ROOT, d.file), d.render());
-    console.log(`wrote ${relative(process.cwd(), join(ROOT, d.file)) || d.file}`);
+    console.log(`wrote ${d.file}`);
   }
 }
 
