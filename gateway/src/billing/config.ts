@@ -4,7 +4,8 @@
  * strings, parsed exactly (never binary floats).
  */
 import { z } from 'zod';
-import { decimalString, MAX_MINOR_UNIT } from './money.js';
+import { MAX_MINOR_UNIT } from '../../../ledger-client/src/money.js';
+import { decimalString } from './money.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
 
