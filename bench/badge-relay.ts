@@ -14,6 +14,7 @@ import { Writable } from 'node:stream';
 import { encodeFrame, type Message } from '../firmware-protocol/src/index.js';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import { createToken } from '../gateway/src/http/tokens.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { hasSocat, servePty, type SimTransport } from '../simulators/src/transports.js';
@@ -102,8 +103,10 @@ export async function benchBadgeRelay(): Promise<BenchResult[]> {
     const startedAt = performance.now();
     gw = await startGateway({ config, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger(config.gateway.log, nullSink) });
     const url = gw.url;
+    // The devices' states are in the health only for a caller with a token.
+    const auth = { authorization: `Bearer ${createToken(gw.journal, { role: 'maintainer', name: 'bench' }).token}` };
     await until(async () => {
-      const health = (await (await fetch(`${url}/api/health`)).json()) as { devices: { id: string; state: string }[] };
+      const health = (await (await fetch(`${url}/api/health`, { headers: auth })).json()) as { devices: { id: string; state: string }[] };
       return health.devices.find((d) => d.id === NODE)?.state === 'online';
     }, 'the node to come online');
     const startS = round((performance.now() - startedAt) / 1000);
