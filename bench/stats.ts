@@ -1,4 +1,4 @@
-/** Small helpers shared by the benchmarks: percentiles and the output format. */
+/** Small helpers shared by the benchmarks: percentiles, sizes and the output format. */
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return NaN;
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
@@ -24,6 +24,15 @@ export interface BenchResult {
   pass?: boolean;
   [k: string]: unknown;
 }
+
+/**
+ * How big a run is: `full` gives the figures `npm run bench` reports; `tiny` only proves,
+ * in seconds, that a benchmark still runs to its end (the suite's smoke test).
+ */
+export type BenchSize = 'full' | 'tiny';
+
+/** A benchmark: its results, at the full size unless told. */
+export type Bench = (size?: BenchSize) => Promise<BenchResult[]>;
 
 /** A small deterministic generator (mulberry32), so every run builds the same journal: an integer in [0, n). */
 export function rng(seed: number) {
