@@ -3,7 +3,7 @@
  * a journal of one million events (target: under 5 s here).
  */
 import Database from 'better-sqlite3';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chainHash, GENESIS, type ChainRow } from '../gateway/src/journal/chain.js';
@@ -42,6 +42,7 @@ export async function benchJournal(size: BenchSize = 'full'): Promise<BenchResul
   const verifyS = (performance.now() - t1) / 1000;
   if (result.events !== events || result.firstBreak) throw new Error(`verify saw ${result.events} events, break ${JSON.stringify(result.firstBreak)}`);
   new Database(join(dir, 'journal.sqlite')).close();
+  rmSync(dir, { recursive: true, force: true });
 
   return [
     { bench: 'journal-append', path: 'Journal.record: read the chain end, SHA-256, insert, one transaction each (WAL, synchronous=NORMAL)', events: appends, eventsPerSec: Math.round(appendPerSec) },

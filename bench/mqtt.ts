@@ -17,7 +17,7 @@
  * tsx's loader would add some 35 MB of its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -177,6 +177,7 @@ async function benchIngest(size: Size): Promise<BenchResult[]> {
   await new Promise<void>((r) => bare.close(() => r()));
   await new Promise<void>((r) => bareServer.close(() => r()));
   journal.close();
+  rmSync(dir, { recursive: true, force: true });
   if (rejected > 0) throw new Error(`mqtt bench: the broker rejected ${rejected} messages`);
   if (inconsistent > 0 || reboots > 0) throw new Error(`mqtt bench: the drivers saw ${inconsistent} inconsistent messages and ${reboots} reboots`);
 
@@ -247,6 +248,7 @@ async function benchMemory({ idleDevices, settleMs }: Size): Promise<BenchResult
   const after = await host.ask<{ rss: number; heapUsed: number; connected: number }>({ cmd: 'memory' });
   await fleet.exit();
   await host.exit();
+  rmSync(dir, { recursive: true, force: true });
   if (after.connected !== idleDevices) throw new Error(`mqtt bench: ${after.connected} of ${idleDevices} devices connected`);
   const mb = (b: number) => round(b / 1024 / 1024, 1);
   return [

@@ -7,7 +7,7 @@
  *   one core). The simulator runs in a child process so its work is not counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -133,6 +133,7 @@ export async function benchPrinter(size: BenchSize = 'full'): Promise<BenchResul
   await printer.stop();
   journal.close();
   sim.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
 
   const [floor, rate] = [median(floors), median(rates)];
   return [

@@ -4,7 +4,7 @@
  * over the same kind of PTY pair measured in the same run. Needs socat.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -134,6 +134,7 @@ export async function benchRoundTrip(size: BenchSize = 'full'): Promise<BenchRes
   await node.stop();
   journal.close();
   pair.proc.kill();
+  rmSync(dir, { recursive: true, force: true });
 
   const rawS = summarize(rawSamples);
   const stackS = summarize(stackSamples);

@@ -4,7 +4,7 @@
  * session end takes). Next to it, the same commit with synchronous=NORMAL in the same run,
  * which shows what the fsync costs on this disk.
  */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Journal } from '../gateway/src/journal/journal.js';
@@ -33,7 +33,8 @@ const ended = (i: number) => ({
 
 export async function benchSessionClose(size: BenchSize = 'full'): Promise<BenchResult[]> {
   const { n, warmup } = SIZES[size];
-  const journal = Journal.open(mkdtempSync(join(tmpdir(), 'ovn-bench-close-')));
+  const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-close-'));
+  const journal = Journal.open(dir);
   const store = new SessionStore(journal);
   const run = (durable: boolean) => {
     const samples: number[] = [];
@@ -50,6 +51,7 @@ export async function benchSessionClose(size: BenchSize = 'full'): Promise<Bench
   const fsync = run(true);
   const normal = run(false);
   journal.close();
+  rmSync(dir, { recursive: true, force: true });
   return [
     { bench: 'session-close', path: 'SessionStore.close: session.ended chained + checkpoint removed, one transaction, fsynced (synchronous=FULL)', ...fsync, target: 'p99 reported' },
     { bench: 'session-close-no-fsync', path: 'the same event committed with synchronous=NORMAL, same run', ...normal },
