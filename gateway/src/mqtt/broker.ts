@@ -28,7 +28,7 @@ import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
-import { DEVICE_ID, MqttCredentials, newSecret } from './credentials.js';
+import { MqttCredentials, newSecret } from './credentials.js';
 import { RateLimit, WarnLimit } from './limits.js';
 import { GuardedConnection } from './packet-guard.js';
 import {
@@ -46,7 +46,7 @@ import {
   type Status,
   type Telemetry,
 } from './schemas.js';
-import { INTERNAL_PREFIX, isInternalClient, mayPublish, maySubscribe, parseDeviceTopic, topicsFor, type DeviceTopicKind, type Topics } from './topics.js';
+import { DEVICE_ID, INTERNAL_PREFIX, isInternalClient, mayPublish, maySubscribe, parseDeviceTopic, topicsFor, type DeviceTopicKind, type Topics } from './topics.js';
 
 /** Where refused and invalid messages go: a `$` topic, which no wildcard subscription matches and no device may subscribe to. */
 const DROPPED_TOPIC = '$ovn/dropped';
