@@ -29,12 +29,12 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
 import { MqttCredentials, newSecret } from './credentials.js';
-import { RateLimit, WarnLimit } from './limits.js';
+import { RateLimit } from './limits.js';
+import { BrokerMetrics } from './metrics.js';
 import { GuardedConnection } from './packet-guard.js';
 import {
   commandSchema,
   DEVICE_PAYLOADS,
-  REJECTION_REASONS,
   sessionEventSchema,
   type Availability,
   type Badge,
@@ -160,7 +160,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   /** Prefix of this run's command transactions, so that ids never repeat across restarts. */
   private readonly runId = randomBytes(3).toString('hex');
   private readonly connectionRate: RateLimit;
-  private readonly warnings = new WarnLimit();
   private readonly principals = new WeakMap<Client, Principal>();
   private readonly subscriptions = new WeakMap<Client, Set<string>>();
   private readonly accepted = new WeakMap<object, Accepted>();
@@ -168,8 +167,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private readonly commandDeadlines = new WeakMap<Buffer, number>();
   private readonly devices = new Map<string, DeviceState>();
   private readonly pending = new Map<string, PendingCommand>();
-  private readonly counters = { in: 0, out: 0, dispatched: 0, unmatchedReplies: 0, expiredCommands: 0 };
-  private readonly rejected = Object.fromEntries(REJECTION_REASONS.map((r) => [r, 0])) as Record<RejectionReason, number>;
+  private readonly metrics: BrokerMetrics;
   private aedes: Aedes | null = null;
   private servers: { tcp: NetServer | null; tls: TlsServer | null; http: HttpServer | null; ws: WebSocketServer | null } = { tcp: null, tls: null, http: null, ws: null };
   private readonly sockets = new Set<Duplex>();
@@ -194,6 +192,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.now = opts.now ?? (() => new Date());
     this.clock = opts.clock ?? (() => performance.now());
     this.connectionRate = new RateLimit(cfg.connectionsPerMinute);
+    this.metrics = new BrokerMetrics(this.log, this.clock);
   }
 
   // ---- lifecycle ----
@@ -350,7 +349,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     let client: Client | null = null;
     const conn = new GuardedConnection(inner, this.cfg.maxPacketBytes, address, (size) => {
       const who = client?.id ? `${client.id} (${address})` : address;
-      this.reject('packet-too-large', client?.id ?? address, `${who} sent a packet of ${size < 0 ? 'a malformed length' : `${size} bytes`}, more than maxPacketBytes (${this.cfg.maxPacketBytes}); disconnected`, { address, size });
+      this.metrics.reject('packet-too-large', client?.id ?? address, `${who} sent a packet of ${size < 0 ? 'a malformed length' : `${size} bytes`}, more than maxPacketBytes (${this.cfg.maxPacketBytes}); disconnected`, { address, size });
     });
     this.sockets.add(inner);
     inner.once('close', () => this.sockets.delete(inner));
@@ -363,14 +362,14 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private readonly preConnect = (client: Client, _packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void => {
     const address = addressOf(client);
     if (this.connectionRate.take(address, this.clock())) return done(null, true);
-    this.reject('rate-limited', address, `refused a connection from ${address}: more than ${this.cfg.connectionsPerMinute} a minute (connectionsPerMinute); closed before CONNACK`, { address });
+    this.metrics.reject('rate-limited', address, `refused a connection from ${address}: more than ${this.cfg.connectionsPerMinute} a minute (connectionsPerMinute); closed before CONNACK`, { address });
     done(new Error('connection rate exceeded'), false);
   };
 
   private readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
     const address = addressOf(client);
     const refuse = (reason: RejectionReason, code: 2 | 4 | 5, why: string) => {
-      this.reject(reason, address, `refused the connection of ${JSON.stringify(username ?? '')} (client id ${JSON.stringify(client.id)}) from ${address}: ${why} (CONNACK ${code})`, { address, username, clientId: client.id });
+      this.metrics.reject(reason, address, `refused the connection of ${JSON.stringify(username ?? '')} (client id ${JSON.stringify(client.id)}) from ${address}: ${why} (CONNACK ${code})`, { address, username, clientId: client.id });
       done(authError(why, code), null);
     };
     if (username === undefined || password === undefined) return refuse('anonymous', 5, 'anonymous clients are not allowed: connect with the device id and its secret (ovn-gateway devices add-mqtt)');
@@ -410,16 +409,16 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const topic = packet.topic;
     if (principal.kind === 'internal') {
       if (!mayPublish(client.id, topic, this.cfg.baseTopic)) {
-        this.reject('publish-denied', client.id, `${client.id}: may not publish on ${topic} ($SYS topics belong to the broker); dropped`, { clientId: client.id, topic });
+        this.metrics.reject('publish-denied', client.id, `${client.id}: may not publish on ${topic} ($SYS topics belong to the broker); dropped`, { clientId: client.id, topic });
         drop(packet);
         return done(null);
       }
-      this.counters.in++;
+      this.metrics.counters.in++;
       return done(null);
     }
     const deviceId = principal.deviceId;
     if (!mayPublish(deviceId, topic, this.cfg.baseTopic)) {
-      this.reject('publish-denied', deviceId, `${deviceId}: may not publish on ${topic} (a device publishes only on ${this.topics.base}/devices/${deviceId}/telemetry, status, badge and reply); dropped`, {
+      this.metrics.reject('publish-denied', deviceId, `${deviceId}: may not publish on ${topic} (a device publishes only on ${this.topics.base}/devices/${deviceId}/telemetry, status, badge and reply); dropped`, {
         device: deviceId,
         topic,
       });
@@ -429,13 +428,13 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const kind = parseDeviceTopic(topic, this.cfg.baseTopic)!.kind as DeviceTopicKind;
     const parsed = parsePayload(kind, packet.payload);
     if (!parsed.ok) {
-      this.reject(parsed.reason, deviceId, `${deviceId}: dropped a message on ${topic}: ${parsed.problem}`, { device: deviceId, topic, problem: parsed.problem });
+      this.metrics.reject(parsed.reason, deviceId, `${deviceId}: dropped a message on ${topic}: ${parsed.problem}`, { device: deviceId, topic, problem: parsed.problem });
       drop(packet);
       return done(null);
     }
     // Only the status is state: a retained tap or reply would be replayed to every new subscriber.
     if (packet.retain && kind !== 'status') packet.retain = false;
-    this.counters.in++;
+    this.metrics.counters.in++;
     this.accepted.set(packet, { from: client, deviceId, topic, kind, value: parsed.value } as Accepted);
     done(null);
   };
@@ -445,13 +444,13 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const who = principal?.kind === 'device' ? principal.deviceId : client.id;
     if (!principal || !maySubscribe(client.id, sub.topic, this.cfg.baseTopic)) {
       const own = principal?.kind === 'device' ? ` (a device subscribes only to ${this.topics.command(principal.deviceId)})` : '';
-      this.reject('subscribe-denied', who, `${who}: may not subscribe to ${sub.topic}${own}; refused (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
+      this.metrics.reject('subscribe-denied', who, `${who}: may not subscribe to ${sub.topic}${own}; refused (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
       return done(null, null);
     }
     let subs = this.subscriptions.get(client);
     if (!subs) this.subscriptions.set(client, (subs = new Set()));
     if (!subs.has(sub.topic) && subs.size >= this.cfg.maxSubscriptionsPerClient) {
-      this.reject('subscription-cap', who, `${who}: holds ${subs.size} subscriptions already (maxSubscriptionsPerClient); refused ${sub.topic} (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
+      this.metrics.reject('subscription-cap', who, `${who}: holds ${subs.size} subscriptions already (maxSubscriptionsPerClient); refused ${sub.topic} (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
       return done(null, null);
     }
     subs.add(sub.topic);
@@ -462,10 +461,10 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const deadline = this.commandDeadlines.get(packet.payload as Buffer);
     if (deadline !== undefined && this.clock() > deadline) {
       // queued for a device that was away: the gateway has given up on it, the device must not act on it now
-      this.counters.expiredCommands++;
+      this.metrics.counters.expiredCommands++;
       return null;
     }
-    this.counters.out++;
+    this.metrics.counters.out++;
     return packet;
   };
 
@@ -564,7 +563,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const dev = this.device(a.deviceId);
     dev.lastMessageMs = this.clock();
     dev.lastSeen = this.now();
-    this.counters.dispatched++;
+    this.metrics.counters.dispatched++;
     switch (a.kind) {
       case 'telemetry':
         this.emitSafely('telemetry', a.deviceId, a.value);
@@ -580,7 +579,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
           clearTimeout(p.timer);
           p.resolve(a.value);
         } else {
-          this.counters.unmatchedReplies++;
+          this.metrics.counters.unmatchedReplies++;
           this.log.debug({ device: a.deviceId, transaction: a.value.transaction }, 'a reply that no command is waiting for (late, or not ours)');
         }
         this.emitSafely('reply', a.deviceId, a.value);
@@ -591,8 +590,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
         const stale = a.from !== dev.lastClient || (s.state === 'offline' && s.session !== undefined && dev.session !== null && s.session < dev.session);
         if (stale) {
           // the usual will of a connection that a reconnecting device replaced: counted, not worth a warning
-          this.counters.dispatched--;
-          this.rejected['stale-status']++;
+          this.metrics.counters.dispatched--;
+          this.metrics.rejected['stale-status']++;
           this.log.debug({ device: a.deviceId, topic: a.topic, session: s.session, current: dev.session }, `${a.deviceId}: ignored a stale ${s.state} status (from a replaced connection, or an older session)`);
           return;
         }
@@ -612,15 +611,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       // a failing consumer must not break the broker's message handling
       this.log.error({ err, event, device: args[0] }, `a ${event} listener failed`);
     }
-  }
-
-  /** Counts a refusal and logs it, a few a window per device or address. */
-  private reject(reason: RejectionReason, key: string, message: string, fields: Record<string, unknown>): void {
-    this.rejected[reason]++;
-    const suppressed = this.warnings.take(key, this.clock());
-    if (suppressed === null) return;
-    const more = suppressed > 0 ? ` (${suppressed} more about ${key} not logged before this one)` : '';
-    this.log.warn({ ...fields, reason, ...(suppressed > 0 && { suppressed }) }, message + more);
   }
 
   // ---- the gateway's side ----
@@ -696,7 +686,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       session: d.session,
       lastSeen: d.lastSeen?.toISOString() ?? null,
     }));
-    return { ...summary, listening: this.addresses, devices: { ...summary.devices, links }, unmatchedReplies: this.counters.unmatchedReplies, expiredCommands: this.counters.expiredCommands };
+    return { ...summary, listening: this.addresses, devices: { ...summary.devices, links }, unmatchedReplies: this.metrics.counters.unmatchedReplies, expiredCommands: this.metrics.counters.expiredCommands };
   }
 
   private summary(): Health {
@@ -711,8 +701,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       uptimeS: Math.round((this.clock() - this.startedAt) / 1000),
       clients: { connected: this.aedes?.connectedClients ?? 0, devices: connected },
       devices: { online, offline: this.devices.size - online },
-      messages: { in: this.counters.in, out: this.counters.out, dispatched: this.counters.dispatched },
-      rejected: { ...this.rejected },
+      messages: { in: this.metrics.counters.in, out: this.metrics.counters.out, dispatched: this.metrics.counters.dispatched },
+      rejected: { ...this.metrics.rejected },
     };
   }
 }
