@@ -12,7 +12,7 @@
  * forever) and delivered to no one, and it is counted and logged naming the device, the
  * topic and the problem.
  */
-import { randomBytes, timingSafeEqual, createHash } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -21,17 +21,17 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type ConnectPacket, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { splitHostPort } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
-import { MqttCredentials, newSecret } from './credentials.js';
-import { RateLimit } from './limits.js';
+import { Authentication } from './authentication.js';
+import { MqttCredentials } from './credentials.js';
 import { BrokerMetrics } from './metrics.js';
-import { GuardedConnection } from './packet-guard.js';
+import { addressOf, GuardedConnection } from './packet-guard.js';
 import {
   commandSchema,
   DEVICE_PAYLOADS,
@@ -40,13 +40,12 @@ import {
   type Badge,
   type CommandInput,
   type Health,
-  type RejectionReason,
   type Reply,
   type SessionEvent,
   type Status,
   type Telemetry,
 } from './schemas.js';
-import { DEVICE_ID, INTERNAL_PREFIX, isInternalClient, mayPublish, maySubscribe, parseDeviceTopic, topicsFor, type DeviceTopicKind, type Topics } from './topics.js';
+import { mayPublish, maySubscribe, parseDeviceTopic, topicsFor, type DeviceTopicKind, type Topics } from './topics.js';
 
 /** Where refused and invalid messages go: a `$` topic, which no wildcard subscription matches and no device may subscribe to. */
 const DROPPED_TOPIC = '$ovn/dropped';
@@ -55,8 +54,6 @@ const REVOCATION_CHECK_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
 /** A client that stops reading is disconnected after this, so that it cannot stall delivery to the others. */
 const DRAIN_TIMEOUT_MS = 30_000;
-/** The `createdAt` of a simulated device's principal: its credentials are not in the database, so never revoked by it. */
-const SIMULATED = 'simulated';
 
 export interface BrokerEvents {
   telemetry: [deviceId: string, telemetry: Telemetry];
@@ -116,8 +113,6 @@ export class CommandError extends Error {
   }
 }
 
-type Principal = { kind: 'internal' } | { kind: 'device'; deviceId: string; createdAt: string; address: string };
-
 type Accepted = { from: Client; deviceId: string; topic: string } & (
   | { kind: 'telemetry'; value: Telemetry }
   | { kind: 'status'; value: Status }
@@ -146,21 +141,14 @@ interface PendingCommand {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
-const authError = (message: string, returnCode: 2 | 3 | 4 | 5): AuthenticateError => Object.assign(new Error(message), { returnCode }) as AuthenticateError;
-
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
   private readonly log: Logger;
-  private readonly credentials: MqttCredentials;
+  private readonly auth: Authentication;
   private readonly now: () => Date;
   private readonly clock: () => number;
-  private readonly internalSecret = randomBytes(32).toString('base64url');
-  /** Secrets of simulated devices played inside this process, for this run only. */
-  private readonly simulated = new Map<string, string>();
   /** Prefix of this run's command transactions, so that ids never repeat across restarts. */
   private readonly runId = randomBytes(3).toString('hex');
-  private readonly connectionRate: RateLimit;
-  private readonly principals = new WeakMap<Client, Principal>();
   private readonly subscriptions = new WeakMap<Client, Set<string>>();
   private readonly accepted = new WeakMap<object, Accepted>();
   /** Command payloads and the monotonic time after which they must not reach the device. */
@@ -188,11 +176,10 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.setMaxListeners(0);
     this.topics = topicsFor(cfg.baseTopic);
     this.log = log.child({ component: 'mqtt' });
-    this.credentials = new MqttCredentials(journal);
     this.now = opts.now ?? (() => new Date());
     this.clock = opts.clock ?? (() => performance.now());
-    this.connectionRate = new RateLimit(cfg.connectionsPerMinute);
     this.metrics = new BrokerMetrics(this.log, this.clock);
+    this.auth = new Authentication(cfg, new MqttCredentials(journal), this.metrics, this.log, this.clock);
   }
 
   // ---- lifecycle ----
@@ -204,8 +191,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const aedes = await Aedes.createBroker({
       connectTimeout: CONNECT_TIMEOUT_MS,
       drainTimeout: DRAIN_TIMEOUT_MS,
-      preConnect: this.preConnect,
-      authenticate: this.authenticate,
+      preConnect: this.auth.preConnect,
+      authenticate: this.auth.authenticate,
       authorizePublish: this.authorizePublish,
       authorizeSubscribe: this.authorizeSubscribe,
       authorizeForward: this.authorizeForward,
@@ -292,7 +279,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     const a = this.servers.tcp?.address() as AddressInfo | null | undefined;
     const host = !a ? splitHostPort(this.cfg.listen).host : a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '::1' : a.address;
     const port = a?.port ?? splitHostPort(this.cfg.listen).port;
-    return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, clientId: `${INTERNAL_PREFIX}-${name}`, username: INTERNAL_PREFIX, password: this.internalSecret };
+    return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, ...this.auth.internalLogin(name) };
   }
 
   /**
@@ -301,9 +288,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    * stored nor journaled. Real devices get theirs from `ovn-gateway devices add-mqtt`.
    */
   simulatedDeviceCredentials(deviceId: string): { url: string; password: string } {
-    let secret = this.simulated.get(deviceId);
-    if (secret === undefined) this.simulated.set(deviceId, (secret = newSecret()));
-    return { url: this.internalClientOptions('simulated').url, password: secret };
+    return { url: this.internalClientOptions('simulated').url, password: this.auth.simulatedSecret(deviceId) };
   }
 
   private async listen(): Promise<void> {
@@ -359,48 +344,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
 
   // ---- aedes hooks ----
 
-  private readonly preConnect = (client: Client, _packet: ConnectPacket, done: (err: Error | null, ok: boolean) => void): void => {
-    const address = addressOf(client);
-    if (this.connectionRate.take(address, this.clock())) return done(null, true);
-    this.metrics.reject('rate-limited', address, `refused a connection from ${address}: more than ${this.cfg.connectionsPerMinute} a minute (connectionsPerMinute); closed before CONNACK`, { address });
-    done(new Error('connection rate exceeded'), false);
-  };
-
-  private readonly authenticate = (client: Client, username: string | undefined, password: Buffer | undefined, done: (err: AuthenticateError | null, ok: boolean | null) => void): void => {
-    const address = addressOf(client);
-    const refuse = (reason: RejectionReason, code: 2 | 4 | 5, why: string) => {
-      this.metrics.reject(reason, address, `refused the connection of ${JSON.stringify(username ?? '')} (client id ${JSON.stringify(client.id)}) from ${address}: ${why} (CONNACK ${code})`, { address, username, clientId: client.id });
-      done(authError(why, code), null);
-    };
-    if (username === undefined || password === undefined) return refuse('anonymous', 5, 'anonymous clients are not allowed: connect with the device id and its secret (ovn-gateway devices add-mqtt)');
-    if (username === INTERNAL_PREFIX) {
-      if (!sameSecret(password, this.internalSecret)) return refuse('bad-credentials', 4, 'bad user name or password');
-      if (!isInternalClient(client.id)) return refuse('client-id-mismatch', 2, `the gateway's clients use client ids starting with ${INTERNAL_PREFIX}`);
-      this.principals.set(client, { kind: 'internal' });
-      return done(null, true);
-    }
-    if (!DEVICE_ID.test(username)) return refuse('bad-credentials', 4, 'bad user name or password');
-    if (client.id !== username) return refuse('client-id-mismatch', 2, 'the client id must be the device id, the same as the user name');
-    const simulated = this.simulated.get(username);
-    if (simulated !== undefined && sameSecret(password, simulated)) {
-      this.principals.set(client, { kind: 'device', deviceId: username, createdAt: SIMULATED, address });
-      return done(null, true);
-    }
-    this.credentials.verify(username, password).then(
-      (r) => {
-        if (!r.ok) return refuse('bad-credentials', 4, 'bad user name or password');
-        this.principals.set(client, { kind: 'device', deviceId: username, createdAt: r.createdAt, address });
-        done(null, true);
-      },
-      (err: Error) => {
-        this.log.error({ err, device: username }, 'checking MQTT credentials failed');
-        done(authError('server unavailable', 3), null);
-      },
-    );
-  };
-
   private readonly authorizePublish = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void => {
-    const principal = client ? this.principals.get(client) : undefined;
+    const principal = client ? this.auth.principalOf(client) : undefined;
     if (!client || !principal) {
       // a will left by a connection of an earlier broker run: nobody vouches for it
       drop(packet);
@@ -440,7 +385,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   };
 
   private readonly authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
-    const principal = this.principals.get(client);
+    const principal = this.auth.principalOf(client);
     const who = principal?.kind === 'device' ? principal.deviceId : client.id;
     if (!principal || !maySubscribe(client.id, sub.topic, this.cfg.baseTopic)) {
       const own = principal?.kind === 'device' ? ` (a device subscribes only to ${this.topics.command(principal.deviceId)})` : '';
@@ -480,7 +425,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   // ---- clients and availability ----
 
   private onClient(client: Client): void {
-    const p = this.principals.get(client);
+    const p = this.auth.principalOf(client);
     if (p?.kind !== 'device') return;
     const dev = this.device(p.deviceId);
     dev.client = client;
@@ -494,7 +439,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   }
 
   private onClientDisconnect(client: Client): void {
-    const p = this.principals.get(client);
+    const p = this.auth.principalOf(client);
     if (p?.kind !== 'device') return;
     const dev = this.devices.get(p.deviceId);
     if (!dev || dev.client !== client) return; // replaced by a newer connection of the same device
@@ -508,7 +453,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   }
 
   private onClientError(client: Client, err: Error): void {
-    const p = this.principals.get(client);
+    const p = this.auth.principalOf(client);
     if (p?.kind === 'device') {
       const dev = this.devices.get(p.deviceId);
       if (dev?.client === client) dev.lastError = err.message;
@@ -547,14 +492,14 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
 
   /** Devices whose credentials were removed or rotated since they connected are disconnected. */
   private checkRevocations(): void {
-    const current = new Map(this.credentials.list().map((c) => [c.deviceId, c.createdAt]));
-    for (const [id, dev] of this.devices) {
-      const p = dev.client ? this.principals.get(dev.client) : undefined;
-      if (p?.kind !== 'device' || p.createdAt === SIMULATED || current.get(id) === p.createdAt) continue;
-      this.log.warn({ device: id }, `${id}: its MQTT credentials were ${current.has(id) ? 'replaced' : 'removed'}; disconnected`);
-      dev.lastError = current.has(id) ? 'credentials replaced' : 'credentials removed';
-      dev.client!.close();
+    for (const { client, reason } of this.auth.revoked(this.connectedDevices())) {
+      for (const dev of this.devices.values()) if (dev.client === client) dev.lastError = reason;
+      client.close();
     }
+  }
+
+  private *connectedDevices(): Generator<Client> {
+    for (const dev of this.devices.values()) if (dev.client) yield dev.client;
   }
 
   // ---- device messages ----
@@ -711,17 +656,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
 function drop(packet: PublishPacket): void {
   packet.topic = DROPPED_TOPIC;
   packet.retain = false;
-}
-
-function addressOf(client: Client): string {
-  return (client.conn as Partial<GuardedConnection>).remoteAddress ?? 'unknown';
-}
-
-function sameSecret(given: Buffer, expected: string): boolean {
-  // hashed first, so that the comparison takes the same time whatever the lengths
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
 }
 
 type Parsed = { ok: true; value: unknown } | { ok: false; reason: 'malformed' | 'invalid'; problem: string };
