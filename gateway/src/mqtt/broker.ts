@@ -21,7 +21,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { Aedes, type AedesPublishPacket, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
 import { createWebSocketStream, WebSocketServer } from 'ws';
 import { splitHostPort } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
@@ -29,12 +29,12 @@ import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
 import { Authentication } from './authentication.js';
+import { Authorization, type Accepted } from './authorization.js';
 import { MqttCredentials } from './credentials.js';
 import { BrokerMetrics } from './metrics.js';
 import { addressOf, GuardedConnection } from './packet-guard.js';
 import {
   commandSchema,
-  DEVICE_PAYLOADS,
   sessionEventSchema,
   type Availability,
   type Badge,
@@ -45,10 +45,8 @@ import {
   type Status,
   type Telemetry,
 } from './schemas.js';
-import { mayPublish, maySubscribe, parseDeviceTopic, topicsFor, type DeviceTopicKind, type Topics } from './topics.js';
+import { topicsFor, type Topics } from './topics.js';
 
-/** Where refused and invalid messages go: a `$` topic, which no wildcard subscription matches and no device may subscribe to. */
-const DROPPED_TOPIC = '$ovn/dropped';
 /** How often connected devices' credentials are compared with the database (removed or rotated ones are disconnected). */
 const REVOCATION_CHECK_MS = 10_000;
 const CONNECT_TIMEOUT_MS = 10_000;
@@ -113,13 +111,6 @@ export class CommandError extends Error {
   }
 }
 
-type Accepted = { from: Client; deviceId: string; topic: string } & (
-  | { kind: 'telemetry'; value: Telemetry }
-  | { kind: 'status'; value: Status }
-  | { kind: 'badge'; value: Badge }
-  | { kind: 'reply'; value: Reply }
-);
-
 interface DeviceState {
   client: Client | null;
   /** The newest connection, kept after it closed: its will is the current one. */
@@ -139,8 +130,6 @@ interface PendingCommand {
   timer: NodeJS.Timeout;
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true });
-
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
   private readonly log: Logger;
@@ -149,8 +138,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private readonly clock: () => number;
   /** Prefix of this run's command transactions, so that ids never repeat across restarts. */
   private readonly runId = randomBytes(3).toString('hex');
-  private readonly subscriptions = new WeakMap<Client, Set<string>>();
-  private readonly accepted = new WeakMap<object, Accepted>();
+  private readonly authorization: Authorization;
   /** Command payloads and the monotonic time after which they must not reach the device. */
   private readonly commandDeadlines = new WeakMap<Buffer, number>();
   private readonly devices = new Map<string, DeviceState>();
@@ -180,6 +168,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.clock = opts.clock ?? (() => performance.now());
     this.metrics = new BrokerMetrics(this.log, this.clock);
     this.auth = new Authentication(cfg, new MqttCredentials(journal), this.metrics, this.log, this.clock);
+    this.authorization = new Authorization(cfg, this.topics, this.auth, this.metrics);
   }
 
   // ---- lifecycle ----
@@ -193,8 +182,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       drainTimeout: DRAIN_TIMEOUT_MS,
       preConnect: this.auth.preConnect,
       authenticate: this.auth.authenticate,
-      authorizePublish: this.authorizePublish,
-      authorizeSubscribe: this.authorizeSubscribe,
+      authorizePublish: this.authorization.authorizePublish,
+      authorizeSubscribe: this.authorization.authorizeSubscribe,
       authorizeForward: this.authorizeForward,
       published: this.published,
     });
@@ -203,10 +192,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     aedes.on('clientDisconnect', (c) => this.onClientDisconnect(c));
     aedes.on('clientError', (c, err) => this.onClientError(c, err));
     aedes.on('connectionError', (c, err) => this.log.debug({ err: err.message, address: addressOf(c) }, 'connection error before CONNECT was accepted'));
-    aedes.on('unsubscribe', (topics, c) => {
-      const subs = this.subscriptions.get(c);
-      for (const t of topics) subs?.delete(t);
-    });
+    aedes.on('unsubscribe', this.authorization.unsubscribed);
     // aedes reports persistence failures as 'error' events; unhandled, they would end the process.
     (aedes as EventEmitter).on('error', (err: Error) => this.log.error({ err }, 'broker error'));
     try {
@@ -344,64 +330,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
 
   // ---- aedes hooks ----
 
-  private readonly authorizePublish = (client: Client | null, packet: PublishPacket, done: (err?: Error | null) => void): void => {
-    const principal = client ? this.auth.principalOf(client) : undefined;
-    if (!client || !principal) {
-      // a will left by a connection of an earlier broker run: nobody vouches for it
-      drop(packet);
-      return done(null);
-    }
-    const topic = packet.topic;
-    if (principal.kind === 'internal') {
-      if (!mayPublish(client.id, topic, this.cfg.baseTopic)) {
-        this.metrics.reject('publish-denied', client.id, `${client.id}: may not publish on ${topic} ($SYS topics belong to the broker); dropped`, { clientId: client.id, topic });
-        drop(packet);
-        return done(null);
-      }
-      this.metrics.counters.in++;
-      return done(null);
-    }
-    const deviceId = principal.deviceId;
-    if (!mayPublish(deviceId, topic, this.cfg.baseTopic)) {
-      this.metrics.reject('publish-denied', deviceId, `${deviceId}: may not publish on ${topic} (a device publishes only on ${this.topics.base}/devices/${deviceId}/telemetry, status, badge and reply); dropped`, {
-        device: deviceId,
-        topic,
-      });
-      drop(packet);
-      return done(null);
-    }
-    const kind = parseDeviceTopic(topic, this.cfg.baseTopic)!.kind as DeviceTopicKind;
-    const parsed = parsePayload(kind, packet.payload);
-    if (!parsed.ok) {
-      this.metrics.reject(parsed.reason, deviceId, `${deviceId}: dropped a message on ${topic}: ${parsed.problem}`, { device: deviceId, topic, problem: parsed.problem });
-      drop(packet);
-      return done(null);
-    }
-    // Only the status is state: a retained tap or reply would be replayed to every new subscriber.
-    if (packet.retain && kind !== 'status') packet.retain = false;
-    this.metrics.counters.in++;
-    this.accepted.set(packet, { from: client, deviceId, topic, kind, value: parsed.value } as Accepted);
-    done(null);
-  };
-
-  private readonly authorizeSubscribe = (client: Client, sub: Subscription, done: (err: Error | null, sub?: Subscription | null) => void): void => {
-    const principal = this.auth.principalOf(client);
-    const who = principal?.kind === 'device' ? principal.deviceId : client.id;
-    if (!principal || !maySubscribe(client.id, sub.topic, this.cfg.baseTopic)) {
-      const own = principal?.kind === 'device' ? ` (a device subscribes only to ${this.topics.command(principal.deviceId)})` : '';
-      this.metrics.reject('subscribe-denied', who, `${who}: may not subscribe to ${sub.topic}${own}; refused (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
-      return done(null, null);
-    }
-    let subs = this.subscriptions.get(client);
-    if (!subs) this.subscriptions.set(client, (subs = new Set()));
-    if (!subs.has(sub.topic) && subs.size >= this.cfg.maxSubscriptionsPerClient) {
-      this.metrics.reject('subscription-cap', who, `${who}: holds ${subs.size} subscriptions already (maxSubscriptionsPerClient); refused ${sub.topic} (SUBACK 0x80)`, { clientId: client.id, topic: sub.topic });
-      return done(null, null);
-    }
-    subs.add(sub.topic);
-    done(null, sub);
-  };
-
   private readonly authorizeForward = (_client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
     const deadline = this.commandDeadlines.get(packet.payload as Buffer);
     if (deadline !== undefined && this.clock() > deadline) {
@@ -414,11 +342,8 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   };
 
   private readonly published = (packet: AedesPublishPacket, _client: Client, done: (err?: Error | null) => void): void => {
-    const a = this.accepted.get(packet);
-    if (a) {
-      this.accepted.delete(packet);
-      if (!this.stopping) this.dispatch(a);
-    }
+    const a = this.authorization.take(packet);
+    if (a && !this.stopping) this.dispatch(a);
     done(null);
   };
 
@@ -650,35 +575,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       rejected: { ...this.metrics.rejected },
     };
   }
-}
-
-/** Acknowledged (so the client does not send it again) and delivered to no one. */
-function drop(packet: PublishPacket): void {
-  packet.topic = DROPPED_TOPIC;
-  packet.retain = false;
-}
-
-type Parsed = { ok: true; value: unknown } | { ok: false; reason: 'malformed' | 'invalid'; problem: string };
-
-function parsePayload(kind: DeviceTopicKind, payload: Buffer | string): Parsed {
-  if (payload.length === 0) return { ok: false, reason: 'malformed', problem: 'empty payload (expected a JSON object)' };
-  let text: string;
-  try {
-    text = typeof payload === 'string' ? payload : utf8.decode(payload);
-  } catch {
-    return { ok: false, reason: 'malformed', problem: `not UTF-8 text: ${payload.length} bytes of binary data` };
-  }
-  let json: unknown;
-  try {
-    json = JSON.parse(text);
-  } catch (err) {
-    const excerpt = JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text);
-    return { ok: false, reason: 'malformed', problem: `not JSON (${(err as Error).message}): ${excerpt}` };
-  }
-  const r = DEVICE_PAYLOADS[kind].safeParse(json);
-  if (r.success) return { ok: true, value: r.data };
-  const problem = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'payload'}: ${i.message}`).join('; ');
-  return { ok: false, reason: 'invalid', problem: `not a valid ${kind} message: ${problem}` };
 }
 
 function listenOn(server: NetServer | HttpServer, host: string, port: number, key: string): Promise<void> {
