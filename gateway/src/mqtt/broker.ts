@@ -12,7 +12,6 @@
  * forever) and delivered to no one, and it is counted and logged naming the device, the
  * topic and the problem.
  */
-import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
@@ -30,11 +29,11 @@ import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
 import { Authentication } from './authentication.js';
 import { Authorization, type Accepted } from './authorization.js';
+import { CommandError, Commands } from './commands.js';
 import { MqttCredentials } from './credentials.js';
 import { BrokerMetrics } from './metrics.js';
 import { addressOf, GuardedConnection } from './packet-guard.js';
 import {
-  commandSchema,
   sessionEventSchema,
   type Availability,
   type Badge,
@@ -101,16 +100,6 @@ export interface BrokerHealth extends Health {
   expiredCommands: number;
 }
 
-export class CommandError extends Error {
-  constructor(
-    message: string,
-    readonly deviceId: string,
-    readonly reason: 'offline' | 'timeout' | 'stopped',
-  ) {
-    super(message);
-  }
-}
-
 interface DeviceState {
   client: Client | null;
   /** The newest connection, kept after it closed: its will is the current one. */
@@ -124,25 +113,15 @@ interface DeviceState {
   availability: Availability | null;
 }
 
-interface PendingCommand {
-  resolve: (r: Reply) => void;
-  reject: (e: Error) => void;
-  timer: NodeJS.Timeout;
-}
-
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
   private readonly log: Logger;
   private readonly auth: Authentication;
   private readonly now: () => Date;
   private readonly clock: () => number;
-  /** Prefix of this run's command transactions, so that ids never repeat across restarts. */
-  private readonly runId = randomBytes(3).toString('hex');
   private readonly authorization: Authorization;
-  /** Command payloads and the monotonic time after which they must not reach the device. */
-  private readonly commandDeadlines = new WeakMap<Buffer, number>();
   private readonly devices = new Map<string, DeviceState>();
-  private readonly pending = new Map<string, PendingCommand>();
+  private readonly commands: Commands;
   private readonly metrics: BrokerMetrics;
   private aedes: Aedes | null = null;
   private servers: { tcp: NetServer | null; tls: TlsServer | null; http: HttpServer | null; ws: WebSocketServer | null } = { tcp: null, tls: null, http: null, ws: null };
@@ -151,7 +130,6 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private stopping = false;
   private stopped: Promise<void> | null = null;
   private startedAt = 0;
-  private txCounter = 0;
 
   constructor(
     private readonly cfg: BrokerConfig,
@@ -169,6 +147,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.metrics = new BrokerMetrics(this.log, this.clock);
     this.auth = new Authentication(cfg, new MqttCredentials(journal), this.metrics, this.log, this.clock);
     this.authorization = new Authorization(cfg, this.topics, this.auth, this.metrics);
+    this.commands = new Commands((deviceId, payload) => this.publishBuffer(this.topics.command(deviceId), payload, { qos: 1 }), cfg.commandTimeoutMs, this.metrics, this.log, this.clock);
   }
 
   // ---- lifecycle ----
@@ -227,11 +206,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.timers = [];
     if (!aedes.closed) await this.publish(this.topics.gatewayState, { state: 'offline', version: VERSION, at: this.now().toISOString() }, { retain: true, qos: 1 }).catch(() => {});
     this.stopping = true;
-    for (const [key, p] of this.pending) {
-      clearTimeout(p.timer);
-      p.reject(new CommandError('the broker stopped before the reply', key.slice(0, key.indexOf('\n')), 'stopped'));
-    }
-    this.pending.clear();
+    this.commands.stop();
     const { tcp, tls, http, ws } = this.servers;
     const closed = [tcp, tls, http].filter((s) => s !== null).map((s) => new Promise<void>((r) => s.close(() => r())));
     ws?.close();
@@ -330,15 +305,10 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
 
   // ---- aedes hooks ----
 
-  private readonly authorizeForward = (_client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
-    const deadline = this.commandDeadlines.get(packet.payload as Buffer);
-    if (deadline !== undefined && this.clock() > deadline) {
-      // queued for a device that was away: the gateway has given up on it, the device must not act on it now
-      this.metrics.counters.expiredCommands++;
-      return null;
-    }
-    this.metrics.counters.out++;
-    return packet;
+  private readonly authorizeForward = (client: Client, packet: AedesPublishPacket): AedesPublishPacket | null => {
+    const forwarded = this.commands.authorizeForward(client, packet);
+    if (forwarded) this.metrics.counters.out++;
+    return forwarded;
   };
 
   private readonly published = (packet: AedesPublishPacket, _client: Client, done: (err?: Error | null) => void): void => {
@@ -442,16 +412,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
         this.emitSafely('badge', a.deviceId, a.value);
         break;
       case 'reply': {
-        const key = `${a.deviceId}\n${a.value.transaction}`;
-        const p = this.pending.get(key);
-        if (p) {
-          this.pending.delete(key);
-          clearTimeout(p.timer);
-          p.resolve(a.value);
-        } else {
-          this.metrics.counters.unmatchedReplies++;
-          this.log.debug({ device: a.deviceId, transaction: a.value.transaction }, 'a reply that no command is waiting for (late, or not ours)');
-        }
+        this.commands.settle(a.deviceId, a.value);
         this.emitSafely('reply', a.deviceId, a.value);
         break;
       }
@@ -507,29 +468,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   async command(deviceId: string, command: CommandInput, opts: { timeoutMs?: number } = {}): Promise<Reply> {
     if (!this.aedes || this.stopping) throw new CommandError('the MQTT broker is not running', deviceId, 'stopped');
     if (!this.devices.get(deviceId)?.client) throw new CommandError(`${deviceId} is not connected to the broker`, deviceId, 'offline');
-    const transaction = `${this.runId}-${++this.txCounter}`;
-    const cmd = commandSchema.parse({ ...command, transaction });
-    const timeoutMs = opts.timeoutMs ?? this.cfg.commandTimeoutMs;
-    const payload = Buffer.from(JSON.stringify(cmd));
-    this.commandDeadlines.set(payload, this.clock() + timeoutMs);
-    const key = `${deviceId}\n${transaction}`;
-    const reply = new Promise<Reply>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(key);
-        reject(new CommandError(`no reply from ${deviceId} to ${cmd.command} within ${timeoutMs} ms (transaction ${transaction})`, deviceId, 'timeout'));
-      }, timeoutMs);
-      this.pending.set(key, { resolve, reject, timer });
-    });
-    try {
-      await this.publishBuffer(this.topics.command(deviceId), payload, { qos: 1 });
-    } catch (err) {
-      const p = this.pending.get(key);
-      if (p) clearTimeout(p.timer);
-      this.pending.delete(key);
-      reply.catch(() => {});
-      throw err;
-    }
-    return reply;
+    return this.commands.request(deviceId, command, opts.timeoutMs);
   }
 
   /** Publishes a session event (validated) on the sessions topic. */
