@@ -29,6 +29,7 @@ import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
 import { Authentication } from './authentication.js';
 import { Authorization, type Accepted } from './authorization.js';
+import { DeviceAvailability, type DeviceLink } from './availability.js';
 import { CommandError, Commands } from './commands.js';
 import { MqttCredentials } from './credentials.js';
 import { BrokerMetrics } from './metrics.js';
@@ -81,16 +82,6 @@ export interface InternalClientOptions {
   password: string;
 }
 
-/** A device as the broker sees it, for the health API. */
-export interface DeviceLink {
-  deviceId: string;
-  connected: boolean;
-  address: string | null;
-  availability: Availability | null;
-  session: number | null;
-  lastSeen: string | null;
-}
-
 export interface BrokerHealth extends Health {
   listening: { tcp: string | null; tls: string | null; websocket: string | null };
   devices: Health['devices'] & { links: DeviceLink[] };
@@ -100,19 +91,6 @@ export interface BrokerHealth extends Health {
   expiredCommands: number;
 }
 
-interface DeviceState {
-  client: Client | null;
-  /** The newest connection, kept after it closed: its will is the current one. */
-  lastClient: Client | null;
-  address: string | null;
-  reported: 'online' | 'offline' | 'unknown';
-  session: number | null;
-  lastMessageMs: number;
-  lastSeen: Date | null;
-  lastError: string | null;
-  availability: Availability | null;
-}
-
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
   private readonly log: Logger;
@@ -120,7 +98,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   private readonly now: () => Date;
   private readonly clock: () => number;
   private readonly authorization: Authorization;
-  private readonly devices = new Map<string, DeviceState>();
+  private readonly availability: DeviceAvailability;
   private readonly commands: Commands;
   private readonly metrics: BrokerMetrics;
   private aedes: Aedes | null = null;
@@ -147,6 +125,13 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.metrics = new BrokerMetrics(this.log, this.clock);
     this.auth = new Authentication(cfg, new MqttCredentials(journal), this.metrics, this.log, this.clock);
     this.authorization = new Authorization(cfg, this.topics, this.auth, this.metrics);
+    this.availability = new DeviceAvailability(cfg, this.auth, this.metrics, this.log, this.clock, this.now, {
+      running: () => this.aedes !== null && !this.stopping,
+      changed: (deviceId, availability) => {
+        this.publish(this.topics.availability(deviceId), availability, { retain: true, qos: 1 }).catch((err: Error) => this.log.debug({ err }, 'availability not published'));
+        this.emitSafely('availability', deviceId, availability);
+      },
+    });
     this.commands = new Commands((deviceId, payload) => this.publishBuffer(this.topics.command(deviceId), payload, { qos: 1 }), cfg.commandTimeoutMs, this.metrics, this.log, this.clock);
   }
 
@@ -167,9 +152,9 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       published: this.published,
     });
     this.aedes = aedes;
-    aedes.on('client', (c) => this.onClient(c));
-    aedes.on('clientDisconnect', (c) => this.onClientDisconnect(c));
-    aedes.on('clientError', (c, err) => this.onClientError(c, err));
+    aedes.on('client', this.availability.onClient);
+    aedes.on('clientDisconnect', this.availability.onClientDisconnect);
+    aedes.on('clientError', this.availability.onClientError);
     aedes.on('connectionError', (c, err) => this.log.debug({ err: err.message, address: addressOf(c) }, 'connection error before CONNECT was accepted'));
     aedes.on('unsubscribe', this.authorization.unsubscribed);
     // aedes reports persistence failures as 'error' events; unhandled, they would end the process.
@@ -188,7 +173,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     };
     every(this.cfg.healthIntervalS * 1000, () => void this.publish(this.topics.health, this.summary(), { retain: true, qos: 0 }).catch(() => {}));
     every(this.opts.revocationCheckMs ?? REVOCATION_CHECK_MS, () => this.checkRevocations());
-    if (this.cfg.heartbeatTimeoutS !== undefined) every(Math.min(1000, (this.cfg.heartbeatTimeoutS * 1000) / 4), () => this.checkHeartbeats());
+    if (this.cfg.heartbeatTimeoutS !== undefined) every(Math.min(1000, (this.cfg.heartbeatTimeoutS * 1000) / 4), () => this.availability.checkHeartbeats());
     void this.publish(this.topics.health, this.summary(), { retain: true, qos: 0 }).catch(() => {});
     const a = this.addresses;
     this.log.info({ ...a, baseTopic: this.cfg.baseTopic }, `MQTT broker on ${[a.tcp, a.tls, a.websocket].filter(Boolean).join(', ')}, topics under ${this.cfg.baseTopic}/`);
@@ -216,7 +201,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     aedes.removeAllListeners();
     this.servers = { tcp: null, tls: null, http: null, ws: null };
     this.aedes = null;
-    for (const d of this.devices.values()) d.client = null;
+    this.availability.disconnectedAll();
     this.stopped = null;
     this.log.info('MQTT broker stopped');
   }
@@ -317,92 +302,19 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     done(null);
   };
 
-  // ---- clients and availability ----
-
-  private onClient(client: Client): void {
-    const p = this.auth.principalOf(client);
-    if (p?.kind !== 'device') return;
-    const dev = this.device(p.deviceId);
-    dev.client = client;
-    dev.lastClient = client;
-    dev.address = p.address;
-    dev.reported = 'unknown';
-    dev.lastError = null;
-    dev.lastMessageMs = this.clock();
-    this.log.info({ device: p.deviceId, address: p.address }, `${p.deviceId} connected from ${p.address}`);
-    this.updateAvailability(p.deviceId, dev);
-  }
-
-  private onClientDisconnect(client: Client): void {
-    const p = this.auth.principalOf(client);
-    if (p?.kind !== 'device') return;
-    const dev = this.devices.get(p.deviceId);
-    if (!dev || dev.client !== client) return; // replaced by a newer connection of the same device
-    dev.client = null;
-    this.log.info({ device: p.deviceId, reason: dev.lastError }, `${p.deviceId} disconnected${dev.lastError ? ` (${dev.lastError})` : ''}`);
-    // A device reconnecting takes over from its old connection, which closes just before the
-    // new one registers: decided a moment later, that is no flap to offline and back.
-    setImmediate(() => {
-      if (!this.stopping && this.aedes) this.updateAvailability(p.deviceId, dev);
-    });
-  }
-
-  private onClientError(client: Client, err: Error): void {
-    const p = this.auth.principalOf(client);
-    if (p?.kind === 'device') {
-      const dev = this.devices.get(p.deviceId);
-      if (dev?.client === client) dev.lastError = err.message;
-    }
-    this.log.debug({ clientId: client.id, err: err.message }, 'client error');
-  }
-
-  private device(deviceId: string): DeviceState {
-    let dev = this.devices.get(deviceId);
-    if (!dev) {
-      dev = { client: null, lastClient: null, address: null, reported: 'unknown', session: null, lastMessageMs: this.clock(), lastSeen: null, lastError: null, availability: null };
-      this.devices.set(deviceId, dev);
-    }
-    return dev;
-  }
-
-  private updateAvailability(deviceId: string, dev: DeviceState): void {
-    let reason = '';
-    if (!dev.client) reason = dev.lastError ? `disconnected from the broker (${dev.lastError})` : 'disconnected from the broker';
-    else if (dev.reported === 'offline') reason = 'the device said it is offline';
-    else if (this.cfg.heartbeatTimeoutS !== undefined && this.clock() - dev.lastMessageMs > this.cfg.heartbeatTimeoutS * 1000) {
-      reason = `published nothing for ${this.cfg.heartbeatTimeoutS} s (heartbeatTimeoutS)`;
-    }
-    const state = reason ? 'offline' : 'online';
-    if (dev.availability?.state === state) return;
-    const availability: Availability = { state, since: this.now().toISOString(), ...(reason && { reason }) };
-    dev.availability = availability;
-    (state === 'online' ? this.log.info : this.log.warn).call(this.log, { device: deviceId, reason }, `${deviceId} is ${state}${reason ? `: ${reason}` : ''}`);
-    this.publish(this.topics.availability(deviceId), availability, { retain: true, qos: 1 }).catch((err: Error) => this.log.debug({ err }, 'availability not published'));
-    this.emitSafely('availability', deviceId, availability);
-  }
-
-  private checkHeartbeats(): void {
-    for (const [id, dev] of this.devices) if (dev.client) this.updateAvailability(id, dev);
-  }
-
   /** Devices whose credentials were removed or rotated since they connected are disconnected. */
   private checkRevocations(): void {
-    for (const { client, reason } of this.auth.revoked(this.connectedDevices())) {
-      for (const dev of this.devices.values()) if (dev.client === client) dev.lastError = reason;
+    for (const { client, reason } of this.auth.revoked(this.availability.clients())) {
+      this.availability.failed(client, reason);
       client.close();
     }
-  }
-
-  private *connectedDevices(): Generator<Client> {
-    for (const dev of this.devices.values()) if (dev.client) yield dev.client;
   }
 
   // ---- device messages ----
 
   private dispatch(a: Accepted): void {
-    const dev = this.device(a.deviceId);
-    dev.lastMessageMs = this.clock();
-    dev.lastSeen = this.now();
+    this.availability.heard(a.deviceId);
+    if (a.kind === 'status' && !this.availability.reported(a.from, a.deviceId, a.topic, a.value)) return;
     this.metrics.counters.dispatched++;
     switch (a.kind) {
       case 'telemetry':
@@ -411,28 +323,15 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       case 'badge':
         this.emitSafely('badge', a.deviceId, a.value);
         break;
-      case 'reply': {
+      case 'reply':
         this.commands.settle(a.deviceId, a.value);
         this.emitSafely('reply', a.deviceId, a.value);
         break;
-      }
-      case 'status': {
-        const s = a.value;
-        const stale = a.from !== dev.lastClient || (s.state === 'offline' && s.session !== undefined && dev.session !== null && s.session < dev.session);
-        if (stale) {
-          // the usual will of a connection that a reconnecting device replaced: counted, not worth a warning
-          this.metrics.counters.dispatched--;
-          this.metrics.rejected['stale-status']++;
-          this.log.debug({ device: a.deviceId, topic: a.topic, session: s.session, current: dev.session }, `${a.deviceId}: ignored a stale ${s.state} status (from a replaced connection, or an older session)`);
-          return;
-        }
-        if (s.session !== undefined) dev.session = s.session;
-        dev.reported = s.state;
-        this.emitSafely('status', a.deviceId, s);
+      case 'status':
+        this.emitSafely('status', a.deviceId, a.value);
         break;
-      }
     }
-    this.updateAvailability(a.deviceId, dev);
+    this.availability.update(a.deviceId);
   }
 
   private emitSafely<E extends keyof BrokerEvents>(event: E, ...args: BrokerEvents[E]): void {
@@ -467,7 +366,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    */
   async command(deviceId: string, command: CommandInput, opts: { timeoutMs?: number } = {}): Promise<Reply> {
     if (!this.aedes || this.stopping) throw new CommandError('the MQTT broker is not running', deviceId, 'stopped');
-    if (!this.devices.get(deviceId)?.client) throw new CommandError(`${deviceId} is not connected to the broker`, deviceId, 'offline');
+    if (!this.availability.isConnected(deviceId)) throw new CommandError(`${deviceId} is not connected to the broker`, deviceId, 'offline');
     return this.commands.request(deviceId, command, opts.timeoutMs);
   }
 
@@ -477,39 +376,26 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   }
 
   isConnected(deviceId: string): boolean {
-    return !!this.devices.get(deviceId)?.client;
+    return this.availability.isConnected(deviceId);
   }
 
   availabilityOf(deviceId: string): Availability | null {
-    return this.devices.get(deviceId)?.availability ?? null;
+    return this.availability.availabilityOf(deviceId);
   }
 
   /** What the health topic carries, plus the listeners and each device's link. */
   health(): BrokerHealth {
     const summary = this.summary();
-    const links: DeviceLink[] = [...this.devices].map(([deviceId, d]) => ({
-      deviceId,
-      connected: d.client !== null,
-      address: d.address,
-      availability: d.availability,
-      session: d.session,
-      lastSeen: d.lastSeen?.toISOString() ?? null,
-    }));
-    return { ...summary, listening: this.addresses, devices: { ...summary.devices, links }, unmatchedReplies: this.metrics.counters.unmatchedReplies, expiredCommands: this.metrics.counters.expiredCommands };
+    return { ...summary, listening: this.addresses, devices: { ...summary.devices, links: this.availability.links() }, unmatchedReplies: this.metrics.counters.unmatchedReplies, expiredCommands: this.metrics.counters.expiredCommands };
   }
 
   private summary(): Health {
-    let online = 0;
-    let connected = 0;
-    for (const d of this.devices.values()) {
-      if (d.availability?.state === 'online') online++;
-      if (d.client) connected++;
-    }
+    const { online, offline, connected } = this.availability.counts();
     return {
       at: this.now().toISOString(),
       uptimeS: Math.round((this.clock() - this.startedAt) / 1000),
       clients: { connected: this.aedes?.connectedClients ?? 0, devices: connected },
-      devices: { online, offline: this.devices.size - online },
+      devices: { online, offline },
       messages: { in: this.metrics.counters.in, out: this.metrics.counters.out, dispatched: this.metrics.counters.dispatched },
       rejected: { ...this.metrics.rejected },
     };
