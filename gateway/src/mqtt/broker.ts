@@ -2,27 +2,22 @@
  * The embedded MQTT broker (aedes): networked instruments and badge readers connect to it,
  * each with its own credentials, and the gateway reads them through a typed in-process API.
  *
- * Security is in aedes' hooks: `preConnect` limits connection attempts per address before
- * any password is checked; `authenticate` checks the device's secret (CONNACK 4 for a wrong
- * one, 5 for none, 2 when the client id is not the user name); `authorizePublish` and
- * `authorizeSubscribe` apply the topic rules of topics.ts and cap subscriptions. A packet
- * larger than maxPacketBytes ends the connection before the broker buffers it
- * (packet-guard.ts). What a device publishes is validated against its schema; a message
- * that is refused or invalid is acknowledged (so that the device does not send it again
- * forever) and delivered to no one, and it is counted and logged naming the device, the
- * topic and the problem.
+ * This class composes the parts and runs their lifecycle; each concern is a module of its own,
+ * most of them aedes hooks:
+ *   listeners.ts       MQTT over TCP, TLS and WebSocket
+ *   packet-guard.ts    a packet larger than maxPacketBytes ends the connection before aedes buffers it
+ *   authentication.ts  `preConnect` (attempts per address) and `authenticate` (who the client is)
+ *   authorization.ts   `authorizePublish` and `authorizeSubscribe`: the topic rules of topics.ts,
+ *                      and device messages valid against schemas.ts
+ *   availability.ts    whether each device is there, published when it changes
+ *   commands.ts        commands and their replies; `authorizeForward` holds back a late command
+ *   metrics.ts         the counters of the health summary, and the log of refusals
+ * A device's accepted message reaches the gateway's listeners in `published`, once aedes has it.
  */
 import { EventEmitter } from 'node:events';
-import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
-import { createServer as createNetServer, type AddressInfo, type Server as NetServer } from 'node:net';
-import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { Duplex } from 'node:stream';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { Aedes, type AedesPublishPacket, type Client } from 'aedes';
-import { createWebSocketStream, WebSocketServer } from 'ws';
-import { splitHostPort } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { VERSION } from '../version.js';
@@ -32,6 +27,7 @@ import { Authorization, type Accepted } from './authorization.js';
 import { DeviceAvailability, type DeviceLink } from './availability.js';
 import { CommandError, Commands } from './commands.js';
 import { MqttCredentials } from './credentials.js';
+import { Listeners, type ListenAddresses } from './listeners.js';
 import { BrokerMetrics } from './metrics.js';
 import { addressOf, GuardedConnection } from './packet-guard.js';
 import {
@@ -83,7 +79,7 @@ export interface InternalClientOptions {
 }
 
 export interface BrokerHealth extends Health {
-  listening: { tcp: string | null; tls: string | null; websocket: string | null };
+  listening: ListenAddresses;
   devices: Health['devices'] & { links: DeviceLink[] };
   /** Replies that matched no waiting command (late or unknown transaction). */
   unmatchedReplies: number;
@@ -94,16 +90,15 @@ export interface BrokerHealth extends Health {
 export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
   readonly topics: Topics;
   private readonly log: Logger;
-  private readonly auth: Authentication;
   private readonly now: () => Date;
   private readonly clock: () => number;
+  private readonly metrics: BrokerMetrics;
+  private readonly network: Listeners;
+  private readonly auth: Authentication;
   private readonly authorization: Authorization;
   private readonly availability: DeviceAvailability;
   private readonly commands: Commands;
-  private readonly metrics: BrokerMetrics;
   private aedes: Aedes | null = null;
-  private servers: { tcp: NetServer | null; tls: TlsServer | null; http: HttpServer | null; ws: WebSocketServer | null } = { tcp: null, tls: null, http: null, ws: null };
-  private readonly sockets = new Set<Duplex>();
   private timers: NodeJS.Timeout[] = [];
   private stopping = false;
   private stopped: Promise<void> | null = null;
@@ -123,10 +118,11 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.now = opts.now ?? (() => new Date());
     this.clock = opts.clock ?? (() => performance.now());
     this.metrics = new BrokerMetrics(this.log, this.clock);
+    this.network = new Listeners(cfg, opts.baseDir ?? '.', this.log, this.accept);
     this.auth = new Authentication(cfg, new MqttCredentials(journal), this.metrics, this.log, this.clock);
     this.authorization = new Authorization(cfg, this.topics, this.auth, this.metrics);
     this.availability = new DeviceAvailability(cfg, this.auth, this.metrics, this.log, this.clock, this.now, {
-      running: () => this.aedes !== null && !this.stopping,
+      running: () => this.running,
       changed: (deviceId, availability) => {
         this.publish(this.topics.availability(deviceId), availability, { retain: true, qos: 1 }).catch((err: Error) => this.log.debug({ err }, 'availability not published'));
         this.emitSafely('availability', deviceId, availability);
@@ -160,7 +156,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     // aedes reports persistence failures as 'error' events; unhandled, they would end the process.
     (aedes as EventEmitter).on('error', (err: Error) => this.log.error({ err }, 'broker error'));
     try {
-      await this.listen();
+      await this.network.listen();
       await this.publish(this.topics.gatewayState, { state: 'online', version: VERSION, at: this.now().toISOString() }, { retain: true, qos: 1 });
     } catch (err) {
       await this.stop();
@@ -179,6 +175,10 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     this.log.info({ ...a, baseTopic: this.cfg.baseTopic }, `MQTT broker on ${[a.tcp, a.tls, a.websocket].filter(Boolean).join(', ')}, topics under ${this.cfg.baseTopic}/`);
   }
 
+  private get running(): boolean {
+    return this.aedes !== null && !this.stopping;
+  }
+
   /** Says `offline` on the gateway state topic, disconnects every client and closes the listeners. */
   async stop(): Promise<void> {
     if (!this.aedes) return;
@@ -192,28 +192,19 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     if (!aedes.closed) await this.publish(this.topics.gatewayState, { state: 'offline', version: VERSION, at: this.now().toISOString() }, { retain: true, qos: 1 }).catch(() => {});
     this.stopping = true;
     this.commands.stop();
-    const { tcp, tls, http, ws } = this.servers;
-    const closed = [tcp, tls, http].filter((s) => s !== null).map((s) => new Promise<void>((r) => s.close(() => r())));
-    ws?.close();
+    const closed = this.network.close();
     await new Promise<void>((r) => aedes.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await Promise.all(closed);
+    this.network.endConnections();
+    await closed;
     aedes.removeAllListeners();
-    this.servers = { tcp: null, tls: null, http: null, ws: null };
     this.aedes = null;
     this.availability.disconnectedAll();
     this.stopped = null;
     this.log.info('MQTT broker stopped');
   }
 
-  get addresses(): BrokerHealth['listening'] {
-    const at = (s: NetServer | HttpServer | null, scheme: string, path = '') => {
-      const a = s?.address() as AddressInfo | null | undefined;
-      if (!a) return null;
-      const host = a.family === 'IPv6' ? `[${a.address}]` : a.address;
-      return `${scheme}://${host}:${a.port}${path}`;
-    };
-    return { tcp: at(this.servers.tcp, 'mqtt'), tls: at(this.servers.tls, 'mqtts'), websocket: at(this.servers.http, 'ws', '/mqtt') };
+  get addresses(): ListenAddresses {
+    return this.network.addresses;
   }
 
   /**
@@ -222,10 +213,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    * only in this process.
    */
   internalClientOptions(name: string): InternalClientOptions {
-    const a = this.servers.tcp?.address() as AddressInfo | null | undefined;
-    const host = !a ? splitHostPort(this.cfg.listen).host : a.address === '0.0.0.0' ? '127.0.0.1' : a.address === '::' ? '::1' : a.address;
-    const port = a?.port ?? splitHostPort(this.cfg.listen).port;
-    return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${port}`, ...this.auth.internalLogin(name) };
+    return { url: this.network.localUrl, ...this.auth.internalLogin(name) };
   }
 
   /**
@@ -234,47 +222,11 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    * stored nor journaled. Real devices get theirs from `ovn-gateway devices add-mqtt`.
    */
   simulatedDeviceCredentials(deviceId: string): { url: string; password: string } {
-    return { url: this.internalClientOptions('simulated').url, password: this.auth.simulatedSecret(deviceId) };
-  }
-
-  private async listen(): Promise<void> {
-    const { host, port } = splitHostPort(this.cfg.listen);
-    const tcp = createNetServer({ noDelay: true }, (socket) => this.accept(socket, socket.remoteAddress ?? 'unknown'));
-    this.servers.tcp = tcp;
-    await listenOn(tcp, host, port, 'mqtt.listen');
-    if (this.cfg.tls) {
-      const read = (key: 'cert' | 'key') => {
-        const file = resolve(this.opts.baseDir ?? '.', this.cfg.tls![key]);
-        try {
-          return readFileSync(file);
-        } catch (err) {
-          throw new Error(`mqtt.tls.${key}: cannot read ${file} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-        }
-      };
-      const tls = createTlsServer({ cert: read('cert'), key: read('key'), noDelay: true });
-      tls.on('secureConnection', (socket) => this.accept(socket, socket.remoteAddress ?? 'unknown'));
-      // A failed handshake (a client that does not trust the certificate) concerns that client only.
-      tls.on('tlsClientError', (err, socket) => this.log.debug({ err: err.message, address: socket.remoteAddress }, 'TLS handshake failed'));
-      this.servers.tls = tls;
-      await listenOn(tls, host, this.cfg.tls.port, 'mqtt.tls.port');
-    }
-    if (this.cfg.websocket) {
-      const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket only\n'));
-      // One WebSocket message may carry several MQTT packets; the guard still applies to each.
-      const ws = new WebSocketServer({ server: http, maxPayload: Math.max(4 * this.cfg.maxPacketBytes, 65_536) });
-      ws.on('connection', (socket, req) => {
-        const stream = createWebSocketStream(socket);
-        stream.on('error', () => {}); // reported through the guard; a reset must not be an uncaught error
-        this.accept(stream, req.socket.remoteAddress ?? 'unknown');
-      });
-      this.servers.http = http;
-      this.servers.ws = ws;
-      await listenOn(http, host, this.cfg.websocket.port, 'mqtt.websocket.port');
-    }
+    return { url: this.network.localUrl, password: this.auth.simulatedSecret(deviceId) };
   }
 
   /** A new connection: through the packet-size guard into aedes. */
-  private accept(inner: Duplex, address: string): void {
+  private readonly accept = (inner: Duplex, address: string): void => {
     const aedes = this.aedes;
     if (!aedes || this.stopping) return void inner.destroy();
     let client: Client | null = null;
@@ -282,11 +234,9 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
       const who = client?.id ? `${client.id} (${address})` : address;
       this.metrics.reject('packet-too-large', client?.id ?? address, `${who} sent a packet of ${size < 0 ? 'a malformed length' : `${size} bytes`}, more than maxPacketBytes (${this.cfg.maxPacketBytes}); disconnected`, { address, size });
     });
-    this.sockets.add(inner);
-    inner.once('close', () => this.sockets.delete(inner));
     conn.on('error', () => {}); // aedes listens too; this one only keeps a reset from being unhandled
     client = aedes.handle(conn);
-  }
+  };
 
   // ---- aedes hooks ----
 
@@ -365,7 +315,7 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
    * device is not connected, when no reply comes within the timeout, or when the broker stops.
    */
   async command(deviceId: string, command: CommandInput, opts: { timeoutMs?: number } = {}): Promise<Reply> {
-    if (!this.aedes || this.stopping) throw new CommandError('the MQTT broker is not running', deviceId, 'stopped');
+    if (!this.running) throw new CommandError('the MQTT broker is not running', deviceId, 'stopped');
     if (!this.availability.isConnected(deviceId)) throw new CommandError(`${deviceId} is not connected to the broker`, deviceId, 'offline');
     return this.commands.request(deviceId, command, opts.timeoutMs);
   }
@@ -401,17 +351,3 @@ export class EmbeddedBroker extends EventEmitter<BrokerEvents> {
     };
   }
 }
-
-function listenOn(server: NetServer | HttpServer, host: string, port: number, key: string): Promise<void> {
-  return new Promise((resolveListen, reject) => {
-    const onError = (err: NodeJS.ErrnoException) => {
-      reject(new Error(`${key}: cannot listen on ${host}:${port}: ${err.code === 'EADDRINUSE' ? 'address already in use (another broker running? pick another port)' : err.message}`));
-    };
-    server.once('error', onError);
-    server.listen(port, host, () => {
-      server.off('error', onError);
-      resolveListen();
-    });
-  });
-}
-
