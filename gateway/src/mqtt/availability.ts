@@ -88,7 +88,7 @@ export class DeviceAvailability {
     this.log.debug({ clientId: client.id, err: err.message }, 'client error');
   };
 
-  /** Why a device's connection is about to end, said when it has. */
+  /** Why a device's connection ends (an error, revoked credentials), for the log line and the reason when it has ended. */
   failed(client: Client, reason: string): void {
     const p = this.auth.principalOf(client);
     if (p?.kind !== 'device') return;
