@@ -22,15 +22,17 @@ import { loadConfig } from '../gateway/src/config/load.js';
 import { buildApp } from '../gateway/src/http/app.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { percentile, rng, round, type BenchResult } from './stats.js';
+import { percentile, rng, round, type BenchResult, type BenchSize } from './stats.js';
 
-const SESSIONS = 100_000;
-const BATCH = 1_000;
+/**
+ * `sessions` charged in transactions of `batch`; for each concurrency (requests in flight at
+ * once: a few people at the dashboard, then a crowd), `warmupS` of requests, then `measureS` measured.
+ */
+const SIZES = {
+  full: { sessions: 100_000, batch: 1_000, concurrencies: [4, 16], warmupS: 2, measureS: 10 },
+  tiny: { sessions: 1_000, batch: 500, concurrencies: [2], warmupS: 0, measureS: 0.5 },
+} satisfies Record<BenchSize, object>;
 const AFFILIATES = 500;
-/** Requests in flight at once: a few people at the dashboard, then a crowd. */
-const CONCURRENCIES = [4, 16];
-const WARMUP_S = 2;
-const MEASURE_S = 10;
 const TARGET_P99_MS = 50;
 const YEAR_START = Date.UTC(2025, 0, 1);
 const YEAR_MS = Date.UTC(2026, 0, 1) - YEAR_START;
@@ -47,8 +49,8 @@ function billingConfig() {
   return { cfg, materials: printerMaterials(lab) };
 }
 
-/** Fills the journal through the real write path; returns the affiliates. */
-function fill(journal: Journal): string[] {
+/** Fills the journal with `sessions` through the real write path; returns the affiliates. */
+function fill(journal: Journal, sessions: number, batchSize: number): string[] {
   const { cfg, materials } = billingConfig();
   const billing = new Billing(cfg, journal, materials);
   const affiliates = Array.from({ length: AFFILIATES }, (_, i) => `aff-${String(i).padStart(4, '0')}`);
@@ -60,10 +62,10 @@ function fill(journal: Journal): string[] {
       billing.charge(s);
     }
   });
-  for (let i = 0; i < SESSIONS; i += BATCH) {
+  for (let i = 0; i < sessions; i += batchSize) {
     const batch: SessionRecord[] = [];
-    for (let j = i; j < i + BATCH; j++) {
-      const endedMs = YEAR_START + Math.floor((j / SESSIONS) * YEAR_MS);
+    for (let j = i; j < i + batchSize; j++) {
+      const endedMs = YEAR_START + Math.floor((j / sessions) * YEAR_MS);
       const durationS = 300 + rnd(6000);
       const toolId = TOOLS[rnd(TOOLS.length)]!;
       const u = rnd(1000) / 1000;
@@ -118,12 +120,13 @@ function runClient(args: unknown[]): Promise<{ latencies: number[]; errors: numb
   });
 }
 
-export async function benchApi(): Promise<BenchResult[]> {
+export async function benchApi(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const { sessions, batch, concurrencies, warmupS, measureS } = SIZES[size];
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-api-'));
   try {
     const t0 = performance.now();
     const journal = Journal.open(dir);
-    const affiliates = fill(journal);
+    const affiliates = fill(journal, sessions, batch);
     const fillS = (performance.now() - t0) / 1000;
     const { cfg, materials } = billingConfig();
     const ctx = {
@@ -147,14 +150,14 @@ export async function benchApi(): Promise<BenchResult[]> {
     const active = journal.db.prepare('SELECT DISTINCT affiliate_id FROM charges WHERE period = ? ORDER BY affiliate_id').pluck().all(MONTH) as string[];
     const order = active.map((a, i) => [a, (i * 7919) % active.length] as const).sort((x, y) => x[1] - y[1]).map(([a]) => a);
     const results: BenchResult[] = [];
-    for (const concurrency of CONCURRENCIES) {
-      const r = await runClient([base, token, order.length ? order : affiliates, concurrency, WARMUP_S, MEASURE_S, MONTH]);
+    for (const concurrency of concurrencies) {
+      const r = await runClient([base, token, order.length ? order : affiliates, concurrency, warmupS, measureS, MONTH]);
       const sorted = r.latencies.sort((a, b) => a - b);
       const at = (p: number) => round(percentile(sorted, p), 2);
       const p99 = at(99);
       results.push({
         bench: `api statement (affiliate month, ${concurrency} in flight from a second process)`,
-        sessions: SESSIONS,
+        sessions,
         journalFillS: round(fillS),
         concurrency,
         requests: sorted.length,

@@ -14,15 +14,16 @@ import { Writable } from 'node:stream';
 import { encodeFrame, type Message } from '../firmware-protocol/src/index.js';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import { createToken } from '../gateway/src/http/tokens.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { hasSocat, servePty, type SimTransport } from '../simulators/src/transports.js';
 import { openRawEcho, type RawEchoLink } from './roundtrip.js';
-import { round, summarize, type BenchResult } from './stats.js';
+import { round, summarize, type BenchResult, type BenchSize } from './stats.js';
 
 const BENCH = 'badge → relay command through the gateway over a PTY (1,000 affiliates)';
-const N = 300;
-const WARMUP = 30;
+/** Taps measured, after `warmup` that are not. */
+const SIZES = { full: { n: 300, warmup: 30 }, tiny: { n: 4, warmup: 2 } } satisfies Record<BenchSize, object>;
 const AFFILIATES = 1000;
 /**
  * One tap per slot, well below the gateway's badge-flood limit (20 decisions a second at a
@@ -79,7 +80,8 @@ function tap(sim: MeteringNodeSim, uid: string, on: boolean): Promise<number> {
   });
 }
 
-export async function benchBadgeRelay(): Promise<BenchResult[]> {
+export async function benchBadgeRelay(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const { n, warmup } = SIZES[size];
   if (!hasSocat()) return [{ bench: BENCH, skipped: 'needs socat' }];
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-badge-'));
   const uid = uidOf(AFFILIATES - 1);
@@ -102,8 +104,10 @@ export async function benchBadgeRelay(): Promise<BenchResult[]> {
     const startedAt = performance.now();
     gw = await startGateway({ config, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger(config.gateway.log, nullSink) });
     const url = gw.url;
+    // The devices' states are in the health only for a caller with a token.
+    const auth = { authorization: `Bearer ${createToken(gw.journal, { role: 'maintainer', name: 'bench' }).token}` };
     await until(async () => {
-      const health = (await (await fetch(`${url}/api/health`)).json()) as { devices: { id: string; state: string }[] };
+      const health = (await (await fetch(`${url}/api/health`, { headers: auth })).json()) as { devices: { id: string; state: string }[] };
       return health.devices.find((d) => d.id === NODE)?.state === 'online';
     }, 'the node to come online');
     const startS = round((performance.now() - startedAt) / 1000);
@@ -121,7 +125,7 @@ export async function benchBadgeRelay(): Promise<BenchResult[]> {
     raw = await openRawEcho(dir);
     const samples: { on: boolean; us: number }[] = [];
     const rawSamples: number[] = [];
-    for (let i = 0; i < N + WARMUP; i++) {
+    for (let i = 0; i < n + warmup; i++) {
       const slot = performance.now();
       const on = i % 2 === 0;
       const us = await tap(sim, uid, on);
@@ -129,7 +133,7 @@ export async function benchBadgeRelay(): Promise<BenchResult[]> {
       await sleep(slot + SLOT_MS / 2 - performance.now());
       const rawUs = await raw.roundTrip(frame(i));
       await sleep(slot + SLOT_MS - performance.now());
-      if (i < WARMUP) continue;
+      if (i < warmup) continue;
       samples.push({ on, us });
       rawSamples.push(rawUs);
     }

@@ -7,10 +7,12 @@
  */
 import { priceSession, type PriceOptions, type SessionUsage, type Tariff } from '../gateway/src/billing/price.js';
 import { splitCharge, type CoOwner, type SplitInput } from '../gateway/src/billing/split.js';
-import type { BenchResult } from './stats.js';
+import type { BenchResult, BenchSize } from './stats.js';
 
 const TARGET = 1_000_000;
-const N = 300_000;
+/** Sessions priced and split in each round, best of `rounds`. */
+const SIZES = { full: { n: 300_000, rounds: 5 }, tiny: { n: 5_000, rounds: 1 } } satisfies Record<BenchSize, object>;
+type Size = (typeof SIZES)[BenchSize];
 
 const CONTRIBUTIONS = [100_000, 75_000, 50_000, 40_000, 30_000, 30_000, 25_000, 20_000, 15_000, 10_000, 5_000];
 
@@ -27,10 +29,10 @@ function lcg(seed: number) {
   };
 }
 
-function inputs(scale: number) {
+function inputs(n: number, scale: number) {
   const rnd = lcg(0x0b111);
   const sessions: SessionUsage[] = [];
-  for (let i = 0; i < N; i++) {
+  for (let i = 0; i < n; i++) {
     const durationS = rnd(6 * 3600 * 10) / 10;
     sessions.push({ durationS, activeS: Math.floor(durationS * 0.9), filamentG: rnd(200_000) / 1000, technicianMin: rnd(4) === 0 ? rnd(60) : 0, ownMaterial: rnd(10) === 0 });
   }
@@ -43,13 +45,13 @@ function inputs(scale: number) {
   return { sessions, owners };
 }
 
-/** Best of 5 rounds: splits per second of wall time, and per second of this process's CPU time (steadier on a busy machine). */
-function run(scale: number, hourlyRate: string): { wall: number; cpu: number } {
-  const { sessions, owners } = inputs(scale);
+/** Best of the rounds: splits per second of wall time, and per second of this process's CPU time (steadier on a busy machine). */
+function run({ n, rounds }: Size, scale: number, hourlyRate: string): { wall: number; cpu: number } {
+  const { sessions, owners } = inputs(n, scale);
   const t: Tariff = { ...tariff, hourlyRate };
   let check = 0;
   const pass = () => {
-    for (let i = 0; i < N; i++) {
+    for (let i = 0; i < n; i++) {
       const price = priceSession(sessions[i]!, t, opts);
       const input: SplitInput = { price, coOwners: owners[i & 511]!, ...agreement };
       const r = splitCharge(input);
@@ -59,32 +61,33 @@ function run(scale: number, hourlyRate: string): { wall: number; cpu: number } {
   pass(); // warm-up: the JIT sees the same path it is measured on
   let wall = 0;
   let cpu = 0;
-  for (let round = 0; round < 5; round++) {
+  for (let round = 0; round < rounds; round++) {
     const c0 = process.cpuUsage();
     const t0 = process.hrtime.bigint();
     pass();
-    wall = Math.max(wall, N / (Number(process.hrtime.bigint() - t0) / 1e9));
+    wall = Math.max(wall, n / (Number(process.hrtime.bigint() - t0) / 1e9));
     const c = process.cpuUsage(c0);
-    cpu = Math.max(cpu, N / ((c.user + c.system) / 1e6));
+    cpu = Math.max(cpu, n / ((c.user + c.system) / 1e6));
   }
   if (!(check > 0)) throw new Error('the benchmark paid nobody back');
   return { wall, cpu };
 }
 
-export async function benchSplit(): Promise<BenchResult[]> {
-  const typical = run(1, '8.00');
+export async function benchSplit(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const sized = SIZES[size];
+  const typical = run(sized, 1, '8.00');
   // Contributions in the billions of minor units and a rate with 15 decimals: products pass 2^53.
-  const big = run(1_000_000_000, '8000000.000000000000001');
+  const big = run(sized, 1_000_000_000, '8000000.000000000000001');
   return [
     {
       bench: 'billing-split',
       path: 'priceSession + splitCharge, 8.00/h in 15-min increments, material, technician, 30/20/50 split, 11 co-owners',
-      sessions: N,
+      sessions: sized.n,
       splitsPerSec: Math.round(typical.wall),
       splitsPerCpuSec: Math.round(typical.cpu),
       target: `>= ${TARGET.toLocaleString('en')}/s`,
       pass: typical.wall >= TARGET,
     },
-    { bench: 'billing-split-bigint', path: 'the same with amounts whose products pass 2^53 (BigInt arithmetic)', sessions: N, splitsPerSec: Math.round(big.wall), splitsPerCpuSec: Math.round(big.cpu) },
+    { bench: 'billing-split-bigint', path: 'the same with amounts whose products pass 2^53 (BigInt arithmetic)', sessions: sized.n, splitsPerSec: Math.round(big.wall), splitsPerCpuSec: Math.round(big.cpu) },
   ];
 }

@@ -1,9 +1,10 @@
 /** Frames decoded per second through the framer (target ≥ 500k/s). */
 import { Readable } from 'node:stream';
 import { encodeFrame, FrameDecoder, FramerStream, type Message } from '../firmware-protocol/src/index.js';
-import { round, type BenchResult } from './stats.js';
+import { round, type BenchResult, type BenchSize } from './stats.js';
 
 const TARGET = 500_000;
+const SIZES = { full: { frames: 200_000, rounds: 5 }, tiny: { frames: 1_000, rounds: 1 } } satisfies Record<BenchSize, object>;
 
 /** A realistic mix: mostly METER and HEARTBEAT, some ACK, BADGE, INPUT, RELAY_STATE. */
 function corpus(frames: number): Buffer {
@@ -30,8 +31,8 @@ function chunks(buf: Buffer, size: number): Buffer[] {
   return out;
 }
 
-export async function benchCodec(): Promise<BenchResult[]> {
-  const frames = 200_000;
+export async function benchCodec(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const { frames, rounds } = SIZES[size];
   const data = corpus(frames);
   const parts = chunks(data, 4096);
 
@@ -41,7 +42,6 @@ export async function benchCodec(): Promise<BenchResult[]> {
     for (const p of parts) d.push(p);
   }
 
-  const rounds = 5;
   let best = 0;
   for (let r = 0; r < rounds; r++) {
     const framer = new FramerStream();

@@ -31,11 +31,12 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { ledgerSchema } from '../gateway/src/ledger/config.js';
 import { Outbox, OutboxDrain } from '../gateway/src/ledger/outbox.js';
 import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
-import { round, type BenchResult } from './stats.js';
+import { round, type BenchResult, type BenchSize } from './stats.js';
 
-const RECORDS = 100_000;
+/** Records in the backlog, from sessions journaled `sessionsPerTx` to a transaction. */
+const SIZES = { full: { records: 100_000, sessionsPerTx: 1_000 }, tiny: { records: 500, sessionsPerTx: 20 } } satisfies Record<BenchSize, object>;
+type Size = (typeof SIZES)[BenchSize];
 const TARGET = 5_000;
-const SESSIONS_PER_TX = 1_000;
 const CTX = { gatewayId: 'bench-lab', currency: 'CAD', minorUnit: 2 };
 const TOOLS = ['printer', 'printer-2', 'laser', 'cnc', 'resin'] as const;
 const CO_OWNERS = ['ada', 'bo', 'chen'];
@@ -136,12 +137,18 @@ function sessionEvents(i: number, s: SessionShape): { ended: Record<string, unkn
   return { ended, charge };
 }
 
-/** Journals sessions until the outbox holds exactly RECORDS records; the last few are small ones that make the count. */
-function buildBacklog(dir: string): { file: string; sessions: number; events: number; seconds: number } {
+/** A journal whose outbox holds `records` pending records. */
+interface Backlog {
+  file: string;
+  records: number;
+}
+
+/** Journals sessions until the outbox holds exactly `records` records; the last few are small ones that make the count. */
+function buildBacklog(dir: string, { records, sessionsPerTx }: Size): Backlog & { sessions: number; events: number; seconds: number } {
   const journal = Journal.open(dir);
   new Outbox(journal, CTX).attach(() => {});
   const shapes: SessionShape[] = [];
-  let left = RECORDS;
+  let left = records;
   for (let i = 0; left >= 20; i++) {
     const s = shapeOf(i);
     shapes.push(s);
@@ -168,31 +175,31 @@ function buildBacklog(dir: string): { file: string; sessions: number; events: nu
       }
     }
   });
-  for (let from = 0; from < shapes.length; from += SESSIONS_PER_TX) write(from, Math.min(shapes.length, from + SESSIONS_PER_TX));
+  for (let from = 0; from < shapes.length; from += sessionsPerTx) write(from, Math.min(shapes.length, from + sessionsPerTx));
   const seconds = (performance.now() - t0) / 1000;
   const c = new Outbox(journal, CTX).counts();
-  if (c.pending !== RECORDS || c.dead !== 0) throw new Error(`the backlog has ${c.pending} pending and ${c.dead} dead records, not ${RECORDS} pending`);
+  if (c.pending !== records || c.dead !== 0) throw new Error(`the backlog has ${c.pending} pending and ${c.dead} dead records, not ${records} pending`);
   const file = journal.file;
   journal.close();
-  return { file, sessions: shapes.length, events, seconds };
+  return { file, records, sessions: shapes.length, events, seconds };
 }
 
-/** Every outbox record at the ledger exactly once, and nothing else. */
-function verify(journal: Journal, sim: LedgerSim | null): string | null {
+/** Every one of the `expected` outbox records at the ledger exactly once, and nothing else. */
+function verify(journal: Journal, sim: LedgerSim | null, expected: number): string | null {
   const ids = journal.db.prepare(`SELECT record_id FROM outbox WHERE state = 'delivered' ORDER BY seq`).pluck().all() as string[];
-  if (ids.length !== RECORDS) return `${ids.length} records delivered, not ${RECORDS}`;
+  if (ids.length !== expected) return `${ids.length} records delivered, not ${expected}`;
   if (!sim) return null;
   const { countPerId, records } = sim.truth();
   const wrong = ids.find((id) => countPerId[id] !== 1);
   if (wrong) return `record ${wrong} is at the ledger ${countPerId[wrong] ?? 0} times`;
-  if (records.length !== RECORDS) return `the ledger holds ${records.length} records, not ${RECORDS}`;
+  if (records.length !== expected) return `the ledger holds ${records.length} records, not ${expected}`;
   return null;
 }
 
 /** Drains a copy of the backlog into a fresh ledger (`none`: a transport that answers every record delivered at once: the outbox alone). */
-async function drain(backlog: string, dir: string, batchSize: number, ledger: LedgerKind): Promise<{ recordsPerSec: number; seconds: number; batches: number }> {
+async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: LedgerKind): Promise<{ recordsPerSec: number; seconds: number; batches: number }> {
   mkdirSync(join(dir, 'gw'));
-  copyFileSync(backlog, join(dir, 'gw', 'journal.sqlite'));
+  copyFileSync(backlog.file, join(dir, 'gw', 'journal.sqlite'));
   const sim = ledger === 'none' ? null : await LedgerSim.start({ db: ledger === 'file' ? join(dir, 'ledger.sqlite') : ':memory:' });
   const journal = Journal.open(join(dir, 'gw'));
   try {
@@ -211,9 +218,9 @@ async function drain(backlog: string, dir: string, batchSize: number, ledger: Le
     while (anyPending.get() !== undefined) await new Promise((r) => setTimeout(r, 5));
     const seconds = (performance.now() - t0) / 1000;
     await d.stop();
-    const problem = verify(journal, sim);
+    const problem = verify(journal, sim, backlog.records);
     if (problem) throw new Error(`ledger drain (batch ${batchSize}, ledger ${ledger}): ${problem}`);
-    return { recordsPerSec: RECORDS / seconds, seconds, batches };
+    return { recordsPerSec: backlog.records / seconds, seconds, batches };
   } finally {
     journal.close();
     await sim?.close();
@@ -244,7 +251,7 @@ function rawBodies(backlog: string, batchSize: number): string[] {
   }
 }
 
-async function rawPost(bodies: string[], dir: string, simDb: Exclude<LedgerKind, 'none'>): Promise<{ recordsPerSec: number; seconds: number }> {
+async function rawPost(bodies: string[], records: number, dir: string, simDb: Exclude<LedgerKind, 'none'>): Promise<{ recordsPerSec: number; seconds: number }> {
   const sim = await LedgerSim.start({ db: simDb === 'file' ? join(dir, 'ledger.sqlite') : ':memory:' });
   try {
     const url = `${sim.url}/records`;
@@ -257,14 +264,15 @@ async function rawPost(bodies: string[], dir: string, simDb: Exclude<LedgerKind,
       stored += reply.results.filter((r) => r.status === 'stored').length;
     }
     const seconds = (performance.now() - t0) / 1000;
-    if (stored !== RECORDS || sim.truth().records.length !== RECORDS) throw new Error(`raw POST stored ${stored} records, not ${RECORDS}`);
-    return { recordsPerSec: RECORDS / seconds, seconds };
+    if (stored !== records || sim.truth().records.length !== records) throw new Error(`raw POST stored ${stored} records, not ${records}`);
+    return { recordsPerSec: records / seconds, seconds };
   } finally {
     await sim.close();
   }
 }
 
-export async function benchLedger(): Promise<BenchResult[]> {
+export async function benchLedger(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const sized = SIZES[size];
   const root = mkdtempSync(join(tmpdir(), 'ovn-bench-ledger-'));
   let n = 0;
   const runDir = () => {
@@ -274,20 +282,21 @@ export async function benchLedger(): Promise<BenchResult[]> {
   };
   const where = { file: 'LedgerSim with its SQLite in a file (WAL)', memory: 'LedgerSim with its SQLite in memory' };
   try {
-    const built = buildBacklog(join(root, 'backlog'));
+    const built = buildBacklog(join(root, 'backlog'), sized);
+    const { records } = built;
     const results: BenchResult[] = [
-      { bench: 'ledger-backlog', path: 'session.ended + billing.charge journaled in transactions of 1,000 sessions, the tap mapping them into the outbox', sessions: built.sessions, events: built.events, records: RECORDS, seconds: round(built.seconds, 2) },
+      { bench: 'ledger-backlog', path: `session.ended + billing.charge journaled in transactions of ${sized.sessionsPerTx.toLocaleString('en')} sessions, the tap mapping them into the outbox`, sessions: built.sessions, events: built.events, records, seconds: round(built.seconds, 2) },
     ];
     // The ledger in a file at both batch sizes; in memory at the default only (what the simulator's disk costs).
     for (const [batchSize, ledger] of [[100, 'file'], [500, 'file'], [100, 'memory']] as const) {
-      const raw = await rawPost(rawBodies(built.file, batchSize), runDir(), ledger);
-      const d = await drain(built.file, runDir(), batchSize, ledger);
+      const raw = await rawPost(rawBodies(built.file, batchSize), records, runDir(), ledger);
+      const d = await drain(built, runDir(), batchSize, ledger);
       const suffix = ledger === 'file' ? '' : '-memdb';
       results.push(
         {
           bench: `ledger-drain${suffix}`,
           path: `OutboxDrain + JsonBatchTransport from a backlog on disk to ${where[ledger]}, in this process; then truth: each record once`,
-          records: RECORDS,
+          records,
           batchSize,
           batches: d.batches,
           seconds: round(d.seconds, 2),
@@ -295,12 +304,12 @@ export async function benchLedger(): Promise<BenchResult[]> {
           ofRawFloor: round(d.recordsPerSec / raw.recordsPerSec, 2),
           ...(ledger === 'file' ? { target: '>= 5,000/s', pass: d.recordsPerSec >= TARGET } : {}),
         },
-        { bench: `ledger-raw-post${suffix}`, path: `the same request bodies POSTed with fetch to a fresh ${where[ledger]}, one at a time, no outbox`, records: RECORDS, batchSize, recordsPerSec: Math.round(raw.recordsPerSec) },
+        { bench: `ledger-raw-post${suffix}`, path: `the same request bodies POSTed with fetch to a fresh ${where[ledger]}, one at a time, no outbox`, records, batchSize, recordsPerSec: Math.round(raw.recordsPerSec) },
       );
     }
     // The outbox's own ceiling: the same drain with a transport that answers at once (no HTTP, no ledger).
-    const alone = await drain(built.file, runDir(), 100, 'none');
-    results.push({ bench: 'ledger-drain-no-ledger', path: 'the same drain, a transport answering every record delivered at once: the outbox alone (SELECT, JSON, UPDATE + commit)', records: RECORDS, batchSize: 100, recordsPerSec: Math.round(alone.recordsPerSec) });
+    const alone = await drain(built, runDir(), 100, 'none');
+    results.push({ bench: 'ledger-drain-no-ledger', path: 'the same drain, a transport answering every record delivered at once: the outbox alone (SELECT, JSON, UPDATE + commit)', records, batchSize: 100, recordsPerSec: Math.round(alone.recordsPerSec) });
     return results;
   } finally {
     rmSync(root, { recursive: true, force: true });

@@ -17,7 +17,7 @@
  * tsx's loader would add some 35 MB of its own.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -32,15 +32,19 @@ import { MqttCredentials } from '../gateway/src/mqtt/credentials.js';
 import { mqttInstrumentSchema } from '../gateway/src/devices/mqtt-instrument/config.js';
 import { MqttInstrument } from '../gateway/src/devices/mqtt-instrument/driver.js';
 import type { DeviceLogin } from './mqtt-child.js';
-import { median, round, type BenchResult } from './stats.js';
+import { median, round, type BenchResult, type BenchSize } from './stats.js';
 
 const BASE = 'ovn/bench';
-const DEVICES = 50;
-const PER_DEVICE = 600;
-/** Unacknowledged messages per device: a small outbox, as device MQTT stacks keep. */
-const WINDOW = 8;
-const ROUNDS = 3;
-const IDLE_DEVICES = 200;
+/**
+ * Ingest: `devices` publishing `perDevice` messages each, `window` unacknowledged at most (a
+ * small outbox, as device MQTT stacks keep), `rounds` times after a warm-up. Memory:
+ * `idleDevices` connected, measured `settleMs` after they are.
+ */
+const SIZES = {
+  full: { devices: 50, perDevice: 600, window: 8, rounds: 3, idleDevices: 200, settleMs: 2000 },
+  tiny: { devices: 2, perDevice: 10, window: 2, rounds: 1, idleDevices: 2, settleMs: 100 },
+} satisfies Record<BenchSize, object>;
+type Size = (typeof SIZES)[BenchSize];
 const MEMORY_TARGET_MB = 150;
 
 const ROOT = join(import.meta.dirname, '..');
@@ -97,12 +101,12 @@ interface Rate {
 }
 
 /** Messages per second from asking the fleet to publish until `received()` reaches the total, and the CPU it took here. */
-async function measure(fleet: Child, group: string, received: () => number): Promise<Rate> {
-  const total = DEVICES * PER_DEVICE;
+async function measure({ devices, perDevice, window }: Size, fleet: Child, group: string, received: () => number): Promise<Rate> {
+  const total = devices * perDevice;
   const before = received();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
-  await fleet.ask({ cmd: 'publish', group, base: BASE, perDevice: PER_DEVICE, window: WINDOW });
+  await fleet.ask({ cmd: 'publish', group, base: BASE, perDevice, window });
   while (received() - before < total) await new Promise((r) => setTimeout(r, 1));
   const s = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
@@ -118,12 +122,12 @@ async function plainSubscriber(url: string, opts: { clientId: string; username?:
   return { client, count: () => n };
 }
 
-async function benchIngest(): Promise<BenchResult[]> {
+async function benchIngest(size: Size): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-mqtt-'));
   const journal = Journal.open(dir);
   const creds = new MqttCredentials(journal);
   const logins: DeviceLogin[] = [];
-  for (let i = 0; i < DEVICES; i++) {
+  for (let i = 0; i < size.devices; i++) {
     const id = `dev-${String(i).padStart(3, '0')}`;
     logins.push({ id, username: id, password: (await creds.add(id)).secret });
   }
@@ -148,16 +152,16 @@ async function benchIngest(): Promise<BenchResult[]> {
 
   // a warm-up round of each, then rounds alternating so that drift in the machine's load hits all three
   const rates = { ingest: [] as Rate[], drivers: [] as Rate[], relay: [] as Rate[], bare: [] as Rate[] };
-  for (let r = 0; r <= ROUNDS; r++) {
-    const ingest = await measure(fleet, 'gateway', () => ingested);
+  for (let r = 0; r <= size.rounds; r++) {
+    const ingest = await measure(size, fleet, 'gateway', () => ingested);
     for (const d of drivers) d.start();
-    const driven = await measure(fleet, 'gateway', metered);
+    const driven = await measure(size, fleet, 'gateway', metered);
     for (const d of drivers) await d.stop();
     const sub = await plainSubscriber(broker.addresses.tcp!, broker.internalClientOptions('bench'));
-    const relay = await measure(fleet, 'gateway', sub.count);
+    const relay = await measure(size, fleet, 'gateway', sub.count);
     await sub.client.endAsync();
     const bareSub = await plainSubscriber(bareUrl, { clientId: 'bench-subscriber' });
-    const bareRelay = await measure(fleet, 'bare', bareSub.count);
+    const bareRelay = await measure(size, fleet, 'bare', bareSub.count);
     await bareSub.client.endAsync();
     if (r === 0) continue;
     rates.ingest.push(ingest);
@@ -173,11 +177,12 @@ async function benchIngest(): Promise<BenchResult[]> {
   await new Promise<void>((r) => bare.close(() => r()));
   await new Promise<void>((r) => bareServer.close(() => r()));
   journal.close();
+  rmSync(dir, { recursive: true, force: true });
   if (rejected > 0) throw new Error(`mqtt bench: the broker rejected ${rejected} messages`);
   if (inconsistent > 0 || reboots > 0) throw new Error(`mqtt bench: the drivers saw ${inconsistent} inconsistent messages and ${reboots} reboots`);
 
   const [ingest, driven, relay, bareRelay] = [rates.ingest, rates.drivers, rates.relay, rates.bare].map((r) => ({ perSec: median(r.map((x) => x.perSec)), cpuUs: median(r.map((x) => x.cpuUs)) })) as [Rate, Rate, Rate, Rate];
-  const shape = `${DEVICES} devices × ${PER_DEVICE} QoS 1 telemetry messages, ${WINDOW} in flight each, publishers in a child process; median of ${ROUNDS}, alternating`;
+  const shape = `${size.devices} devices × ${size.perDevice} QoS 1 telemetry messages, ${size.window} in flight each, publishers in a child process; median of ${size.rounds}, alternating`;
   return [
     {
       bench: 'mqtt-ingest',
@@ -232,32 +237,33 @@ function transpile(): string {
   return out;
 }
 
-async function benchMemory(): Promise<BenchResult[]> {
+async function benchMemory({ idleDevices, settleMs }: Size): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-mqtt-mem-'));
   const host = await Child.start({ compiled: transpile(), nodeArgs: ['--expose-gc'] });
   const fleet = await Child.start();
-  const { url, devices } = await host.ask<{ url: string; devices: DeviceLogin[] }>({ cmd: 'start-broker', dir, devices: IDLE_DEVICES, base: BASE });
+  const { url, devices } = await host.ask<{ url: string; devices: DeviceLogin[] }>({ cmd: 'start-broker', dir, devices: idleDevices, base: BASE });
   const before = await host.ask<{ rss: number; heapUsed: number }>({ cmd: 'memory' });
   await fleet.ask({ cmd: 'connect', group: 'idle', url, base: BASE, devices });
-  await new Promise((r) => setTimeout(r, 2000));
+  await new Promise((r) => setTimeout(r, settleMs));
   const after = await host.ask<{ rss: number; heapUsed: number; connected: number }>({ cmd: 'memory' });
   await fleet.exit();
   await host.exit();
-  if (after.connected !== IDLE_DEVICES) throw new Error(`mqtt bench: ${after.connected} of ${IDLE_DEVICES} devices connected`);
+  rmSync(dir, { recursive: true, force: true });
+  if (after.connected !== idleDevices) throw new Error(`mqtt bench: ${after.connected} of ${idleDevices} devices connected`);
   const mb = (b: number) => round(b / 1024 / 1024, 1);
   return [
     {
       bench: 'mqtt-memory-200-devices',
-      path: `resident memory of a process running only the embedded broker (and its journal), with ${IDLE_DEVICES} connected idle devices (will, birth, command subscription), after a full GC; plain node, sources transpiled`,
+      path: `resident memory of a process running only the embedded broker (and its journal), with ${idleDevices} connected idle devices (will, birth, command subscription), after a full GC; plain node, sources transpiled`,
       rssMb: mb(after.rss),
       rssDeltaMb: mb(after.rss - before.rss),
-      heapDeltaKbPerDevice: round((after.heapUsed - before.heapUsed) / 1024 / IDLE_DEVICES, 1),
+      heapDeltaKbPerDevice: round((after.heapUsed - before.heapUsed) / 1024 / idleDevices, 1),
       target: `< ${MEMORY_TARGET_MB} MB`,
       pass: after.rss < MEMORY_TARGET_MB * 1024 * 1024,
     },
   ];
 }
 
-export async function benchMqtt(): Promise<BenchResult[]> {
-  return [...(await benchIngest()), ...(await benchMemory())];
+export async function benchMqtt(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  return [...(await benchIngest(SIZES[size])), ...(await benchMemory(SIZES[size]))];
 }

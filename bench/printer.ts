@@ -7,7 +7,7 @@
  *   one core). The simulator runs in a child process so its work is not counted.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -18,9 +18,14 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { hasSocat } from '../simulators/src/transports.js';
-import { median, round, type BenchResult } from './stats.js';
+import { median, round, type BenchResult, type BenchSize } from './stats.js';
 
 const cli = new URL('../bin/ovn-gateway.js', import.meta.url).pathname;
+/** The job streamed (`layers` × `movesPerLayer` moves) `rounds` times, and how long the idle printer is watched. */
+const SIZES = {
+  full: { layers: 40, movesPerLayer: 50, rounds: 3, idleS: 10 },
+  tiny: { layers: 2, movesPerLayer: 5, rounds: 1, idleS: 1 },
+} satisfies Record<BenchSize, object>;
 
 async function until(check: () => boolean, ms: number, what: string): Promise<void> {
   const deadline = Date.now() + ms;
@@ -91,10 +96,11 @@ function cpuPercent(fn: () => Promise<void>): Promise<number> {
 }
 
 
-export async function benchPrinter(): Promise<BenchResult[]> {
+export async function benchPrinter(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const { layers, movesPerLayer, rounds, idleS } = SIZES[size];
   if (!hasSocat()) return [{ bench: 'printer-streaming', skipped: 'socat is not installed (apt-get install socat)' }];
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-printer-'));
-  const gcode = sampleGcode({ layers: 40, movesPerLayer: 50, heat: false });
+  const gcode = sampleGcode({ layers, movesPerLayer, heat: false });
   const jobLines = gcode.split('\n').filter((l) => l.trim() && !l.trim().startsWith(';'));
 
   // The simulated printer in its own process, on a PTY.
@@ -106,14 +112,14 @@ export async function benchPrinter(): Promise<BenchResult[]> {
   printer.start();
   await until(() => printer.state === 'idle', 15_000, 'the printer to connect');
 
-  const idleCpu = await cpuPercent(() => new Promise((r) => setTimeout(r, 10_000)));
+  const idleCpu = await cpuPercent(() => new Promise((r) => setTimeout(r, idleS * 1000)));
 
-  // Floor and streaming alternate, three rounds each, so that drift in the machine's load
+  // Floor and streaming alternate, round after round, so that drift in the machine's load
   // hits both; the medians are compared.
   const floors: number[] = [];
   const rates: number[] = [];
   const cpus: number[] = [];
-  for (let round = 0; round < 3; round++) {
+  for (let round = 0; round < rounds; round++) {
     floors.push(await rawLineOk(dir, jobLines));
     cpus.push(
       await cpuPercent(async () => {
@@ -127,20 +133,21 @@ export async function benchPrinter(): Promise<BenchResult[]> {
   await printer.stop();
   journal.close();
   sim.kill('SIGTERM');
+  rmSync(dir, { recursive: true, force: true });
 
   const [floor, rate] = [median(floors), median(rates)];
   return [
-    { bench: 'printer-raw-line-ok', path: 'serialport numbered line → PTY → socat → responder process writes ok → back, one at a time; median of 3', lines: jobLines.length, linesPerSec: Math.round(floor) },
+    { bench: 'printer-raw-line-ok', path: `serialport numbered line → PTY → socat → responder process writes ok → back, one at a time; median of ${rounds}`, lines: jobLines.length, linesPerSec: Math.round(floor) },
     {
       bench: 'printer-streaming',
-      path: 'Printer.startJob → LineProtocol → serialport → PTY → simulated Marlin (child process) → ok; median of 3, alternating with the floor',
+      path: `Printer.startJob → LineProtocol → serialport → PTY → simulated Marlin (child process) → ok; median of ${rounds}, alternating with the floor`,
       lines: jobLines.length,
       linesPerSec: Math.round(rate),
       ofRawFloor: round(rate / floor, 2),
       target: '>= 0.70 of the raw line→ok floor',
       pass: rate / floor >= 0.7,
     },
-    { bench: 'printer-cpu-idle', path: 'gateway process, one printer connected, auto-reports every 2 s, 10 s', cpuPercentOfOneCore: idleCpu, target: '< 2 % of one core', pass: idleCpu < 2 },
+    { bench: 'printer-cpu-idle', path: `gateway process, one printer connected, auto-reports every 2 s, ${idleS} s`, cpuPercentOfOneCore: idleCpu, target: '< 2 % of one core', pass: idleCpu < 2 },
     { bench: 'printer-cpu-printing', path: 'gateway process (all threads) while streaming as fast as the printer acknowledges', cpuPercentOfOneCore: median(cpus) },
   ];
 }

@@ -4,7 +4,7 @@
  * over the same kind of PTY pair measured in the same run. Needs socat.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
@@ -14,10 +14,11 @@ import { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { hasSocat } from '../simulators/src/transports.js';
-import { round, summarize, type BenchResult } from './stats.js';
+import { round, summarize, type BenchResult, type BenchSize } from './stats.js';
 
-const N = 2000;
-const WARMUP = 200;
+/** Round trips measured, after `warmup` that are not. */
+const SIZES = { full: { n: 2000, warmup: 200 }, tiny: { n: 20, warmup: 2 } } satisfies Record<BenchSize, object>;
+type Size = (typeof SIZES)[BenchSize];
 
 async function ptyPair(dir: string, name: string): Promise<{ a: string; b: string; proc: ChildProcess }> {
   const a = join(dir, `${name}-a`);
@@ -40,10 +41,10 @@ async function open(path: string): Promise<SerialPort> {
 const hello = (seq: number) =>
   encodeFrame({ type: 'HELLO', seq, nodeId: 'bench-node', firmware: '1.0.0', protocol: 1, capabilities: 0x7f, resetCause: 1, bootId: 42, heartbeatS: 5 });
 
-/** Sends `frame(i)` and waits for `reply` bytes to come back, N + WARMUP times; returns µs per round trip. */
-async function measure(port: SerialPort, frame: (i: number) => Uint8Array, waitReply: (onReply: () => void) => (chunk: Buffer) => void): Promise<number[]> {
+/** Sends `frame(i)` and waits for `reply` bytes to come back, n + warmup times; returns µs per round trip. */
+async function measure({ n, warmup }: Size, port: SerialPort, frame: (i: number) => Uint8Array, waitReply: (onReply: () => void) => (chunk: Buffer) => void): Promise<number[]> {
   const samples: number[] = [];
-  for (let i = 0; i < N + WARMUP; i++) {
+  for (let i = 0; i < n + warmup; i++) {
     const t0 = process.hrtime.bigint();
     await new Promise<void>((resolve) => {
       const onData = waitReply(() => {
@@ -53,7 +54,7 @@ async function measure(port: SerialPort, frame: (i: number) => Uint8Array, waitR
       port.on('data', onData);
       port.write(frame(i));
     });
-    if (i >= WARMUP) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+    if (i >= warmup) samples.push(Number(process.hrtime.bigint() - t0) / 1000);
   }
   return samples;
 }
@@ -102,16 +103,17 @@ export async function openRawEcho(dir: string): Promise<RawEchoLink> {
   return { roundTrip, close };
 }
 
-export async function benchRoundTrip(): Promise<BenchResult[]> {
+export async function benchRoundTrip(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const { n, warmup } = SIZES[size];
   if (!hasSocat()) return [{ bench: 'hello-ack-roundtrip', skipped: 'socat is not installed (apt-get install socat)' }];
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-'));
 
   // Raw echo of the same bytes, back to back.
   const raw = await openRawEcho(dir);
   const rawSamples: number[] = [];
-  for (let i = 0; i < N + WARMUP; i++) {
+  for (let i = 0; i < n + warmup; i++) {
     const us = await raw.roundTrip(hello(i & 0xffff));
-    if (i >= WARMUP) rawSamples.push(us);
+    if (i >= warmup) rawSamples.push(us);
   }
   await raw.close();
   const len = hello(0).length;
@@ -124,7 +126,7 @@ export async function benchRoundTrip(): Promise<BenchResult[]> {
   node.start();
   const nodePort = await open(pair.a);
   await new Promise((r) => setTimeout(r, 300)); // let the gateway open its end and send REQUEST HELLO
-  const stackSamples = await measure(nodePort, (i) => hello(i & 0xffff), (done) => {
+  const stackSamples = await measure(SIZES[size], nodePort, (i) => hello(i & 0xffff), (done) => {
     const d = new FrameDecoder((m) => m.type === 'ACK' && m.ackType === 0x01 && done());
     return (chunk) => d.push(chunk);
   });
@@ -132,6 +134,7 @@ export async function benchRoundTrip(): Promise<BenchResult[]> {
   await node.stop();
   journal.close();
   pair.proc.kill();
+  rmSync(dir, { recursive: true, force: true });
 
   const rawS = summarize(rawSamples);
   const stackS = summarize(stackSamples);

@@ -28,20 +28,23 @@ import { statement } from '../gateway/src/billing/statement.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import { chainHash, verifyChain, type ChainRow } from '../gateway/src/journal/chain.js';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { median, rng, round, type BenchResult } from './stats.js';
+import { median, rng, round, type BenchResult, type BenchSize } from './stats.js';
 
-const SESSIONS = 1_000_000;
-/** Sessions charged through Billing.charge(); the rest replicate them. */
-const REAL = 5_000;
-const REAL_BATCH = 1_000;
-/** Corrections made through Billing.correct() among the real sessions, replicated ~1 per 1,000 sessions after. */
-const REAL_CORRECTIONS = 40;
-const FILL_BATCH = 20_000;
+/**
+ * `sessions` charged over the year; the first `real` through Billing.charge() in transactions
+ * of `realBatch`, the rest replicating them in transactions of `fillBatch`; `realCorrections`
+ * made through Billing.correct() among the real sessions, replicated ~1 per 1,000 sessions
+ * after. The month's statement is timed `runs` times, one affiliate's `affiliateRuns` times.
+ */
+const SIZES = {
+  full: { sessions: 1_000_000, real: 5_000, realBatch: 1_000, realCorrections: 40, fillBatch: 20_000, runs: 3, affiliateRuns: 20 },
+  tiny: { sessions: 2_000, real: 500, realBatch: 100, realCorrections: 8, fillBatch: 500, runs: 1, affiliateRuns: 1 },
+} satisfies Record<BenchSize, object>;
+type Size = (typeof SIZES)[BenchSize];
 const AFFILIATES = 500;
 const YEAR_START = Date.UTC(2025, 0, 1);
 const YEAR_MS = Date.UTC(2026, 0, 1) - YEAR_START;
 const MONTH = '2025-06';
-const RUNS = 3;
 const TARGET_S = 3;
 
 /** The simulated lab's billing (the co-financed printer), plus four tools without co-owners. */
@@ -84,13 +87,13 @@ interface Planned {
 }
 
 /** Who uses what when: the i-th session of the year, in order of its end. */
-function planner(affiliates: readonly string[]) {
+function planner(affiliates: readonly string[], sessions: number) {
   const rnd = rng(0x57a7e);
   const usual = affiliates.map(() => {
     const r = rnd(10);
     return r < 7 ? 'commercial' : r < 9 ? 'community' : 'project';
   });
-  const step = YEAR_MS / SESSIONS;
+  const step = YEAR_MS / sessions;
   return (i: number): Planned => {
     let w = rnd(100);
     const tool = TOOLS.find((t) => (w -= t.weight) < 0)!;
@@ -167,11 +170,11 @@ const chargeHead = (s: { sessionId: string; affiliateId: string; useType: string
   JSON.stringify({ sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period: s.period }).slice(0, -1);
 
 /** Fills the journal in `dir`; returns what the real write path measured. */
-function fill(dir: string) {
+function fill(dir: string, { sessions, real, realBatch, realCorrections, fillBatch }: Size) {
   const { cfg, materials, coOwners } = billingConfig();
   const affiliates = [...coOwners, 'tomas'];
   for (let a = 1; affiliates.length < AFFILIATES; a++) affiliates.push(`aff-${String(a).padStart(4, '0')}`);
-  const plan = planner(affiliates);
+  const plan = planner(affiliates, sessions);
   const rnd = rng(0x5e55);
 
   // ---- the real write path ----
@@ -193,9 +196,9 @@ function fill(dir: string) {
   const rates: number[] = [];
   let i = 0;
   const t0 = performance.now();
-  while (i < REAL) {
+  while (i < real) {
     const batch: Ended[] = [];
-    for (; batch.length < REAL_BATCH && i < REAL; i++) {
+    for (; batch.length < realBatch && i < real; i++) {
       const e = usageOf(rnd, i, plan(i));
       endedById.set(e.sessionId, e);
       batch.push(e);
@@ -212,8 +215,8 @@ function fill(dir: string) {
     () => ({ kind: 'use-type', useType: USE_TYPES[rnd(3)]! }) as const,
     () => ({ kind: 'void' }) as const,
   ];
-  for (let c = 0; c < REAL_CORRECTIONS; c++) {
-    const e = endedById.get(sessionId(rnd(REAL)))!;
+  for (let c = 0; c < realCorrections; c++) {
+    const e = endedById.get(sessionId(rnd(real)))!;
     let change = changes[c % changes.length]!();
     if (change.kind === 'material' && !TOOLS.find((t) => t.id === e.toolId)!.printer) change = { kind: 'technician', technicianMin: 20 };
     if (change.kind === 'use-type' && change.useType === e.useType) change = { kind: 'use-type', useType: e.useType === 'project' ? 'commercial' : 'project' };
@@ -321,7 +324,7 @@ function fill(dir: string) {
     }
   });
   const t1 = performance.now();
-  for (let from = REAL; from < SESSIONS; from += FILL_BATCH) replicate(from, Math.min(SESSIONS, from + FILL_BATCH));
+  for (let from = real; from < sessions; from += fillBatch) replicate(from, Math.min(sessions, from + fillBatch));
   db.transaction(() => pending.forEach(correct))();
   const replicateS = (performance.now() - t1) / 1000;
 
@@ -329,7 +332,7 @@ function fill(dir: string) {
   const seam = verifyChain(db.prepare('SELECT id, at, kind, device_id, data, hash FROM events WHERE id <= ? ORDER BY id').iterate(realEvents + 30_000) as Iterable<ChainRow & { hash: string }>);
   if (seam.firstBreak) throw new Error(`the hash chain breaks: ${JSON.stringify(seam.firstBreak)}`);
   const counts = db.prepare(`SELECT COUNT(*) AS charges, SUM(kind = 'correction') AS corrections, (SELECT COUNT(*) FROM charge_parts) AS parts, (SELECT MAX(id) FROM events) AS events FROM charges`).get() as { charges: number; corrections: number; parts: number; events: number };
-  if (counts.charges - counts.corrections !== SESSIONS) throw new Error(`${counts.charges - counts.corrections} charged sessions, not ${SESSIONS}`);
+  if (counts.charges - counts.corrections !== sessions) throw new Error(`${counts.charges - counts.corrections} charged sessions, not ${sessions}`);
   journal.close();
   return { rates, realS, replicateS, counts, typical: affiliates[Math.floor(AFFILIATES / 10)]! };
 }
@@ -345,14 +348,16 @@ function timed<T>(fn: () => T, runs: number): { result: T; seconds: number[] } {
   return { result, seconds };
 }
 
-export async function benchStatement(): Promise<BenchResult[]> {
+export async function benchStatement(size: BenchSize = 'full'): Promise<BenchResult[]> {
+  const sized = SIZES[size];
+  const { runs, affiliateRuns } = sized;
   const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-statement-'));
   try {
-    const f = fill(dir);
+    const f = fill(dir, sized);
     const journal = Journal.open(dir);
     try {
       const db = journal.db;
-      const st = timed(() => statement(journal, { from: MONTH, to: MONTH }), RUNS);
+      const st = timed(() => statement(journal, { from: MONTH, to: MONTH }), runs);
       const entries = st.result.sessions.reduce((a, s) => a + s.entries.length, 0);
 
       // The floor: the same rows aggregated in SQL alone (line items per charge, totals per account), no events read.
@@ -367,17 +372,17 @@ export async function benchStatement(): Promise<BenchResult[]> {
         `SELECT p.account, p.co_owner, SUM(p.amount) AS amount FROM charges c JOIN charge_parts p ON p.event_id = c.event_id
          WHERE c.period = ? GROUP BY p.account, p.co_owner`,
       );
-      const floor = timed(() => ({ lines: lineItems.all(MONTH) as { total: number }[], accounts: accounts.all(MONTH) as { amount: number }[] }), RUNS);
+      const floor = timed(() => ({ lines: lineItems.all(MONTH) as { total: number }[], accounts: accounts.all(MONTH) as { amount: number }[] }), runs);
       const cashTotal = floor.result.lines.reduce((a, l) => a + l.total, 0);
       if (floor.result.lines.length !== entries || cashTotal !== st.result.funds.total || floor.result.accounts.reduce((a, r) => a + r.amount, 0) !== st.result.funds.total) {
         throw new Error(`the SQL floor and the statement disagree: ${floor.result.lines.length} vs ${entries} entries, ${cashTotal} vs ${st.result.funds.total}`);
       }
       // The same queries with the rows left inside SQLite: what turning them into JS objects costs.
       const lineCount = db.prepare(`SELECT COUNT(*) FROM (${lineItems.source})`).pluck();
-      const engine = timed(() => [lineCount.get(MONTH), accounts.all(MONTH)], RUNS);
+      const engine = timed(() => [lineCount.get(MONTH), accounts.all(MONTH)], runs);
 
       const affiliate = f.typical;
-      const one = timed(() => statement(journal, { from: MONTH, to: MONTH, affiliate }), 20);
+      const one = timed(() => statement(journal, { from: MONTH, to: MONTH, affiliate }), affiliateRuns);
 
       const stS = median(st.seconds);
       const floorS = median(floor.seconds);
@@ -385,16 +390,16 @@ export async function benchStatement(): Promise<BenchResult[]> {
       return [
         {
           bench: 'billing-charge',
-          path: 'session.started + session.ended + Billing.charge() (the real write path), in transactions of 1,000 sessions',
-          sessions: REAL,
+          path: `session.started + session.ended + Billing.charge() (the real write path), in transactions of ${sized.realBatch.toLocaleString('en')} sessions`,
+          sessions: sized.real,
           seconds: round(f.realS, 2),
           chargesPerSec: Math.round(first!),
           lastChargesPerSec: Math.round(rest.at(-1) ?? first!),
         },
         {
           bench: 'billing-statement',
-          path: `statement() for one month of a journal of ${SESSIONS.toLocaleString('en')} charged sessions over 12 months (5 tools, ${AFFILIATES} affiliates, 11 co-owners), median of ${RUNS}`,
-          sessions: SESSIONS,
+          path: `statement() for one month of a journal of ${sized.sessions.toLocaleString('en')} charged sessions over 12 months (5 tools, ${AFFILIATES} affiliates, 11 co-owners), median of ${runs}`,
+          sessions: sized.sessions,
           month: MONTH,
           monthSessions: st.result.sessions.length,
           entries,
@@ -418,7 +423,7 @@ export async function benchStatement(): Promise<BenchResult[]> {
         },
         {
           bench: 'billing-statement-affiliate',
-          path: `statement() for one affiliate's month (index on period, affiliate), median of 20`,
+          path: `statement() for one affiliate's month (index on period, affiliate), median of ${affiliateRuns}`,
           month: MONTH,
           affiliate,
           sessions: one.result.sessions.length,

@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { BillingError, decimalString, floorDiv, formatMinor, parseDecimal, roundHalfUp, roundHalfUpSafe, toMinor } from '../gateway/src/billing/money.js';
+import { BillingError, decimalString, floorDiv, parseDecimal, roundHalfUp, roundHalfUpSafe, toMinor } from '../gateway/src/billing/money.js';
+import { formatMinor } from '../ledger-client/src/money.js';
 import { priceSession, type PriceOptions, type SessionUsage, type Tariff } from '../gateway/src/billing/price.js';
 
 const commercial: Tariff = { hourlyRate: '8.00', billedTime: 'session', incrementMin: 15, minimumCharge: '2.00', chargeMaterial: true, cash: true };

@@ -13,8 +13,8 @@
  * Any other kind gives no records.
  */
 import { z } from 'zod';
-import { formatMinor } from '../../gateway/src/billing/money.js';
 import { agent, eventRecordId, resource, sessionRecordId } from './ids.js';
+import { formatMinor, MAX_MINOR_UNIT } from './money.js';
 import type { ClaimRecord, EconomicEventRecord, LedgerRecord, ProcessRecord } from './types.js';
 
 /** A journal event as the outbox reads it (with its chain hash). */
@@ -68,7 +68,7 @@ const charge = z.object({
   affiliateId: z.string().min(1),
   useType: z.string().min(1),
   currency: z.string().regex(/^[A-Z]{3}$/).optional(),
-  inputs: z.object({ minorUnit: z.number().int().min(0).max(4) }).partial(),
+  inputs: z.object({ minorUnit: z.number().int().min(0).max(MAX_MINOR_UNIT) }).partial(),
   price,
   parts: z.array(part),
 });
@@ -80,7 +80,7 @@ const correction = z.object({
   change: z.object({ kind: z.string() }).loose(),
   reason: z.string(),
   by: z.string(),
-  after: z.object({ useType: z.string(), inputs: z.object({ minorUnit: z.number().int().min(0).max(4) }).partial().nullable(), price: price.nullable(), parts: z.array(part) }),
+  after: z.object({ useType: z.string(), inputs: z.object({ minorUnit: z.number().int().min(0).max(MAX_MINOR_UNIT) }).partial().nullable(), price: price.nullable(), parts: z.array(part) }),
   delta: z.array(part),
   valueDelta: amount,
 });

@@ -6,6 +6,7 @@
  * Quantities travel as JSON numbers whose decimal text is exact (12.34 CAD, 3.25 g), so they
  * are summed as decimals, not binary floats: 0.1 + 0.2 is 0.3 here, and money adds up to the cent.
  */
+import { decimalText } from './money.js';
 import type { LedgerRecord, LedgerTotals, Measure } from './types.js';
 
 interface Dec {
@@ -33,13 +34,6 @@ const add = (a: Dec, b: Dec): Dec => {
   return { units: a.units * 10n ** BigInt(scale - a.scale) + b.units * 10n ** BigInt(scale - b.scale), scale };
 };
 
-function toNumber(d: Dec): number {
-  const neg = d.units < 0n;
-  const digits = (neg ? -d.units : d.units).toString().padStart(d.scale + 1, '0');
-  const text = d.scale === 0 ? digits : `${digits.slice(0, -d.scale)}.${digits.slice(-d.scale)}`;
-  return Number(neg ? `-${text}` : text);
-}
-
 /** The key a quantity of a record is summed under. */
 export const totalsKey = (r: LedgerRecord, m: Measure) => `${r.type}:${r.type === 'process' ? '' : r.action}:${m.hasUnit}`;
 
@@ -58,5 +52,5 @@ export function totalsOf(records: Iterable<LedgerRecord>): LedgerTotals {
       sums.set(key, s ? add(s, d) : d);
     }
   }
-  return { records: count, sums: Object.fromEntries([...sums].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, d]) => [k, toNumber(d)])) };
+  return { records: count, sums: Object.fromEntries([...sums].sort(([a], [b]) => (a < b ? -1 : 1)).map(([k, d]) => [k, Number(decimalText(d.units, d.scale))])) };
 }

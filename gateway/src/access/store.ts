@@ -13,16 +13,16 @@ const uid = z
   .transform(normaliseUid)
   .pipe(z.string().regex(/^([0-9A-F]{2}){1,10}$/, 'a badge UID is 1 to 10 bytes of hex'));
 const qualification = z.strictObject({
-  tool: id,
-  expires: z.iso.date().or(z.iso.datetime()).nullable().default(null).describe('Date or date-time; null: does not expire.'),
+  tool: id.describe('The tool id.'),
+  expires: z.iso.date().or(z.iso.datetime()).nullable().default(null).describe('Date (the end of that day, UTC) or date-time; null: does not expire.'),
 });
 
 export const affiliateSchema = z.strictObject({
-  id,
-  name: z.string().min(1),
-  status: z.enum(['active', 'suspended']).default('active'),
-  badges: z.array(uid).default([]),
-  qualifications: z.array(qualification).default([]),
+  id: id.describe('Affiliate id, used in the journal, tokens and billing.'),
+  name: z.string().min(1).describe('Full name, e.g. "Ada Lovelace".'),
+  status: z.enum(['active', 'suspended']).default('active').describe('suspended: every badge of theirs is refused, but for ending their own session.'),
+  badges: z.array(uid).default([]).describe('Badge UIDs in hex, in any notation (04A1B2C3, 04:a1:b2:c3); stored as uppercase hex.'),
+  qualifications: z.array(qualification).default([]).describe('The tools they are trained on, each with an optional expiry.'),
   useType: id.optional().describe('Use type of their sessions unless changed during one (commercial, community, project…); default: the first of useTypes.'),
 });
 export type AffiliateInput = z.input<typeof affiliateSchema>;

@@ -4,7 +4,8 @@
  * strings, parsed exactly (never binary floats).
  */
 import { z } from 'zod';
-import { decimalString, MAX_MINOR_UNIT } from './money.js';
+import { MAX_MINOR_UNIT } from '../../../ledger-client/src/money.js';
+import { decimalString } from './money.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
 
@@ -19,11 +20,11 @@ const shares = z
 export const tariffSchema = z.strictObject({
   hourlyRate: decimalString.describe('Price of an hour of use, e.g. "8.00".'),
   billedTime: z.enum(['session', 'active']).default('session').describe('session: from badge-in to the end; active: only while the tool is busy.'),
-  incrementMin: z.number().int().min(1).max(1440).default(15).describe('Billed time is rounded up to this many minutes.'),
+  incrementMin: z.number().int().min(1).max(1440).default(15).describe('Billed time is rounded up to whole increments of this many minutes (1 s is one increment; 0 s is nothing).'),
   minimumCharge: decimalString.default('0').describe('Least usage fee of a session with any billed time.'),
   chargeMaterial: z.boolean().default(true).describe('Whether the material used is charged.'),
   cash: z.boolean().default(true).describe('false: no money is owed (e.g. project use); the session is still valued with this tariff and recorded.'),
-  split: shares.default({ maintenance: 30, infrastructure: 20, payback: 50 }),
+  split: shares.default({ maintenance: 30, infrastructure: 20, payback: 50 }).describe('How the usage fee is split, in whole percentages summing to 100.'),
 });
 
 const coOwnership = z.strictObject({
@@ -33,18 +34,19 @@ const coOwnership = z.strictObject({
     .default('funds')
     .describe('Where the payback share goes once a co-owner (or all: the tool is then in the pool of shareables) is repaid: funds = maintenance and infrastructure pro rata.'),
   coOwners: z
-    .array(z.strictObject({ affiliate: id, contribution: decimalString.describe('What they put in, e.g. "450.00".') }))
-    .min(1),
+    .array(z.strictObject({ affiliate: id.describe('The co-owner (an affiliate id).'), contribution: decimalString.describe('What they put in, e.g. "450.00".') }))
+    .min(1)
+    .describe('Who co-financed the tool and with how much; the payback part is shared among them pro rata to their contributions.'),
 });
 
 const toolBilling = z.strictObject({
   material: z.string().min(1).optional().describe("Material priced for this tool's filament; default: its printer's filament.material."),
-  tariffs: z.record(id, tariffSchema).describe('Tariff per use type; a use type without one is recorded with no charge and no value.'),
+  tariffs: z.record(id, tariffSchema).describe('Tariff per use type (one of useTypes); a use type without one is recorded with no charge and no value.'),
   coOwnership: coOwnership.optional().describe('The co-owner agreement, when the tool was co-financed.'),
 });
 
 export const billingSchema = z.strictObject({
-  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as CAD, EUR, USD').default('CAD'),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as CAD, EUR, USD').default('CAD').describe('ISO 4217 code of the currency every price is in.'),
   minorUnit: z.number().int().min(0).max(MAX_MINOR_UNIT).default(2).describe('Decimals of the currency: 2 for cents.'),
   technicianRate: decimalString.default('0').describe('Price of an hour of a technician helping at a tool.'),
   technicians: z.array(id).default([]).describe('Affiliates whose badge during someone else\'s session counts technician time (badge again to stop) instead of taking over.'),
@@ -52,7 +54,7 @@ export const billingSchema = z.strictObject({
     .record(z.string().min(1), z.strictObject({ pricePerGram: decimalString }))
     .default({})
     .describe('Price per gram by material name (as in a printer\'s filament.material), e.g. PLA: { pricePerGram: "0.025" }.'),
-  tools: z.record(id, toolBilling).default({}),
+  tools: z.record(id, toolBilling).default({}).describe('Billing per tool (by tool id): its material, tariffs and co-owner agreement; sessions of a tool not listed are not charged.'),
 });
 
 export type BillingConfig = z.output<typeof billingSchema>;

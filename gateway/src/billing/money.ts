@@ -1,9 +1,11 @@
 /**
  * Exact money. Amounts are integers in the currency's minor unit (cents for 2 decimals);
  * rates and prices come from config as decimal strings and are parsed exactly, so no binary
- * floating point ever takes part in money arithmetic. Pure: no I/O, no clock.
+ * floating point ever takes part in money arithmetic. Pure: no I/O, no clock. Amounts are
+ * written as text by formatMinor, in the ledger client, whose records carry them too.
  */
 import { z } from 'zod';
+import { formatMinor, MAX_MINOR_UNIT } from '../../../ledger-client/src/money.js';
 
 /** Thrown for any value billing cannot use; the message says which value, what was wrong and what to write. */
 export class BillingError extends Error {
@@ -16,8 +18,6 @@ export interface Decimal {
   readonly scale: number;
 }
 
-/** Currencies have 0 (yen) to 4 decimals (Chilean UF); nothing in use has more. */
-export const MAX_MINOR_UNIT = 4;
 /** 10^15 is the largest power of ten below 2^53, so a decimal's denominator always fits a Number. */
 export const MAX_DECIMALS = 15;
 
@@ -94,17 +94,6 @@ export function toMinor(value: string | Decimal, minorUnit: number, what = 'amou
   }
   if (minor > BigInt(Number.MAX_SAFE_INTEGER)) throw new BillingError(`${what} "${formatDecimal(d)}" is too large`);
   return Number(minor);
-}
-
-/** 123456 at 2 decimals → "1234.56"; 5 → "0.05"; at 0 decimals → "123456". */
-export function formatMinor(minor: number | bigint, minorUnit: number): string {
-  checkMinorUnit(minorUnit);
-  if (typeof minor === 'number' && !Number.isSafeInteger(minor)) throw new BillingError(`an amount in minor units must be a safe integer, got ${minor}`);
-  const v = BigInt(minor);
-  const neg = v < 0n;
-  const digits = (neg ? -v : v).toString().padStart(minorUnit + 1, '0');
-  const text = minorUnit === 0 ? digits : `${digits.slice(0, -minorUnit)}.${digits.slice(-minorUnit)}`;
-  return neg ? `-${text}` : text;
 }
 
 /**

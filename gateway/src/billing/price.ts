@@ -6,7 +6,8 @@
  * read as integers first — milliseconds, milligrams, seconds of technician time — and every
  * figure after that is exact integer arithmetic against the exactly parsed decimal rates.
  */
-import { BillingError, parseDecimal, roundHalfUp, roundHalfUpSafe, toMinor, MAX_MINOR_UNIT } from './money.js';
+import { MAX_MINOR_UNIT } from '../../../ledger-client/src/money.js';
+import { BillingError, parseDecimal, roundHalfUp, roundHalfUpSafe, toMinor } from './money.js';
 
 export interface SessionUsage {
   /** Wall time of the session, seconds (monotonic clock). */

@@ -1,5 +1,5 @@
 /** A statement as CSV (one row per charge or correction, amounts in major units) or as a table for a terminal. */
-import { formatMinor } from './money.js';
+import { formatMinor } from '../../../ledger-client/src/money.js';
 import type { PaybackProgress } from './billing.js';
 import type { Statement } from './statement.js';
 

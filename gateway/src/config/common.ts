@@ -13,8 +13,8 @@ export function splitHostPort(text: string): { host: string; port: number } {
 
 export const backoff = z
   .strictObject({
-    initialMs: z.number().int().min(10).default(500).describe('First reconnect delay.'),
-    maxMs: z.number().int().min(100).default(30_000).describe('Reconnect delays double up to this cap.'),
+    initialMs: z.number().int().min(10).default(500).describe('First reconnect delay, in milliseconds.'),
+    maxMs: z.number().int().min(100).default(30_000).describe('Reconnect delays double up to this cap, in milliseconds.'),
   })
   .default({ initialMs: 500, maxMs: 30_000 })
   .describe('Reconnect forever with capped exponential backoff (with jitter).');
@@ -26,7 +26,7 @@ export const serialSchema = z
       .min(1)
       .refine((p) => !p.startsWith('socket://') || /^socket:\/\/[^\s:/]+:\d{1,5}$/.test(p), 'a TCP bridge is written socket://host:port, e.g. socket://192.168.1.20:4000')
       .describe('Serial device (prefer /dev/serial/by-id/…, stable across re-plugging) or socket://host:port for a TCP serial bridge (ser2net, ESP bridges).'),
-    baudRate: z.number().int().positive().default(115_200),
+    baudRate: z.number().int().positive().default(115_200).describe('Serial speed in baud (a TCP bridge sets its own).'),
     reconnect: backoff,
   })
   .describe('How to reach the device over serial.');

@@ -20,55 +20,58 @@ export { serialSchema };
 
 export const meteringNodeSchema = z.strictObject({
   id: deviceId,
-  kind: z.literal('metering-node'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S relay node".'),
+  kind: z.literal('metering-node').describe('A metering node at a tool (firmware-protocol/PROTOCOL.md) on a serial port or a TCP serial bridge: badge reader, relay with feedback contact, energy meter, busy input.'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S relay node"; default: the id.'),
   nodeId: z.string().max(32).optional().describe('The node id the firmware reports in HELLO; a different one is logged as a warning.'),
   serial: serialSchema,
   livenessHeartbeats: z.number().int().min(2).max(20).default(3).describe('Offline after this many heartbeat intervals without a valid frame.'),
 });
 
 const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
+const KNOWN_DENSITIES = Object.entries(MATERIAL_DENSITY).map(([material, density]) => `${material} ${density}`).join(', ');
 
 export const printerSchema = z.strictObject({
   id: deviceId,
-  kind: z.literal('printer'),
-  name: z.string().min(1).optional(),
+  kind: z.literal('printer').describe('A 3D printer on USB serial or a TCP serial bridge, spoken to in G-code: Marlin 2.x, Prusa-Firmware or RepRapFirmware.'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S"; default: the id.'),
   dialect: z.enum(['marlin', 'prusa', 'reprapfirmware']).default('marlin').describe('Firmware family: Marlin 2.x, Prusa MK3 (Prusa-Firmware), RepRapFirmware.'),
   serial: serialSchema,
   filament: z
     .strictObject({
-      diameterMm: z.number().positive().max(5).default(1.75),
-      material: z.string().min(1).default('PLA').describe('PLA, PETG, ABS, ASA, TPU, NYLON have known densities; others need densityGPerCm3.'),
-      densityGPerCm3: z.number().positive().max(5).optional().describe('Overrides the material default.'),
+      diameterMm: z.number().positive().max(5).default(1.75).describe('Filament diameter in mm.'),
+      material: z.string().min(1).default('PLA').describe(`Material name, also the one billing prices. Known densities in g/cm³: ${KNOWN_DENSITIES}; another material needs densityGPerCm3.`),
+      densityGPerCm3: z.number().positive().max(5).optional().describe("Density in g/cm³; overrides the material's known density."),
     })
     .refine((f) => f.densityGPerCm3 !== undefined || KNOWN_MATERIALS.includes(f.material.toUpperCase()), {
       message: `unknown material density: give densityGPerCm3, or use one of ${KNOWN_MATERIALS.join(', ')}`,
     })
-    .default({ diameterMm: 1.75, material: 'PLA' }),
-  pollIntervalS: z.number().int().min(1).max(60).default(2).describe('Temperature and SD status: auto-report interval, or polling when the firmware cannot auto-report.'),
+    .default({ diameterMm: 1.75, material: 'PLA' })
+    .describe('The filament loaded, which turns extruded length into grams: length × π × (diameter/2)² × density.'),
+  pollIntervalS: z.number().int().min(1).max(60).default(2).describe('Seconds between temperature and SD status reports: the M155/M27 S auto-report interval when the firmware offers it, else polling.'),
   timeouts: z
     .strictObject({
-      communicationMs: z.number().int().min(100).default(5000).describe('Silence after which the gateway pokes the printer with M105.'),
+      communicationMs: z.number().int().min(100).default(5000).describe('Milliseconds of silence (no answer to the line sent) after which the gateway pokes the printer with M105.'),
       maxConsecutive: z.number().int().min(1).default(5).describe('Consecutive timeouts after which the printer is marked lost and the port reopened.'),
-      startMs: z.number().int().min(0).default(2500).describe('How long to wait for the boot banner after opening the port.'),
+      startMs: z.number().int().min(0).default(2500).describe('Milliseconds to wait for the boot banner after opening the port (most boards reset when it opens).'),
     })
-    .default({ communicationMs: 5000, maxConsecutive: 5, startMs: 2500 }),
-  maxConsecutiveResends: z.number().int().min(1).default(10),
+    .default({ communicationMs: 5000, maxConsecutive: 5, startMs: 2500 })
+    .describe('When a silent printer is poked, and when it is given up on.'),
+  maxConsecutiveResends: z.number().int().min(1).default(10).describe('Resend requests in a row before giving up on the line and reopening the port.'),
   sdPositionPollMs: z
     .number()
     .int()
     .min(50)
     .default(250)
-    .describe('While the printer prints from SD, how often to read the extruder position (M114) to meter filament; faster is closer.'),
+    .describe('While the printer prints from SD, milliseconds between readings of the extruder position (M114) that meter the filament; faster loses less at an E reset.'),
   maxRetractionMm: z
     .number()
     .positive()
     .default(10)
-    .describe('SD mode: a drop in E up to this is a retraction; a larger one is a reset (G92), which closes a segment of extrusion.'),
+    .describe('SD mode: a drop of E up to this many mm is a retraction; a larger one is a reset (G92 E0), which closes a segment of extrusion.'),
   cancelScript: z
     .array(z.string())
     .default(['M104 S0', 'M140 S0', 'G91', 'G1 E-2 F2400', 'G1 Z10 F600', 'G90', 'M107', 'M84'])
-    .describe('G-code sent after a cancelled print; its extrusion is metered like any other.'),
+    .describe('G-code sent after a cancelled print (by default: heaters off, retract 2 mm, lift 10 mm, fan and motors off); its extrusion is metered with the job.'),
 });
 
 export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
@@ -80,50 +83,50 @@ const simulatorCommon = {
 };
 
 const nodeSimulator = z.strictObject({
-  kind: z.literal('node'),
+  kind: z.literal('node').describe('A simulated metering node (as ovn-gateway sim node) listening on TCP.'),
   ...simulatorCommon,
-  nodeId: z.string().max(32).default('sim-node'),
-  powerW: z.number().min(0).default(120).describe('Power drawn while the relay is on and the tool busy.'),
+  nodeId: z.string().max(32).default('sim-node').describe('The node id it reports in HELLO.'),
+  powerW: z.number().min(0).default(120).describe('Watts drawn while the relay is on and the tool busy.'),
 });
 
 const printerSimulator = z.strictObject({
-  kind: z.literal('printer'),
+  kind: z.literal('printer').describe('A simulated printer (as ovn-gateway sim printer) listening on TCP, with demo.gcode on its SD card.'),
   ...simulatorCommon,
-  dialect: z.enum(['marlin', 'prusa']).default('marlin'),
+  dialect: z.enum(['marlin', 'prusa']).default('marlin').describe('The firmware it plays: Marlin 2.x or Prusa MK3.'),
 });
 
 const ledgerSimulator = z.strictObject({
-  kind: z.literal('ledger'),
+  kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): a GraphQL subset and the JSON batch API; its records at http://<listen>/records.'),
   listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
   db: z.string().optional().describe('SQLite file of the simulated ledger, relative to this config file; default in memory.'),
 });
 
 const rigSimulator = z.strictObject({
-  kind: z.literal('rig'),
+  kind: z.literal('rig').describe('A simulated networked instrument (as ovn-gateway sim rig) on the embedded broker.'),
   device: deviceId.describe('The mqtt-instrument device it plays: it connects to the embedded broker as this device, with credentials the gateway makes for this run only.'),
-  model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig'),
+  model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig').describe('The instrument it plays: the Mosquito sensor rig or a metered smart plug.'),
   scenario: simulatorCommon.scenario,
   timeScale: simulatorCommon.timeScale,
-  powerW: z.number().min(0).default(300).describe('Power drawn while the relay is on and the tool busy.'),
-  idleW: z.number().min(0).default(4).describe('Power drawn while the relay is on and the tool idle.'),
-  telemetryIntervalMs: z.number().int().min(50).default(2000).describe('How often it publishes telemetry (and at every change).'),
+  powerW: z.number().min(0).default(300).describe('Watts drawn while the relay is on and the tool busy.'),
+  idleW: z.number().min(0).default(4).describe('Watts drawn while the relay is on and the tool idle.'),
+  telemetryIntervalMs: z.number().int().min(50).default(2000).describe('Milliseconds between telemetry messages (it also publishes at every change).'),
 });
 
 export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({
-    id: deviceId,
-    name: z.string().min(1).optional(),
+    id: deviceId.describe('Stable tool id, used in the journal, the API, qualifications and billing.'),
+    name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter"; default: the id.'),
     node: deviceId.optional().describe('The metering node at the tool: badge reader, relay, energy meter, busy input.'),
     switch: deviceId.optional().describe('What switches the tool: a metering node, a gpio device or an mqtt-instrument; default: the node.'),
     meter: deviceId.optional().describe('What meters the tool and says whether it is busy: a metering node or an mqtt-instrument; default: the node.'),
     readers: z.array(deviceId).default([]).describe('Badge readers at this tool besides the node: rfid-reader or mqtt-badge-reader devices.'),
     printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
     handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
-    idleTimeoutMin: z.number().positive().default(15).describe('No busy signal for this long ends the session (after a warning).'),
-    maxDurationH: z.number().positive().default(12),
-    warnBeforeOffS: z.number().min(0).default(60).describe('Warning before an automatic switch-off.'),
+    idleTimeoutMin: z.number().positive().default(15).describe('Minutes without a busy signal that end the session, after a warning of warnBeforeOffS.'),
+    maxDurationH: z.number().positive().default(12).describe('Hours after which the session ends, after the same warning; a busy tool is switched off only once it stops being busy.'),
+    warnBeforeOffS: z.number().min(0).default(60).describe('Seconds of warning at the tool (LED, buzzer) before an automatic switch-off.'),
     serviceEveryH: z.number().positive().optional().describe('Run hours between services; the maintenance view counts down to the next one.'),
   })
   .refine((t) => t.node !== undefined || t.switch !== undefined, { message: 'a tool needs a node or a switch to turn it on and off', path: ['switch'] });
@@ -213,36 +216,39 @@ export const configSchema = z
   .strictObject({
     gateway: z
       .strictObject({
-        name: z.string().min(1).default('ovn-gateway').describe('Name of this gateway (the lab or the tool group).'),
-        dataDir: z.string().min(1).default('./data').describe('Directory for the SQLite journal; relative to the config file.'),
+        name: z.string().min(1).default('ovn-gateway').describe('Name of this gateway (the lab or the tool group), shown in health.'),
+        dataDir: z.string().min(1).default('./data').describe('Directory of the SQLite journal (journal.sqlite); relative to the config file.'),
         http: z
           .strictObject({
-            host: z.string().min(1).default('127.0.0.1'),
-            port: z.number().int().min(0).max(65_535).default(8080),
+            host: z.string().min(1).default('127.0.0.1').describe('Address the HTTP API and the dashboard listen on; 0.0.0.0 for the lab network.'),
+            port: z.number().int().min(0).max(65_535).default(8080).describe('TCP port of the HTTP API and the dashboard; ovn-gateway run --http-port overrides it.'),
             demoTokens: z.boolean().default(false).describe('For a demonstration: make one API token per role at every start and log their login links. Never on a real lab.'),
             metricsPublic: z.boolean().default(false).describe('Serve /metrics without a token (for a Prometheus on a trusted network).'),
           })
-          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }),
+          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false })
+          .describe('The HTTP API and the dashboard.'),
         log: z
           .strictObject({
-            level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info'),
-            format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('auto: readable in a terminal, JSON otherwise.'),
+            level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace']).default('info').describe('The least severe level logged.'),
+            format: z.enum(['auto', 'json', 'pretty']).default('auto').describe('json: one JSON object a line (for journald); pretty: readable; auto: pretty on a terminal, JSON otherwise.'),
           })
-          .default({ level: 'info', format: 'auto' }),
-        checkpointS: z.number().min(1).max(300).default(5).describe('How often open sessions save their meters; a crash or power cut loses at most this much usage.'),
+          .default({ level: 'info', format: 'auto' })
+          .describe('The log, on standard output (the systemd journal on a Pi).'),
+        checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters; a crash or power cut loses at most this much usage."),
         minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
-      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 }),
+      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })
+      .describe('This gateway: its name, data directory, HTTP API, log and storage limits.'),
     devices: z
       .array(deviceSchema)
       .superRefine(uniqueIds, { when: () => true }) // also when some devices have other problems: list every problem at once
       .default([])
-      .describe('The tools and metering nodes this gateway talks to.'),
+      .describe('The devices this gateway talks to, each of a kind; the ids are unique and used in the journal and the API.'),
     simulators: z.array(simulatorSchema).default([]).describe('Simulated devices started inside the gateway process (for a simulated lab).'),
     tools: z
       .array(toolSchema)
       .default([])
-      .describe('Shared tools: which metering node switches and meters each, and the access and session rules.'),
+      .describe('Shared tools, each assembled from devices by their roles (node, switch, meter, readers, printer), with its access and session rules; each needs a node or a switch.'),
     useTypes: z
       .array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores'))
       .min(1)

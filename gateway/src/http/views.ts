@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import type { Billing } from '../billing/billing.js';
-import { formatMinor } from '../billing/money.js';
+import { formatMinor } from '../../../ledger-client/src/money.js';
 import type { SessionUsage, ToolSessions } from '../sessions/tool-sessions.js';
 import { isToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';

@@ -13,18 +13,22 @@ export const ledgerSchema = z.strictObject({
     .string()
     .regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores')
     .describe("This gateway's id in the network: part of every record's stable id. Never change it once records were sent."),
-  batchSize: z.number().int().min(1).max(1000).default(100),
-  timeoutMs: z.number().int().min(100).default(10_000).describe('A request without an answer after this long is an unknown outcome, retried after a lookup.'),
+  batchSize: z.number().int().min(1).max(1000).default(100).describe('Records sent in one request.'),
+  timeoutMs: z.number().int().min(100).default(10_000).describe('A request without an answer after this many milliseconds is an unknown outcome, retried after asking the ledger which records it holds.'),
   backoff: z
-    .strictObject({ initialMs: z.number().int().min(10).default(1000), maxMs: z.number().int().min(100).default(300_000) })
+    .strictObject({
+      initialMs: z.number().int().min(10).default(1000).describe('First retry delay, in milliseconds.'),
+      maxMs: z.number().int().min(100).default(300_000).describe('Cap of the retry delay, in milliseconds.'),
+    })
     .default({ initialMs: 1000, maxMs: 300_000 })
     .describe('Retries wait this long, doubling with jitter up to the cap (or what Retry-After says).'),
   alarm: z
     .strictObject({
       backlog: z.number().int().min(1).default(10_000).describe('Health says degraded when more records than this wait.'),
-      ageS: z.number().int().min(1).default(3600).describe('… or when the oldest has waited longer than this.'),
+      ageS: z.number().int().min(1).default(3600).describe('… or when the oldest has waited longer than this many seconds.'),
     })
-    .default({ backlog: 10_000, ageS: 3600 }),
+    .default({ backlog: 10_000, ageS: 3600 })
+    .describe('When health says degraded and a warning is logged; nothing is dropped to make room.'),
 });
 
 export type LedgerConfig = z.output<typeof ledgerSchema>;

@@ -8,7 +8,7 @@ export const bridgeSchema = z
       .string()
       .regex(/^mqtts?:\/\/[^\s/]+/, 'mqtt://host:port or mqtts://host:port')
       .describe("The network's broker, e.g. mqtts://mqtt.example.org:8883."),
-    username: z.string().min(1).optional(),
+    username: z.string().min(1).optional().describe('User name on the upstream broker, with password.'),
     password: z.string().min(1).optional().describe('Keep the config file readable by the service only.'),
     clientId: z
       .string()
@@ -28,7 +28,7 @@ export const bridgeSchema = z
       .max(1_000_000)
       .default(1000)
       .describe('Messages kept while the upstream broker is unreachable; past it the oldest events are dropped and counted (the ledger outbox, not MQTT, is the record of usage).'),
-    healthIntervalS: z.number().min(1).max(3600).default(60).describe('How often the health summary is published (retained).'),
+    healthIntervalS: z.number().min(1).max(3600).default(60).describe('Seconds between health summaries (published retained).'),
   })
   .describe("A client to the network's MQTT broker publishing gateway state, device availability, session events and health; without it nothing is published upstream.");
 

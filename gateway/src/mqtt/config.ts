@@ -47,9 +47,9 @@ export const brokerSchema = z
       .number()
       .positive()
       .optional()
-      .describe('A connected device that publishes nothing valid for this long is offline (its firmware is stuck while the MQTT stack still answers pings). Without it, availability follows the connection, the status and the last will.'),
-    commandTimeoutMs: z.number().int().min(10).max(600_000).default(5000).describe('How long a command waits for its reply; a command never reaches a device after this.'),
-    healthIntervalS: z.number().min(1).max(3600).default(60).describe('How often the health summary is published (retained).'),
+      .describe('A connected device that publishes nothing valid for this many seconds is offline (its firmware is stuck while the MQTT stack still answers pings). Without it, availability follows the connection, the status and the last will.'),
+    commandTimeoutMs: z.number().int().min(10).max(600_000).default(5000).describe('Milliseconds a command waits for its reply; a command never reaches a device after this.'),
+    healthIntervalS: z.number().min(1).max(3600).default(60).describe('Seconds between health summaries (published retained).'),
   })
   .superRefine((c, ctx) => {
     const ports: [string, number][] = [['listen', splitHostPort(c.listen).port]];

@@ -5,6 +5,7 @@
  */
 import { randomBytes, scrypt, timingSafeEqual, type ScryptOptions } from 'node:crypto';
 import type { Journal } from '../journal/journal.js';
+import { DEVICE_ID } from './topics.js';
 
 /**
  * The secrets are 32 random bytes, so no amount of hashing cost is needed against guessing
@@ -18,8 +19,6 @@ const SALT_BYTES = 16;
 const SECRET_BYTES = 32;
 /** Hashes computed at once: a connection storm must not take every libuv thread (file and DNS work share them). */
 const MAX_CONCURRENT = 2;
-
-export const DEVICE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export class CredentialsError extends Error {}
 

@@ -5,6 +5,7 @@
  * the connection as soon as one announces a size above the limit.
  */
 import { Duplex } from 'node:stream';
+import type { Client } from 'aedes';
 
 /**
  * Follows packet boundaries across chunks: each packet is one header byte, a remaining
@@ -122,4 +123,9 @@ export class GuardedConnection extends Duplex {
     this.inner.destroy();
     done(err);
   }
+}
+
+/** A client's address, as its guarded connection recorded it. */
+export function addressOf(client: Client): string {
+  return (client.conn as Partial<GuardedConnection>).remoteAddress ?? 'unknown';
 }

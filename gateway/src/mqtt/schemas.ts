@@ -8,7 +8,7 @@
  * sends is exact.
  */
 import { z } from 'zod';
-import { tapJsonSchema } from '../devices/mqtt-reader/payload.js';
+import { excerpt, tapJsonSchema } from '../devices/mqtt-reader/payload.js';
 import { INDICATE_PATTERN } from '../../../firmware-protocol/src/messages.js';
 
 const u32 = z.number().int().min(0).max(0xffff_ffff);
@@ -181,6 +181,32 @@ export const DEVICE_PAYLOADS = {
   badge: badgeSchema,
   reply: replySchema,
 } as const;
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** A device's message checked against the schema of its topic; when it fails, what was wrong, in words for the log. */
+export function parseDevicePayload(
+  kind: keyof typeof DEVICE_PAYLOADS,
+  payload: Buffer | string,
+): { ok: true; value: unknown } | { ok: false; reason: 'malformed' | 'invalid'; problem: string } {
+  if (payload.length === 0) return { ok: false, reason: 'malformed', problem: 'empty payload (expected a JSON object)' };
+  let text: string;
+  try {
+    text = typeof payload === 'string' ? payload : utf8.decode(payload);
+  } catch {
+    return { ok: false, reason: 'malformed', problem: `not UTF-8 text: ${payload.length} bytes of binary data` };
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (err) {
+    return { ok: false, reason: 'malformed', problem: `not JSON (${(err as Error).message}): ${excerpt(text)}` };
+  }
+  const r = DEVICE_PAYLOADS[kind].safeParse(json);
+  if (r.success) return { ok: true, value: r.data };
+  const problem = r.error.issues.map((i) => `${i.path.length ? i.path.join('.') : 'payload'}: ${i.message}`).join('; ');
+  return { ok: false, reason: 'invalid', problem: `not a valid ${kind} message: ${problem}` };
+}
 
 /** Every payload: its JSON Schema file, its topic, and which side writes it. */
 export const PAYLOADS = [

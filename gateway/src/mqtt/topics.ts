@@ -28,7 +28,8 @@ export const INTERNAL_PREFIX = '_gateway';
 
 export const isInternalClient = (clientId: string): boolean => clientId.startsWith(INTERNAL_PREFIX);
 
-const DEVICE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+/** A device id: also its user name and client id at the broker, and one level of its topics. */
+export const DEVICE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 export interface Topics {
   readonly base: string;

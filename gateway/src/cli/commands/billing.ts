@@ -2,7 +2,8 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { resolve } from 'node:path';
 import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../../billing/billing.js';
-import { BillingError, formatMinor } from '../../billing/money.js';
+import { formatMinor } from '../../../../ledger-client/src/money.js';
+import { BillingError } from '../../billing/money.js';
 import { statementCsv, statementTable } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { loadConfig } from '../../config/load.js';

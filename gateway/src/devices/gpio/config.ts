@@ -37,14 +37,14 @@ const pins = z
 
 export const gpioSwitchSchema = z.strictObject({
   id: deviceId,
-  kind: z.literal('gpio'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter relay".'),
-  simulated: z.boolean().default(false).describe('In-memory pins instead of the real ones, for a machine without GPIO (development, demos).'),
+  kind: z.literal('gpio').describe("A tool switch on the Pi's own GPIO pins: a relay, an optional feedback contact, LEDs and a buzzer."),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter relay"; default: the id.'),
+  simulated: z.boolean().default(false).describe('In-memory pins instead of the real ones, for a machine without GPIO (development, demos); without it such a machine refuses to start.'),
   chip: z
     .string()
     .min(1)
     .optional()
-    .describe('Label of the GPIO chip carrying the lines (see /sys/class/gpio/gpiochip*/label); by default the Pi header chip (pinctrl-rp1, pinctrl-bcm2711, pinctrl-bcm2835).'),
+    .describe('Label of the GPIO chip carrying the lines (see /sys/class/gpio/gpiochip*/label); by default the Pi header chip (pinctrl-rp1 on a Pi 5, pinctrl-bcm2711 on a Pi 4, pinctrl-bcm2835). Its base (512 and up on recent kernels) is added to the line numbers for the sysfs interface.'),
   pins,
 });
 

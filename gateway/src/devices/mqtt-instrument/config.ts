@@ -6,12 +6,12 @@ import { INSTRUMENT_MODELS } from './definitions.js';
 export const mqttInstrumentSchema = z
   .strictObject({
     id: deviceId.describe('Stable device id: also its MQTT client id, user name (ovn-gateway devices add-mqtt <id>) and topic level.'),
-    kind: z.literal('mqtt-instrument'),
-    name: z.string().min(1).optional().describe('Display name, e.g. "Mosquito rig, bench 2".'),
-    model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig').describe('mosquito-rig: the sensor rig says when it is busy; smart-plug: busy while drawing more than busyAboveW.'),
+    kind: z.literal('mqtt-instrument').describe('A networked instrument on the embedded MQTT broker (needs the mqtt section): the Mosquito sensor rig or a metered smart plug.'),
+    name: z.string().min(1).optional().describe('Display name, e.g. "Mosquito rig, bench 2"; default: the id.'),
+    model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig').describe('mosquito-rig: busy and faults as the sensor rig reports them; smart-plug: busy while drawing more than busyAboveW, no faults, no indicator.'),
     switchCommand: z.enum(['relay', 'enable']).default('relay').describe("How a session switches the tool: its power (relay) or its enable (interlock) line."),
-    busyAboveW: z.number().min(0).default(5).describe('smart-plug: the tool counts as busy while it draws more than this (its idle draw stays below).'),
-    readMeterTimeoutMs: z.number().int().min(50).max(10_000).default(1000).describe('At a session start or end, how long to wait for a fresh telemetry message asked for by a rebirth command.'),
+    busyAboveW: z.number().min(0).default(5).describe('smart-plug: the tool counts as busy while it draws more than this many watts (its idle draw stays below).'),
+    readMeterTimeoutMs: z.number().int().min(50).max(10_000).default(1000).describe('At a session start or end, milliseconds to wait for a fresh telemetry message asked for by a rebirth command.'),
   })
   .describe('A networked instrument on the embedded MQTT broker (needs the mqtt section).');
 

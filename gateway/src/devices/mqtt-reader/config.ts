@@ -39,8 +39,8 @@ const topicName = z
 export const mqttBadgeReaderSchema = z
   .strictObject({
     id: deviceId,
-    kind: z.literal('mqtt-badge-reader'),
-    name: z.string().min(1).optional().describe('Display name, e.g. "Printer room door reader".'),
+    kind: z.literal('mqtt-badge-reader').describe('A networked badge reader that publishes taps over MQTT (e.g. an ESP32 with an RC522).'),
+    name: z.string().min(1).optional().describe('Display name, e.g. "Printer room door reader"; default: the id.'),
     url: brokerUrl
       .optional()
       .describe("The MQTT broker: mqtt://host:port or mqtts://host:port. Without it: the gateway's embedded broker (the mqtt section), read as one of the gateway's own clients, with no credentials to configure."),

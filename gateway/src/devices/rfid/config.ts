@@ -11,9 +11,12 @@ const readerSerial = z
 
 export const rfidReaderSchema = z.strictObject({
   id: deviceId,
-  kind: z.literal('rfid-reader'),
-  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter badge reader".'),
-  protocol: z.enum(['rdm6300']).default('rdm6300').describe('rdm6300: 125 kHz EM4100 cards, STX + 10 hex digits + XOR checksum + ETX.'),
+  kind: z.literal('rfid-reader').describe('A serial RFID badge reader: the RDM6300 (125 kHz) on a USB serial adapter, the Pi UART or a TCP serial bridge.'),
+  name: z.string().min(1).optional().describe('Display name, e.g. "Laser cutter badge reader"; default: the id.'),
+  protocol: z
+    .enum(['rdm6300'])
+    .default('rdm6300')
+    .describe('rdm6300: 125 kHz EM4100 cards, STX + 10 hex digits + XOR checksum + ETX. A badge is the 10 hex digits the reader sends (the decimal number printed on a card is only its last 4 bytes).'),
   serial: readerSerial,
   repeatGapMs: z
     .number()
@@ -21,7 +24,7 @@ export const rfidReaderSchema = z.strictObject({
     .min(100)
     .max(60_000)
     .default(1000)
-    .describe('A card held in the field is one tap; the same card counts again only after this long without being read.'),
+    .describe('A card held in the field is one tap; the same card counts again only after this many milliseconds without being read.'),
 });
 
 export type RfidReaderConfig = z.output<typeof rfidReaderSchema>;

@@ -1,7 +1,7 @@
 /** Sessions: the running ones with their cost so far, and the ended ones with their charge. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { formatMinor } from '../../billing/money.js';
+import { formatMinor } from '../../../../ledger-client/src/money.js';
 import { ownAffiliate } from '../auth.js';
 import type { AppContext } from '../context.js';
 import { liveSession, liveSessionSchema } from '../views.js';

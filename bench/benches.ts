@@ -1,0 +1,30 @@
+/**
+ * Every benchmark by the name `npm run bench -- <name>` knows it by, in the order a whole run
+ * takes them. The suite's smoke test runs each one here at its tiny size.
+ */
+import { benchApi } from './api.js';
+import { benchBadgeRelay } from './badge-relay.js';
+import { benchSplit } from './billing.js';
+import { benchCodec } from './codec.js';
+import { benchJournal } from './journal.js';
+import { benchLedger } from './ledger.js';
+import { benchMqtt } from './mqtt.js';
+import { benchPrinter } from './printer.js';
+import { benchRoundTrip } from './roundtrip.js';
+import { benchSessionClose } from './session-close.js';
+import { benchStatement } from './statement.js';
+import type { Bench } from './stats.js';
+
+export const BENCHES: Record<string, Bench> = {
+  codec: benchCodec,
+  roundtrip: benchRoundTrip,
+  'badge-relay': benchBadgeRelay,
+  'session-close': benchSessionClose,
+  printer: benchPrinter,
+  journal: benchJournal,
+  mqtt: benchMqtt,
+  billing: benchSplit,
+  statement: benchStatement,
+  ledger: benchLedger,
+  api: benchApi,
+};
