@@ -11,7 +11,11 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../gateway/src/config/schema.js';
+import { createLogger } from '../gateway/src/log.js';
+import { labControl, startSimulators } from '../simulators/src/lab.js';
 import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
@@ -125,6 +129,32 @@ affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1
     expect((await once(gw, 'exit'))[0]).toBe(0);
     lab.kill('SIGTERM');
     expect((await once(lab, 'exit'))[0]).toBe(0);
+  });
+
+  it('leaves out a rig whose broker has no fixed port, saying why, and takes commands by simulator name', async () => {
+    const dir = tempDir('sim-lab');
+    const config = configSchema.parse({
+      gateway: { dataDir: 'data' },
+      simulators: [
+        { kind: 'node', listen: `127.0.0.1:${await freePort()}`, nodeId: 'n1' },
+        { kind: 'rig', device: 'rig-1' },
+      ],
+      mqtt: { listen: '127.0.0.1:0', baseTopic: 'ovn/lab' },
+      devices: [{ id: 'rig-1', kind: 'mqtt-instrument', model: 'mosquito-rig' }],
+    });
+    const logged: string[] = [];
+    const sink = new Writable({ write: (chunk: Buffer, _enc, done) => (logged.push(chunk.toString()), done()) });
+    const lab = await startSimulators({ config, file: join(dir, 'lab.yaml'), baseDir: dir }, createLogger({ level: 'info', format: 'json' }, sink));
+    try {
+      expect(lab.simulators.map((s) => s.name)).toEqual(['n1']);
+      expect(logged.join('')).toContain('simulated rig-1 not started: mqtt.listen (127.0.0.1:0) is a free port chosen at each start');
+      const control = labControl(lab.simulators);
+      expect(JSON.parse((await control.run('n1 truth'))!)).toMatchObject({ relay: { sensed: false } });
+      expect(await control.run('n1 help')).toContain('badge <UID hex>');
+      await expect(control.run('n2 truth')).rejects.toThrow('unknown simulator "n2"');
+    } finally {
+      await lab.stop();
+    }
   });
 
   it('refuses a config without simulators', async () => {
