@@ -15,7 +15,8 @@ import { majorUnits, MappingError, recordsFor, type JournalEventInput } from '..
 import { formatMinor } from '../ledger-client/src/money.js';
 import { totalsOf } from '../ledger-client/src/totals.js';
 import type { ClaimRecord, LedgerRecord } from '../ledger-client/src/types.js';
-import { LedgerSim, recordSchema } from '../simulators/src/ledger/ledger-sim.js';
+import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
+import { recordSchema } from '../simulators/src/ledger/validation.js';
 import { tempDir } from './helpers.js';
 import { CTX, exampleEvents } from './ledger-example.js';
 

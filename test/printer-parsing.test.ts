@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyGcode, gramsOf, initialExtrusion, stripLine, totalConsumedMm, type ExtrusionState } from '../gateway/src/devices/printer/filament.js';
+import { afterExtruderReading, jobFilamentByExtruderMm, newJob } from '../gateway/src/devices/printer/job.js';
 import {
   isLineError,
   isOk,
@@ -168,5 +169,37 @@ describe('RepRapFirmware E modes', () => {
   it('G90/G91 leave E alone; only M82/M83 switch it', () => {
     const s = ['M83', 'G1 E5', 'G90', 'G1 E2', 'G91', 'M82', 'G1 E10'].reduce((st, l) => applyGcode(st, l).state, initialExtrusion(false));
     expect(totalConsumedMm(s)).toBeCloseTo(10, 9);
+  });
+});
+
+describe('SD mode: filament from extruder positions (M114)', () => {
+  /** The filament an SD job has used after these E readings, with a 5 mm retraction limit. */
+  const used = (readings: number[]) => {
+    const job = newJob({ id: 'j', mode: 'sd', file: 'SD card', lines: [], startedAt: new Date(0), startedMono: 0 }, true);
+    for (const e of readings) job.sd!.readings = afterExtruderReading(job.sd!.readings, e, 5);
+    return jobFilamentByExtruderMm(job)[0]!;
+  };
+
+  it('counts what came before the first reading (a purge), retractions once, and a large drop as a G92 reset', () => {
+    expect(used([])).toBe(0);
+    expect(used([4])).toBe(4);
+    expect(used([4, 10, 8.5, 10, 15])).toBe(15);
+    expect(used([4, 15, 0.5, 3])).toBe(15 + 3);
+  });
+
+  it('within one segment, what was used is the highest reading, however it moved back and forth (property)', () => {
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: -10, max: 10, noNaN: true }), { maxLength: 60 }), (deltas) => {
+        // Never more than 4.9 mm below the highest reading: every drop is a retraction.
+        let e = 0;
+        let high = 0;
+        const readings = deltas.map((d) => {
+          e = Math.max(high - 4.9, e + d);
+          high = Math.max(high, e);
+          return e;
+        });
+        expect(used(readings)).toBeCloseTo(high, 9);
+      }),
+    );
   });
 });

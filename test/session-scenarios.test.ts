@@ -13,7 +13,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } 
 import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import type { Printer } from '../gateway/src/devices/printer/driver.js';
 import type { JournalEvent } from '../gateway/src/journal/journal.js';
-import type { SessionUsage, ToolSessionStats } from '../gateway/src/sessions/tool-sessions.js';
+import type { ToolSessionStats } from '../gateway/src/sessions/tool-sessions.js';
+import type { SessionUsage } from '../gateway/src/sessions/usage.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';

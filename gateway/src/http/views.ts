@@ -5,7 +5,8 @@
 import { z } from 'zod';
 import type { Billing } from '../billing/billing.js';
 import { formatMinor } from '../../../ledger-client/src/money.js';
-import type { SessionUsage, ToolSessions } from '../sessions/tool-sessions.js';
+import type { ToolSessions } from '../sessions/tool-sessions.js';
+import type { SessionUsage } from '../sessions/usage.js';
 import { isToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';
 import type { AppContext } from './context.js';

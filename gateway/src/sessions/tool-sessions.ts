@@ -14,15 +14,18 @@
 import { randomUUID } from 'node:crypto';
 import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
-import type { Billing, SessionRecord } from '../billing/billing.js';
+import type { Billing } from '../billing/billing.js';
 import type { ToolConfig } from '../config/schema.js';
 import type { Printer } from '../devices/printer/driver.js';
 import type { BadgeReader, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { countBadge, endWindow, type BadgeWindow } from './badge-flood.js';
 import { IDLE, step, type EndReason, type SessionInput, type SessionOutput, type SessionRules, type ToolSession } from './machine.js';
-import { SessionStore } from './session-store.js';
 import { openSessionsOf, toolStatusOf, type ToolStatusRecord } from './projection.js';
+import { closeInterrupted, recoveryAction, type Resume } from './recovery.js';
+import { SessionStore } from './session-store.js';
+import { newSession, usageOf, withBusy, withTechnician, type Checkpoint, type Meters, type OpenSession, type SessionUsage } from './usage.js';
 
 const RELAY_REASON_OF: Record<EndReason, SwitchReason> = {
   'badge-out': 'session-end',
@@ -38,58 +41,6 @@ const RELAY_REASON_OF: Record<EndReason, SwitchReason> = {
 
 /** After the switch reports its relay, how long to wait for the printer to say whether it is printing. */
 const RECOVERY_WAIT_MS = 15_000;
-/** A badge flood (a faulty reader, a replay attack) is cut to this many decisions per second and tool; a person taps far slower. */
-const MAX_DECISIONS_PER_S = 20;
-
-/** Absolute meter readings a session's usage is measured from. */
-interface Meters {
-  energyMwh: number;
-  activeS: number;
-}
-
-interface OpenSession {
-  id: string;
-  affiliateId: string;
-  useType: string;
-  startedAt: Date;
-  clockSyncedAtStart: boolean | null;
-  /** Monotonic, for the duration: the wall clock of a Pi may jump when NTP syncs. */
-  startedMono: number;
-  meters: Meters;
-  filamentAtStartMm: number[];
-  /** Busy time measured here, for tools without a meter's counters. */
-  activeMs: number;
-  busySinceMono: number | null;
-  stoppedBy: string | null;
-  /** Technician help: time so far, and who is helping since when (monotonic). */
-  technicianMs: number;
-  technician: { affiliateId: string; sinceMono: number } | null;
-  technicians: string[];
-}
-
-/** A session's usage so far or at its end: what billing charges, and what the journal keeps beside it. */
-export interface SessionUsage extends SessionRecord {
-  /** Whether the wall clock was synchronised (NTP) at the start and the end; null: unknown. */
-  clockSynced: { start: boolean | null; end: boolean | null };
-  energyWh: number;
-  filament: { extruder: number; mm: number; g: number }[];
-  filamentMm: number;
-  /** Technician help during the session, in started minutes, and who helped. */
-  technicianMin: number;
-  technicians: string[];
-}
-
-interface Checkpoint {
-  usage: SessionUsage;
-  meters: Meters;
-}
-
-interface Resume {
-  fromSessionId: string;
-  affiliateId: string;
-  useType: string;
-  meters: Meters | null;
-}
 
 export interface ToolParts {
   switch: ToolSwitch;
@@ -124,7 +75,7 @@ export class SessionRefusal extends Error {
 export interface ToolSessionStats {
   badges: number;
   decisions: number;
-  /** Badges dropped because more than MAX_DECISIONS_PER_S arrived. */
+  /** Badges dropped in a flood (see badge-flood.ts). */
   floodDropped: number;
 }
 
@@ -139,7 +90,7 @@ export class ToolSessions {
   private lastRelayCommand: Promise<void> = Promise.resolve();
   /** Session events waiting for a meter reading, in order. */
   private journaling: Promise<void> = Promise.resolve();
-  private readonly rate = { windowStart: 0, count: 0 };
+  private badgeWindow: BadgeWindow = { start: 0, count: 0 };
   private readonly timers: NodeJS.Timeout[] = [];
   private readonly rules: SessionRules;
   private readonly log: Logger;
@@ -187,7 +138,7 @@ export class ToolSessions {
     if (sw.relayKnown) this.onRelay(sw.relayState);
     this.timers.push(
       setInterval(() => {
-        this.closeRateWindow(performance.now());
+        this.nextBadgeWindow(endWindow(this.badgeWindow, performance.now()));
         this.resolveRecovery(false);
         this.apply({ type: 'tick' });
       }, 1000),
@@ -219,8 +170,7 @@ export class ToolSessions {
 
   /** A maintainer stops the session now, busy or not. */
   forceStop(by: string): SessionUsage {
-    const open = this.requireOpen();
-    open.stoppedBy = by;
+    const open = (this.open = { ...this.requireOpen(), stoppedBy: by });
     const usage = this.usage(open, new Date());
     this.apply({ type: 'force-stop', by });
     return usage;
@@ -230,11 +180,9 @@ export class ToolSessions {
   setUseType(useType: string, by: string | null): SessionUsage {
     if (!this.policy.useTypes.includes(useType)) throw new SessionRefusal(400, `unknown use type "${useType}" (this lab has ${this.policy.useTypes.join(', ')})`);
     const open = this.requireOpen();
-    if (open.useType !== useType) {
-      this.journal.record('session.use-type', this.cfg.id, { sessionId: open.id, useType, previous: open.useType, by });
-      open.useType = useType;
-    }
-    return this.usage(open, null);
+    if (open.useType === useType) return this.usage(open, null);
+    this.journal.record('session.use-type', this.cfg.id, { sessionId: open.id, useType, previous: open.useType, by });
+    return this.usage((this.open = { ...open, useType }), null);
   }
 
   private requireOpen(): OpenSession {
@@ -246,9 +194,7 @@ export class ToolSessions {
 
   private onBadge(uid: string, reader: string): void {
     this.stats.badges++;
-    const now = performance.now();
-    if (this.closeRateWindow(now)) this.rate.windowStart = now;
-    if (++this.rate.count > MAX_DECISIONS_PER_S) {
+    if (!this.nextBadgeWindow(countBadge(this.badgeWindow, performance.now())).admitted) {
       this.stats.floodDropped++;
       return;
     }
@@ -265,16 +211,11 @@ export class ToolSessions {
     this.log.info({ uid, reader, decision }, `badge ${uid}: ${decision.kind}${decision.kind === 'deny' ? ` (${decision.reason})` : ''}`);
   }
 
-  /**
-   * Ends the rate window once its second is over, logging the badges it dropped: at the next
-   * badge, or at the next tick when a flood stops and no badge follows. Returns whether it was over.
-   */
-  private closeRateWindow(now: number): boolean {
-    if (now - this.rate.windowStart < 1000) return false;
-    const dropped = this.rate.count - MAX_DECISIONS_PER_S;
-    if (dropped > 0) this.log.warn({ dropped }, `badge flood at the tool: ${dropped} badges ignored in one second`);
-    this.rate.count = 0;
-    return true;
+  /** Keeps the badge window, logging what a second of flood dropped. */
+  private nextBadgeWindow<T extends { window: BadgeWindow; dropped: number }>(next: T): T {
+    this.badgeWindow = next.window;
+    if (next.dropped > 0) this.log.warn({ dropped: next.dropped }, `badge flood at the tool: ${next.dropped} badges ignored in one second`);
+    return next;
   }
 
   private view(): ToolView {
@@ -302,15 +243,7 @@ export class ToolSessions {
   private onBusyChange(): void {
     const busy = this.busyNow();
     if (busy === this.state.busy) return;
-    const open = this.open;
-    if (open) {
-      const now = performance.now();
-      if (busy) open.busySinceMono = now;
-      else if (open.busySinceMono !== null) {
-        open.activeMs += now - open.busySinceMono;
-        open.busySinceMono = null;
-      }
-    }
+    if (this.open) this.open = withBusy(this.open, busy, performance.now());
     this.apply({ type: 'busy', busy });
   }
 
@@ -329,16 +262,19 @@ export class ToolSessions {
     this.recovery = null;
     const relay = this.parts.switch.relayState;
     const relayOn = relay.sensed ?? relay.requested;
-    this.state = { ...this.state, busy: this.busyNow() };
-    if (r.resume && this.busyNow()) {
-      this.log.warn({ resumedFrom: r.resume.fromSessionId }, 'the tool is busy: the interrupted session goes on as a new session');
-      this.resuming = r.resume;
+    const busy = this.busyNow();
+    this.state = { ...this.state, busy };
+    const action = recoveryAction(r.resume !== null, busy, relayOn);
+    if (action === 'resume') {
+      const resume = r.resume!;
+      this.log.warn({ resumedFrom: resume.fromSessionId }, 'the tool is busy: the interrupted session goes on as a new session');
+      this.resuming = resume;
       if (!relayOn) this.execute({ type: 'relay', on: true, reason: 'session-start' });
-      this.apply({ type: 'resume', affiliateId: r.resume.affiliateId });
-    } else if (relayOn && !this.busyNow()) {
+      this.apply({ type: 'resume', affiliateId: resume.affiliateId });
+    } else if (action === 'switch-off') {
       this.log.warn('the relay is on with no session: switching the tool off');
       this.lastRelayCommand = this.parts.switch.setRelay(false, 'gateway-shutdown').catch((err: Error) => this.log.error(`relay off failed: ${err.message}`));
-    } else if (relayOn) {
+    } else if (action === 'leave-on') {
       this.log.warn('the tool is busy with no session to resume: left on; it is not metered until someone badges');
     }
   }
@@ -400,8 +336,7 @@ export class ToolSessions {
     this.resuming = null;
     const affiliate = this.access.get(affiliateId);
     const useType = resume?.useType ?? (affiliate?.useType && this.policy.useTypes.includes(affiliate.useType) ? affiliate.useType : this.policy.useTypes[0]!);
-    const busy = this.busyNow();
-    const open: OpenSession = {
+    const open = newSession({
       id: randomUUID(),
       affiliateId,
       useType,
@@ -412,13 +347,8 @@ export class ToolSessions {
       // went on while the gateway was down, so that energy is neither lost nor counted twice.
       meters: resume?.meters ?? this.meterTotals(),
       filamentAtStartMm: this.parts.printer?.filamentCountersMm ?? [],
-      activeMs: 0,
-      busySinceMono: busy ? performance.now() : null,
-      stoppedBy: null,
-      technicianMs: 0,
-      technician: null,
-      technicians: [],
-    };
+      busySinceMono: this.busyNow() ? performance.now() : null,
+    });
     this.open = open;
     this.journal.record('session.started', this.cfg.id, {
       sessionId: open.id,
@@ -433,15 +363,9 @@ export class ToolSessions {
     this.log.info({ affiliateId, useType, sessionId: open.id }, resume ? 'session resumed' : 'session started');
   }
 
-  /** A technician badged: their help starts, or stops when they were already helping (another technician takes over). */
   private technician(affiliateId: string): void {
-    const open = this.open;
-    if (!open) return;
-    const now = performance.now();
-    const current = open.technician;
-    if (current) open.technicianMs += now - current.sinceMono;
-    open.technician = current?.affiliateId === affiliateId ? null : { affiliateId, sinceMono: now };
-    if (!open.technicians.includes(affiliateId)) open.technicians.push(affiliateId);
+    if (!this.open) return;
+    const open = (this.open = withTechnician(this.open, affiliateId, performance.now()));
     this.journal.record('session.technician', this.cfg.id, { sessionId: open.id, technicianId: affiliateId, helping: open.technician !== null });
     this.log.info({ technicianId: affiliateId }, open.technician ? 'technician helping' : 'technician done');
   }
@@ -476,33 +400,9 @@ export class ToolSessions {
   }
 
   private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {
-    const meters = this.meterTotals();
     const printer = this.parts.printer;
-    const counters = printer?.filamentCountersMm ?? [];
-    const filament = counters.map((mm, extruder) => {
-      const used = mm - (open.filamentAtStartMm[extruder] ?? 0);
-      return { extruder, mm: round3(used), g: round3(printer!.gramsOf(used)) };
-    });
-    const activeMs = open.activeMs + (open.busySinceMono !== null ? now - open.busySinceMono : 0);
-    const technicianMs = open.technicianMs + (open.technician ? now - open.technician.sinceMono : 0);
-    return {
-      sessionId: open.id,
-      toolId: this.cfg.id,
-      affiliateId: open.affiliateId,
-      useType: open.useType,
-      startedAt: open.startedAt.toISOString(),
-      endedAt: endedAt?.toISOString() ?? null,
-      clockSynced: { start: open.clockSyncedAtStart, end: endedAt ? this.policy.clock.synced : null },
-      durationS: Math.round((now - open.startedMono) / 100) / 10,
-      // The meter's counter where there is one: it keeps counting while the gateway is down.
-      activeS: this.parts.meter ? meters.activeS - open.meters.activeS : Math.round(activeMs / 1000),
-      energyWh: (meters.energyMwh - open.meters.energyMwh) / 1000,
-      filament,
-      filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),
-      filamentG: round3(filament.reduce((a, f) => a + f.g, 0)),
-      technicianMin: Math.ceil(technicianMs / 60_000),
-      technicians: [...open.technicians],
-    };
+    const readings = { meters: this.meterTotals(), metered: this.parts.meter !== null, printer: printer && { filamentMm: printer.filamentCountersMm, gramsOf: (mm: number) => printer.gramsOf(mm) } };
+    return usageOf(open, this.cfg.id, readings, endedAt && { at: endedAt, clockSynced: this.policy.clock.synced }, now);
   }
 
   /**
@@ -513,36 +413,9 @@ export class ToolSessions {
   private closeInterrupted(): Resume | null {
     const open = openSessionsOf(this.journal, this.cfg.id);
     if (open.length === 0) return null;
-    const resumes: Resume[] = [];
-    const ended = open.map((s) => {
-      const cp = this.store.lastCheckpoint<Checkpoint>(s.sessionId);
-      const usage: SessionUsage = cp?.data.usage ?? {
-        ...s,
-        endedAt: null,
-        clockSynced: { start: null, end: null },
-        durationS: 0,
-        activeS: 0,
-        energyWh: 0,
-        filament: [],
-        filamentMm: 0,
-        filamentG: 0,
-        technicianMin: 0,
-        technicians: [],
-      };
-      resumes.push({ fromSessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, meters: cp?.data.meters ?? null });
-      return {
-        ...usage,
-        useType: s.useType,
-        endedAt: cp?.at ?? s.startedAt,
-        clockSynced: { ...usage.clockSynced, end: null },
-        reason: 'interrupted',
-        lastCheckpointAt: cp?.at ?? null,
-      };
-    });
+    const { ended, resume } = closeInterrupted(open.map((s) => ({ started: s, checkpoint: this.store.lastCheckpoint<Checkpoint>(s.sessionId) })));
     this.store.close(this.cfg.id, ended);
     this.log.warn({ sessions: open.map((s) => s.sessionId) }, `closed ${open.length} session(s) interrupted by a crash or power cut, with the usage of their last checkpoint`);
-    return resumes.at(-1) ?? null;
+    return resume;
   }
 }
-
-const round3 = (x: number) => Math.round(x * 1000) / 1000;

@@ -6,9 +6,10 @@
  * simulator: attach a byte sink, feed it bytes.
  */
 import { EventEmitter } from 'node:events';
+import { Heaters, Motion } from './physical-model.js';
 import { sampleGcode } from './sample-gcode.js';
-
-export type PrinterDialect = 'marlin' | 'prusa';
+import { SdCard } from './sd-card.js';
+import { bannerLines, checkLine, firmwareLines, positionLine, sdStatusLine, statsLines, temperatureLine, type PrinterDialect } from './serial-dialect.js';
 
 export interface PrinterSimOptions {
   dialect?: PrinterDialect;
@@ -36,50 +37,27 @@ export interface PrinterTruth {
   halted: boolean;
 }
 
-interface Heater {
-  actual: number;
-  target: number;
-}
-
-const AMBIENT = 22;
-
 export class PrinterSim extends EventEmitter<{ line: [string] }> {
   readonly opts: Required<PrinterSimOptions>;
   private sink: ((bytes: Uint8Array) => void) | null = null;
   private rx = '';
   private lastLine = 0;
-  private heaters: { hotend: Heater; bed: Heater } = { hotend: { actual: AMBIENT, target: 0 }, bed: { actual: AMBIENT, target: 0 } };
-  private physicsAt = performance.now();
-  // firmware motion state
-  private relative = false;
-  private relativeE: boolean | null = null;
-  private tool = 0;
-  private eLogical: number[] = [0];
-  private motor: number[] = [0];
-  private highWater: number[] = [0];
-  private pos = { x: 0, y: 0, z: 0 };
+  private readonly heaters = new Heaters();
+  private readonly motion = new Motion();
   private halted = false;
   private linesExecuted = 0;
   private resets = 0;
-  private firstExtrudeS: number | null = null;
-  private lastExtrudeS = 0;
-  private filamentUsedMm = 0; // M78 print counter: everything extruded, lifetime
   // auto-reports
   private tempEveryS = 0;
   private sdEveryS = 0;
   private timers: NodeJS.Timeout[] = [];
   private lastTempReport = 0;
   private lastSdReport = 0;
-  // SD card
-  private sdSelected: string | null = null;
-  private sdLines: string[] = [];
-  private sdIndex = 0;
-  private sdBytes = 0;
-  private sdTotal = 0;
+  // printing from the SD card
+  private readonly sd: SdCard;
   private sdPrinting = false;
   /** SD printing runs moves in real (simulated) time: the next line waits for the last move. */
   private sdBusyUntilS = 0;
-  private feedrateMmPerMin = 1500;
   private lastMoveS = 0;
   // waiting (M109/M190)
   private waitFor: { heater: 'hotend' | 'bed'; sinceMs: number; fromSd: boolean } | null = null;
@@ -95,6 +73,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   constructor(opts: PrinterSimOptions = {}) {
     super();
     this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
+    this.sd = new SdCard(this.opts.sdFiles);
   }
 
   // ---- transport ----
@@ -147,25 +126,22 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
 
   /** The board resets (watchdog, brown-out, someone pressed reset): banner again, job lost. */
   reset(): void {
-    this.integrate();
+    this.heaters.integrate(this.opts.timeScale);
     this.resets++;
     this.lastLine = 0;
-    this.heaters.hotend.target = this.heaters.bed.target = 0;
+    this.heaters.off();
     this.sdPrinting = false;
-    this.firstExtrudeS = null;
     this.waitFor = null;
     this.pending = [];
     this.halted = false;
     this.tempEveryS = this.sdEveryS = 0;
-    this.relative = false;
-    this.relativeE = null;
-    this.eLogical = this.eLogical.map(() => 0);
-    this.banner();
+    this.motion.reset();
+    for (const line of bannerLines(this.opts.dialect)) this.send(line);
   }
 
   /** Starts printing a file from the SD card, as from the printer's own menu. */
   startSdPrint(name: string): void {
-    if (!this.selectSdFile(name)) throw new Error(`no file ${name} on the simulated SD card`);
+    if (!this.sd.select(name)) throw new Error(`no file ${name} on the simulated SD card`);
     this.sdPrinting = true;
     this.sdBusyUntilS = this.simNowS();
   }
@@ -175,13 +151,14 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   }
 
   truth(): PrinterTruth {
-    this.integrate();
-    const totalExtrudedMm = this.highWater.reduce((a, b) => a + b, 0);
+    this.heaters.integrate(this.opts.timeScale);
+    const m = this.motion;
+    const totalExtrudedMm = m.highWater.reduce((a, b) => a + b, 0);
     return {
-      extrudedMm: [...this.highWater],
+      extrudedMm: [...m.highWater],
       totalExtrudedMm,
       totalExtrudedG: (totalExtrudedMm * Math.PI * (this.opts.filamentDiameterMm / 2) ** 2 * this.opts.densityGPerCm3) / 1000,
-      printS: this.firstExtrudeS === null ? 0 : this.lastExtrudeS - this.firstExtrudeS,
+      printS: m.firstExtrudeS === null ? 0 : m.lastExtrudeS - m.firstExtrudeS,
       linesExecuted: this.linesExecuted,
       resets: this.resets - 1,
       halted: this.halted,
@@ -209,58 +186,25 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     return Date.now() < this.silentUntil;
   }
 
-  private banner(): void {
-    this.send('start');
-    if (this.opts.dialect === 'prusa') {
-      this.send('echo: 3.13.3-7094');
-      this.send('echo: Last Updated: Feb 19 2024 12:39:48 | Author: (none, default config)');
-    } else {
-      this.send('echo:Marlin 2.1.2.1');
-      this.send('echo: Last Updated: 2023-07-31 | Author: (none, default config)');
-      this.send('echo:Compiled: Feb  4 2024');
-    }
-    this.send('echo: Free Memory: 2823  PlannerBufferBytes: 1232');
-    this.send('echo:SD card ok');
-  }
-
   private temperatureLine(): string {
-    const { hotend: h, bed: b } = this.heaters;
-    if (this.opts.dialect === 'prusa') {
-      const f = (x: number) => x.toFixed(1);
-      return `T:${f(h.actual)} /${f(h.target)} B:${f(b.actual)} /${f(b.target)} T0:${f(h.actual)} /${f(h.target)} @:${h.target ? 80 : 0} B@:${b.target ? 60 : 0} P:${f(AMBIENT + 3)} A:${f(AMBIENT + 8)}`;
-    }
-    const f = (x: number) => x.toFixed(2);
-    return `T:${f(h.actual)} /${f(h.target)} B:${f(b.actual)} /${f(b.target)} @:${h.target ? 127 : 0} B@:${b.target ? 127 : 0}`;
+    return temperatureLine(this.opts.dialect, this.heaters);
   }
 
   private sdStatusLine(): string {
-    return this.sdPrinting || (this.sdSelected && this.sdIndex > 0 && this.sdIndex < this.sdLines.length)
-      ? `SD printing byte ${this.sdBytes}/${this.sdTotal}`
-      : 'Not SD printing';
+    return sdStatusLine(this.sdPrinting || this.sd.midFile, this.sd.byte, this.sd.total);
   }
 
   // ---- time ----
 
-  private integrate(): void {
-    const now = performance.now();
-    const dt = ((now - this.physicsAt) / 1000) * this.opts.timeScale;
-    this.physicsAt = now;
-    for (const h of Object.values(this.heaters)) {
-      // First-order approach to the target (or to ambient when off), time constant 20 s.
-      const goal = h.target > 0 ? h.target : AMBIENT;
-      h.actual = goal + (h.actual - goal) * Math.exp(-dt / 20);
-    }
-  }
-
   private tick(): void {
     if (!this.sink) return;
-    this.integrate();
+    this.heaters.integrate(this.opts.timeScale);
     const nowS = this.simNowS();
     if (this.tempEveryS > 0 && nowS - this.lastTempReport >= this.tempEveryS) {
       this.lastTempReport = nowS;
       this.send(' ' + this.temperatureLine());
     }
-    if (this.sdEveryS > 0 && nowS - this.lastSdReport >= this.sdEveryS && (this.sdPrinting || this.sdSelected)) {
+    if (this.sdEveryS > 0 && nowS - this.lastSdReport >= this.sdEveryS && (this.sdPrinting || this.sd.selected)) {
       this.lastSdReport = nowS;
       this.send(this.sdStatusLine());
     }
@@ -284,13 +228,12 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
 
   private sdStep(): void {
     this.lastMoveS = 0;
-    if (this.sdIndex >= this.sdLines.length) {
+    const line = this.sd.nextLine();
+    if (line === null) {
       this.sdPrinting = false;
       this.send('Done printing file');
       return;
     }
-    const line = this.sdLines[this.sdIndex++]!;
-    this.sdBytes += line.length + 1;
     this.executingSd = true;
     try {
       this.execute(line);
@@ -306,7 +249,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private halt(cause: string | null): void {
     this.halted = true;
     this.sdPrinting = false;
-    this.heaters.hotend.target = this.heaters.bed.target = 0;
+    this.heaters.off();
     if (cause) this.send(cause);
     this.send('Error:Printer halted. kill() called!');
   }
@@ -321,26 +264,12 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       this.pending.push(raw);
       return;
     }
-    let line = raw;
-    const m = /^N(\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
-    if (m) {
-      const n = Number(m[1]);
-      let sum = 0;
-      for (let i = 0, end = raw.lastIndexOf('*'); i < end; i++) sum ^= raw.charCodeAt(i);
-      if (this.checksumErrors > 0 || sum !== Number(m[3])) {
-        if (this.checksumErrors > 0) this.checksumErrors--;
-        return this.requestResend(`Error:checksum mismatch, Last Line: ${this.lastLine}`);
-      }
-      if (n === this.lastLine && !/^M110\b/.test(m[2]!)) return this.ok(); // a repeat of the last line: dropped
-      if (n !== this.lastLine + 1 && !/^M110\b/.test(m[2]!)) {
-        return this.requestResend(`Error:Line Number is not Last Line Number+1, Last Line: ${this.lastLine}`);
-      }
-      this.lastLine = n;
-      line = m[2]!;
-    } else if (/^N\d+/.test(raw)) {
-      return this.requestResend(`Error:No Checksum with line number, Last Line: ${this.lastLine}`);
-    }
-    this.execute(line);
+    const check = checkLine(raw, this.lastLine, this.checksumErrors > 0);
+    if (check.kind === 'bad-checksum' && this.checksumErrors > 0) this.checksumErrors--;
+    if (check.kind === 'repeat') return this.ok();
+    if (check.kind !== 'command') return this.requestResend(check.error);
+    if (check.n !== null) this.lastLine = check.n;
+    this.execute(check.line);
   }
 
   private requestResend(error: string): void {
@@ -364,7 +293,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         this.lastLine = param('N') ?? 0;
         return this.ok();
       case 'M115':
-        return this.firmwareInfo();
+        for (const l of firmwareLines(this.opts.dialect, this.opts.autoreport)) this.send(l);
+        return this.ok();
       case 'M105':
         return this.ok(this.temperatureLine());
       case 'M155':
@@ -392,57 +322,48 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       case 'G1':
       case 'G2':
       case 'G3':
-        this.move(param);
+        this.lastMoveS = this.motion.move(param, this.simNowS());
         return this.ok();
       case 'G28':
-        this.pos = { x: 0, y: 0, z: 0 };
+        this.motion.pos = { x: 0, y: 0, z: 0 };
         return this.ok();
       case 'G90':
-        this.relative = false;
-        this.relativeE = null;
-        return this.ok();
       case 'G91':
-        this.relative = true;
-        this.relativeE = null;
+        this.motion.relative = word === 'G91';
+        this.motion.relativeE = null;
         return this.ok();
       case 'M82':
-        this.relativeE = false;
-        return this.ok();
       case 'M83':
-        this.relativeE = true;
+        this.motion.relativeE = word === 'M83';
         return this.ok();
       case 'G92': {
         const e = param('E');
         const anyAxis = ['X', 'Y', 'Z', 'E'].some((k) => param(k) !== undefined);
-        if (e !== undefined) this.eLogical[this.tool] = e;
-        else if (!anyAxis) this.eLogical[this.tool] = 0;
+        if (e !== undefined) this.motion.eLogical[this.motion.tool] = e;
+        else if (!anyAxis) this.motion.eLogical[this.motion.tool] = 0;
         return this.ok();
       }
-      case 'M114': {
-        const p = this.pos;
-        this.send(`X:${p.x.toFixed(2)} Y:${p.y.toFixed(2)} Z:${p.z.toFixed(2)} E:${this.eLogical[this.tool]!.toFixed(2)} Count X:${Math.round(p.x * 80)} Y:${Math.round(p.y * 80)} Z:${Math.round(p.z * 400)}`);
+      case 'M114':
+        this.send(positionLine(this.motion.pos, this.motion.eLogical[this.motion.tool]!));
         return this.ok();
-      }
       case 'M78':
-        this.send('Stats: Prints: 1, Finished: 0, Failed: 0');
-        this.send(`Stats: Total time: 0m 0s, Longest job: 0m 0s`);
-        this.send(`Stats: Filament used: ${(this.filamentUsedMm / 1000).toFixed(1)}m`);
+        for (const l of statsLines(this.motion.filamentUsedMm)) this.send(l);
         return this.ok();
       case 'M20':
         this.send('Begin file list');
-        for (const [name, text] of Object.entries(this.opts.sdFiles)) this.send(`${name.toUpperCase()} ${text.length}`);
+        for (const [name, text] of Object.entries(this.sd.files)) this.send(`${name.toUpperCase()} ${text.length}`);
         this.send('End file list');
         return this.ok();
       case 'M23': {
         const name = code.slice(cmd[0].length).trim();
-        if (this.selectSdFile(name)) {
-          this.send(`File opened: ${this.sdSelected} Size: ${this.sdTotal}`);
+        if (this.sd.select(name)) {
+          this.send(`File opened: ${this.sd.selected} Size: ${this.sd.total}`);
           this.send('File selected');
         } else this.send(`open failed, File: ${name}.`);
         return this.ok();
       }
       case 'M24':
-        if (this.sdSelected) this.sdPrinting = true;
+        if (this.sd.selected) this.sdPrinting = true;
         this.sdBusyUntilS = this.simNowS();
         return this.ok();
       case 'M25':
@@ -451,7 +372,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       case 'M524': // Marlin 2
       case 'M603': // Prusa-Firmware: stop print
         this.sdPrinting = false;
-        this.sdSelected = null;
+        this.sd.selected = null;
         return this.ok();
       case 'M112':
         return this.halt(null);
@@ -460,68 +381,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         this.send('Resend: ' + (this.lastLine + 1));
         return this.ok();
       default:
-        if (word[0] === 'T') {
-          this.tool = Number(word.slice(1));
-          for (const axis of [this.motor, this.highWater, this.eLogical]) while (axis.length <= this.tool) axis.push(0);
-        }
+        if (word[0] === 'T') this.motion.selectTool(Number(word.slice(1)));
         return this.ok();
     }
-  }
-
-  private selectSdFile(name: string): boolean {
-    const file = Object.keys(this.opts.sdFiles).find((f) => f.toLowerCase() === name.toLowerCase());
-    if (!file) return false;
-    this.sdSelected = file;
-    this.sdLines = this.opts.sdFiles[file]!.split('\n');
-    this.sdIndex = this.sdBytes = 0;
-    this.sdTotal = this.opts.sdFiles[file]!.length;
-    return true;
-  }
-
-  private move(param: (k: string) => number | undefined): void {
-    const from = { ...this.pos };
-    for (const axis of ['x', 'y', 'z'] as const) {
-      const v = param(axis.toUpperCase());
-      if (v !== undefined) this.pos[axis] = this.relative ? this.pos[axis] + v : v;
-    }
-    this.feedrateMmPerMin = param('F') ?? this.feedrateMmPerMin;
-    const distance = Math.hypot(this.pos.x - from.x, this.pos.y - from.y, this.pos.z - from.z);
-    const e = param('E');
-    const relE = this.relativeE ?? this.relative;
-    const t = this.tool;
-    const delta = e === undefined ? 0 : relE ? e : e - this.eLogical[t]!;
-    this.lastMoveS = Math.max(distance, Math.abs(delta)) / (this.feedrateMmPerMin / 60);
-    if (e === undefined) return;
-    this.eLogical[t] = this.eLogical[t]! + delta;
-    this.motor[t] = this.motor[t]! + delta;
-    if (delta > 0) this.filamentUsedMm += delta;
-    if (delta !== 0) {
-      this.lastExtrudeS = this.simNowS();
-      this.firstExtrudeS ??= this.lastExtrudeS;
-    }
-    if (this.motor[t]! > this.highWater[t]!) this.highWater[t] = this.motor[t]!;
-  }
-
-  private firmwareInfo(): void {
-    if (this.opts.dialect === 'prusa') {
-      this.send('FIRMWARE_NAME:Prusa-Firmware 3.13.3 based on Marlin FIRMWARE_URL:https://github.com/prusa3d/Prusa-Firmware PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa i3 MK3S EXTRUDER_COUNT:1 UUID:00000000-0000-0000-0000-000000000000');
-    } else {
-      this.send('FIRMWARE_NAME:Marlin 2.1.2.1 (Feb  4 2024 12:00:00) SOURCE_CODE_URL:github.com/MarlinFirmware/Marlin PROTOCOL_VERSION:1.0 MACHINE_TYPE:Simulated Printer EXTRUDER_COUNT:1 UUID:cede2a2f-41a2-4748-9b12-c55c62f367ff');
-    }
-    const caps: [string, boolean][] = [
-      ['SERIAL_XON_XOFF', false],
-      ['BINARY_FILE_TRANSFER', false],
-      ['EEPROM', true],
-      ['AUTOREPORT_TEMP', this.opts.autoreport],
-      ['PROGRESS', false],
-      ['PRINT_JOB', true],
-      ['AUTOLEVEL', true],
-      ['Z_PROBE', true],
-      ['EMERGENCY_PARSER', true],
-      ['AUTOREPORT_SD_STATUS', this.opts.autoreport],
-      ['THERMAL_PROTECTION', true],
-    ];
-    for (const [k, v] of caps) this.send(`Cap:${k}:${v ? 1 : 0}`);
-    this.ok();
   }
 }

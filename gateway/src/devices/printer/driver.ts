@@ -10,46 +10,13 @@ import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
-import { applyGcode, consumedMm, gramsOf, initialExtrusion, MATERIAL_DENSITY, stripLine, type ExtrusionState, type FilamentSpec } from './filament.js';
+import { applyGcode, gramsOf, MATERIAL_DENSITY, stripLine, type FilamentSpec } from './filament.js';
 import { DIALECTS, type PrinterDialect } from './dialects.js';
+import { addPerExtruder, afterExtruderReading, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
 import { LineProtocol } from './line-protocol.js';
+import { StatusPolling } from './polling.js';
+import { printerStateOf, type PrinterState } from './printer-state.js';
 import type { SdStatus, Temperatures } from './responses.js';
-
-export type PrinterState = 'offline' | 'connecting' | 'idle' | 'heating' | 'printing' | 'paused' | 'error';
-export type JobOutcome = 'finished' | 'cancelled' | 'interrupted' | 'failed';
-
-export interface JobInfo {
-  id: string;
-  mode: 'host' | 'sd';
-  file: string;
-  startedAt: string;
-  state: 'printing' | 'paused' | JobOutcome;
-  /** 0..1 */
-  progress: number;
-  filamentMm: number;
-  filamentG: number;
-}
-
-interface ActiveJob {
-  id: string;
-  mode: 'host' | 'sd';
-  file: string;
-  startedAt: Date;
-  startedMono: number;
-  paused: boolean;
-  /** Host mode: lines still to send. */
-  lines: string[];
-  next: number;
-  acked: number;
-  /** Host mode: filament from the commands the printer acknowledged. */
-  extrusion: ExtrusionState;
-  /**
-   * SD mode: filament from M114 E readings, and the firmware's print counter (M78) at the
-   * start, for a cross-check where the counter is enabled.
-   */
-  sd: { segmentStartE: number; highE: number; doneMm: number; byte: number; total: number; counterStartMm: number | null } | null;
-  cancelling: boolean;
-}
 
 export interface PrinterEvents {
   state: [PrinterState];
@@ -63,6 +30,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private readonly log: Logger;
   private readonly link: SerialLink;
   private readonly protocol: LineProtocol;
+  private readonly polling: StatusPolling;
   private readonly spec: FilamentSpec;
   private readonly dialect: PrinterDialect;
   private rx = '';
@@ -76,12 +44,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private fault: { kind: string; text: string; at: string } | null = null;
   private job: ActiveJob | null = null;
   private lastJob: JobInfo | null = null;
-  /** Filament of the jobs ended since the gateway started, mm. */
   /** Filament of the jobs ended since the gateway started, per extruder, mm. */
   private endedJobsMm: number[] = [];
-  private pollTimer: NodeJS.Timeout | null = null;
-  private positionTimer: NodeJS.Timeout | null = null;
-  private positionPending = false;
   /** Last `Stats: Filament used` reading (M78), mm; null when the firmware has no print counter. */
   private printCounterMm: number | null = null;
   private startTimer: NodeJS.Timeout | null = null;
@@ -110,6 +74,13 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
         this.link.restart(reason);
       },
     );
+    this.polling = new StatusPolling(
+      this.dialect,
+      this.protocol,
+      { intervalS: cfg.pollIntervalS, positionMs: cfg.sdPositionPollMs },
+      () => this.ready,
+      () => this.job?.mode === 'sd',
+    );
   }
 
   get id(): string {
@@ -127,7 +98,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   /** A running count of filament metered since the gateway started (ended jobs and the current one), per extruder, mm. */
   get filamentCountersMm(): number[] {
-    return addPerExtruder(this.endedJobsMm, this.job ? this.jobFilamentByExtruderMm(this.job) : []);
+    return addPerExtruder(this.endedJobsMm, this.job ? jobFilamentByExtruderMm(this.job) : []);
   }
 
   /** grams for a length of this printer's filament */
@@ -136,7 +107,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   get currentJob(): JobInfo | null {
-    return this.job ? this.jobInfo(this.job, this.job.paused ? 'paused' : 'printing') : null;
+    return this.job ? jobInfo(this.job, this.job.paused ? 'paused' : 'printing', this.spec) : null;
   }
 
   get finishedJob(): JobInfo | null {
@@ -184,7 +155,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (this.job) throw new PrinterRefusal(`${this.cfg.id} is already printing ${this.job.file}`);
     const lines = gcode.split(/\r?\n/).map(stripLine).filter((l) => l.length > 0);
     if (lines.length === 0) throw new PrinterRefusal(`${file}: no G-code in the file`, 400);
-    this.job = this.newJob('host', file, lines);
+    this.job = this.openJob('host', file, lines);
     this.updateState();
     this.protocol.kick();
     return this.currentJob!;
@@ -239,21 +210,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     return this.job;
   }
 
-  private newJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
-    const job: ActiveJob = {
-      id: randomUUID(),
-      mode,
-      file,
-      startedAt: this.now(),
-      startedMono: performance.now(),
-      paused: false,
-      lines,
-      next: 0,
-      acked: 0,
-      extrusion: initialExtrusion(this.dialect.positioningSetsE),
-      sd: mode === 'sd' ? { segmentStartE: NaN, highE: NaN, doneMm: 0, byte: 0, total: 0, counterStartMm: null } : null,
-      cancelling: false,
-    };
+  private openJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
+    const job = newJob({ id: randomUUID(), mode, file, lines, startedAt: this.now(), startedMono: performance.now() }, this.dialect.positioningSetsE);
     this.journal.record('printer.job-started', this.cfg.id, { jobId: job.id, mode, file, lines: lines.length || undefined });
     this.log.info({ jobId: job.id, mode, file }, `job started: ${file}`);
     return job;
@@ -277,45 +235,13 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     job.extrusion = applyGcode(job.extrusion, line).state;
   }
 
-  private jobFilamentMm(job: ActiveJob): number {
-    return this.jobFilamentByExtruderMm(job).reduce((a, b) => a + b, 0);
-  }
-
-  /** SD mode reads one E position (the active extruder's): it counts as extruder 0. */
-  private jobFilamentByExtruderMm(job: ActiveJob): number[] {
-    const host = consumedMm(job.extrusion);
-    if (!job.sd) return host;
-    const sd = job.sd;
-    return addPerExtruder(host, [sd.doneMm + (Number.isNaN(sd.highE) ? 0 : sd.highE - sd.segmentStartE)]);
-  }
-
-  private jobInfo(job: ActiveJob, state: JobInfo['state']): JobInfo {
-    const mm = this.jobFilamentMm(job);
-    const progress = job.mode === 'host' ? (job.lines.length ? job.acked / job.lines.length : 0) : job.sd!.total ? job.sd!.byte / job.sd!.total : 0;
-    return {
-      id: job.id,
-      mode: job.mode,
-      file: job.file,
-      startedAt: job.startedAt.toISOString(),
-      state,
-      progress: Math.min(1, progress),
-      filamentMm: round(mm, 3),
-      filamentG: round(gramsOf(mm, this.spec), 3),
-    };
-  }
-
   private endJob(outcome: JobOutcome, reason: string): void {
     const job = this.job;
     if (!job) return;
     this.job = null;
-    const info = this.jobInfo(job, outcome);
+    const info = jobInfo(job, outcome, this.spec);
     this.lastJob = info;
-    this.endedJobsMm = addPerExtruder(this.endedJobsMm, this.jobFilamentByExtruderMm(job));
-    const durationS = round((performance.now() - job.startedMono) / 1000, 1);
-    // The print counter counts every forward E move, un-retractions included, so it reads
-    // higher than the filament used: a cross-check, not the metered figure.
-    const counterStart = job.sd?.counterStartMm ?? null;
-    const printCounterMm = counterStart !== null && this.printCounterMm !== null ? this.printCounterMm - counterStart : undefined;
+    this.endedJobsMm = addPerExtruder(this.endedJobsMm, jobFilamentByExtruderMm(job));
     this.journal.record('printer.job-ended', this.cfg.id, {
       jobId: job.id,
       mode: job.mode,
@@ -324,8 +250,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       reason,
       filamentMm: info.filamentMm,
       filamentG: info.filamentG,
-      printCounterMm,
-      durationS,
+      printCounterMm: printCounterUsedMm(job, this.printCounterMm),
+      durationS: jobDurationS(job, performance.now()),
     });
     this.log.info({ jobId: job.id, outcome, filamentG: info.filamentG }, `job ${outcome}: ${job.file} (${reason})`);
     this.emit('job', info);
@@ -368,13 +294,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private onCapabilities(): void {
-    const poll = this.cfg.pollIntervalS;
-    const g = this.dialect.gcode;
-    if (this.autoreports('temperatures')) this.protocol.send({ line: g.autoreportTemperatures!(poll) });
-    if (this.autoreports('sd')) this.protocol.send({ line: g.autoreportSdStatus!(poll) });
-    this.pollTimer = setInterval(() => this.poll(), poll * 1000);
-    this.positionPending = false;
-    this.positionTimer = setInterval(() => this.pollPosition(), this.cfg.sdPositionPollMs);
+    this.polling.start(this.capabilities);
     this.ready = true;
     this.since = this.now();
     this.journal.record('device.hello', this.cfg.id, { firmware: this.firmware?.name ?? 'unknown', machine: this.firmware?.fields.MACHINE_TYPE, capabilities: this.capabilities });
@@ -382,32 +302,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.updateState();
   }
 
-  /** What auto-reports do not cover is polled, one command at a time, only when the line is idle. */
-  private poll(): void {
-    if (!this.ready || !this.protocol.idle) return;
-    if (!this.autoreports('temperatures')) this.protocol.send({ line: this.dialect.gcode.temperatures });
-    if (!this.autoreports('sd')) this.protocol.send({ line: this.dialect.gcode.sdStatus });
-  }
-
-  /** The firmware reports this by itself: the dialect has the command and M115 offered it. */
-  private autoreports(what: 'temperatures' | 'sd'): boolean {
-    return what === 'temperatures'
-      ? this.dialect.gcode.autoreportTemperatures !== null && this.capabilities.AUTOREPORT_TEMP === true
-      : this.dialect.gcode.autoreportSdStatus !== null && this.capabilities.AUTOREPORT_SD_STATUS === true;
-  }
-
-  /** SD mode: the extruder position, read often, one request at a time. */
-  private pollPosition(): void {
-    if (!this.ready || this.job?.mode !== 'sd' || this.positionPending) return;
-    this.positionPending = true;
-    this.protocol.send({ line: this.dialect.gcode.position, onAck: () => (this.positionPending = false) });
-  }
-
   private clearTimers(): void {
-    if (this.pollTimer) clearInterval(this.pollTimer);
-    if (this.positionTimer) clearInterval(this.positionTimer);
+    this.polling.stop();
     if (this.startTimer) clearTimeout(this.startTimer);
-    this.pollTimer = this.positionTimer = this.startTimer = null;
+    this.startTimer = null;
   }
 
   // ---- receiving ----
@@ -448,7 +346,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const sd = parse.sdStatus(line);
     if (sd) this.onSdStatus(sd);
     const pos = parse.position(line);
-    if (pos && this.job?.sd) this.onExtruderPosition(this.job.sd, pos.e);
+    if (pos && this.job?.sd) this.job.sd.readings = afterExtruderReading(this.job.sd.readings, pos.e, this.cfg.maxRetractionMm);
     const counter = parse.printCounter(line);
     if (counter !== null) this.printCounterMm = counter;
 
@@ -491,7 +389,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (sd.printing) {
       // A print we did not start: another host or the printer's own menu started it from SD.
       if (!this.job) {
-        const job = (this.job = this.newJob('sd', 'SD card', []));
+        const job = (this.job = this.openJob('sd', 'SD card', []));
         this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => (job.sd!.counterStartMm = this.printCounterMm) });
       }
       if (this.job.sd) {
@@ -511,34 +409,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.updateState();
   }
 
-  /**
-   * SD mode: E from M114. A rise above the segment's high-water mark is consumption; a small
-   * drop is a retraction; a large drop is a reset (G92), which closes the segment. Segments
-   * start at E = 0: slicers' start G-code and layer changes reset with G92 E0, so what was
-   * extruded before the first reading of a segment (a purge line) still counts.
-   */
-  private onExtruderPosition(sd: NonNullable<ActiveJob['sd']>, e: number): void {
-    if (Number.isNaN(sd.highE) || e < sd.highE - this.cfg.maxRetractionMm) {
-      if (!Number.isNaN(sd.highE)) sd.doneMm += sd.highE - sd.segmentStartE;
-      sd.segmentStartE = 0;
-      sd.highE = Math.max(0, e);
-    } else if (e > sd.highE) sd.highE = e;
-  }
-
   private updateState(): void {
-    const next: PrinterState = !this.connected
-      ? 'offline'
-      : !this.ready
-        ? 'connecting'
-        : this.fault
-          ? 'error'
-          : this.job
-            ? this.job.paused
-              ? 'paused'
-              : 'printing'
-            : isHeating(this.temps)
-              ? 'heating'
-              : 'idle';
+    const next = printerStateOf({ connected: this.connected, ready: this.ready, faulted: this.fault !== null, job: this.job, temps: this.temps });
     if (next === this.stateNow) return;
     this.stateNow = next;
     this.emit('state', next);
@@ -553,18 +425,4 @@ export class PrinterRefusal extends Error {
   ) {
     super(message);
   }
-}
-
-function isHeating(t: Temperatures | null): boolean {
-  if (!t) return false;
-  return [t.hotend, t.bed].some((h) => h !== undefined && h.target > 0 && h.actual < h.target - 2);
-}
-
-function round(x: number, digits: number): number {
-  const f = 10 ** digits;
-  return Math.round(x * f) / f;
-}
-
-function addPerExtruder(a: readonly number[], b: readonly number[]): number[] {
-  return Array.from({ length: Math.max(a.length, b.length) }, (_, i) => (a[i] ?? 0) + (b[i] ?? 0));
 }

@@ -1,0 +1,207 @@
+/**
+ * The simulated ledger's HTTP app: the JSON batch API and the Valueflows GraphQL subset over
+ * one store, behind a bearer token when one is set, obeying the faults it is given (a
+ * Fastify app built by a function; ledger-sim.ts listens with it and injects the faults).
+ */
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { z } from 'zod';
+import type { LedgerRecord } from '../../../ledger-client/src/types.js';
+import { GraphqlSyntaxError, parseOperation, project, valueOf, type Field } from './graphql-subset.js';
+import type { LedgerStore, RecordResult } from './ledger-store.js';
+import { iso, issueText } from './validation.js';
+
+// ---- GraphQL ----
+
+const MUTATIONS: Record<string, { arg: string; type: LedgerRecord['type']; payload: string }> = {
+  createProcess: { arg: 'process', type: 'process', payload: 'process' },
+  createEconomicEvent: { arg: 'event', type: 'economic-event', payload: 'economicEvent' },
+  createClaim: { arg: 'claim', type: 'claim', payload: 'claim' },
+};
+const QUERIES: Record<string, LedgerRecord['type'] | 'totals'> = { process: 'process', economicEvent: 'economic-event', claim: 'claim', ledgerTotals: 'totals' };
+
+/** A stored record as the GraphQL types show it: actions and units as objects with ids. */
+function asGraphql(r: LedgerRecord): Record<string, unknown> {
+  const m = (q: { hasNumericalValue: number; hasUnit: string } | undefined) => q && { hasNumericalValue: q.hasNumericalValue, hasUnit: { id: q.hasUnit, label: q.hasUnit, symbol: q.hasUnit } };
+  if (r.type === 'process') return { ...r };
+  return { ...r, action: { id: r.action, label: r.action }, resourceQuantity: m(r.resourceQuantity), effortQuantity: 'effortQuantity' in r ? m(r.effortQuantity) : undefined };
+}
+
+interface GqlError {
+  message: string;
+  path?: string[];
+  extensions: { code: string };
+}
+
+// ---- faults ----
+
+export interface Faults {
+  /** Answer the next n requests with `status` (5xx). */
+  status5xx: number;
+  status: number;
+  /** Answer the next n requests with 429 and Retry-After. */
+  tooMany: number;
+  retryAfterS: number;
+  /** Wait this long before handling each request. */
+  slowMs: number;
+  /** Store the next n batches, then drop the connection without answering. */
+  commitThenDrop: number;
+  /** Not listening: connections are refused. */
+  refusing: boolean;
+  /** Refuse the next n records sent to the JSON API as invalid (422), storing none of them. */
+  reject: number;
+  rejectMessage: string;
+}
+
+export const NO_FAULTS: Faults = { status5xx: 0, status: 503, tooMany: 0, retryAfterS: 1, slowMs: 0, commitThenDrop: 0, refusing: false, reject: 0, rejectMessage: '' };
+
+// ---- the HTTP app ----
+
+const sendBody = z.strictObject({ records: z.array(z.unknown()).max(10_000) });
+const lookupBody = z.strictObject({ ids: z.array(z.string()).max(10_000) });
+const totalsQuery = z.strictObject({ from: iso, to: iso });
+const graphqlBody = z.object({ query: z.string().min(1), variables: z.record(z.string(), z.unknown()).nullish(), operationName: z.string().nullish() });
+
+function parse<T extends z.ZodType>(schema: T, value: unknown, reply: FastifyReply): z.output<T> | null {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  void reply.code(400).send({ error: 'bad-request', message: issueText(r.error) });
+  return null;
+}
+
+/** Stores, then hangs up without an answer, when the fault asks for it. */
+function dropAfterCommit(faults: Faults, req: FastifyRequest, reply: FastifyReply): boolean {
+  if (faults.commitThenDrop <= 0) return false;
+  faults.commitThenDrop--;
+  reply.hijack();
+  req.raw.socket.destroy();
+  return true;
+}
+
+export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token?: string; logger?: boolean } = {}): FastifyInstance {
+  const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 32 * 1024 * 1024 });
+
+  app.addHook('onRequest', async (_req, reply) => {
+    if (faults.tooMany > 0) {
+      faults.tooMany--;
+      return reply.code(429).header('retry-after', String(faults.retryAfterS)).send({ error: 'too-many-requests', message: `slow down: try again in ${faults.retryAfterS} s` });
+    }
+    if (faults.status5xx > 0) {
+      faults.status5xx--;
+      return reply.code(faults.status).send({ error: 'unavailable', message: 'the ledger is unavailable (simulated)' });
+    }
+  });
+  app.addHook('preHandler', async () => {
+    if (faults.slowMs > 0) await sleep(faults.slowMs);
+  });
+
+  app.get('/health', async () => ({ status: 'ok', records: store.db.prepare('SELECT COUNT(*) FROM records').pluck().get() }));
+  /** The newest records first, for a person watching records arrive (e.g. with `npm start`). */
+  app.get<{ Querystring: { limit?: string } }>('/records', async (req) => {
+    const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 50));
+    return (store.db.prepare('SELECT seq, id, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; via: string; storedAt: string; body: string }[]).map(
+      ({ body, ...r }) => ({ ...r, record: JSON.parse(body) as unknown }),
+    );
+  });
+
+  // The API, behind the bearer token when one is set.
+  void app.register(async (api) => {
+    if (opts.token) {
+      api.addHook('onRequest', async (req, reply) => {
+        if (req.headers.authorization !== `Bearer ${opts.token}`) {
+          return reply.code(401).header('www-authenticate', 'Bearer').send({ error: 'unauthorized', message: 'a valid bearer token is required' });
+        }
+      });
+    }
+
+    api.post('/records', async (req, reply) => {
+      const body = parse(sendBody, req.body, reply);
+      if (!body) return reply;
+      const results = store.db.transaction(() =>
+        body.records.map((r): RecordResult => {
+          if (faults.reject <= 0) return store.submit(r, 'json');
+          faults.reject--;
+          return { id: String((r as { id?: unknown }).id), status: 'rejected', message: faults.rejectMessage };
+        }),
+      )();
+      if (dropAfterCommit(faults, req, reply)) return reply;
+      return reply.code(results.some((r) => r.status === 'rejected') ? 422 : 200).send({ results });
+    });
+
+    api.post('/lookup', async (req, reply) => {
+      const body = parse(lookupBody, req.body, reply);
+      if (!body) return reply;
+      return { found: store.has(body.ids) };
+    });
+
+    api.get('/totals', async (req, reply) => {
+      const q = parse(totalsQuery, req.query, reply);
+      if (!q) return reply;
+      return store.totals(q.from, q.to);
+    });
+
+    api.post('/graphql', async (req, reply) => {
+      const body = parse(graphqlBody, req.body, reply);
+      if (!body) return reply;
+      const bad = (message: string) => reply.code(400).send({ errors: [{ message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
+      let op;
+      try {
+        op = parseOperation(body.query, body.operationName);
+      } catch (err) {
+        if (err instanceof GraphqlSyntaxError) return reply.code(400).send({ errors: [{ message: `Syntax Error: ${err.message}`, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }] });
+        throw err;
+      }
+      const known = op.type === 'mutation' ? MUTATIONS : QUERIES;
+      const unknownField = op.selections.find((f) => !(f.name in known));
+      if (unknownField) return bad(`Cannot query field "${unknownField.name}" on type "${op.type === 'mutation' ? 'Mutation' : 'Query'}" (the simulator's subset: ${Object.keys(known).join(', ')}).`);
+      const variables = body.variables ?? {};
+      const data: Record<string, unknown> = {};
+      const errors: GqlError[] = [];
+      const run = (f: Field) => {
+        const key = f.alias ?? f.name;
+        if (op.type === 'mutation') {
+          const m = MUTATIONS[f.name]!;
+          const input = valueOf(f.args[m.arg] ?? { kind: 'literal', value: null }, variables);
+          if (!input || typeof input !== 'object' || Array.isArray(input)) {
+            data[key] = null;
+            return errors.push({ message: `${m.arg}: expected an input object`, path: [key], extensions: { code: 'BAD_USER_INPUT' } });
+          }
+          // Servers like hREA choose ids themselves; a client that sends none gets one (and no deduplication).
+          const raw = { type: m.type, id: `sim-${randomUUID()}`, created: new Date().toISOString(), ...(input as Record<string, unknown>) };
+          const result = store.submit(raw, 'graphql');
+          if (result.status === 'rejected') {
+            data[key] = null;
+            return errors.push({ message: `${m.arg}.${result.message}`, path: [key], extensions: { code: 'BAD_USER_INPUT' } });
+          }
+          data[key] = project({ [m.payload]: asGraphql(store.get(result.id)!) }, f.selections);
+          return;
+        }
+        const kind = QUERIES[f.name]!;
+        const args = Object.fromEntries(Object.entries(f.args).map(([k, v]) => [k, valueOf(v, variables)]));
+        if (kind === 'totals') {
+          const q = totalsQuery.safeParse(args);
+          if (!q.success) {
+            data[key] = null;
+            return errors.push({ message: issueText(q.error), path: [key], extensions: { code: 'BAD_USER_INPUT' } });
+          }
+          const t = store.totals(q.data.from, q.data.to);
+          data[key] = project({ records: t.records, sums: Object.entries(t.sums).map(([k, value]) => ({ key: k, value })) }, f.selections);
+          return;
+        }
+        const r = typeof args.id === 'string' ? store.get(args.id) : null;
+        data[key] = r && r.type === kind ? project(asGraphql(r), f.selections) : null;
+      };
+      if (op.type === 'mutation') store.db.transaction(() => op.selections.forEach(run))();
+      else op.selections.forEach(run);
+      if (op.type === 'mutation' && dropAfterCommit(faults, req, reply)) return reply;
+      return errors.length ? { data, errors } : { data };
+    });
+  });
+
+  app.setErrorHandler((err: Error & { statusCode?: number }, _req, reply) => {
+    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
+    return reply.code(status).send({ error: status === 500 ? 'internal' : 'bad-request', message: err.message });
+  });
+  return app;
+}
