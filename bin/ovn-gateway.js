@@ -13,7 +13,6 @@ try {
 if (dev) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../gateway/src/cli/main.ts');
-} else {
-  await import('../dist/gateway/src/cli/main.js');
 }
+const { main } = dev ? await import('../gateway/src/cli/main.ts') : await import('../dist/gateway/src/cli/main.js');
+await main();

@@ -16,9 +16,10 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
 import { loadConfig } from '../gateway/src/config/load.js';
-import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import type { RunningGateway } from '../gateway/src/gateway.js';
 import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
+import { startLab } from '../simulators/src/lab.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { adminFetch, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
@@ -341,7 +342,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     };
     for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
     for (const from of moved.keys()) expect(JSON.stringify(cfg), 'nothing left on the lab’s fixed ports').not.toContain(from);
-    const running = await startGateway(loaded, { logger: quietLogger() });
+    const running = await startLab(loaded, { logger: quietLogger() });
     gw = Object.assign(running, { fetch: adminFetch(running).fetch });
   });
 
@@ -502,7 +503,7 @@ billing:
 affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: printer }] }]
 `,
     );
-    const gw = await startGateway(loadConfig(file), { httpPort: 0, logger: quietLogger() });
+    const gw = await startLab(loadConfig(file), { httpPort: 0, logger: quietLogger() });
     try {
       const node = gw.simulators[0]!.sim as MeteringNodeSim;
       await waitFor(() => gw.devices.get('n1')!.health().state === 'online');

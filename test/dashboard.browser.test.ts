@@ -10,9 +10,9 @@ import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../gateway/src/config/load.js';
-import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { createLogger } from '../gateway/src/log.js';
+import { startLab, type RunningLab } from '../simulators/src/lab.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { freePort, tempDir, waitFor } from './helpers.js';
 
@@ -24,7 +24,7 @@ const LAPTOP = { width: 1280, height: 860 };
 const PHONE = { width: 360, height: 760 };
 
 /** The lab of `npm start` with every simulator on a free port and the journal in a temp dir. */
-async function startLab(): Promise<RunningGateway> {
+async function labOnFreePorts(): Promise<RunningLab> {
   const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
   const cfg = loaded.config;
   // baseDir stays config/, so the scenario files are the lab's own.
@@ -45,18 +45,18 @@ async function startLab(): Promise<RunningGateway> {
   };
   for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
   const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
-  return startGateway(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
+  return startLab(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
 }
 
 describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', () => {
-  let gw: RunningGateway;
+  let gw: RunningLab;
   let browser: Browser;
   const contexts: BrowserContext[] = [];
   const tokens = {} as Record<'affiliate' | 'custodian' | 'maintainer' | 'admin', string>;
 
   beforeAll(async () => {
     mkdirSync(SCREENSHOTS, { recursive: true });
-    [gw, browser] = await Promise.all([startLab(), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
+    [gw, browser] = await Promise.all([labOnFreePorts(), chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] })]);
     tokens.affiliate = createToken(gw.journal, { role: 'affiliate', affiliateId: 'ada', name: 'Ada' }).token;
     tokens.custodian = createToken(gw.journal, { role: 'custodian', name: 'Carla (custodian)' }).token;
     tokens.maintainer = createToken(gw.journal, { role: 'maintainer', name: 'Max (maintainer)' }).token;

@@ -5,10 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { configSchema } from '../gateway/src/config/schema.js';
-import { startGateway, type RunningGateway } from '../gateway/src/gateway.js';
+import type { RunningGateway } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
+import { startLab, type RunningLab } from '../simulators/src/lab.js';
 import { hasSocat } from '../simulators/src/transports.js';
 
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
@@ -44,7 +45,7 @@ export async function waitFor<T>(check: () => T | Promise<T>, ms = 10_000, what 
   }
 }
 
-export interface TestGateway extends RunningGateway {
+export interface TestGateway extends RunningLab {
   logs: Record<string, unknown>[];
   /** An admin API token. */
   token: string;
@@ -69,7 +70,7 @@ export function adminHeaders(dataDir: string): RequestInit {
   }
 }
 
-/** A gateway on a free HTTP port with its journal in a temp dir; its log lines are kept for assertions. */
+/** A gateway (with the config's simulators, if any) on a free HTTP port with its journal in a temp dir; its log lines are kept for assertions. */
 export async function startTestGateway(config: unknown): Promise<TestGateway> {
   const logs: Record<string, unknown>[] = [];
   const sink = new Writable({
@@ -80,7 +81,7 @@ export async function startTestGateway(config: unknown): Promise<TestGateway> {
   });
   const dir = tempDir('gw');
   const parsed = configSchema.parse({ ...(config as object), gateway: { dataDir: join(dir, 'data'), ...(config as { gateway?: object }).gateway } });
-  const gw = await startGateway({ config: parsed, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger({ level: 'debug', format: 'json' }, sink) });
+  const gw = await startLab({ config: parsed, file: join(dir, 'config.yaml'), baseDir: dir }, { httpPort: 0, logger: createLogger({ level: 'debug', format: 'json' }, sink) });
   const { token, fetch: authed } = adminFetch(gw);
   return Object.assign(gw, {
     logs,

@@ -4,9 +4,8 @@
  */
 import { resolve } from 'node:path';
 import { AccessStore } from './access/store.js';
-import { splitHostPort } from './config/common.js';
 import type { LoadedConfig } from './config/load.js';
-import type { DeviceConfig, SimulatorConfig, ToolConfig } from './config/schema.js';
+import type { DeviceConfig, ToolConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
@@ -29,15 +28,6 @@ import type { EmbeddedBroker } from './mqtt/broker.js';
 import type { UpstreamBridge } from './mqtt/bridge.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
-import { loadScenario, playScenario, type SimControl } from '../../simulators/src/control.js';
-import { nodeControl } from '../../simulators/src/metering-node/control.js';
-import { MeteringNodeSim } from '../../simulators/src/metering-node/node-sim.js';
-import { printerControl } from '../../simulators/src/printer/control.js';
-import { PrinterSim } from '../../simulators/src/printer/printer-sim.js';
-import { serveTcp, type SimTransport, type SimulatedDevice } from '../../simulators/src/transports.js';
-import { LedgerSim } from '../../simulators/src/ledger/ledger-sim.js';
-import { RigSim } from '../../simulators/src/rig/rig-sim.js';
-import { rigControl } from '../../simulators/src/rig/control.js';
 
 export interface StartOptions {
   /** Overrides gateway.http.port (0 picks a free port). */
@@ -45,16 +35,10 @@ export interface StartOptions {
   logger?: Logger;
 }
 
-export interface RunningSimulator {
-  sim: SimulatedDevice | LedgerSim | RigSim;
-  close(): Promise<void>;
-}
-
 export interface RunningGateway {
   readonly url: string;
   readonly journal: Journal;
   readonly devices: ReadonlyMap<string, Device>;
-  readonly simulators: readonly RunningSimulator[];
   /** The embedded MQTT broker, when the config has an mqtt section. */
   readonly broker: EmbeddedBroker | null;
   /** The bridge to the upstream MQTT broker, when the config has a bridge section. */
@@ -89,8 +73,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   // Seed data: affiliates not known yet are added; after that the CLI and the API manage them.
   for (const a of config.affiliates) if (!access.get(a.id)) access.put(a);
 
-  const scenarios = new AbortController();
-  const simulators: RunningSimulator[] = [];
   let app: ReturnType<typeof buildApp> | null = null;
   const devices = new Map<string, Device>();
   const tools = new Map<string, ToolSessions>();
@@ -99,7 +81,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let bridge: UpstreamBridge | null = null;
 
   const stop = async () => {
-    scenarios.abort();
     await app?.close();
     for (const t of tools.values()) await t.stop();
     await bridge?.stop();
@@ -107,7 +88,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
     await broker?.stop();
-    for (const s of simulators) await s.close();
     journal.record('gateway.stopped', null, {});
     // the storage monitor still listens here, so a held write set aside at this moment is logged
     if (!journal.flushHeld()) {
@@ -119,7 +99,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   };
 
   try {
-    for (const sc of config.simulators) if (sc.kind !== 'rig') simulators.push(await startSimulator(sc, baseDir, log, scenarios.signal));
     // before the devices: networked instruments will reach the gateway through it
     if (config.mqtt) {
       // loaded only when configured: the broker and its dependencies take a while to load on a Pi
@@ -128,8 +107,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       await broker.start();
       const { publishSessionEvents } = await import('./mqtt/session-events.js');
       publishSessionEvents(journal, broker, log);
-      // simulated instruments connect to it as devices, with credentials for this run only
-      for (const sc of config.simulators) if (sc.kind === 'rig') simulators.push(startRigSimulator(sc, broker, baseDir, log, scenarios.signal));
     }
     if (config.ledger) {
       // Attached before any session can close, so every record is written with its event.
@@ -165,7 +142,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     if (http.demoTokens) {
       for (const { role, token } of renewDemoTokens(journal, 'ada')) log.info({ role }, `demo ${role} login: ${url}/#token=${token}`);
     }
-    return { url, journal, devices, simulators, broker, bridge, log, storage, app, stop };
+    return { url, journal, devices, broker, bridge, log, storage, app, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
@@ -211,45 +188,4 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: E
     case 'mqtt-instrument':
       return new MqttInstrument(dc, broker!, journal, log);
   }
-}
-
-function startRigSimulator(sc: Extract<SimulatorConfig, { kind: 'rig' }>, broker: EmbeddedBroker, baseDir: string, log: Logger, signal: AbortSignal): RunningSimulator {
-  const { url, password } = broker.simulatedDeviceCredentials(sc.device);
-  const rig = new RigSim({ url, password, deviceId: sc.device, baseTopic: broker.topics.base, model: sc.model, powerW: sc.powerW, idleW: sc.idleW, telemetryIntervalMs: sc.telemetryIntervalMs, timeScale: sc.timeScale });
-  rig.start();
-  const slog = log.child({ simulator: sc.device });
-  slog.info(`simulated ${sc.model} ${sc.device} connecting to the embedded broker at ${url}`);
-  const steps = sc.scenario ? loadScenario(resolve(baseDir, sc.scenario)) : [];
-  playScenario(rigControl(rig), steps, (out) => slog.info(out), signal).catch((err: Error) => slog.error(err.message));
-  return { sim: rig, close: () => rig.stop() };
-}
-
-async function startSimulator(sc: Exclude<SimulatorConfig, { kind: 'rig' }>, baseDir: string, log: Logger, signal: AbortSignal): Promise<RunningSimulator> {
-  const { host, port } = splitHostPort(sc.listen);
-  if (sc.kind === 'ledger') {
-    const ledger = await LedgerSim.start({ host, port, db: sc.db ? resolve(baseDir, sc.db) : undefined });
-    log.child({ simulator: sc.listen }).info(`simulated ledger on ${ledger.url} (records: ${ledger.url}/records)`);
-    return { sim: ledger, close: () => ledger.close() };
-  }
-  const steps = sc.scenario ? loadScenario(resolve(baseDir, sc.scenario)) : [];
-  let sim: SimulatedDevice;
-  let control: (t: SimTransport) => SimControl;
-  let name: string;
-  switch (sc.kind) {
-    case 'node': {
-      const node = new MeteringNodeSim({ nodeId: sc.nodeId, powerW: sc.powerW, timeScale: sc.timeScale });
-      [sim, control, name] = [node, (t) => nodeControl(node, t), `metering node ${sc.nodeId}`];
-      break;
-    }
-    case 'printer': {
-      const printer = new PrinterSim({ dialect: sc.dialect, timeScale: sc.timeScale });
-      [sim, control, name] = [printer, (t) => printerControl(printer, t), `${sc.dialect} printer`];
-      break;
-    }
-  }
-  const transport = await serveTcp(sim, host, port);
-  const slog = log.child({ simulator: sc.listen });
-  slog.info(`simulated ${name} listening on ${transport.address}`);
-  playScenario(control(transport), steps, (out) => slog.info(out), signal).catch((err: Error) => slog.error(err.message));
-  return { sim, close: () => transport.close() };
 }

@@ -1,4 +1,4 @@
-/** What the command-line modules share: the data directory from --config or --data, the journal in it, and refusals. */
+/** What the command-line modules share: the data directory from --config or --data, the journal in it, the running gateway's API, and refusals. */
 import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
@@ -36,4 +36,22 @@ export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): 
   if (result instanceof Promise) return result.finally(() => journal.close()) as T;
   journal.close();
   return result;
+}
+
+/** Where the commands that talk to the running gateway find it, unless --url says otherwise. */
+export const DEFAULT_URL = 'http://127.0.0.1:8080';
+
+/** A request to the running gateway's API; its error message becomes the command's. */
+export async function callApi(url: string, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  let res: Response;
+  try {
+    // the API wants a token: OVN_GATEWAY_TOKEN (ovn-gateway tokens create)
+    const token = process.env.OVN_GATEWAY_TOKEN;
+    res = await fetch(`${url}${path}`, token ? { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } } : init);
+  } catch {
+    throw new CliError(`cannot reach the gateway at ${url}: is it running? (--url to point elsewhere)`);
+  }
+  const body = (await res.json()) as Record<string, unknown>;
+  if (!res.ok) throw new CliError(`${res.status}: ${String(body.message ?? res.statusText)}`);
+  return body;
 }

@@ -1,7 +1,7 @@
 /** `ovn-gateway tokens create|list|revoke`: API tokens, in the journal database (works with the gateway running or not). */
 import { InvalidArgumentError, type Command } from 'commander';
-import { createToken, listTokens, revokeToken, ROLES, type Role } from '../http/tokens.js';
-import { withData, withJournal } from './common.js';
+import { createToken, listTokens, revokeToken, ROLES, type Role } from '../../http/tokens.js';
+import { withData, withJournal } from '../common.js';
 
 const role = (v: string): Role => {
   if (!(ROLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${ROLES.join(', ')}`);

@@ -1,0 +1,64 @@
+/** `ovn-gateway affiliates`: the local allow-list of affiliates, their badges and qualifications, in the journal database. */
+import type { Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { AccessStore } from '../../access/store.js';
+import { loadConfig } from '../../config/load.js';
+import { CliError, withData, withJournal, type DataOptions } from '../common.js';
+
+const withStore = <T>(opts: DataOptions, fn: (store: AccessStore) => T): T => withJournal(opts, (journal) => fn(new AccessStore(journal)));
+
+export function registerAffiliateCommands(program: Command): void {
+  const affiliates = program.command('affiliates').description('the local allow-list: affiliates, badges, qualifications');
+  withData(affiliates.command('list'))
+    .description('list affiliates with their badges and qualifications')
+    .action((opts: DataOptions) =>
+      withStore(opts, (store) => {
+        const quals = store.qualifications();
+        for (const a of store.list()) {
+          const q = quals.filter((x) => x.affiliateId === a.id).map((x) => (x.expiresAt ? `${x.toolId} (until ${x.expiresAt.slice(0, 10)})` : x.toolId));
+          console.log(`${a.id}\t${a.name}\t${a.status}\tbadges: ${a.badges.join(' ') || '-'}\tqualified: ${q.join(', ') || '-'}`);
+        }
+      }),
+    );
+  withData(affiliates.command('import').argument('<csv>', 'header: id,name,status,badges,qualifications'))
+    .description('import affiliates from a CSV file, all rows or none')
+    .action((file: string, opts: DataOptions) => {
+      const text = readFileSync(file, 'utf8');
+      withStore(opts, (store) => console.log(`${file}: ${store.importCsv(text, file)} affiliates imported`));
+    });
+  withData(affiliates.command('add').argument('<id>'))
+    .description('add or update an affiliate')
+    .requiredOption('--name <name>', 'display name')
+    .option('--badge <uid...>', 'badge UIDs (hex)')
+    .option('--suspended', 'add as suspended')
+    .option('--use-type <type>', 'default use type of their sessions (one of the config\'s useTypes)')
+    .action((id: string, opts: DataOptions & { name: string; badge?: string[]; suspended?: boolean; useType?: string }) => {
+      if (opts.useType && opts.config) {
+        const { useTypes } = loadConfig(opts.config).config;
+        if (!useTypes.includes(opts.useType)) throw new CliError(`unknown use type "${opts.useType}" (useTypes in ${opts.config}: ${useTypes.join(', ')})`);
+      }
+      withStore(opts, (store) => {
+        const a = store.put({ id, name: opts.name, status: opts.suspended ? 'suspended' : 'active', badges: opts.badge ?? [], useType: opts.useType });
+        console.log(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'}${a.useType ? `, use type ${a.useType}` : ''})`);
+      });
+    });
+  withData(affiliates.command('qualify').argument('<id>').argument('<tool>'))
+    .description('record that an affiliate is trained on a tool')
+    .option('--expires <date>', 'YYYY-MM-DD (end of that day, UTC) or an ISO date-time')
+    .action((id: string, tool: string, opts: DataOptions & { expires?: string }) =>
+      withStore(opts, (store) => {
+        store.qualify(id, tool, opts.expires ?? null);
+        console.log(`${id}: qualified on ${tool}${opts.expires ? ` until ${opts.expires}` : ''}`);
+      }),
+    );
+  for (const status of ['suspend', 'activate'] as const) {
+    withData(affiliates.command(status).argument('<id>'))
+      .description(status === 'suspend' ? 'suspend an affiliate (their badges stop switching tools on)' : 'make a suspended affiliate active again')
+      .action((id: string, opts: DataOptions) =>
+        withStore(opts, (store) => {
+          store.setStatus(id, status === 'suspend' ? 'suspended' : 'active');
+          console.log(`${id}: ${status === 'suspend' ? 'suspended' : 'active'}`);
+        }),
+      );
+  }
+}

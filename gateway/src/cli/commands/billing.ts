@@ -1,0 +1,107 @@
+/** `ovn-gateway billing`: charges, statements, corrections and accounting periods, from the config's tariffs and the journal. */
+import { InvalidArgumentError, type Command } from 'commander';
+import { resolve } from 'node:path';
+import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../../billing/billing.js';
+import { formatMinor } from '../../../../ledger-client/src/money.js';
+import { BillingError } from '../../billing/money.js';
+import { statementCsv, statementTable } from '../../billing/render.js';
+import { statement } from '../../billing/statement.js';
+import { loadConfig } from '../../config/load.js';
+import type { Journal } from '../../journal/journal.js';
+import { CliError, withJournal } from '../common.js';
+
+/** Runs `fn` with the billing of the config's journal. */
+function withBilling<T>(opts: { config: string }, fn: (billing: Billing, journal: Journal) => T): T {
+  const { config: cfg, baseDir } = loadConfig(opts.config);
+  if (!cfg.billing) throw new CliError(`${opts.config}: no billing section (tariffs, materials, co-owners)`);
+  const billing = cfg.billing;
+  return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) => {
+    try {
+      return fn(new Billing(billing, journal, printerMaterials(cfg), cfg.useTypes), journal);
+    } catch (err) {
+      if (err instanceof BillingError) throw new CliError(err.message);
+      throw err;
+    }
+  });
+}
+
+const month = (v: string) => {
+  if (!/^\d{4}-(0[1-9]|1[0-2])(-\d{2})?$/.test(v)) throw new InvalidArgumentError('expected a month YYYY-MM (or a date, whose month counts)');
+  return v.slice(0, 7);
+};
+
+export function registerBillingCommands(program: Command): void {
+  const billingCmd = program.command('billing').description('charges, statements, corrections and accounting periods (needs the config: tariffs and agreements live there)');
+  billingCmd
+    .command('statement')
+    .description('sessions with their line items, fund totals and co-owner payback for months --from … --to (inclusive)')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--from <YYYY-MM>', 'first month', month)
+    .option('--to <YYYY-MM>', 'last month (default: --from)', month)
+    .option('--affiliate <id>')
+    .option('--tool <id>')
+    .option('--format <format>', 'table, csv or json', 'table')
+    .action((opts: { config: string; from: string; to?: string; affiliate?: string; tool?: string; format: string }) =>
+      withBilling(opts, (billing, journal) => {
+        const st = statement(journal, { from: opts.from, to: opts.to ?? opts.from, affiliate: opts.affiliate, tool: opts.tool });
+        const { currency, minorUnit } = billing.cfg;
+        if (opts.format === 'csv') process.stdout.write(statementCsv(st, minorUnit));
+        else if (opts.format === 'json') console.log(JSON.stringify({ currency, minorUnit, ...st, payback: billing.payback() }, null, 2));
+        else if (opts.format === 'table') process.stdout.write(statementTable(st, billing.payback(), currency, minorUnit));
+        else throw new CliError(`--format: table, csv or json, not "${opts.format}"`);
+      }),
+    );
+  billingCmd
+    .command('correct')
+    .argument('<session>', 'the session id (from the statement)')
+    .description("correct a session's charge: a new event referencing it; statements show the original, the correction and the net")
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--reason <text>', 'why (required)')
+    .requiredOption('--by <who>', 'the custodian correcting it')
+    .option('--void', 'cancel the charge')
+    .option('--use-type <type>', 'charge it as another use type')
+    .option('--material-g <grams>', 'the material really used, g (0: the affiliate brought their own)', Number)
+    .option('--technician-min <minutes>', 'technician time, minutes', Number)
+    .action((sessionId: string, opts: { config: string; reason: string; by: string; void?: boolean; useType?: string; materialG?: number; technicianMin?: number }) => {
+      const changes: CorrectionChange[] = [
+        ...(opts.void ? [{ kind: 'void' } as const] : []),
+        ...(opts.useType ? [{ kind: 'use-type', useType: opts.useType } as const] : []),
+        ...(opts.materialG !== undefined ? [{ kind: 'material', filamentG: opts.materialG } as const] : []),
+        ...(opts.technicianMin !== undefined ? [{ kind: 'technician', technicianMin: opts.technicianMin } as const] : []),
+      ];
+      if (changes.length !== 1) throw new CliError('give exactly one of --void, --use-type, --material-g, --technician-min');
+      if ('filamentG' in changes[0]! && !(changes[0].filamentG >= 0)) throw new CliError('--material-g: a number of grams ≥ 0');
+      if ('technicianMin' in changes[0]! && !(Number.isInteger(changes[0].technicianMin) && changes[0].technicianMin >= 0)) throw new CliError('--technician-min: whole minutes ≥ 0');
+      withBilling(opts, (billing) => {
+        const c = billing.correct(sessionId, changes[0]!, opts.reason, opts.by);
+        const total = c.delta.reduce((a, p) => a + p.amount, 0);
+        console.log(`correction ${c.eventId} of charge ${c.corrects} in ${c.period}: ${total >= 0 ? '+' : ''}${formatMinor(total, billing.cfg.minorUnit)} ${billing.cfg.currency}`);
+      });
+    });
+  billingCmd
+    .command('close')
+    .argument('<period>', 'the month, YYYY-MM')
+    .description('close a month: later corrections to its sessions land in the next open month')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--by <who>', 'the custodian closing it')
+    .action((period: string, opts: { config: string; by: string }) =>
+      withBilling(opts, (billing) => {
+        billing.closePeriod(period, opts.by);
+        console.log(`${period} closed`);
+      }),
+    );
+  billingCmd
+    .command('verify')
+    .description('recompute every charge and correction from the inputs the journal kept, and compare')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .action((opts: { config: string }) =>
+      withBilling(opts, (_billing, journal) => {
+        const r = verifyCharges(journal);
+        if (r.mismatches.length) {
+          for (const m of r.mismatches) console.error(`event ${m.eventId} (${m.kind}, session ${m.sessionId}): ${m.problem}`);
+          process.exit(1);
+        }
+        console.log(`${r.checked} charges and corrections recomputed: all match`);
+      }),
+    );
+}

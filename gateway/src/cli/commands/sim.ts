@@ -1,0 +1,165 @@
+/**
+ * `ovn-gateway sim`: simulated devices on a TCP port, a pseudo-terminal or an MQTT broker, and
+ * the simulated lab of a config in a process of its own. The simulators' code is loaded only
+ * when one of these commands runs, or when `run` is given a config with simulators: a
+ * production gateway never loads it.
+ */
+import { InvalidArgumentError, type Command } from 'commander';
+import { createInterface } from 'node:readline';
+import { loadConfig, type LoadedConfig } from '../../config/load.js';
+import type { StartOptions } from '../../gateway.js';
+import { createLogger } from '../../log.js';
+import type { RunningLab, SimControl, SimTransport, SimulatedDevice } from '../../../../simulators/src/index.js';
+import { CliError } from '../common.js';
+
+const simulators = () => import('../../../../simulators/src/index.js');
+
+/** The config's simulators and the gateway in this process (`ovn-gateway run` on a config with simulators). */
+export async function startSimulatedLab(loaded: LoadedConfig, opts: StartOptions): Promise<RunningLab> {
+  return (await simulators()).startLab(loaded, opts);
+}
+
+const positive = (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('expected a positive number');
+  return n;
+};
+
+interface SimCliOptions {
+  tcp?: string;
+  pty?: string;
+  timeScale: number;
+  scenario?: string;
+}
+
+function simOptions(cmd: Command): Command {
+  return cmd
+    .option('--tcp <host:port>', 'listen on TCP (point a device at socket://host:port)')
+    .option('--pty <path>', 'create a pseudo-terminal linked at <path> (needs socat)')
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })');
+}
+
+/** Puts a simulator on its wire, plays its scenario and takes commands from stdin until a signal. */
+async function runSimulator(opts: SimCliOptions, name: string, device: SimulatedDevice, control: (t: SimTransport) => SimControl): Promise<void> {
+  const { hasSocat, loadScenario, playScenario, servePty, serveTcp } = await simulators();
+  if (!!opts.tcp === !!opts.pty) throw new CliError('give exactly one of --tcp <host:port> or --pty <path>');
+  if (opts.pty && !hasSocat()) throw new CliError('--pty needs socat (apt-get install socat); use --tcp otherwise');
+  const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+  let transport: SimTransport;
+  if (opts.tcp) {
+    const m = /^(.+):(\d+)$/.exec(opts.tcp);
+    if (!m) throw new CliError(`--tcp: expected host:port, got "${opts.tcp}"`);
+    transport = await serveTcp(device, m[1]!, Number(m[2]));
+  } else {
+    transport = await servePty(device, opts.pty!);
+  }
+  const ctl = control(transport);
+  console.error(`${name} at ${transport.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  commandsFromStdin(ctl, () => transport.close());
+}
+
+/** Commands typed on standard input; Ctrl-C or SIGTERM closes what runs and exits. */
+function commandsFromStdin(ctl: Pick<SimControl, 'help' | 'run'>, close: () => Promise<void>): void {
+  createInterface({ input: process.stdin }).on('line', (line) => {
+    if (line.trim() === 'help') return void console.error(ctl.help);
+    ctl.run(line).then(
+      (out) => out && console.log(out),
+      (err: Error) => console.error(err.message),
+    );
+  });
+  const quit = () => void close().then(() => process.exit(0));
+  process.once('SIGINT', quit);
+  process.once('SIGTERM', quit);
+}
+
+export function registerSimCommands(program: Command): void {
+  const sim = program.command('sim').description('run a simulated device on a TCP port or a pseudo-terminal; reads commands on stdin (type help)');
+
+  simOptions(sim.command('node'))
+    .description('a metering node speaking firmware-protocol (badge reader, relay, energy meter, busy input)')
+    .option('--node-id <id>', 'node id sent in HELLO', 'sim-node')
+    .option('--power <watts>', 'power drawn while busy', positive, 120)
+    .action(async (opts: SimCliOptions & { nodeId: string; power: number }) => {
+      const { MeteringNodeSim, nodeControl } = await simulators();
+      const node = new MeteringNodeSim({ nodeId: opts.nodeId, powerW: opts.power, timeScale: opts.timeScale });
+      await runSimulator(opts, `simulated node ${opts.nodeId}`, node, (t) => nodeControl(node, t));
+    });
+
+  simOptions(sim.command('printer'))
+    .description('a Marlin 2.x or Prusa MK3 printer with an SD card holding demo.gcode')
+    .option('--dialect <name>', 'marlin or prusa', 'marlin')
+    .action(async (opts: SimCliOptions & { dialect: string }) => {
+      if (opts.dialect !== 'marlin' && opts.dialect !== 'prusa') throw new CliError('--dialect: marlin or prusa');
+      const { PrinterSim, printerControl } = await simulators();
+      const printer = new PrinterSim({ dialect: opts.dialect, timeScale: opts.timeScale });
+      await runSimulator(opts, `simulated ${opts.dialect} printer`, printer, (t) => printerControl(printer, t));
+    });
+
+  simOptions(sim.command('rfid'))
+    .description('an RDM6300 125 kHz RFID reader (EM4100 cards) that repeats a card while it is held (--time-scale has no effect)')
+    .action(async (opts: SimCliOptions) => {
+      const { Rdm6300Sim, rfidControl } = await simulators();
+      const reader = new Rdm6300Sim();
+      await runSimulator(opts, 'simulated RDM6300 reader', reader, (t) => rfidControl(reader, t));
+    });
+
+  sim
+    .command('rig')
+    .description('a networked instrument on MQTT (the Mosquito sensor rig, or a metered smart plug) connecting to a broker as a device; reads commands on stdin')
+    .requiredOption('--url <url>', 'the broker, e.g. mqtt://127.0.0.1:1883')
+    .requiredOption('--device <id>', 'its device id (client id and user name)')
+    .requiredOption('--base-topic <topic>', "the lab's base topic (mqtt.baseTopic)")
+    .option('--password <secret>', 'its secret (ovn-gateway devices add-mqtt <id>); default: $OVN_RIG_SECRET')
+    .option('--model <model>', 'mosquito-rig or smart-plug', 'mosquito-rig')
+    .option('--power <watts>', 'power drawn while the tool works', positive, 300)
+    .option('--idle <watts>', 'power drawn while on and idle', positive, 4)
+    .option('--interval <ms>', 'telemetry interval', positive, 2000)
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--flaky', 'start in flaky mode (lost messages, dropped connections, bursts)')
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
+    .action(async (opts: { url: string; device: string; baseTopic: string; password?: string; model: string; power: number; idle: number; interval: number; timeScale: number; flaky?: boolean; scenario?: string }) => {
+      if (opts.model !== 'mosquito-rig' && opts.model !== 'smart-plug') throw new CliError('--model: mosquito-rig or smart-plug');
+      const password = opts.password ?? process.env.OVN_RIG_SECRET;
+      if (!password) throw new CliError(`--password or OVN_RIG_SECRET: the device's secret (ovn-gateway devices add-mqtt ${opts.device} prints it)`);
+      const { RigSim, rigControl, loadScenario, playScenario } = await simulators();
+      const rig = new RigSim({ url: opts.url, deviceId: opts.device, password, baseTopic: opts.baseTopic, model: opts.model, powerW: opts.power, idleW: opts.idle, telemetryIntervalMs: opts.interval, timeScale: opts.timeScale });
+      rig.setFlaky(opts.flaky ?? false);
+      rig.start();
+      const ctl = rigControl(rig);
+      console.error(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
+      const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+      void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+      commandsFromStdin(ctl, () => rig.stop());
+    });
+
+  sim
+    .command('ledger')
+    .description('a Valueflows ledger for the ledger client (JSON batch API and GraphQL, its own SQLite database, fault injection); reads commands on stdin')
+    .option('--listen <host:port>', 'where to listen (GraphQL at /graphql)', '127.0.0.1:7400')
+    .option('--db <file>', 'SQLite database file', ':memory:')
+    .option('--token <token>', 'require this bearer token')
+    .action(async (opts: { listen: string; db: string; token?: string }) => {
+      const m = /^(.+):(\d+)$/.exec(opts.listen);
+      if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
+      const { LedgerSim, ledgerControl } = await simulators();
+      const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token });
+      const ctl = ledgerControl(ledger);
+      console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
+      commandsFromStdin(ctl, () => ledger.close());
+    });
+
+  sim
+    .command('lab')
+    .description("the config's simulators in a process of their own, for a gateway run with --no-simulators (it can be killed while they keep running); reads commands on stdin: <simulator> <command>")
+    .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
+    .action(async (opts: { config: string }) => {
+      const loaded = loadConfig(opts.config);
+      if (loaded.config.simulators.length === 0) throw new CliError(`${loaded.file}: no simulators to run (simulators: is empty)`);
+      const { labControl, startSimulators } = await simulators();
+      const lab = await startSimulators(loaded, createLogger(loaded.config.gateway.log));
+      console.error(`simulated lab: ${lab.simulators.map((s) => s.name).join(', ')}; type "help" for commands`);
+      commandsFromStdin(labControl(lab.simulators), () => lab.stop());
+    });
+}
