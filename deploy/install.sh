@@ -108,7 +108,7 @@ install_program() {
   next="$dest.new"
   rm -rf "$next"
   mkdir -p "$next"
-  cp -a "$SRC/bin" "$SRC/dist" "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$SRC/deploy" "$next/"
+  cp -a "$SRC/bin" "$SRC/dist" "$SRC/package.json" "$SRC/package-lock.json" "$SRC/README.md" "$SRC/docs" "$SRC/deploy" "$next/"
   mkdir -p "$next/gateway"
   [ ! -d "$SRC/gateway/web" ] || cp -a "$SRC/gateway/web" "$next/gateway/"
   # native modules (better-sqlite3, serialport) are built for one Node.js ABI: a new Node major needs them again

@@ -6,6 +6,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { renderCliReference } from '../gateway/src/cli/reference.js';
 import { renderConfigReference } from '../gateway/src/config/reference.js';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -18,8 +19,7 @@ export interface GeneratedDocument {
 
 export const documents: GeneratedDocument[] = [
   { file: 'docs/configuration.md', render: renderConfigReference },
-  // The command-line reference goes here, rendered from the commander definitions:
-  // { file: 'docs/cli.md', render: renderCliReference } (from gateway/src/cli/reference.ts).
+  { file: 'docs/cli.md', render: renderCliReference },
 ];
 
 /** The documents whose file differs from what their render gives now. */

@@ -34,7 +34,7 @@ describe.skipIf(skipInstall)('deploy/install.sh into a scratch root', () => {
   beforeAll(() => {
     // a built clone: sources as shipped, compiled to dist/
     src = tempDir('src');
-    for (const f of ['package.json', 'package-lock.json', 'README.md', 'bin', 'deploy', 'gateway/web']) cpSync(join(repo, f), join(src, f), { recursive: true });
+    for (const f of ['package.json', 'package-lock.json', 'README.md', 'docs', 'bin', 'deploy', 'gateway/web']) cpSync(join(repo, f), join(src, f), { recursive: true });
     spawnSync(process.execPath, [join(repo, 'node_modules/typescript/bin/tsc'), '-p', join(repo, 'tsconfig.build.json'), '--outDir', join(src, 'dist')], { encoding: 'utf8' });
     expect(existsSync(join(src, 'dist/gateway/src/cli/main.js'))).toBe(true);
 

@@ -1,3 +1,5 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { staleDocuments } from '../scripts/docs.js';
 import { renderConfigReference } from '../gateway/src/config/reference.js';
@@ -26,5 +28,26 @@ describe('configuration reference', () => {
 
   it('renders the same text every time', () => {
     expect(renderConfigReference()).toBe(text);
+  });
+});
+
+describe('links in the README and the reference', () => {
+  const ROOT = join(import.meta.dirname, '..');
+  const pages = ['README.md', 'ledger-client/README.md', 'firmware-protocol/PROTOCOL.md', ...readdirSync(join(ROOT, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`)];
+  /** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+  const slug = (heading: string) => heading.trim().toLowerCase().replace(/[`*_]/g, '').replace(/[^\p{L}\p{N} -]/gu, '').replace(/ /g, '-');
+  const anchors = (file: string) => new Set([...readFileSync(join(ROOT, file), 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((m) => slug(m[1]!)));
+
+  it.each(pages)('%s links only to files and headings that exist', (page) => {
+    const text = readFileSync(join(ROOT, page), 'utf8').replace(/```[\s\S]*?```/g, '');
+    const broken: string[] = [];
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target!)) continue;
+      const [path, anchor] = target!.split('#') as [string, string | undefined];
+      const file = path ? join(dirname(page), path) : page;
+      if (!existsSync(join(ROOT, file))) broken.push(`${target} (no ${file})`);
+      else if (anchor && file.endsWith('.md') && !anchors(file).has(anchor)) broken.push(`${target} (no heading #${anchor} in ${file})`);
+    }
+    expect(broken, `${page}: broken links`).toEqual([]);
   });
 });

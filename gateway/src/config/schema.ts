@@ -103,7 +103,7 @@ const ledgerSimulator = z.strictObject({
 
 const rigSimulator = z.strictObject({
   kind: z.literal('rig').describe('A simulated networked instrument (as ovn-gateway sim rig) on the embedded broker.'),
-  device: deviceId.describe('The mqtt-instrument device it plays: it connects to the embedded broker as this device, with credentials the gateway makes for this run only.'),
+  device: deviceId.describe('The mqtt-instrument device it plays: it connects to the embedded broker as this device, with credentials made for this run only (by the gateway, or by `sim lab` in the journal when it runs apart; that needs a fixed port in mqtt.listen).'),
   model: z.enum(INSTRUMENT_MODELS).default('mosquito-rig').describe('The instrument it plays: the Mosquito sensor rig or a metered smart plug.'),
   scenario: simulatorCommon.scenario,
   timeScale: simulatorCommon.timeScale,
@@ -244,7 +244,7 @@ export const configSchema = z
       .superRefine(uniqueIds, { when: () => true }) // also when some devices have other problems: list every problem at once
       .default([])
       .describe('The devices this gateway talks to, each of a kind; the ids are unique and used in the journal and the API.'),
-    simulators: z.array(simulatorSchema).default([]).describe('Simulated devices started inside the gateway process (for a simulated lab).'),
+    simulators: z.array(simulatorSchema).default([]).describe('Simulated devices for a simulated lab: `ovn-gateway run` starts them before the gateway in the same process (unless --no-simulators), `ovn-gateway sim lab` in a process of their own. A config without them never loads simulator code.'),
     tools: z
       .array(toolSchema)
       .default([])
