@@ -96,7 +96,11 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
   it.skipIf(skip)('warns when the relay contact does not follow the command', async () => {
     sim.setRelayStuck(true);
     await node.setRelay(true, 'session-start');
-    await waitFor(async () => ((await device()).detail.relay as { sensed: boolean }).sensed === false);
+    // the contact was open before the command too: wait for the node's report of the command
+    await waitFor(async () => {
+      const relay = (await device()).detail.relay as { requested: boolean; sensed: boolean };
+      return relay.requested && relay.sensed === false;
+    });
     expect(gw.logs.some((l) => l.msg === 'relay contact does not follow the command')).toBe(true);
     sim.setRelayStuck(false);
     await node.setRelay(false, 'session-end');
