@@ -7,7 +7,9 @@ import { createInterface } from 'node:readline';
 import { z } from 'zod';
 import { AccessStore, ImportError } from '../access/store.js';
 import { ConfigError, formatIssues, loadConfig } from '../config/load.js';
-import { Journal, verifyJournalFile } from '../journal/journal.js';
+import { Journal } from '../journal/journal.js';
+import { checkJournal, describeCheck } from '../journal/verify.js';
+import { repairJournal } from '../journal/repair.js';
 import { CredentialsError, MqttCredentials } from '../mqtt/credentials.js';
 import { configJsonSchema } from '../config/schema.js';
 import { openSessionsOf, setToolStatus, toolStatusOf } from '../sessions/projection.js';
@@ -475,16 +477,21 @@ ledgerCmd
   });
 
 withData(program.command('verify'))
-  .description("walk the journal's hash chain and name the first event that was altered or removed (read-only; safe while the gateway runs)")
-  .action((opts: { config?: string; data?: string }) => {
+  .description("walk the journal's hash chain, compare its end with the head file, and run SQLite's integrity_check; name what was altered, removed or damaged (read-only; safe while the gateway runs)")
+  .option('--quick', "SQLite's quick_check instead: faster, without checking that the indexes match the tables")
+  .action(async (opts: { config?: string; data?: string; quick?: boolean }) => {
     const file = join(dataDir(opts), 'journal.sqlite');
     if (!existsSync(file)) throw new CliError(`${file}: no journal there`);
-    const r = verifyJournalFile(file);
-    if (r.firstBreak) {
-      console.error(`${file}: chain broken at event ${r.firstBreak.id} (${r.firstBreak.problem}): ${r.firstBreak.detail}; ${r.events - 1} events before it are intact`);
-      process.exit(1);
-    }
-    console.log(`${file}: ${r.events} events, chain intact (last hash ${r.lastHash.slice(0, 16)}…)`);
+    const r = describeCheck(file, await checkJournal(file, { quick: opts.quick }));
+    for (const line of r.lines) (r.ok ? console.log : console.error)(line);
+    if (!r.ok) process.exit(1);
+  });
+withData(program.command('repair'))
+  .description('rebuild damaged indexes of the journal from its tables, keeping the damaged file aside (the gateway must be stopped); refuses when the events themselves are damaged')
+  .action(async (opts: { config?: string; data?: string }) => {
+    const r = await repairJournal(dataDir(opts));
+    for (const line of r.lines) (r.ok ? console.log : console.error)(line);
+    if (!r.ok) process.exit(1);
   });
 
 const config = program.command('config').description('check a configuration file or print its schema');
