@@ -265,7 +265,7 @@ function fill(dir: string, { sessions, real, realBatch, realCorrections, fillBat
   const insertCharge = db.prepare(`INSERT INTO charges (event_id, ${chargeColumns.join(', ')}) VALUES (?${', ?'.repeat(chargeColumns.length)})`);
   const insertPart = db.prepare(`INSERT INTO charge_parts (event_id, ${partColumns.join(', ')}) VALUES (?${', ?'.repeat(partColumns.length)})`);
   const event = (at: string, kind: string, deviceId: string | null, data: string) => {
-    const row: ChainRow = { id: ++id, at, kind, device_id: deviceId, data };
+    const row: ChainRow = { id: ++id, at, kind, device_id: deviceId, data, clock_synced: null };
     prev = chainHash(prev, row);
     insertEvent.run(row.id, row.at, row.kind, row.device_id, row.data, prev);
     return row.id;
@@ -329,7 +329,7 @@ function fill(dir: string, { sessions, real, realBatch, realCorrections, fillBat
   const replicateS = (performance.now() - t1) / 1000;
 
   // The seam between the two paths must chain like the rest.
-  const seam = verifyChain(db.prepare('SELECT id, at, kind, device_id, data, hash FROM events WHERE id <= ? ORDER BY id').iterate(realEvents + 30_000) as Iterable<ChainRow & { hash: string }>);
+  const seam = verifyChain(db.prepare('SELECT id, at, kind, device_id, data, clock_synced, hash FROM events WHERE id <= ? ORDER BY id').iterate(realEvents + 30_000) as Iterable<ChainRow & { hash: string }>);
   if (seam.firstBreak) throw new Error(`the hash chain breaks: ${JSON.stringify(seam.firstBreak)}`);
   const counts = db.prepare(`SELECT COUNT(*) AS charges, SUM(kind = 'correction') AS corrections, (SELECT COUNT(*) FROM charge_parts) AS parts, (SELECT MAX(id) FROM events) AS events FROM charges`).get() as { charges: number; corrections: number; parts: number; events: number };
   if (counts.charges - counts.corrections !== sessions) throw new Error(`${counts.charges - counts.corrections} charged sessions, not ${sessions}`);

@@ -4,7 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { decideAccess } from '../gateway/src/access/decide.js';
 import { AccessStore } from '../gateway/src/access/store.js';
-import { Journal, verifyJournalFile } from '../gateway/src/journal/journal.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { tempDir } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');

@@ -5,7 +5,8 @@ import { copyFileSync, existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
-import { Journal, verifyJournalFile } from '../gateway/src/journal/journal.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { freePort, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');

@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { verifyJournalFile } from '../gateway/src/journal/journal.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';

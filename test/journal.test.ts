@@ -3,7 +3,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { Journal, verifyJournalFile } from '../gateway/src/journal/journal.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { MIGRATIONS } from '../gateway/src/journal/migrations.js';
 import { tempDir } from './helpers.js';
 

@@ -8,8 +8,9 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { chainHash, GENESIS } from '../gateway/src/journal/chain.js';
-import { Journal, MigrationError, verifyJournalFile, type Migration } from '../gateway/src/journal/journal.js';
+import { Journal, MigrationError, type Migration } from '../gateway/src/journal/journal.js';
 import { MIGRATIONS } from '../gateway/src/journal/migrations.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { freePort, startTestGateway, tempDir } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
@@ -30,8 +31,9 @@ function previousJournal(events = 20): { dir: string; file: string } {
   const insert = db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash) VALUES (?, ?, ?, ?, ?, ?)');
   let prev = GENESIS;
   for (let id = 1; id <= events; id++) {
-    const row = { id, at: new Date(Date.UTC(2026, 10, 1, 0, 0, id)).toISOString(), kind: 'device.connected', device_id: 'n1', data: JSON.stringify({ id }) };
-    prev = chainHash(prev, row);
+    const row = { id, at: new Date(Date.UTC(2026, 10, 1, 0, 0, id)).toISOString(), kind: 'device.connected', device_id: 'n1', data: JSON.stringify({ id }), clock_synced: null };
+    // the previous version chained with format 1
+    prev = chainHash(prev, row, 1);
     insert.run(row.id, row.at, row.kind, row.device_id, row.data, prev);
   }
   db.prepare(`INSERT INTO affiliates (id, name, status, updated_at) VALUES ('ada', 'Ada', 'active', '2026-11-01T00:00:00.000Z')`).run();

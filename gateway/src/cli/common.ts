@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { resolve } from 'node:path';
 import { loadConfig } from '../config/load.js';
 import { Journal } from '../journal/journal.js';
+import { damageAdvice } from '../journal/verify.js';
 
 /** A refusal of the command as given: its message is printed alone and the exit code is 2. */
 export class CliError extends Error {}
@@ -23,17 +24,24 @@ export function dataDir(opts: DataOptions): string {
   return resolve(baseDir, config.gateway.dataDir);
 }
 
-/** Runs `fn` on the journal in the data directory, and closes it once `fn` is done (its promise settled, when it returns one). */
+/**
+ * Runs `fn` on the journal in the data directory, and closes it once `fn` is done (its promise
+ * settled, when it returns one). A damaged journal file is refused with what to do about it.
+ */
 export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): T {
   const journal = Journal.open(dataDir(opts));
+  const refuseDamage = (err: unknown) => {
+    const advice = damageAdvice(journal.file, err);
+    return advice ? new CliError(advice) : err;
+  };
   let result: T;
   try {
     result = fn(journal);
   } catch (err) {
     journal.close();
-    throw err;
+    throw refuseDamage(err);
   }
-  if (result instanceof Promise) return result.finally(() => journal.close()) as T;
+  if (result instanceof Promise) return result.catch((err: unknown) => Promise.reject(refuseDamage(err))).finally(() => journal.close()) as T;
   journal.close();
   return result;
 }

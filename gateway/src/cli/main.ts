@@ -11,7 +11,7 @@ import { registerAffiliateCommands } from './commands/affiliates.js';
 import { registerBillingCommands } from './commands/billing.js';
 import { registerConfigCommands } from './commands/config.js';
 import { registerDeviceCommands } from './commands/devices.js';
-import { registerBackupCommands, registerVerifyCommand } from './commands/journal.js';
+import { registerBackupCommands, registerVerifyCommands } from './commands/journal.js';
 import { registerLedgerCommands } from './commands/ledger.js';
 import { registerPrintCommand } from './commands/print.js';
 import { registerRunCommand } from './commands/run.js';
@@ -36,7 +36,7 @@ export function buildProgram(): Command {
   registerDeviceCommands(program);
   registerTokenCommands(program);
   registerLedgerCommands(program);
-  registerVerifyCommand(program);
+  registerVerifyCommands(program);
   registerConfigCommands(program);
   registerSimCommands(program);
   registerBackupCommands(program);

@@ -6,8 +6,9 @@
 import Database from 'better-sqlite3';
 import { copyFileSync, existsSync, readFileSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
-import { verifyJournalFile } from './journal.js';
+import { headFileOf } from './head.js';
 import { MIGRATIONS } from './migrations.js';
+import { verifyJournalFile } from './verify.js';
 
 export class BackupError extends Error {}
 
@@ -45,7 +46,7 @@ export interface RestoreResult extends BackupResult {
 
 /**
  * Replaces the journal of `dataDir` with the copy `file`, after checking its hash chain and
- * schema version; the replaced journal (with its WAL) is moved aside, not deleted.
+ * schema version; the replaced journal (with its WAL and its head) is moved aside, not deleted.
  */
 export function restoreJournal(file: string, dataDir: string, now = new Date()): RestoreResult {
   if (!existsSync(file)) throw new BackupError(`${file}: no such file`);
@@ -56,8 +57,9 @@ export function restoreJournal(file: string, dataDir: string, now = new Date()):
   let replaced: string | null = null;
   if (existsSync(target)) {
     replaced = join(dataDir, `journal.replaced.${now.toISOString().replace(/[:.]/g, '-')}.sqlite`);
-    // the WAL and its index go with the file they belong to
+    // the WAL, its index and the chain's head go with the file they belong to
     for (const suffix of ['-wal', '-shm', '']) if (existsSync(target + suffix)) renameSync(target + suffix, replaced + suffix);
+    if (existsSync(headFileOf(target))) renameSync(headFileOf(target), headFileOf(replaced));
   }
   copyFileSync(file, target);
   return { ...copy, replaced };
@@ -97,7 +99,8 @@ export function runningGateway(dataDir: string): { pid: number; at: string } | n
   if (!existsSync(file)) return null;
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const row = db.prepare(`SELECT kind, at, data FROM events WHERE kind IN ('gateway.started', 'gateway.stopped') ORDER BY id DESC LIMIT 1`).get() as
+    // NOT INDEXED: read from the end of the table, even when an index is damaged (before a repair)
+    const row = db.prepare(`SELECT kind, at, data FROM events NOT INDEXED WHERE kind IN ('gateway.started', 'gateway.stopped') ORDER BY id DESC LIMIT 1`).get() as
       | { kind: string; at: string; data: string }
       | undefined;
     if (!row || row.kind !== 'gateway.started') return null;

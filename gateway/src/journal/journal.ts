@@ -11,11 +11,14 @@
  * it writes commits or rolls back with the event: the ledger outbox), and an `afterCommit`
  * listener once the outermost transaction has committed (what tells the world: it never hears an
  * event that was rolled back, held, or written twice).
+ *
+ * The chain's end is anchored in a head file beside the journal (see head.ts).
  */
 import Database from 'better-sqlite3';
 import { accessSync, constants, existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { chainHash, GENESIS, verifyChain, type ChainRow, type VerifyResult } from './chain.js';
+import { CHAIN_FORMAT, chainHash, GENESIS, headMismatch, type ChainHead, type ChainRow } from './chain.js';
+import { HEAD_EVERY_MS, HeadError, readHead, writeHead } from './head.js';
 import { MIGRATIONS } from './migrations.js';
 
 export interface JournalEvent {
@@ -108,7 +111,12 @@ export class Journal {
   /** Set when this open migrated an existing journal to a newer schema. */
   readonly migrated: MigrationDone | null;
   private readonly insert: Database.Statement<[number, string, string, string | null, string, string, number | null]>;
-  private readonly last: Database.Statement<[], { id: number; hash: string }>;
+  private readonly last: Database.Statement<[], ChainHead>;
+  private readonly hashAt: Database.Statement<[number], string>;
+  /** The head last read or written: the chain must still reach it. */
+  private head: ChainHead | null = null;
+  private headTimer: NodeJS.Timeout | null = null;
+  private headWrittenAt = -Infinity;
   private readonly append: (kind: string, deviceId: string | null, data: string, at: string) => number;
   private readonly latestStmt: Database.Statement<[string, string | null]>;
   private readonly taps: ((e: AppendedEvent) => void)[] = [];
@@ -144,16 +152,18 @@ export class Journal {
     }
     this.insert = this.db.prepare('INSERT INTO events (id, at, kind, device_id, data, hash, clock_synced) VALUES (?, ?, ?, ?, ?, ?, ?)');
     this.last = this.db.prepare('SELECT id, hash FROM events ORDER BY id DESC LIMIT 1');
+    this.hashAt = this.db.prepare<[number], string>('SELECT hash FROM events WHERE id = ?').pluck();
     this.latestStmt = this.db.prepare('SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE kind = ? AND device_id IS ? ORDER BY id DESC LIMIT 1');
     this.watchTransactions();
     // Read the chain's end and append in one transaction, so that no other writer can slip in between.
     this.append = this.db.transaction((kind: string, deviceId: string | null, data: string, at: string) => {
       this.replaying?.push({ kind, deviceId, data: JSON.parse(data) as Record<string, unknown> });
       const last = this.last.get();
-      const row: ChainRow = { id: (last?.id ?? 0) + 1, at, kind, device_id: deviceId, data };
-      const hash = chainHash(last?.hash ?? GENESIS, row);
       const synced = this.clock.synced;
-      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash, synced === null ? null : Number(synced));
+      const row: ChainRow = { id: (last?.id ?? 0) + 1, at, kind, device_id: deviceId, data, clock_synced: synced === null ? null : Number(synced) };
+      const hash = chainHash(last?.hash ?? GENESIS, row, CHAIN_FORMAT);
+      this.insert.run(row.id, row.at, row.kind, row.device_id, row.data, hash, row.clock_synced);
+      this.headDue();
       if (this.taps.length || this.committedListeners.length) {
         const e: AppendedEvent = { id: row.id, at: row.at, kind, deviceId, data: JSON.parse(data) as Record<string, unknown>, hash };
         for (const tap of this.taps) tap(e);
@@ -161,6 +171,57 @@ export class Journal {
       }
       return row.id;
     });
+    let unreadable: string | null = null;
+    try {
+      this.head = readHead(file);
+    } catch (err) {
+      // edited by someone; a file the storage cannot read is no evidence of anything: the head is then unknown
+      if (err instanceof HeadError) unreadable = err.message;
+    }
+    this.anchorHead(unreadable);
+  }
+
+  /** Anchors the chain's end in the head file soon: at most every HEAD_EVERY_MS, after the commit. */
+  private headDue(): void {
+    if (this.headTimer) return;
+    const anchor = () => {
+      try {
+        this.anchorHead();
+      } catch (err) {
+        // a failing storage, reported by the storage monitor; the next commit tries again
+        if (storageProblemOf(err) === null) throw err;
+      }
+    };
+    this.headTimer = setTimeout(anchor, Math.max(0, this.headWrittenAt + HEAD_EVERY_MS - performance.now()));
+    this.headTimer.unref();
+  }
+
+  /**
+   * Writes the chain's end as the head, after checking that the chain still reaches the head
+   * last read or written (`problem`: why the head on disk could not be read): when it does not,
+   * events were lost (a power cut, or someone removed them), and an event records it before the
+   * head moves on — otherwise the next head would hide the loss.
+   */
+  private anchorHead(problem: string | null = null): void {
+    let last = this.last.get() ?? null;
+    problem ??= this.head && headMismatch(this.head, last, this.hashAt.get(this.head.id) ?? null);
+    if (problem) {
+      this.record('journal.head-mismatch', null, { head: this.head, end: last, problem });
+      // recorded (or held with the events): the head need not be checked again
+      this.head = null;
+      last = this.last.get() ?? null;
+    }
+    if (last && (last.id !== this.head?.id || last.hash !== this.head.hash)) {
+      try {
+        writeHead(this.file, last);
+        this.head = last;
+        this.headWrittenAt = performance.now();
+      } catch {
+        // the storage refuses writes (the storage monitor reports it): the next commit tries again
+      }
+    }
+    if (this.headTimer) clearTimeout(this.headTimer);
+    this.headTimer = null;
   }
 
   /**
@@ -379,22 +440,12 @@ export class Journal {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
-  }
-}
-
-/**
- * Walks the hash chain of a journal file, read-only (safe while the gateway runs), and names
- * the first event that was altered or removed.
- */
-export function verifyJournalFile(file: string): VerifyResult {
-  const db = new Database(file, { readonly: true, fileMustExist: true });
-  try {
-    const version = db.pragma('user_version', { simple: true }) as number;
-    if (version < 2) throw new Error(`${file}: schema version ${version} has no hash chain; start the gateway once to upgrade it`);
-    return verifyChain(db.prepare('SELECT id, at, kind, device_id, data, hash FROM events ORDER BY id').iterate() as Iterable<ChainRow & { hash: string }>);
-  } finally {
-    db.close();
+    if (!this.db.open) return;
+    try {
+      this.anchorHead();
+    } finally {
+      this.db.close();
+    }
   }
 }
 

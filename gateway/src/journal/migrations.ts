@@ -32,8 +32,8 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     const update = db.prepare('UPDATE events SET hash = ? WHERE id = ?');
     let prev = GENESIS;
     // .all(): better-sqlite3 cannot write while a read is being iterated on the same connection.
-    for (const row of db.prepare('SELECT id, at, kind, device_id, data FROM events ORDER BY id').all() as ChainRow[]) {
-      prev = chainHash(prev, row);
+    for (const row of db.prepare('SELECT id, at, kind, device_id, data, NULL AS clock_synced FROM events ORDER BY id').all() as ChainRow[]) {
+      prev = chainHash(prev, row, 1);
       update.run(prev, row.id);
     }
   },
@@ -146,6 +146,15 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   `,
   // Whether the wall clock was synchronised when each event was written (a Pi has no real-time
-  // clock): 1 yes, 0 no, NULL unknown. Outside the hash chain, whose encoding is fixed.
+  // clock): 1 yes, 0 no, NULL unknown. Outside the hash of the events written before the next version.
   `ALTER TABLE events ADD COLUMN clock_synced INTEGER;`,
+  // The hash covers every stored column from the next event on (chain format 2, with clock_synced);
+  // the events already written keep their hashes, of format 1.
+  `
+  CREATE TABLE chain_formats (
+    from_id  INTEGER PRIMARY KEY,                   -- the first event chained with this format
+    format   INTEGER NOT NULL                       -- see gateway/src/journal/chain.ts
+  );
+  INSERT INTO chain_formats (from_id, format) SELECT COALESCE(MAX(id), 0) + 1, 2 FROM events;
+  `,
 ];

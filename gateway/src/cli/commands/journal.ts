@@ -1,24 +1,30 @@
-/** `ovn-gateway verify`, `backup` and `restore`: the journal's hash chain, and copies of the journal for the SD card that will fail one day. */
+/** `ovn-gateway verify`, `repair`, `backup` and `restore`: the journal's hash chain and pages, and copies of the journal for the SD card that will fail one day. */
 import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { backupJournal, restoreJournal } from '../../journal/backup.js';
-import { verifyJournalFile } from '../../journal/journal.js';
+import { repairJournal } from '../../journal/repair.js';
+import { checkJournal, describeCheck } from '../../journal/verify.js';
 import { CliError, dataDir, withData, type DataOptions } from '../common.js';
 
-export function registerVerifyCommand(program: Command): void {
+export function registerVerifyCommands(program: Command): void {
   withData(program.command('verify'))
-    .description("walk the journal's hash chain and name the first event that was altered or removed (read-only; safe while the gateway runs)")
-    .action((opts: DataOptions) => {
+    .description("walk the journal's hash chain, compare its end with the head file, and run SQLite's integrity_check; name what was altered, removed or damaged (read-only; safe while the gateway runs)")
+    .option('--quick', "SQLite's quick_check instead: faster, without checking that the indexes match the tables")
+    .action(async (opts: DataOptions & { quick?: boolean }) => {
       const file = join(dataDir(opts), 'journal.sqlite');
       if (!existsSync(file)) throw new CliError(`${file}: no journal there`);
-      const r = verifyJournalFile(file);
-      if (r.firstBreak) {
-        console.error(`${file}: chain broken at event ${r.firstBreak.id} (${r.firstBreak.problem}): ${r.firstBreak.detail}; ${r.events - 1} events before it are intact`);
-        process.exit(1);
-      }
-      console.log(`${file}: ${r.events} events, chain intact (last hash ${r.lastHash.slice(0, 16)}…)`);
+      report(describeCheck(file, await checkJournal(file, { quick: opts.quick })));
     });
+  withData(program.command('repair'))
+    .description('rebuild damaged indexes of the journal from its tables, keeping the damaged file aside (the gateway must be stopped); refuses when the events themselves are damaged')
+    .action(async (opts: DataOptions) => report(await repairJournal(dataDir(opts))));
+}
+
+/** Prints a verdict's lines, to stderr when it is bad, and exits 1 then. */
+function report(r: { ok: boolean; lines: string[] }): void {
+  for (const line of r.lines) (r.ok ? console.log : console.error)(line);
+  if (!r.ok) process.exit(1);
 }
 
 export function registerBackupCommands(program: Command): void {
