@@ -239,7 +239,7 @@ export const configSchema = z
           })
           .default({ level: 'info', format: 'auto' })
           .describe('The log, on standard output (the systemd journal on a Pi).'),
-        checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters; a crash or power cut loses at most this much usage."),
+        checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters and running print jobs' progress; a crash or power cut loses at most this much usage."),
         minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
       .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })

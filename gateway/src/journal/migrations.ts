@@ -148,4 +148,15 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   // Whether the wall clock was synchronised when each event was written (a Pi has no real-time
   // clock): 1 yes, 0 no, NULL unknown. Outside the hash chain, whose encoding is fixed.
   `ALTER TABLE events ADD COLUMN clock_synced INTEGER;`,
+  // Print jobs: the progress of running ones (a crash loses at most one interval), and which
+  // have ended, by job id, so that a start finds the jobs a crash cut short without reading them all.
+  `
+  CREATE TABLE printer_job_checkpoints (
+    job_id     TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    at         TEXT NOT NULL,                        -- wall-clock time of the checkpoint
+    data       TEXT NOT NULL                         -- JSON: filament, progress and duration so far
+  );
+  CREATE INDEX events_job_ended ON events (json_extract(data, '$.jobId')) WHERE kind = 'printer.job-ended';
+  `,
 ];

@@ -6,13 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { PrinterConfig } from '../../config/schema.js';
-import type { Journal } from '../../journal/journal.js';
+import { storageProblemOf, type Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, deviceState, type Device, type DeviceHealth, type DeviceProblem, type DeviceState } from '../device.js';
 import { applyGcode, gramsOf, MATERIAL_DENSITY, stripLine, type FilamentSpec } from './filament.js';
 import { DIALECTS, type PrinterDialect } from './dialects.js';
-import { addPerExtruder, afterExtruderReading, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
+import { addPerExtruder, afterExtruderReading, jobCheckpoint, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
+import { JobStore } from './job-store.js';
 import { LineProtocol } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
@@ -30,14 +31,22 @@ const MAX_LINE = 1024;
  */
 const CLEAR_HALT_TRIES = 2;
 
+export interface PrinterOptions {
+  /** How often a running job's progress is saved (`gateway.checkpointS`). */
+  checkpointMs: number;
+  now?: () => Date;
+}
+
 export class Printer extends EventEmitter<PrinterEvents> implements Device {
   readonly kind = 'printer';
   private readonly log: Logger;
   private readonly link: SerialLink;
   private readonly protocol: LineProtocol;
   private readonly polling: StatusPolling;
+  private readonly jobs: JobStore;
   private readonly spec: FilamentSpec;
   private readonly dialect: PrinterDialect;
+  private readonly now: () => Date;
   private rx = '';
   private connected = false;
   private ready = false;
@@ -60,6 +69,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   /** Last `Stats: Filament used` reading (M78), mm; null when the firmware has no print counter. */
   private printCounterMm: number | null = null;
   private startTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
   private everConnected = false;
   private stateNow: PrinterState = 'offline';
   /** The health's state, to know since when the printer is in it. */
@@ -70,14 +80,16 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     private readonly cfg: PrinterConfig,
     private readonly journal: Journal,
     log: Logger,
-    private readonly now: () => Date = () => new Date(),
+    private readonly opts: PrinterOptions,
   ) {
     super();
     this.log = log.child({ device: cfg.id });
+    this.now = opts.now ?? (() => new Date());
     this.link = new SerialLink(cfg.serial, this.log);
     this.dialect = DIALECTS[cfg.dialect];
     const density = cfg.filament.densityGPerCm3 ?? MATERIAL_DENSITY[cfg.filament.material.toUpperCase()]!;
     this.spec = { diameterMm: cfg.filament.diameterMm, densityGPerCm3: density };
+    this.jobs = new JobStore(journal, cfg.id);
     const { communicationMs, maxConsecutive } = cfg.timeouts;
     this.protocol = new LineProtocol(
       { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs, maxConsecutiveTimeouts: maxConsecutive },
@@ -133,6 +145,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   start(): void {
+    const ended = this.jobs.endInterrupted();
+    if (ended.length) this.log.warn({ jobs: ended.map((e) => e.jobId) }, `ended ${ended.length} job(s) cut short by a crash or power cut, with the filament of their last checkpoint`);
+    this.checkpointTimer = setInterval(() => this.checkpoint(), this.opts.checkpointMs);
     this.link.on('open', () => this.onOpen());
     this.link.on('close', (reason) => this.onClose(reason));
     this.link.on('data', (chunk) => this.onData(chunk));
@@ -141,6 +156,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   async stop(): Promise<void> {
     this.clearTimers();
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.link.removeAllListeners();
     if (this.job) this.endJob('interrupted', 'the gateway stopped');
     this.protocol.reset();
@@ -237,7 +253,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   private openJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
     const job = newJob({ id: randomUUID(), mode, file, lines, startedAt: this.now(), startedMono: performance.now() }, this.dialect.positioningSetsE);
-    this.journal.record('printer.job-started', this.cfg.id, { jobId: job.id, mode, file, lines: lines.length || undefined });
+    this.jobs.started({ jobId: job.id, mode, file, lines: lines.length || undefined });
     this.log.info({ jobId: job.id, mode, file }, `job started: ${file}`);
     return job;
   }
@@ -260,6 +276,18 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     job.extrusion = applyGcode(job.extrusion, line).state;
   }
 
+  /** Saves the running job's progress, so that a crash loses at most one interval of it. */
+  private checkpoint(): void {
+    const job = this.job;
+    if (!job) return;
+    try {
+      this.jobs.checkpoint(job.id, jobCheckpoint(job, this.spec, performance.now()), this.now());
+    } catch (err) {
+      // Disk full or read-only (the storage monitor says so): the job goes on; the next checkpoint tries again.
+      if (storageProblemOf(err) === null) throw err;
+    }
+  }
+
   private endJob(outcome: JobOutcome, reason: string): void {
     const job = this.job;
     if (!job) return;
@@ -267,7 +295,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const info = jobInfo(job, outcome, this.spec);
     this.lastJob = info;
     this.endedJobsMm = addPerExtruder(this.endedJobsMm, jobFilamentByExtruderMm(job));
-    this.journal.record('printer.job-ended', this.cfg.id, {
+    this.jobs.ended({
       jobId: job.id,
       mode: job.mode,
       file: job.file,
