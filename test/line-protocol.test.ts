@@ -6,19 +6,23 @@ function setup(lines: string[]) {
   const written: string[] = [];
   const acked: string[] = [];
   const gaveUp: string[] = [];
+  let silences = 0;
   let next = 0;
   const p = new LineProtocol(
     { maxConsecutiveResends: 3, communicationMs: 1000, maxConsecutiveTimeouts: 2 },
-    (t) => written.push(t.trim()),
-    () => (next < lines.length ? { line: lines[next]!, onAck: ((l) => () => acked.push(l))(lines[next++]!) } : null),
-    (why) => gaveUp.push(why),
+    {
+      write: (t) => written.push(t.trim()),
+      pull: () => (next < lines.length ? { line: lines[next]!, onAck: ((l) => () => acked.push(l))(lines[next++]!) } : null),
+      giveUp: (why) => gaveUp.push(why),
+      silent: () => silences++,
+    },
   );
   const ok = () => p.onLine(true, null, false, true);
   const resend = (n: number) => {
     p.onLine(false, null, true, true); // Error:checksum mismatch…
     p.onLine(false, n, false, true); // Resend: n
   };
-  return { p, written, acked, gaveUp, ok, resend };
+  return { p, written, acked, gaveUp, ok, resend, silences: () => silences };
 }
 
 beforeEach(() => vi.useFakeTimers());
@@ -92,6 +96,23 @@ describe('line protocol', () => {
     expect(t.written.at(-1)).toBe(numbered(2, 'G1 E2')); // at once, this time
   });
 
+  it('starts afresh with a line sent unnumbered ahead of M110 N0 (M999 to a halted printer), not behind the line in flight', () => {
+    const t = setup(['G1 E1', 'G1 E2']);
+    t.p.begin();
+    t.ok(); // M110
+    expect(t.written.at(-1)).toBe(numbered(1, 'G1 E1')); // in flight when the printer halts: never acknowledged
+    t.p.begin({ line: 'M999', onAck: () => t.acked.push('M999') });
+    expect(t.written.at(-1)).toBe('M999');
+    t.p.onLine(false, 1, false, true); // Resend: 1, M999's request for the old session
+    t.ok(); // M999
+    expect(t.written.at(-1)).toBe(numbered(0, 'M110 N0'));
+    t.ok();
+    expect(t.written.at(-1)).toBe(numbered(1, 'G1 E2'));
+    t.ok();
+    expect(t.acked).toEqual(['M999', 'G1 E2']);
+    expect(t.p.stats.ignoredResends).toBe(1);
+  });
+
   it('gives up after a bounded run of resends or timeouts', () => {
     const t = setup(['G1 E1']);
     t.p.begin();
@@ -105,8 +126,10 @@ describe('line protocol', () => {
     const u = setup(['G1 E1']);
     u.p.begin();
     vi.advanceTimersByTime(1000);
-    u.p.onLine(false, null, false, false); // an auto-report does not count as an answer
+    expect(u.silences()).toBe(1); // not a word since M110 N0
+    u.p.onLine(false, null, false, false); // an auto-report does not count as an answer…
     vi.advanceTimersByTime(1000);
     expect(u.gaveUp).toEqual(['2 consecutive timeouts of 1000 ms']);
+    expect(u.silences()).toBe(1); // …but the printer is not silent
   });
 });

@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyGcode, gramsOf, initialExtrusion, stripLine, totalConsumedMm, type ExtrusionState } from '../gateway/src/devices/printer/filament.js';
-import { afterExtruderReading, jobFilamentByExtruderMm, newJob } from '../gateway/src/devices/printer/job.js';
+import { afterExtruderReading, interruptedJobs, jobCheckpoint, jobFilamentByExtruderMm, newJob } from '../gateway/src/devices/printer/job.js';
 import {
   isLineError,
   isOk,
@@ -201,5 +201,24 @@ describe('SD mode: filament from extruder positions (M114)', () => {
         expect(used(readings)).toBeCloseTo(high, 9);
       }),
     );
+  });
+});
+
+describe('print jobs cut short by a crash', () => {
+  it('checkpoint what a job used so far, and end it interrupted with the last checkpoint, or nothing used without one', () => {
+    const job = newJob({ id: 'j2', mode: 'host', file: 'cube.gcode', lines: ['G92 E0', 'G1 X5 E10', 'G1 X9 E25', 'M84'], startedAt: new Date(0), startedMono: 1000 }, true);
+    for (const line of job.lines.slice(0, 3)) job.extrusion = applyGcode(job.extrusion, line).state;
+    job.acked = 3;
+    const cp = jobCheckpoint(job, { diameterMm: 1.75, densityGPerCm3: 1.24 }, 13_500);
+    expect(cp).toEqual({ filamentMm: 25, filamentG: Math.round(gramsOf(25, { diameterMm: 1.75, densityGPerCm3: 1.24 }) * 1000) / 1000, progress: 0.75, durationS: 12.5 });
+
+    const ended = interruptedJobs([
+      { started: { jobId: 'j1', mode: 'sd', file: 'SD card' }, checkpoint: null },
+      { started: { jobId: 'j2', mode: 'host', file: 'cube.gcode', lines: 4 }, checkpoint: { at: '2026-01-05T10:01:30.000Z', data: cp } },
+    ]);
+    expect(ended).toEqual([
+      { jobId: 'j1', mode: 'sd', file: 'SD card', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 0, filamentG: 0, durationS: 0, lastCheckpointAt: null },
+      { jobId: 'j2', mode: 'host', file: 'cube.gcode', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 25, filamentG: cp.filamentG, durationS: 12.5, lastCheckpointAt: '2026-01-05T10:01:30.000Z' },
+    ]);
   });
 });

@@ -155,7 +155,7 @@ describe('printer metering through faults', () => {
     expect(String(b.events('device.lost')[0]!.reason)).toMatch(/consecutive timeouts/);
     await waitFor(() => b.events('device.reconnected').length === 1, 10_000);
     if (b.sim.truth().halted) b.sim.reset();
-    await waitFor(() => b.printer.health().state === 'online', 10_000);
+    await waitFor(() => b.printer.health().state === 'fault', 10_000);
     expect(b.printer.state).toBe('error');
     b.printer.clearFault();
     expect(b.printer.state).toBe('idle');
@@ -185,6 +185,69 @@ describe('printer metering through faults', () => {
     await waitFor(() => b.events('device.lost').length === 1, 10_000);
     expect(String(b.events('device.lost')[0]!.reason)).toMatch(/consecutive timeouts/);
     await waitFor(() => b.printer.state === 'idle', 10_000);
+  });
+});
+
+describe('a printer that does not reset when the port opens (native USB)', () => {
+  const clearFault = (b: Bed) => b.gw.fetch(`${b.gw.url}/api/devices/mk3s/fault/clear`, { method: 'POST' });
+
+  it('asks for the temperatures right after connecting, not waiting for the first auto-report', async () => {
+    // the first auto-report comes a minute later, and no timeout pokes the printer with M105 before
+    const b = await bed({ resetOnOpen: false, timeScale: 1 }, { pollIntervalS: 60, timeouts: { communicationMs: 5000, maxConsecutive: 5, startMs: 300 } });
+    await waitFor(() => b.printer.health().detail.temperatures, 1500, 'temperatures');
+  });
+
+  it('a thermal runaway cleared through the API: M999 goes out ahead of the line the halted printer never acknowledged', async () => {
+    // Long timeouts: the maintainer clears the fault while the line is still in flight.
+    const b = await bed({ resetOnOpen: false }, { timeouts: { communicationMs: 3000, maxConsecutive: 3, startMs: 300 } });
+    b.printer.startJob('runaway.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    b.sim.thermalRunaway();
+    expect(await jobEnd(b)).toMatchObject({ outcome: 'failed' });
+    expect(b.printer.health().state).toBe('fault');
+    expect(await b.gw.health()).toMatchObject({ status: 'degraded', problems: ['mk3s: fault (Thermal Runaway, system stopped! Heater_ID: 0)'] });
+
+    expect((await clearFault(b)).status).toBe(200);
+    await waitFor(() => !b.sim.truth().halted, 5000, 'the firmware resumed');
+    expect(b.events('device.fault-cleared')).toHaveLength(1);
+    expect(await b.gw.health()).toMatchObject({ status: 'ok', problems: [] });
+    // the numbered session goes on from M110 N0: a job prints to its end
+    b.printer.startJob('after.gcode', sampleGcode({ layers: 2, movesPerLayer: 10, heat: false }));
+    expect(await waitFor(() => b.events('printer.job-ended')[1], 10_000, 'second job ended')).toMatchObject({ outcome: 'finished' });
+    expect(b.sim.truth().resets).toBe(0);
+    expect(b.events('device.lost')).toEqual([]);
+  });
+
+  it('a fault cleared after the gateway gave up on the silent, halted printer and reopened the port', async () => {
+    const b = await bed({ resetOnOpen: false });
+    b.sim.thermalRunaway();
+    await waitFor(() => b.events('device.reconnected').length >= 1, 10_000, 'reconnected');
+    // the port reopened without a reset: the firmware is still halted and answers nothing
+    expect(b.sim.truth().halted).toBe(true);
+    expect((await clearFault(b)).status).toBe(200);
+    await waitFor(() => b.printer.state === 'idle', 10_000, 'idle');
+    expect(b.sim.truth()).toMatchObject({ halted: false, resets: 0 });
+  });
+});
+
+describe('a printer gone silent', () => {
+  it('is unresponsive within two communication timeouts, naming it in the health, and lost after the configured tries', async () => {
+    const communicationMs = 1000;
+    const b = await bed({}, { timeouts: { communicationMs, maxConsecutive: 5, startMs: 300 } });
+    b.printer.startJob('silent.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
+    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.05);
+    b.sim.silence(8000);
+    const unresponsive = await waitFor(() => b.events('device.unresponsive')[0], 5000, 'unresponsive');
+    expect(unresponsive.silentMs).toBeGreaterThanOrEqual(communicationMs);
+    expect(unresponsive.silentMs).toBeLessThan(2 * communicationMs + 1000);
+    expect(b.printer.health()).toMatchObject({ state: 'unresponsive', reason: expect.stringMatching(/^no answer for \d+ s$/) });
+    expect(await b.gw.health()).toMatchObject({ status: 'degraded', problems: [expect.stringMatching(/^mk3s: unresponsive \(no answer for \d+ s\)$/)] });
+    expect(b.events('device.lost')).toEqual([]);
+    const end = await jobEnd(b);
+    expect(end).toMatchObject({ outcome: 'interrupted', reason: expect.stringMatching(/consecutive timeouts/) });
+    expect(b.printer.health().state).toBe('offline');
+    await waitFor(() => b.printer.state === 'idle', 15_000, 'idle again');
+    expect(await b.gw.health()).toMatchObject({ status: 'ok' });
   });
 });
 

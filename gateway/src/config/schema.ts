@@ -50,12 +50,17 @@ export const printerSchema = z.strictObject({
   pollIntervalS: z.number().int().min(1).max(60).default(2).describe('Seconds between temperature and SD status reports: the M155/M27 S auto-report interval when the firmware offers it, else polling.'),
   timeouts: z
     .strictObject({
-      communicationMs: z.number().int().min(100).default(5000).describe('Milliseconds of silence (no answer to the line sent) after which the gateway pokes the printer with M105.'),
-      maxConsecutive: z.number().int().min(1).default(5).describe('Consecutive timeouts after which the printer is marked lost and the port reopened.'),
+      communicationMs: z
+        .number()
+        .int()
+        .min(100)
+        .default(5000)
+        .describe('Milliseconds without an answer (to the line sent, or to the last poke) after which the gateway pokes the printer with M105. A printer that said nothing at all for that long, not even an auto-report, is unresponsive: within twice this after it falls silent.'),
+      maxConsecutive: z.number().int().min(1).default(5).describe('Consecutive timeouts after which the printer is marked lost (offline, its job interrupted) and the port reopened.'),
       startMs: z.number().int().min(0).default(2500).describe('Milliseconds to wait for the boot banner after opening the port (most boards reset when it opens).'),
     })
     .default({ communicationMs: 5000, maxConsecutive: 5, startMs: 2500 })
-    .describe('When a silent printer is poked, and when it is given up on.'),
+    .describe('When a silent printer is poked, shown unresponsive, and given up on.'),
   maxConsecutiveResends: z.number().int().min(1).default(10).describe('Resend requests in a row before giving up on the line and reopening the port.'),
   sdPositionPollMs: z
     .number()
@@ -234,7 +239,7 @@ export const configSchema = z
           })
           .default({ level: 'info', format: 'auto' })
           .describe('The log, on standard output (the systemd journal on a Pi).'),
-        checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters; a crash or power cut loses at most this much usage."),
+        checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters and running print jobs' progress; a crash or power cut loses at most this much usage."),
         minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
       .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })

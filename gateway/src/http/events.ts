@@ -1,9 +1,10 @@
 /**
  * Live updates as Server-Sent Events on `/api/events`: `tool` (a tool view, on change),
  * `session` (a running session's meters and cost every TICK_MS, once with `ended: true` and
- * the final charge), `device` (on a change of state) and `alert` (device lost, faults, ledger
- * alarms). Fed by the journal's events and a short timer; affiliates receive only their own
- * sessions. Clients are bounded, and one that stops reading is dropped rather than buffered.
+ * the final charge), `device` (on a change of state) and `alert` (device lost or silent,
+ * faults, ledger alarms). Fed by the journal's events and a short timer; affiliates receive only
+ * their own sessions. Clients are bounded, and one that stops reading is dropped rather than
+ * buffered.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -152,6 +153,9 @@ export class EventHub {
         break;
       case 'device.lost':
         if (id) this.alert({ level: 'warning', text: `${id}: lost (${String(e.data.reason ?? 'no answer')})`, deviceId: id });
+        break;
+      case 'device.unresponsive':
+        if (id) this.alert({ level: 'warning', text: `${id}: not answering (silent for ${Math.round(Number(e.data.silentMs) / 1000)} s)`, deviceId: id });
         break;
       case 'device.fault':
         // a node's fault below severity 2 is a warning; a printer's fault is always a halt

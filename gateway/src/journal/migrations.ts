@@ -157,4 +157,15 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   INSERT INTO chain_formats (from_id, format) SELECT COALESCE(MAX(id), 0) + 1, 2 FROM events;
   `,
+  // Print jobs: the progress of running ones (a crash loses at most one interval), and which
+  // have ended, by job id, so that a start finds the jobs a crash cut short without reading them all.
+  `
+  CREATE TABLE printer_job_checkpoints (
+    job_id     TEXT PRIMARY KEY,
+    device_id  TEXT NOT NULL,
+    at         TEXT NOT NULL,                        -- wall-clock time of the checkpoint
+    data       TEXT NOT NULL                         -- JSON: filament, progress and duration so far
+  );
+  CREATE INDEX events_job_ended ON events (json_extract(data, '$.jobId')) WHERE kind = 'printer.job-ended';
+  `,
 ];

@@ -5,7 +5,7 @@
  *   <prefix>/gateway/state                 retained   online / offline (offline is also the last will)
  *   <prefix>/gateway/health                retained   health summary, every healthIntervalS
  *   <prefix>/gateway/dropped               no         how many events were dropped while disconnected, and since when
- *   <prefix>/devices/<id>/availability     retained   online / offline, only when it changes
+ *   <prefix>/devices/<id>/availability     retained   online / unresponsive / fault / offline, only when it changes
  *   <prefix>/sessions                      no         session and tool events from the journal
  *
  * Everything goes through one bounded queue, drained while connected. While disconnected,

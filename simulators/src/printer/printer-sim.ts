@@ -4,6 +4,9 @@
  * approach their targets, M155/M27 auto-reports, an SD card, G-code executed with its own
  * E accounting (the ground truth), and fault injection. Transport-agnostic like the node
  * simulator: attach a byte sink, feed it bytes.
+ *
+ * Halted (thermal runaway, M112) it says and does nothing, and hears nothing but M999, which
+ * resumes it, as Marlin's stopped state does; a board reset resumes it too.
  */
 import { EventEmitter } from 'node:events';
 import { Heaters, Motion } from './physical-model.js';
@@ -23,6 +26,11 @@ export interface PrinterSimOptions {
   densityGPerCm3?: number;
   /** Real milliseconds between keep-alive lines (temperatures while M109 waits); Marlin uses one second. */
   keepaliveMs?: number;
+  /**
+   * Opening the port resets the board (DTR), as on most boards with a USB-serial chip. Off: the
+   * board runs on when a host connects, as many boards with native USB do; no banner then.
+   */
+  resetOnOpen?: boolean;
 }
 
 export interface PrinterTruth {
@@ -33,6 +41,7 @@ export interface PrinterTruth {
   /** Simulated seconds from the first to the last extruding move since the last reset. */
   printS: number;
   linesExecuted: number;
+  /** Board resets since it was powered on (the first connection, where opening the port resets it). */
   resets: number;
   halted: boolean;
 }
@@ -46,7 +55,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private readonly motion = new Motion();
   private halted = false;
   private linesExecuted = 0;
-  private resets = 0;
+  private resets: number;
   // auto-reports
   private tempEveryS = 0;
   private sdEveryS = 0;
@@ -72,16 +81,18 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
 
   constructor(opts: PrinterSimOptions = {}) {
     super();
-    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
+    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
     this.sd = new SdCard(this.opts.sdFiles);
+    this.resets = this.opts.resetOnOpen ? -1 : 0; // the first connection's reset is the power-on
   }
 
   // ---- transport ----
 
-  /** Connects the printer; opening the port toggles DTR, which resets the board. */
+  /** Connects the printer; opening the port toggles DTR, which resets the board (unless `resetOnOpen` is off). */
   attach(sink: (bytes: Uint8Array) => void): void {
     this.sink = sink;
-    this.reset();
+    this.rx = '';
+    if (this.opts.resetOnOpen) this.reset();
     this.timers.push(setInterval(() => this.tick(), 50));
   }
 
@@ -113,6 +124,11 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   /** Resend requests without the trailing `ok` (older Marlin). */
   setResendWithoutOk(on: boolean): void {
     this.resendWithoutOk = on;
+  }
+
+  /** Whether the next host to open the port resets the board. */
+  setResetOnOpen(on: boolean): void {
+    this.opts.resetOnOpen = on;
   }
 
   /** Swallow the `ok` of the next `n` commands. */
@@ -160,7 +176,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       totalExtrudedG: (totalExtrudedMm * Math.PI * (this.opts.filamentDiameterMm / 2) ** 2 * this.opts.densityGPerCm3) / 1000,
       printS: m.firstExtrudeS === null ? 0 : m.lastExtrudeS - m.firstExtrudeS,
       linesExecuted: this.linesExecuted,
-      resets: this.resets - 1,
+      resets: this.resets,
       halted: this.halted,
     };
   }
@@ -199,6 +215,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private tick(): void {
     if (!this.sink) return;
     this.heaters.integrate(this.opts.timeScale);
+    if (this.halted) return;
     const nowS = this.simNowS();
     if (this.tempEveryS > 0 && nowS - this.lastTempReport >= this.tempEveryS) {
       this.lastTempReport = nowS;
@@ -220,7 +237,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         this.send(' ' + this.temperatureLine() + ' W:?');
       }
     }
-    while (this.sdPrinting && !this.halted && !this.waitFor && this.sdBusyUntilS <= nowS) {
+    while (this.sdPrinting && !this.waitFor && this.sdBusyUntilS <= nowS) {
       this.sdStep();
       this.sdBusyUntilS = Math.max(this.sdBusyUntilS, nowS - 1) + this.lastMoveS;
     }
@@ -249,6 +266,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private halt(cause: string | null): void {
     this.halted = true;
     this.sdPrinting = false;
+    this.waitFor = null;
+    this.pending = [];
     this.heaters.off();
     if (cause) this.send(cause);
     this.send('Error:Printer halted. kill() called!');
@@ -257,7 +276,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   // ---- line protocol ----
 
   private receive(raw: string): void {
-    if (this.halted) return;
+    if (this.halted) return this.receiveHalted(raw);
     if (this.waitFor) {
       // M109 blocks the command queue; M112 still gets through the emergency parser.
       if (/\bM112\b/.test(raw)) return this.execute('M112');
@@ -269,6 +288,15 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     if (check.kind === 'repeat') return this.ok();
     if (check.kind !== 'command') return this.requestResend(check.error);
     if (check.n !== null) this.lastLine = check.n;
+    this.execute(check.line);
+  }
+
+  /** Halted: a line is read (numbered ones checked as usual) and dropped without an answer, unless it is M999. */
+  private receiveHalted(raw: string): void {
+    const check = checkLine(raw, this.lastLine, false);
+    if (check.kind !== 'command' || !/^M999\b/.test(check.line)) return;
+    if (check.n !== null) this.lastLine = check.n;
+    this.halted = false;
     this.execute(check.line);
   }
 
@@ -286,7 +314,6 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     const params = new Map<string, number>();
     for (const p of code.slice(cmd[0].length).matchAll(/([A-Z])\s*(-?\d*\.?\d+)/g)) params.set(p[1]!, Number(p[2]));
     const param = (k: string) => params.get(k);
-    if (this.halted) return; // kill(): the firmware loops doing nothing until it is reset
     this.linesExecuted++;
     switch (word) {
       case 'M110':
@@ -298,7 +325,9 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       case 'M105':
         return this.ok(this.temperatureLine());
       case 'M155':
+        // the first report comes one interval later, as in Marlin
         this.tempEveryS = param('S') ?? 0;
+        this.lastTempReport = this.simNowS();
         return this.ok();
       case 'M27': {
         const s = param('S');
@@ -377,7 +406,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       case 'M112':
         return this.halt(null);
       case 'M999':
-        this.halted = false;
+        // Marlin flushes its input and asks for the line after the last it took
         this.send('Resend: ' + (this.lastLine + 1));
         return this.ok();
       default:

@@ -30,6 +30,8 @@ export interface PrinterDialect {
     autoreportTemperatures: ((intervalS: number) => string) | null;
     sdStatus: string;
     autoreportSdStatus: ((intervalS: number) => string) | null;
+    /** Sets the interval of the `busy: processing` lines the firmware sends while a long command runs (host keep-alive). */
+    hostKeepalive: ((intervalS: number) => string) | null;
     position: string;
     /** Print counter statistics (`Stats: Filament used: …m`). */
     printCounter: string;
@@ -76,6 +78,7 @@ const marlinGcode: PrinterDialect['gcode'] = {
   autoreportTemperatures: (s) => `M155 S${s}`,
   sdStatus: 'M27',
   autoreportSdStatus: (s) => `M27 S${s}`,
+  hostKeepalive: (s) => `M113 S${s}`,
   position: 'M114',
   printCounter: 'M78',
   pauseSd: 'M25',
@@ -90,12 +93,12 @@ export const DIALECTS: Record<PrinterDialect['name'], PrinterDialect> = {
   // and Buddy's slash without a space are absorbed by the shared parsers.
   prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, gcode: { ...marlinGcode, abortSd: 'M603' }, parse: marlinParse },
   // RepRapFirmware asks for resends with `rs N`, cancels a paused SD print with M0 and has no
-  // temperature auto-report, so the driver polls M105.
+  // temperature auto-report, so the driver polls M105, nor a host keep-alive.
   reprapfirmware: {
     name: 'reprapfirmware',
     label: 'RepRapFirmware',
     positioningSetsE: false,
-    gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, abortSd: 'M0', clearHalt: 'M999' },
+    gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, hostKeepalive: null, abortSd: 'M0', clearHalt: 'M999' },
     parse: marlinParse,
   },
 };

@@ -6,13 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { PrinterConfig } from '../../config/schema.js';
-import type { Journal } from '../../journal/journal.js';
+import { storageProblemOf, type Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import { SerialLink } from '../../transport/serial-link.js';
-import { deviceHealth, type Device, type DeviceHealth } from '../device.js';
+import { deviceHealth, deviceState, type Device, type DeviceHealth, type DeviceProblem, type DeviceState } from '../device.js';
 import { applyGcode, gramsOf, MATERIAL_DENSITY, stripLine, type FilamentSpec } from './filament.js';
 import { DIALECTS, type PrinterDialect } from './dialects.js';
-import { addPerExtruder, afterExtruderReading, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
+import { addPerExtruder, afterExtruderReading, jobCheckpoint, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
+import { JobStore } from './job-store.js';
 import { LineProtocol } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
@@ -24,6 +25,17 @@ export interface PrinterEvents {
 }
 
 const MAX_LINE = 1024;
+/**
+ * Line sessions an owed M999 goes first in until it is acknowledged: it can be lost with a port
+ * that closes, but RepRapFirmware restarts on it without a word, and must not be restarted forever.
+ */
+const CLEAR_HALT_TRIES = 2;
+
+export interface PrinterOptions {
+  /** How often a running job's progress is saved (`gateway.checkpointS`). */
+  checkpointMs: number;
+  now?: () => Date;
+}
 
 export class Printer extends EventEmitter<PrinterEvents> implements Device {
   readonly kind = 'printer';
@@ -31,11 +43,19 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private readonly link: SerialLink;
   private readonly protocol: LineProtocol;
   private readonly polling: StatusPolling;
+  private readonly jobs: JobStore;
   private readonly spec: FilamentSpec;
   private readonly dialect: PrinterDialect;
+  private readonly now: () => Date;
   private rx = '';
   private connected = false;
   private ready = false;
+  /** A timeout found the printer saying nothing at all; it is unresponsive until it says anything. */
+  private unresponsive = false;
+  /** When anything was last heard, performance.now(). */
+  private heardMono = 0;
+  /** M999 owed to a halted printer whose fault a maintainer cleared: the line sessions it still goes first in. */
+  private clearHaltTries = 0;
   private since = new Date();
   private lastSeen: Date | null = null;
   private firmware: { name: string; fields: Record<string, string> } | null = null;
@@ -49,35 +69,45 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   /** Last `Stats: Filament used` reading (M78), mm; null when the firmware has no print counter. */
   private printCounterMm: number | null = null;
   private startTimer: NodeJS.Timeout | null = null;
+  private checkpointTimer: NodeJS.Timeout | null = null;
   private everConnected = false;
   private stateNow: PrinterState = 'offline';
+  /** The health's state, to know since when the printer is in it. */
+  private healthNow: DeviceState = 'offline';
   private readonly counters = { resets: 0, oversizedLines: 0 };
 
   constructor(
     private readonly cfg: PrinterConfig,
     private readonly journal: Journal,
     log: Logger,
-    private readonly now: () => Date = () => new Date(),
+    private readonly opts: PrinterOptions,
   ) {
     super();
     this.log = log.child({ device: cfg.id });
+    this.now = opts.now ?? (() => new Date());
     this.link = new SerialLink(cfg.serial, this.log);
     this.dialect = DIALECTS[cfg.dialect];
     const density = cfg.filament.densityGPerCm3 ?? MATERIAL_DENSITY[cfg.filament.material.toUpperCase()]!;
     this.spec = { diameterMm: cfg.filament.diameterMm, densityGPerCm3: density };
+    this.jobs = new JobStore(journal, cfg.id);
+    const { communicationMs, maxConsecutive } = cfg.timeouts;
     this.protocol = new LineProtocol(
-      { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs: cfg.timeouts.communicationMs, maxConsecutiveTimeouts: cfg.timeouts.maxConsecutive },
-      (text) => this.link.write(text),
-      () => this.nextJobLine(),
-      (reason) => {
-        this.log.warn({ reason }, 'printer not answering properly; reopening the port');
-        this.link.restart(reason);
+      { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs, maxConsecutiveTimeouts: maxConsecutive },
+      {
+        write: (text) => this.link.write(text),
+        pull: () => this.nextJobLine(),
+        giveUp: (reason) => {
+          this.log.warn({ reason }, 'printer not answering properly; reopening the port');
+          this.link.restart(reason);
+        },
+        silent: () => this.onSilent(),
       },
     );
     this.polling = new StatusPolling(
       this.dialect,
       this.protocol,
-      { intervalS: cfg.pollIntervalS, positionMs: cfg.sdPositionPollMs },
+      // the firmware's busy keep-alive well inside the timeout: a printer busy with a long command is never silent
+      { intervalS: cfg.pollIntervalS, positionMs: cfg.sdPositionPollMs, keepaliveS: Math.max(1, Math.floor(communicationMs / 2500)) },
       () => this.ready,
       () => this.job?.mode === 'sd',
     );
@@ -115,6 +145,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   start(): void {
+    const ended = this.jobs.endInterrupted();
+    if (ended.length) this.log.warn({ jobs: ended.map((e) => e.jobId) }, `ended ${ended.length} job(s) cut short by a crash or power cut, with the filament of their last checkpoint`);
+    this.checkpointTimer = setInterval(() => this.checkpoint(), this.opts.checkpointMs);
     this.link.on('open', () => this.onOpen());
     this.link.on('close', (reason) => this.onClose(reason));
     this.link.on('data', (chunk) => this.onData(chunk));
@@ -123,6 +156,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   async stop(): Promise<void> {
     this.clearTimers();
+    if (this.checkpointTimer) clearInterval(this.checkpointTimer);
     this.link.removeAllListeners();
     if (this.job) this.endJob('interrupted', 'the gateway stopped');
     this.protocol.reset();
@@ -130,7 +164,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   health(): DeviceHealth {
-    return deviceHealth(this.cfg, this.kind, { online: this.ready, lastSeen: this.lastSeen, since: this.since }, {
+    return deviceHealth(this.cfg, this.kind, { online: this.ready, lastSeen: this.lastSeen, since: this.since, problem: this.problem() }, {
       dialect: this.dialect.label,
       printerState: this.stateNow,
       busy: this.busy,
@@ -196,12 +230,19 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (script.length === 0) this.endJob('cancelled', 'cancelled');
   }
 
-  /** A maintainer clears a fault after looking at the printer: M999 restarts the firmware's command processing. */
+  /**
+   * A maintainer clears a fault after looking at the printer: M999 resumes a halted firmware.
+   * The halted firmware acknowledges nothing, so M999 cannot wait behind the line it never
+   * acknowledged: the line protocol starts afresh, M999 first, then `M110 N0`. Not connected,
+   * it goes first when the printer is (see CLEAR_HALT_TRIES).
+   */
   clearFault(): void {
     if (!this.fault) return;
     this.journal.record('device.fault-cleared', this.cfg.id, { kind: this.fault.kind, text: this.fault.text });
     this.fault = null;
-    this.protocol.send({ line: this.dialect.gcode.clearHalt });
+    this.clearHaltTries = CLEAR_HALT_TRIES;
+    if (this.ready) this.restartLine();
+    else if (this.connected) this.handshake();
     this.updateState();
   }
 
@@ -212,7 +253,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   private openJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
     const job = newJob({ id: randomUUID(), mode, file, lines, startedAt: this.now(), startedMono: performance.now() }, this.dialect.positioningSetsE);
-    this.journal.record('printer.job-started', this.cfg.id, { jobId: job.id, mode, file, lines: lines.length || undefined });
+    this.jobs.started({ jobId: job.id, mode, file, lines: lines.length || undefined });
     this.log.info({ jobId: job.id, mode, file }, `job started: ${file}`);
     return job;
   }
@@ -235,6 +276,18 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     job.extrusion = applyGcode(job.extrusion, line).state;
   }
 
+  /** Saves the running job's progress, so that a crash loses at most one interval of it. */
+  private checkpoint(): void {
+    const job = this.job;
+    if (!job) return;
+    try {
+      this.jobs.checkpoint(job.id, jobCheckpoint(job, this.spec, performance.now()), this.now());
+    } catch (err) {
+      // Disk full or read-only (the storage monitor says so): the job goes on; the next checkpoint tries again.
+      if (storageProblemOf(err) === null) throw err;
+    }
+  }
+
   private endJob(outcome: JobOutcome, reason: string): void {
     const job = this.job;
     if (!job) return;
@@ -242,7 +295,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const info = jobInfo(job, outcome, this.spec);
     this.lastJob = info;
     this.endedJobsMm = addPerExtruder(this.endedJobsMm, jobFilamentByExtruderMm(job));
-    this.journal.record('printer.job-ended', this.cfg.id, {
+    this.jobs.ended({
       jobId: job.id,
       mode: job.mode,
       file: job.file,
@@ -265,6 +318,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.everConnected = true;
     this.connected = true;
     this.ready = false;
+    this.heardMono = performance.now();
     this.rx = '';
     this.updateState();
     // Opening the port resets most boards (DTR): wait for the banner, or go ahead if none comes.
@@ -278,7 +332,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.protocol.reset();
     if (this.job) this.endJob('interrupted', `connection lost: ${reason}`);
     const wasReady = this.ready;
-    this.connected = this.ready = false;
+    this.connected = this.ready = this.unresponsive = false;
     this.journal.record('device.lost', this.cfg.id, { reason });
     if (wasReady) this.log.warn({ reason }, 'printer offline');
     this.updateState();
@@ -287,7 +341,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private handshake(): void {
     if (this.startTimer) clearTimeout(this.startTimer);
     this.startTimer = null;
-    this.protocol.begin();
+    this.beginLine();
     this.firmware = null;
     this.capabilities = {};
     this.protocol.send({ line: this.dialect.gcode.capabilities, onAck: () => this.onCapabilities() });
@@ -296,10 +350,23 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private onCapabilities(): void {
     this.polling.start(this.capabilities);
     this.ready = true;
-    this.since = this.now();
     this.journal.record('device.hello', this.cfg.id, { firmware: this.firmware?.name ?? 'unknown', machine: this.firmware?.fields.MACHINE_TYPE, capabilities: this.capabilities });
     this.log.info({ firmware: this.firmware?.name }, 'printer online');
     this.updateState();
+  }
+
+  /** Starts the numbered line session, with the M999 owed to a halted printer first. */
+  private beginLine(): void {
+    if (this.clearHaltTries === 0) return this.protocol.begin();
+    this.clearHaltTries--;
+    this.protocol.begin({ line: this.dialect.gcode.clearHalt, onAck: () => (this.clearHaltTries = 0) });
+  }
+
+  /** Connected and past the handshake: the line session starts again, and so do the reports it dropped. */
+  private restartLine(): void {
+    this.polling.stop();
+    this.beginLine();
+    this.polling.start(this.capabilities);
   }
 
   private clearTimers(): void {
@@ -327,6 +394,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   private onLine(line: string): void {
     this.lastSeen = this.now();
+    if (this.unresponsive) this.onHeardAgain();
+    this.heardMono = performance.now();
     // The common case while streaming, kept off the parsers below.
     if (line === 'ok') return this.protocol.onLine(true, null, false, true);
     const parse = this.dialect.parse;
@@ -378,11 +447,37 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.fault = { kind, text, at: this.now().toISOString() };
     this.journal.record('device.fault', this.cfg.id, { kind, text });
     this.log.error({ kind }, `printer fault: ${text}`);
-    // The firmware has stopped (kill()): it answers nothing until it is reset. The line
-    // protocol's timeouts reopen the port, which resets most boards; the fault stays on
-    // record until a maintainer clears it.
+    // The firmware has stopped: it answers nothing until it is resumed (M999, when a maintainer
+    // clears the fault) or reset. The line protocol's timeouts reopen the port, which resets
+    // most boards; the fault stays on record until a maintainer clears it.
     if (this.job) this.endJob('failed', text);
     this.updateState();
+  }
+
+  /** The line protocol's timeout found the printer saying nothing at all (it has just been poked). */
+  private onSilent(): void {
+    // while connecting the printer is not online yet: silence there is a handshake that failed
+    if (this.unresponsive || !this.ready) return;
+    this.unresponsive = true;
+    const silentMs = Math.round(performance.now() - this.heardMono);
+    this.journal.record('device.unresponsive', this.cfg.id, { silentMs, job: this.job?.file ?? null });
+    this.log.warn({ silentMs }, `printer silent for ${(silentMs / 1000).toFixed(1)} s`);
+    this.updateState();
+  }
+
+  private onHeardAgain(): void {
+    this.unresponsive = false;
+    const silentMs = Math.round(performance.now() - this.heardMono);
+    this.journal.record('device.responsive', this.cfg.id, { silentMs });
+    this.log.info({ silentMs }, 'printer answering again');
+    this.updateState();
+  }
+
+  /** What stops the connected printer working: a fault first (a halted firmware is silent too), or silence. */
+  private problem(): DeviceProblem | null {
+    if (this.fault) return { state: 'fault', reason: this.fault.text };
+    if (this.unresponsive) return { state: 'unresponsive', reason: `no answer for ${Math.round((performance.now() - this.heardMono) / 1000)} s` };
+    return null;
   }
 
   private onSdStatus(sd: SdStatus): void {
@@ -410,6 +505,11 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private updateState(): void {
+    const health = deviceState(this.ready, this.problem());
+    if (health !== this.healthNow) {
+      this.healthNow = health;
+      this.since = this.now();
+    }
     const next = printerStateOf({ connected: this.connected, ready: this.ready, faulted: this.fault !== null, job: this.job, temps: this.temps });
     if (next === this.stateNow) return;
     this.stateNow = next;

@@ -2,6 +2,8 @@
  * A print job's accounting, pure: what the job is, how far it got and the filament it used.
  * In print-host mode the filament comes from each command the printer acknowledged; in SD mode
  * from the extruder positions the printer reports (M114), one segment between E resets at a time.
+ * A running job is checkpointed every few seconds; one the gateway did not live to end is ended
+ * at the next start with its last checkpoint.
  */
 import { consumedMm, gramsOf, initialExtrusion, type ExtrusionState, type FilamentSpec } from './filament.js';
 
@@ -17,6 +19,38 @@ export interface JobInfo {
   progress: number;
   filamentMm: number;
   filamentG: number;
+}
+
+/** What `printer.job-ended` says. */
+export interface JobEnded {
+  jobId: string;
+  mode: 'host' | 'sd';
+  file: string;
+  outcome: JobOutcome;
+  reason: string;
+  filamentMm: number;
+  filamentG: number;
+  /** SD mode, where the firmware keeps a print counter: what it says the job used (a cross-check). */
+  printCounterMm?: number;
+  durationS: number;
+  /** A job ended after a crash: when its last checkpoint was taken (null: none was). */
+  lastCheckpointAt?: string | null;
+}
+
+/** What `printer.job-started` says. */
+export interface JobStarted {
+  jobId: string;
+  mode: 'host' | 'sd';
+  file: string;
+  lines?: number;
+}
+
+/** A running job's progress, saved every few seconds so that a crash loses at most one interval of it. */
+export interface JobCheckpoint {
+  filamentMm: number;
+  filamentG: number;
+  progress: number;
+  durationS: number;
 }
 
 /** SD mode: the extruder positions read so far, as closed segments and the open one. */
@@ -86,6 +120,29 @@ export function jobInfo(job: ActiveJob, state: JobInfo['state'], spec: FilamentS
     filamentMm: round(mm, 3),
     filamentG: round(gramsOf(mm, spec), 3),
   };
+}
+
+export function jobCheckpoint(job: ActiveJob, spec: FilamentSpec, nowMono: number): JobCheckpoint {
+  const { filamentMm, filamentG, progress } = jobInfo(job, 'printing', spec);
+  return { filamentMm, filamentG, progress, durationS: jobDurationS(job, nowMono) };
+}
+
+/**
+ * After a crash or a power cut: each job started and never ended is ended `interrupted` with
+ * the filament and duration of its last checkpoint, or nothing used when it had none.
+ */
+export function interruptedJobs(open: readonly { started: JobStarted; checkpoint: { at: string; data: JobCheckpoint } | null }[]): JobEnded[] {
+  return open.map(({ started, checkpoint: cp }) => ({
+    jobId: started.jobId,
+    mode: started.mode,
+    file: started.file,
+    outcome: 'interrupted',
+    reason: 'the gateway stopped without ending it (a crash or a power cut)',
+    filamentMm: cp?.data.filamentMm ?? 0,
+    filamentG: cp?.data.filamentG ?? 0,
+    durationS: cp?.data.durationS ?? 0,
+    lastCheckpointAt: cp?.at ?? null,
+  }));
 }
 
 /**

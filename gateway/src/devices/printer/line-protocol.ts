@@ -25,8 +25,25 @@ export interface Command {
   onAck?: () => void;
 }
 
+/** What the protocol needs from the driver. */
+export interface LineProtocolHooks {
+  write(text: string): void;
+  /** The next command when the queue is empty (a print job's next line). */
+  pull(): Command | null;
+  /** Too many resends or timeouts in a row: the port should be reopened. */
+  giveUp(reason: string): void;
+  /** A timeout found that the printer said nothing at all, not even an auto-report; it has just been poked with M105. */
+  silent(): void;
+}
+
+interface Queued extends Command {
+  /** Sent without a number, ahead of the numbered session (see `begin`). */
+  unnumbered?: boolean;
+}
+
 interface Inflight extends Command {
-  n: number;
+  /** null: sent without a number. */
+  n: number | null;
 }
 
 /** Lines kept after their `ok`, to answer a resend request for a line the printer never got. */
@@ -44,7 +61,7 @@ export class LineProtocol {
   readonly stats: LineProtocolStats = { linesSent: 0, linesAcked: 0, resends: 0, ignoredResends: 0, timeouts: 0, lineErrors: 0 };
   private lineNo = 0;
   private inflight: Inflight | null = null;
-  private readonly queue: Command[] = [];
+  private readonly queue: Queued[] = [];
   private readonly history = new Map<number, string>();
   private consecutiveResends = 0;
   private consecutiveTimeouts = 0;
@@ -53,26 +70,30 @@ export class LineProtocol {
   /** Learned: does this firmware follow `Resend:` with an `ok`? (Older Marlin and RRF do not.) */
   private resendHasOk = true;
   private timer: NodeJS.Timeout | null = null;
+  /** Something (an auto-report too) was heard since the timer was armed. */
+  private heard = false;
   private open = false;
 
   constructor(
     private readonly opts: LineProtocolOptions,
-    private readonly write: (text: string) => void,
-    /** Called to fetch the next command when the queue is empty (a print job's next line). */
-    private readonly pull: () => Command | null,
-    private readonly onGiveUp: (reason: string) => void,
+    private readonly hooks: LineProtocolHooks,
   ) {}
 
   get idle(): boolean {
     return this.inflight === null && this.queue.length === 0;
   }
 
-  /** Starts a numbered session: `M110 N0` first, as OctoPrint and Pronterface do. */
-  begin(): void {
+  /**
+   * Starts a numbered session: `M110 N0` first, as OctoPrint and Pronterface do. `first` goes
+   * ahead of it without a number, and is answered before the session starts: M999 to a halted
+   * printer, which acknowledges no line until it is resumed (its resend request that follows
+   * is for the old session, and ignored).
+   */
+  begin(first?: Command): void {
     this.reset();
     this.open = true;
     this.lineNo = -1;
-    this.queue.unshift({ line: 'M110 N0' });
+    this.queue.unshift(...(first ? [{ ...first, unnumbered: true }] : []), { line: 'M110 N0' });
     this.pump();
   }
 
@@ -106,6 +127,7 @@ export class LineProtocol {
    * the timeout that recovers a lost `ok`.
    */
   onLine(isOk: boolean, resend: number | null, isLineError: boolean, answering: boolean): void {
+    this.heard = true;
     if (answering) {
       this.armTimer();
       this.consecutiveTimeouts = 0;
@@ -126,8 +148,10 @@ export class LineProtocol {
     this.inflight = null;
     this.consecutiveResends = 0;
     this.stats.linesAcked++;
-    this.history.set(done.n, done.line);
-    this.history.delete(done.n - HISTORY);
+    if (done.n !== null) {
+      this.history.set(done.n, done.line);
+      this.history.delete(done.n - HISTORY);
+    }
     done.onAck?.();
     this.pump();
   }
@@ -135,18 +159,18 @@ export class LineProtocol {
   /**
    * The printer wants line `n` next. Usually that is the line in flight (it arrived damaged);
    * it can be an earlier one whose `ok` we took from an M105 poke. A request for a line not
-   * sent yet or no longer kept is stale, and one that arrives while we are still answering
-   * the previous request is a repeat: both are ignored.
+   * sent yet or no longer kept is stale, so is one while an unnumbered line is in flight (it
+   * belongs to the session before), and one that arrives while we are still answering the
+   * previous request is a repeat: all are ignored.
    */
   private onResend(n: number): void {
     const cur = this.inflight;
-    const replayable = cur !== null && n <= cur.n && (n === cur.n || this.history.has(n));
-    if (!replayable || this.swallowOk) {
+    if (cur === null || cur.n === null || n > cur.n || (n < cur.n && !this.history.has(n)) || this.swallowOk) {
       this.stats.ignoredResends++;
       return;
     }
     if (++this.consecutiveResends > this.opts.maxConsecutiveResends) {
-      return this.onGiveUp(`${this.consecutiveResends - 1} consecutive resend requests (line ${n})`);
+      return this.hooks.giveUp(`${this.consecutiveResends - 1} consecutive resend requests (line ${n})`);
     }
     // Replay n..cur: earlier lines were acknowledged once already, so they carry no callback.
     const replay: Command[] = [];
@@ -169,21 +193,21 @@ export class LineProtocol {
 
   private pump(): void {
     if (!this.open || this.inflight || this.swallowOk) return;
-    const next = this.queue.shift() ?? this.pull();
+    const next: Queued | null = this.queue.shift() ?? this.hooks.pull();
     if (!next) return;
-    this.lineNo = this.lineNo + 1;
-    this.inflight = { ...next, n: this.lineNo };
+    this.inflight = { line: next.line, onAck: next.onAck, n: next.unnumbered ? null : ++this.lineNo };
     this.transmit(this.inflight);
   }
 
   private transmit(l: Inflight): void {
     this.stats.linesSent++;
-    this.write(numbered(l.n, l.line) + '\n');
+    this.hooks.write((l.n === null ? l.line : numbered(l.n, l.line)) + '\n');
     this.armTimer();
   }
 
   private armTimer(): void {
     this.clearTimer();
+    this.heard = false;
     if (!this.open) return;
     this.timer = setTimeout(() => this.onTimeout(), this.opts.communicationMs);
   }
@@ -196,11 +220,13 @@ export class LineProtocol {
   private onTimeout(): void {
     this.stats.timeouts++;
     if (++this.consecutiveTimeouts >= this.opts.maxConsecutiveTimeouts) {
-      return this.onGiveUp(`${this.consecutiveTimeouts} consecutive timeouts of ${this.opts.communicationMs} ms`);
+      return this.hooks.giveUp(`${this.consecutiveTimeouts} consecutive timeouts of ${this.opts.communicationMs} ms`);
     }
     // An unnumbered M105 provokes an answer; if our line was lost, the next numbered line
     // then draws a resend request for it.
-    this.write('M105\n');
+    const silent = !this.heard;
+    this.hooks.write('M105\n');
     this.armTimer();
+    if (silent) this.hooks.silent();
   }
 }

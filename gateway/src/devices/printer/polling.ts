@@ -1,7 +1,8 @@
 /**
  * Keeping temperatures, SD progress and, during an SD print, the extruder position fresh. The
  * firmware reports what it can by itself; the rest is polled, one command at a time and only
- * when the line is idle, so polling never delays a print job's next line.
+ * when the line is idle, so polling never delays a print job's next line. The temperatures are
+ * asked for once at the start, so they are known before the first report.
  */
 import type { PrinterDialect } from './dialects.js';
 import type { LineProtocol } from './line-protocol.js';
@@ -18,6 +19,8 @@ export interface PollingOptions {
   intervalS: number;
   /** SD mode: how often the extruder position is read. */
   positionMs: number;
+  /** Seconds between the firmware's `busy:` lines while a long command runs (G28, G29), where it has them. */
+  keepaliveS: number;
 }
 
 export class StatusPolling {
@@ -34,11 +37,13 @@ export class StatusPolling {
     private readonly isFollowingSd: () => boolean,
   ) {}
 
-  /** After the handshake: asks for the auto-reports the firmware offered and polls for the rest. */
+  /** After the handshake: asks for the temperatures now, for the auto-reports the firmware offered, and polls for the rest. */
   start(capabilities: Readonly<Record<string, boolean>>): void {
     this.capabilities = capabilities;
     const interval = this.opts.intervalS;
     const g = this.dialect.gcode;
+    this.protocol.send({ line: g.temperatures });
+    if (g.hostKeepalive) this.protocol.send({ line: g.hostKeepalive(this.opts.keepaliveS) });
     if (autoreports(this.dialect, capabilities, 'temperatures')) this.protocol.send({ line: g.autoreportTemperatures!(interval) });
     if (autoreports(this.dialect, capabilities, 'sd')) this.protocol.send({ line: g.autoreportSdStatus!(interval) });
     this.pollTimer = setInterval(() => this.poll(), interval * 1000);

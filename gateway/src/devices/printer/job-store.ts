@@ -1,0 +1,60 @@
+/**
+ * Where a printer's jobs are written: the progress of a running job in `printer_job_checkpoints`
+ * (updated in place every few seconds, not chained: a crash loses at most one interval), and the
+ * end of a job — its `printer.job-ended` event and the removal of its checkpoint — in one
+ * fsynced transaction. A job the journal shows started and never ended was cut short by a crash
+ * or a power cut; at start it is ended `interrupted` with its last checkpoint.
+ */
+import type { Journal } from '../../journal/journal.js';
+import { interruptedJobs, type JobCheckpoint, type JobEnded, type JobStarted } from './job.js';
+
+export class JobStore {
+  private readonly upsert;
+  private readonly select;
+  private readonly remove;
+  private readonly unended;
+
+  constructor(
+    private readonly journal: Journal,
+    private readonly deviceId: string,
+  ) {
+    const db = journal.db;
+    this.upsert = db.prepare(`INSERT INTO printer_job_checkpoints (job_id, device_id, at, data) VALUES (?, ?, ?, ?)
+      ON CONFLICT (job_id) DO UPDATE SET at = excluded.at, data = excluded.data`);
+    this.select = db.prepare('SELECT at, data FROM printer_job_checkpoints WHERE job_id = ?');
+    this.remove = db.prepare('DELETE FROM printer_job_checkpoints WHERE job_id = ?');
+    // by the index of ended jobs: a start does not read every job the journal ever held
+    this.unended = db.prepare(`SELECT s.data FROM events s
+      WHERE s.kind = 'printer.job-started' AND s.device_id = ?
+        AND NOT EXISTS (SELECT 1 FROM events e WHERE e.kind = 'printer.job-ended' AND json_extract(e.data, '$.jobId') = json_extract(s.data, '$.jobId'))
+      ORDER BY s.id`);
+  }
+
+  started(job: JobStarted): void {
+    this.journal.record('printer.job-started', this.deviceId, { ...job });
+  }
+
+  checkpoint(jobId: string, data: JobCheckpoint, at: Date): void {
+    this.upsert.run(jobId, this.deviceId, at.toISOString(), JSON.stringify(data));
+  }
+
+  /** Journals the end and drops the checkpoint, in one fsynced transaction (held in memory while the storage refuses it). */
+  ended(e: JobEnded): void {
+    this.journal.durablyOrLater(() => {
+      this.journal.record('printer.job-ended', this.deviceId, { ...e });
+      this.remove.run(e.jobId);
+    });
+  }
+
+  /** Ends the jobs a crash or a power cut cut short, with their last checkpoints; returns them. */
+  endInterrupted(): JobEnded[] {
+    const open = (this.unended.all(this.deviceId) as { data: string }[]).map((r) => {
+      const started = JSON.parse(r.data) as JobStarted;
+      const row = this.select.get(started.jobId) as { at: string; data: string } | undefined;
+      return { started, checkpoint: row ? { at: row.at, data: JSON.parse(row.data) as JobCheckpoint } : null };
+    });
+    const ended = interruptedJobs(open);
+    for (const e of ended) this.ended(e);
+    return ended;
+  }
+}
