@@ -12,7 +12,7 @@ import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { verifyJournalFile } from '../gateway/src/journal/journal.js';
+import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
