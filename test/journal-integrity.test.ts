@@ -65,16 +65,17 @@ describe('the hash covers every stored column', () => {
   });
 
   it('a journal from before keeps its hashes: its events verify as they were written, the next ones cover clock_synced', () => {
-    // as the previous schema version left it: clock_synced stored, outside the hash (format 1)
+    // as the last schema version before chain format 2 left it: clock_synced stored, outside the hash (format 1)
+    const before = MIGRATIONS.findIndex((m) => typeof m === 'string' && m.includes('CREATE TABLE chain_formats'));
     const dir = tempDir('integrity');
     mkdirSync(dir, { recursive: true });
     const file = join(dir, 'journal.sqlite');
     sql(file, (db) => {
-      for (const m of MIGRATIONS.slice(0, MIGRATIONS.length - 1)) {
+      for (const m of MIGRATIONS.slice(0, before)) {
         if (typeof m === 'string') db.exec(m);
         else m(db);
       }
-      db.pragma(`user_version = ${MIGRATIONS.length - 1}`);
+      db.pragma(`user_version = ${before}`);
       let prev = GENESIS;
       for (let id = 1; id <= 5; id++) {
         const row = { id, at: `2026-11-0${id}T00:00:00.000Z`, kind: 'device.connected', device_id: 'n1', data: '{}', clock_synced: 1 };

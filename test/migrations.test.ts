@@ -32,8 +32,8 @@ function previousJournal(events = 20): { dir: string; file: string } {
   let prev = GENESIS;
   for (let id = 1; id <= events; id++) {
     const row = { id, at: new Date(Date.UTC(2026, 10, 1, 0, 0, id)).toISOString(), kind: 'device.connected', device_id: 'n1', data: JSON.stringify({ id }), clock_synced: null };
-    // the previous version chained with format 1
-    prev = chainHash(prev, row, 1);
+    // the previous version chained with format 2 (every column)
+    prev = chainHash(prev, row, 2);
     insert.run(row.id, row.at, row.kind, row.device_id, row.data, prev);
   }
   db.prepare(`INSERT INTO affiliates (id, name, status, updated_at) VALUES ('ada', 'Ada', 'active', '2026-11-01T00:00:00.000Z')`).run();
