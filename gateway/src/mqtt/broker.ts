@@ -26,10 +26,11 @@ import { createWebSocketStream, WebSocketServer } from 'ws';
 import { splitHostPort } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
+import { WarnLimit } from '../log-limit.js';
 import { VERSION } from '../version.js';
 import type { BrokerConfig } from './config.js';
 import { DEVICE_ID, MqttCredentials, newSecret } from './credentials.js';
-import { RateLimit, WarnLimit } from './limits.js';
+import { RateLimit } from './limits.js';
 import { GuardedConnection } from './packet-guard.js';
 import {
   commandSchema,

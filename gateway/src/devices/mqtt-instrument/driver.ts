@@ -18,7 +18,7 @@ import { performance } from 'node:perf_hooks';
 import { STORAGE_PROBLEM_TEXT, storageProblemOf, type Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { EmbeddedBroker } from '../../mqtt/broker.js';
-import { WarnLimit } from '../../mqtt/limits.js';
+import { WarnLimit } from '../../log-limit.js';
 import type { Availability, Telemetry } from '../../mqtt/schemas.js';
 import type { DeviceHealth } from '../device.js';
 import type { Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
