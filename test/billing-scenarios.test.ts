@@ -21,7 +21,7 @@ import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminFetch, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminFetch, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -489,7 +489,7 @@ describe('corrections through the CLI, on a stopped gateway’s journal', () => 
       file,
       `gateway: { name: CLI billing lab, dataDir: data }
 simulators: [{ kind: node, listen: "127.0.0.1:${port}", nodeId: n1, timeScale: 60 }]
-devices: [{ id: n1, kind: metering-node, nodeId: n1, serial: { path: "socket://127.0.0.1:${port}" } }]
+devices: [{ id: n1, kind: metering-node, nodeId: n1, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "socket://127.0.0.1:${port}" } }]
 tools: [{ id: printer, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
 billing:
   currency: CAD

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { affiliateSchema } from '../access/store.js';
 import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
-import { deviceId, hostPort, serialSchema } from './common.js';
+import { deviceId, hostPort, meterPhysicsKeys, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
@@ -25,6 +25,7 @@ export const meteringNodeSchema = z.strictObject({
   nodeId: z.string().max(32).optional().describe('The node id the firmware reports in HELLO; a different one is logged as a warning.'),
   serial: serialSchema,
   livenessHeartbeats: z.number().int().min(2).max(20).default(3).describe('Offline after this many heartbeat intervals without a valid frame.'),
+  ...meterPhysicsKeys('the node'),
 });
 
 const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
