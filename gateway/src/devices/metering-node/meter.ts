@@ -111,28 +111,25 @@ export function applyBoot<N extends string>(state: BootMeter<N> | null, bootId: 
 
 /** A reading of the current boot's counters, at `now` (ms) on the gateway's clock. */
 export function applyReading<N extends string>(state: BootMeter<N>, reading: Record<N, number>, now: number, physics: Physics<N>): ReadingStep<N> {
-  const tracks = { ...state.tracks };
-  const total = { ...state.total };
+  const tracks = {} as Record<N, Track>;
+  const total = {} as Record<N, number>;
   const delta = {} as Record<N, number>;
   const implausible: Implausible<N>[] = [];
-  for (const name of namesOf(physics)) {
+  for (const name in physics.counters) {
     const t = state.tracks[name];
     const limit = physics.counters[name];
     const value = reading[name];
     const growth = counterGrowth(t.value, value, limit.width);
     const allowedS = t.at === null ? Infinity : t.creditS + Math.max(0, now - t.at) / 1000;
     const allowed = limit.perS === Infinity ? Infinity : allowedS * limit.perS;
-    if (growth < 0 || growth > allowed) {
-      implausible.push({ counter: name, was: t.value, now: value, growth, allowed });
-      delta[name] = 0;
-      continue;
-    }
+    const plausible = growth >= 0 && growth <= allowed;
+    if (!plausible) implausible.push({ counter: name, was: t.value, now: value, growth, allowed });
     const usedS = limit.perS === Infinity ? 0 : growth / limit.perS;
-    tracks[name] = { value, at: now, creditS: Math.min(physics.toleranceS, allowedS - usedS) };
-    total[name] += growth;
-    delta[name] = growth;
+    tracks[name] = plausible ? { value, at: now, creditS: Math.min(physics.toleranceS, allowedS - usedS) } : t;
+    total[name] = state.total[name] + (plausible ? growth : 0);
+    delta[name] = plausible ? growth : 0;
   }
-  return { state: { ...state, tracks, total, seenAt: now }, delta, implausible };
+  return { state: { bootId: state.bootId, tracks, total, seenAt: now, past: state.past }, delta, implausible };
 }
 
 /** For a person: `activeS 10000012 after 12, +10000000 where at most 18.9 was possible`. */
