@@ -108,7 +108,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   private readonly meters: MeterStore;
   private readonly physics: Physics<CounterName>;
   private readonly log: Logger;
-  /** Rejected, stale and replayed frames: a few lines a window, then a summary. */
+  /** Rejected, stale, replayed and unexpected frames: a few lines a window, then a summary. */
   private readonly frameWarnings: WarnFlood;
   private readonly meterWarnings: WarnFlood;
   private readonly implausibleJournal = new WarnLimit(IMPLAUSIBLE_JOURNAL.perWindow, IMPLAUSIBLE_JOURNAL.windowMs);
@@ -426,7 +426,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       case 'FAULT':
         return this.onFault(msg);
       default:
-        this.log.warn({ type: msg.type }, `unexpected ${msg.type} from a node`);
+        this.frameWarnings.warn('unexpected', { type: msg.type }, `unexpected ${msg.type} from a node`);
     }
   }
 

@@ -5,8 +5,8 @@
  *
  * Its counters are cumulative per boot (counters.ts), so lost or repeated messages and the
  * device's reboots lose nothing it reported, and each is checked against physics before it
- * counts: an implausible one is set aside, counted, logged and journaled within bounds. The state is saved at a reboot, at most every
- * SAVE_INTERVAL_MS otherwise, when the device goes offline and at stop: a state saved late
+ * counts: an implausible one is set aside, counted, logged and journaled within bounds. The
+ * state is saved at a reboot, at most every SAVE_INTERVAL_MS otherwise, when the device goes offline and at stop: a state saved late
  * only makes the next message's difference larger after a restart (the counters are the
  * device's), so a crash loses at most that interval of a boot that ends while the gateway is
  * down. A save the storage refuses (a full disk, a read-only SD card) is logged and made again
@@ -24,8 +24,8 @@ import { WarnFlood, WarnLimit } from '../../log-limit.js';
 import type { Availability, Telemetry } from '../../mqtt/schemas.js';
 import type { DeviceHealth } from '../device.js';
 import type { Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
-import type { MqttInstrumentConfig } from './config.js';
 import { describeImplausible, lastValues, type Implausible, type Physics } from '../metering-node/meter.js';
+import type { MqttInstrumentConfig } from './config.js';
 import { applyTelemetry, instrumentPhysics, type Counter, type CounterState } from './counters.js';
 import { CounterStore } from './counter-store.js';
 import { INSTRUMENTS, type InstrumentDefinition } from './definitions.js';
@@ -219,7 +219,6 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     const c = t.counters;
     const step = applyTelemetry(this.counters, { bootId: t.bootId, seq: t.seq, counters: { runtimeS: c.runtimeS, activeS: c.activeS ?? c.runtimeS, samples: c.samples, energyWh: c.energyWh } }, this.clock(), this.physics);
     if (step.kind === 'stale') return void this.stats.stale++;
-    if (step.implausible.length > 0) this.setAside(t, step.implausible);
     const rebooted = step.kind === 'reboot' && step.previousBootId !== null;
     if (step.kind === 'delta') this.stats.lost += step.lost;
     this.counters = step.state;
@@ -231,6 +230,7 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
       // journaled before what it causes (the relay found off ends a session)
       this.recordReboot({ previousBootId: step.previousBootId, bootId: t.bootId, uptimeS: t.uptimeS });
     }
+    if (step.implausible.length > 0) this.setAside(t, step.implausible);
     // busy first: whoever hears of the relay (a restarted gateway deciding about the tool) must know it
     this.busy = this.def.busy(t, this.cfg);
     this.updateRelay(t.relay, rebooted);
