@@ -184,6 +184,22 @@ function brokerReferences(cfg: { mqtt?: unknown; devices: readonly { id: string;
   });
 }
 
+/** A simulated node or rig that counts time faster than life plays a device whose physics allow it. */
+function simulatorClockRates(
+  cfg: { devices: readonly { id: string; maxClockRate?: number; serial?: { path: string } }[]; simulators: readonly { kind: string; timeScale?: number; listen?: string; device?: string }[] },
+  ctx: z.RefinementCtx,
+): void {
+  cfg.simulators.forEach((s, i) => {
+    const played = s.kind === 'rig' ? cfg.devices.find((d) => d.id === s.device) : s.kind === 'node' ? cfg.devices.find((d) => d.serial?.path === `socket://${s.listen}`) : undefined;
+    if (played?.maxClockRate === undefined || s.timeScale === undefined || s.timeScale <= played.maxClockRate) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['simulators', i, 'timeScale'],
+      message: `it counts time ${s.timeScale} times faster than life, and device "${played.id}" allows ${played.maxClockRate}: give that device maxClockRate: ${s.timeScale} or more, or its readings are set aside as implausible`,
+    });
+  });
+}
+
 /** Billed tools exist; tariffs are for configured use types. */
 function billingReferences(cfg: { useTypes: readonly string[]; tools: readonly { id: string }[]; billing?: { tools: Record<string, { tariffs: Record<string, unknown> }> } | undefined }, ctx: z.RefinementCtx): void {
   for (const [toolId, t] of Object.entries(cfg.billing?.tools ?? {})) {
@@ -267,6 +283,7 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     toolReferences(cfg, ctx);
     brokerReferences(cfg, ctx);
+    simulatorClockRates(cfg, ctx);
     useTypeReferences(cfg, ctx);
     billingReferences(cfg, ctx);
   });
