@@ -39,7 +39,7 @@ import { WarnFlood, WarnLimit } from '../../log-limit.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type DeviceHealth } from '../device.js';
 import type { BadgeReader, Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
-import { applyBoot, applyReading, COUNTER_NAMES, describeImplausible, lastValues, nodePhysics, type BootStep, type CounterName, type Implausible, type MeterCounters, type MeterState, type Physics } from './meter.js';
+import { applyBoot, applyReading, COUNTER_NAMES, describeImplausible, nodePhysics, recentBoots, type BootStep, type CounterName, type Implausible, type MeterCounters, type MeterState, type Physics } from './meter.js';
 import { MeterStore } from './meter-store.js';
 
 export const ACK_TIMEOUT_MS = 250;
@@ -241,7 +241,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       busy: (this.inputs & INPUT_BIT.BUSY) !== 0,
       powerW: this.readings.powerMw / 1000,
       meter: this.meter?.total ?? null,
-      boots: this.meter && [{ bootId: this.meter.bootId, last: lastValues(this.meter) }, ...this.meter.past],
+      boots: this.meter && recentBoots(this.meter),
       implausibleReadings: this.stats.implausibleReadings,
       faults: [...this.faults].map(([code, f]) => ({ code, ...f })),
       link: this.link.stats,

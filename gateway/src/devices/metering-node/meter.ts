@@ -145,6 +145,11 @@ export function counterGrowth(last: number, now: number, width: number | null): 
   return (((now - last) % span) + span) % span;
 }
 
+/** The current boot and the ones remembered before it, newest first, each with the counters it is at or ended at (for health). */
+export function recentBoots<N extends string>(state: BootMeter<N>): PastBoot<N>[] {
+  return [{ bootId: state.bootId, last: lastValues(state) }, ...state.past];
+}
+
 /** Each counter's last good value in this boot. */
 export function lastValues<N extends string>(state: BootMeter<N>): Record<N, number> {
   return Object.fromEntries(Object.entries<Track>(state.tracks).map(([n, t]) => [n, t.value])) as Record<N, number>;

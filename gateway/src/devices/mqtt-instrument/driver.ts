@@ -24,7 +24,7 @@ import { WarnFlood, WarnLimit } from '../../log-limit.js';
 import type { Availability, Telemetry } from '../../mqtt/schemas.js';
 import type { DeviceHealth } from '../device.js';
 import type { Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
-import { describeImplausible, lastValues, type Implausible, type Physics } from '../metering-node/meter.js';
+import { describeImplausible, lastValues, recentBoots, type Implausible, type Physics } from '../metering-node/meter.js';
 import type { MqttInstrumentConfig } from './config.js';
 import { applyTelemetry, instrumentPhysics, type Counter, type CounterState } from './counters.js';
 import { CounterStore } from './counter-store.js';
@@ -202,7 +202,7 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
         busy: this.busy,
         powerW: this.powerW,
         meter: this.counters && { bootId: this.counters.bootId, seq: this.counters.seq, boot: lastValues(this.counters), total: this.counters.total },
-        boots: this.counters?.past ?? [],
+        boots: this.counters && recentBoots(this.counters),
         implausibleReadings: this.stats.implausibleReadings,
         faults: [...this.faults.values()],
         stats: { ...this.stats },
