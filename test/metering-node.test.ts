@@ -302,9 +302,10 @@ describe('a metering node that cannot be believed', () => {
     }
   });
 
-  it('a replayed BADGE is acted on once, whatever came in between (defect 5)', async () => {
+  it('a replayed BADGE is acted on once, whatever came in between, and not at all once its boot is over (defect 5)', async () => {
     const { sim, driver, events, close } = await lab();
     try {
+      for (let i = 0; i < 60; i++) sim.sendMeter(); // the node has numbered a while
       sim.badge(ADA);
       await waitFor(() => events('session.started').length === 1, 10_000, 'badge-in');
       await sleep(700); // METERs and heartbeats go by
@@ -315,6 +316,15 @@ describe('a metering node that cannot be believed', () => {
       await sleep(500);
       expect(events('access.decision')).toHaveLength(1);
       expect(events('session.ended')).toEqual([]);
+      // the node reboots (its relay off ends the session); the badge of the boot before comes again, alone
+      sim.reboot('watchdog');
+      await waitFor(() => events('session.ended').length === 1, 10_000, 'the session ended by the reboot');
+      const stale = driver.stats.stale;
+      expect(sim.replay('BADGE', 1)).toBe(true);
+      await waitFor(() => driver.stats.stale > stale, 5000, 'the replay seen');
+      await sleep(500);
+      expect(events('access.decision')).toHaveLength(1);
+      expect(events('session.started')).toHaveLength(1);
     } finally {
       await close();
     }

@@ -6,7 +6,9 @@
  *
  * Each frame belongs to a boot: the one it names (HELLO, HEARTBEAT, METER), or for the others
  * the boot the link is in, which is the last one a frame named (a byte stream keeps frames in
- * order). A frame of a past boot is stale: not acted on, not acknowledged (that boot is over).
+ * order), unless it is numbered further ahead of that boot's frames than the replay window: then
+ * it is another boot's. A frame of a past boot is stale: not acted on, not acknowledged (that
+ * boot is over; a real frame is retransmitted, and placed once the node has named its boot).
  * Within the current boot, the replay windows drop what was seen already: one for the node's
  * reliable frames, one for the others, since a node may number a reliable frame when it queues
  * it and send it after unreliable ones numbered later.
@@ -22,6 +24,7 @@ import {
   MESSAGES,
   NACK_REASON,
   READER,
+  REPLAY_WINDOW,
   replayCheck,
   RELAY_REASON,
   REQUEST_WHAT,
@@ -119,6 +122,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   private windows: { reliable: ReplayWindow | null; other: ReplayWindow | null } = { reliable: null, other: null };
   /** The boot the frames on the link belong to: the last one a frame named. */
   private linkBoot: number | null;
+  /** The newest seq of a frame that named the current boot: frames that name none are never far ahead of it. */
+  private newestNamed: number | null = null;
   private online = false;
   private since = new Date();
   private lastSeen: Date | null = null;
@@ -453,9 +458,9 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   }
 
   /**
-   * Places the frame in its boot: false for a frame of a past boot (counted and logged, nothing
-   * more); a boot id not seen before starts a boot, journaled as a reboot with the HELLO's reset
-   * cause, and a new sequence space (the node numbers from 0 again).
+   * Places the frame in its boot: false for a frame of a past boot or of none that can be told
+   * (counted and logged, nothing more); a boot id not seen before starts a boot, journaled as a
+   * reboot with the HELLO's reset cause, and a new sequence space (the node numbers from 0 again).
    */
   private inCurrentBoot(msg: Message): boolean {
     const named = msg.type === 'HELLO' || msg.type === 'HEARTBEAT' || msg.type === 'METER' ? msg.bootId : null;
@@ -470,9 +475,25 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     }
     if (step.kind === 'reboot') {
       this.windows = { reliable: null, other: null };
+      this.newestNamed = null;
       this.commitBoot(step, msg.type === 'HELLO' ? resetCauseOf(msg.resetCause) : null);
     } else this.meter = step.state;
+    return named !== null ? this.sawNamed(msg.seq) : this.nearNamed(msg);
+  }
+
+  /** A frame naming the current boot: the newest of them says where the boot's numbering is. */
+  private sawNamed(seq: number): true {
+    if (this.newestNamed === null || ((seq - this.newestNamed) & 0xffff) < 0x8000) this.newestNamed = seq;
     return true;
+  }
+
+  /** A frame naming no boot is the current boot's, unless it is numbered further ahead of that boot's named frames than the replay window. */
+  private nearNamed(msg: Message): boolean {
+    const ahead = this.newestNamed === null ? 0 : (msg.seq - this.newestNamed) & 0xffff;
+    if (ahead <= REPLAY_WINDOW || ahead >= 0x8000) return true;
+    this.stats.stale++;
+    this.frameWarnings.warn('stale', { type: msg.type, seq: msg.seq, newest: this.newestNamed }, `a ${msg.type} frame numbered ${msg.seq}, ${ahead} ahead of the node's boot ${this.linkBoot}: another boot's, not acted on`);
+    return false;
   }
 
   private commitBoot(step: Extract<BootStep<CounterName>, { kind: 'reboot' }>, resetCause: string | null): void {
