@@ -103,8 +103,8 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.opts = { firmware: 'sim-1.0.0', heartbeatS: 5, meterIntervalMs: 1000, powerW: 120, standbyW: 8, voltageV: 230, timeScale: 1, ...opts };
     this.powerW = this.opts.powerW;
     this.boot('power-on');
-    Object.assign(this.current, opts.counterStart);
-    Object.assign(this.current.reported, opts.counterStart);
+    const start = { ...this.current.reported, ...opts.counterStart };
+    Object.assign(this.current, { energyMwh: start.energyMwh, relayOnS: start.relayOnS, activeS: start.activeS, reported: start });
   }
 
   // ---- transport ----
