@@ -8,6 +8,7 @@ import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
+import { benchMeter } from './meter.js';
 import { benchMqtt } from './mqtt.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
@@ -17,6 +18,7 @@ import type { Bench } from './stats.js';
 
 export const BENCHES: Record<string, Bench> = {
   codec: benchCodec,
+  meter: benchMeter,
   roundtrip: benchRoundTrip,
   'badge-relay': benchBadgeRelay,
   'session-close': benchSessionClose,

@@ -77,7 +77,8 @@ async function publishGroup(r: Extract<Request, { cmd: 'publish' }>): Promise<{ 
       const worker = async () => {
         while (next < end) {
           const seq = next++;
-          const payload = `{"seq":${seq},"bootId":3141592,"uptimeS":${seq * 5},"counters":{"runtimeS":${seq * 4},"samples":${seq * 50},"energyWh":${(seq * 0.37).toFixed(2)}},"busy":${seq % 7 !== 0},"powerW":${(120 + (seq % 13)).toFixed(1)}}`;
+          // counters a device can reach at up to a thousand messages a second: the drivers check them against physics
+          const payload = `{"seq":${seq},"bootId":3141592,"uptimeS":${(seq / 1000).toFixed(3)},"counters":{"runtimeS":${(seq / 1000).toFixed(3)},"samples":${seq * 50},"energyWh":${(seq * 0.0001).toFixed(4)}},"busy":${seq % 7 !== 0},"powerW":${(120 + (seq % 13)).toFixed(1)}}`;
           await c.publishAsync(topic, payload, { qos: 1 });
         }
       };

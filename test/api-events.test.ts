@@ -109,6 +109,19 @@ describe('live events and metrics', () => {
     staff.close();
   });
 
+  it('alerts when a meter reading is set aside as implausible, at most once a minute a device, and counts each in the metrics', async () => {
+    const staff = await stream(url(), { authorization: `Bearer ${lab.tokens.maintainer}` });
+    await waitFor(() => staff.events.some((e) => e.event === 'device'));
+    const implausible = () => staff.events.filter((e) => e.event === 'alert' && /implausible/.test(e.data.text));
+    lab.sim.spike({ activeS: 10_000_000 });
+    const alert = await waitFor(() => implausible()[0]);
+    expect(alert.data).toEqual({ level: 'warning', text: expect.stringMatching(/^n1: implausible meter reading set aside: activeS \d+ after \d+, \+10000000 where at most [\d.]+ was possible$/), deviceId: 'n1', at: expect.any(String) });
+    lab.sim.spike({ activeS: 10_000_000 });
+    await waitFor(async () => (await metric('ovn_gateway_meter_implausible_total')).includes('ovn_gateway_meter_implausible_total{device="n1"} 2'));
+    expect(implausible()).toHaveLength(1);
+    staff.close();
+  });
+
   it(`serves at most ${MAX_CLIENTS} streams at once`, async () => {
     const open = await Promise.all(Array.from({ length: MAX_CLIENTS }, () => stream(url(), { authorization: `Bearer ${lab.tokens.admin}` })));
     expect(open.every((s) => s.res.status === 200)).toBe(true);

@@ -2,7 +2,7 @@
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { createToken, type Role } from '../gateway/src/http/tokens.js';
-import { startTestGateway, waitFor, type TestGateway } from './helpers.js';
+import { SIM_CLOCK_RATE, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 
 export const ADA = '04A1B2C3';
 export const BO = '0455667788';
@@ -21,7 +21,7 @@ export async function startApiLab(extra: Record<string, unknown> = {}): Promise<
   const sim = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 100, powerW: 200, timeScale: 60 });
   const transport: SimTransport = await serveTcp(sim, '127.0.0.1', 0);
   const gw = await startTestGateway({
-    devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address } }],
+    devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address } }],
     tools: [{ id: 'printer', name: 'Shared printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0, serviceEveryH: 100 }],
     billing: {
       currency: 'EUR',

@@ -22,7 +22,7 @@ import { createLogger } from '../gateway/src/log.js';
 import { startLab } from '../simulators/src/lab.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminFetch, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminFetch, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -490,7 +490,7 @@ describe('corrections through the CLI, on a stopped gateway’s journal', () => 
       file,
       `gateway: { name: CLI billing lab, dataDir: data }
 simulators: [{ kind: node, listen: "127.0.0.1:${port}", nodeId: n1, timeScale: 60 }]
-devices: [{ id: n1, kind: metering-node, nodeId: n1, serial: { path: "socket://127.0.0.1:${port}" } }]
+devices: [{ id: n1, kind: metering-node, nodeId: n1, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "socket://127.0.0.1:${port}" } }]
 tools: [{ id: printer, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
 billing:
   currency: CAD

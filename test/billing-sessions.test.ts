@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { startTestGateway, waitFor, type TestGateway } from './helpers.js';
+import { SIM_CLOCK_RATE, startTestGateway, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 const TOMAS = '0455667788';
@@ -23,7 +23,7 @@ describe('billing of sessions', () => {
     sim = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 100, powerW: 200, timeScale: 60 });
     transport = await serveTcp(sim, '127.0.0.1', 0);
     gw = await startTestGateway({
-      devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address } }],
+      devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address } }],
       tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
       billing: {
         currency: 'CAD',

@@ -70,6 +70,17 @@ tools:
     ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer']);
   });
 
+  it('checks that a simulated node counting faster than life plays a device whose physics allow it', () => {
+    const lab = (rate: string) => `
+simulators: [{ kind: node, listen: "127.0.0.1:7101", timeScale: 60 }]
+devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0.0.1:7101" } }]
+`;
+    expect(problems(lab(''))).toEqual([
+      'simulators.0.timeScale: it counts time 60 times faster than life, and device "n1" allows 1.05: give that device maxClockRate: 60 or more, or its readings are set aside as implausible',
+    ]);
+    expect(problems(lab('maxClockRate: 60,'))).toEqual([]);
+  });
+
   it('points at the line of a YAML syntax error', () => {
     expect(problems('gateway:\n  http: [\n')[0]).toMatch(/^line \d+, column \d+: /);
   });

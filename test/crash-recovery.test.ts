@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
+import { adminHeaders, freePort, SIM_CLOCK_RATE, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const ADA = '04A1B2C3';
@@ -46,7 +46,7 @@ class Lab {
     writeFileSync(
       join(this.dir, 'lab.yaml'),
       `gateway: { dataDir: data, checkpointS: 1, log: { format: json } }
-devices: [{ id: n1, kind: metering-node, serial: { path: "${this.transport.address}", reconnect: { initialMs: 50, maxMs: 500 } } }]
+devices: [{ id: n1, kind: metering-node, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "${this.transport.address}", reconnect: { initialMs: 50, maxMs: 500 } } }]
 tools: [{ id: t1, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
 affiliates:
   - { id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1 }] }

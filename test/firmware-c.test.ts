@@ -26,7 +26,9 @@ import {
   RESET_CAUSE,
   type MessageType,
 } from '../firmware-protocol/src/messages.js';
+import { REPLAY_WINDOW } from '../firmware-protocol/src/replay.js';
 import type { JsonMessage, Vectors } from '../firmware-protocol/src/vectors.js';
+import { PAST_BOOTS } from '../gateway/src/devices/metering-node/meter.js';
 
 const CC = 'gcc';
 const CFLAGS = ['-std=c99', '-Wall', '-Wextra', '-Werror', '-pedantic', '-O2'];
@@ -104,6 +106,8 @@ describe.skipIf(skip)('C reference implementation (firmware-protocol/c)', () => 
       OVN_MAX_PAYLOAD: MAX_PAYLOAD,
       OVN_MAX_FRAME: MAX_FRAME,
       OVN_MAX_WIRE_FRAME: MAX_WIRE_FRAME,
+      OVN_REPLAY_WINDOW: REPLAY_WINDOW,
+      OVN_PAST_BOOTS: PAST_BOOTS,
     };
     const groups: Record<string, Readonly<Record<string, number>> | readonly string[]> = {
       CAPABILITY, RESET_CAUSE, HEARTBEAT_FLAG, READER, RELAY_SENSED, RELAY_REASON, NODE_RELAY_REASON,
@@ -153,6 +157,12 @@ describe.skipIf(skip)('C reference implementation (firmware-protocol/c)', () => 
       ...vectors.invalid.map((v) => `err ${v.error}`),
       `ok ${messageLine(first.message)}`,
     ]);
+  });
+
+  it('gives the replay window\'s verdicts, the wrapping counters\' growths and the boots\' verdicts of the vectors', () => {
+    expect(run('replay', vectors.replay.cases.map((c) => c.seqs.join(' ')))).toEqual(vectors.replay.cases.map((c) => c.verdicts.join(' ')));
+    expect(run('growth', vectors.counters.cases.map((c) => `${c.last} ${c.now}`))).toEqual(vectors.counters.cases.map((c) => String(c.growth)));
+    expect(run('boots', vectors.boots.cases.map((c) => c.bootIds.join(' ')))).toEqual(vectors.boots.cases.map((c) => c.verdicts.join(' ')));
   });
 
   it('refuses to encode a str or bytes field over its maximum', () => {

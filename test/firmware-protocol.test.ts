@@ -13,8 +13,11 @@ import {
   FramerStream,
   MAX_WIRE_FRAME,
   MESSAGES,
+  REPLAY_WINDOW,
+  replayCheck,
   type FrameRejection,
   type Message,
+  type ReplayWindow,
 } from '../firmware-protocol/src/index.js';
 import { fromJson, toJson, type Vectors } from '../firmware-protocol/src/vectors.js';
 
@@ -192,6 +195,40 @@ describe('framer', () => {
         const { messages, rejected } = decodeAll([bad, new Uint8Array([0])]);
         expect(messages).toHaveLength(0);
         expect(rejected.length).toBeGreaterThan(0);
+      }),
+    );
+  });
+});
+
+describe('replay window (PROTOCOL.md §7)', () => {
+  it.each(vectors.replay.cases.map((c) => [c.name, c] as const))('gives the verdicts of the vectors: %s', (_name, c) => {
+    let w: ReplayWindow | null = null;
+    const verdicts = c.seqs.map((seq) => {
+      const r = replayCheck(w, seq);
+      w = r.window;
+      return r.verdict;
+    });
+    expect(verdicts).toEqual(c.verdicts);
+    expect(vectors.replay.window).toBe(REPLAY_WINDOW);
+  });
+
+  it('acts on each frame once, whatever the repeats, losses and late frames within the window', () => {
+    fc.assert(
+      fc.property(fc.nat(0xffff), fc.array(fc.integer({ min: -(REPLAY_WINDOW - 1), max: 3 }), { maxLength: 200 }), (start, moves) => {
+        // a sender numbering from `start`; the receiver sees some of its frames, some twice, some late
+        let w: ReplayWindow | null = null;
+        let newest = start;
+        const actedOn = new Set<number>();
+        for (const m of [0, ...moves]) {
+          newest = m > 0 ? (newest + m) & 0xffff : newest;
+          const seq = (newest + Math.min(m, 0)) & 0xffff;
+          const r = replayCheck(w, seq);
+          w = r.window;
+          if (r.verdict === 'new') {
+            expect(actedOn.has(seq)).toBe(false);
+            actedOn.add(seq);
+          } else expect(actedOn.has(seq) || r.verdict === 'old').toBe(true);
+        }
       }),
     );
   });

@@ -15,6 +15,9 @@ import { hasSocat } from '../simulators/src/transports.js';
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
 export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';
 
+/** For a device whose simulator counts time 60 times faster than life (timeScale 60): its physics must allow it, with room for a loaded machine. */
+export const SIM_CLOCK_RATE = 120;
+
 /** A TCP port free on loopback right now. */
 export async function freePort(): Promise<number> {
   const s = createServer().listen(0, '127.0.0.1');

@@ -16,7 +16,7 @@ import { reconcile } from '../gateway/src/ledger/reconcile.js';
 import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminHeaders, freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminHeaders, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -64,7 +64,7 @@ describe('delivery to the ledger', () => {
     transport = await serveTcp(node, '127.0.0.1', 0);
     ledger = await LedgerSim.start();
     gw = await startTestGateway({
-      devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address } }],
+      devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address } }],
       tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
       ledger: { url: ledger.url, gatewayId: 'test-lab', batchSize: 7, timeoutMs: 1000, backoff: { initialMs: 50, maxMs: 400 }, alarm: { backlog: 5, ageS: 3600 } },
       billing,
@@ -156,7 +156,7 @@ describe('a gateway killed while it drains', () => {
       join(dir, 'lab.yaml'),
       JSON.stringify({
         gateway: { dataDir: 'data', log: { format: 'json' } },
-        devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 500 } } }],
+        devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 500 } } }],
         tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
         ledger: { url: ledger.url, gatewayId: 'test-lab', batchSize: 2, timeoutMs: 2000, backoff: { initialMs: 50, maxMs: 200 } },
         billing,

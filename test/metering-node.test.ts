@@ -1,16 +1,17 @@
 /**
  * The walking skeleton end to end: a simulated metering node on a real pseudo-terminal (socat)
  * or a TCP bridge, the real serialport stack, the gateway's driver, journal and HTTP health.
+ * Then a node that cannot be believed: replayed frames, spikes, wrapping counters, line noise.
  */
 import { once } from 'node:events';
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { encodeFrame } from '../firmware-protocol/src/index.js';
+import { encodeFrame, FRAME_ERRORS, FrameDecoder } from '../firmware-protocol/src/index.js';
 import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
-import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
+import { MeteringNodeSim, type NodeSimOptions } from '../simulators/src/metering-node/node-sim.js';
 import { servePty, serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { SIM_CLOCK_RATE, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const transports = [
   { name: 'pseudo-terminal (socat)', skip: skipWithoutSocat, serve: (sim: MeteringNodeSim) => servePty(sim, join(tempDir('pty'), 'ttyNODE0')) },
@@ -32,7 +33,7 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     sim = new MeteringNodeSim({ nodeId: 'bench-node', heartbeatS: 1, meterIntervalMs: 200, powerW: 200, timeScale: 60 });
     transport = await serve(sim);
     gw = await startTestGateway({
-      devices: [{ id: 'bench-node', kind: 'metering-node', nodeId: 'bench-node', serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 400 } } }],
+      devices: [{ id: 'bench-node', kind: 'metering-node', nodeId: 'bench-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 400 } } }],
     });
     node = gw.devices.get('bench-node') as MeteringNode;
   });
@@ -110,8 +111,10 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     sim.fault(0x0101, 3, 'overcurrent 16.2 A');
     await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 1);
     expect((await device()).detail.faults).toEqual([{ code: 0x0101, severity: 3, text: 'overcurrent 16.2 A', since: expect.any(String) }]);
+    expect(await device()).toMatchObject({ state: 'fault', reason: 'overcurrent 16.2 A' });
     sim.fault(0x0101, 0, '', false);
     await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 0);
+    expect((await device()).state).toBe('online');
     expect(kinds().filter((k) => k.startsWith('device.fault'))).toEqual(['device.fault', 'device.fault-cleared']);
   });
 
@@ -139,7 +142,7 @@ describe('gateway restart next to a running node', () => {
     const sim = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 200, powerW: 100, timeScale: 60 });
     const transport = await serveTcp(sim, '127.0.0.1', 0);
     const dataDir = join(tempDir('restart'), 'data');
-    const config = { gateway: { dataDir }, devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 200 } } }] };
+    const config = { gateway: { dataDir }, devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 200 } } }] };
     const meterOf = async (gw: TestGateway) => (await gw.health()).devices[0]!.detail.meter;
     try {
       const gw1 = await startTestGateway(config);
@@ -194,5 +197,179 @@ describe('a node in a reboot loop', () => {
       await gw.stop();
       server.close();
     }
+  });
+});
+
+// ---- a node that cannot be believed ----
+
+const ADA = '04A1B2C3';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** A node behind a TCP serial bridge at a printer billed for community use by active time (2.00 an hour, 15-minute steps), Ada badging in. */
+async function lab(sim: Partial<NodeSimOptions> = {}) {
+  const node = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 200, powerW: 200, timeScale: 60, ...sim });
+  const transport = await serveTcp(node, '127.0.0.1', 0);
+  const gw = await startTestGateway({
+    devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address, reconnect: { initialMs: 50, maxMs: 400 } } }],
+    tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
+    billing: {
+      currency: 'CAD',
+      tools: { printer: { tariffs: { community: { hourlyRate: '2.00', billedTime: 'active', incrementMin: 15, split: { maintenance: 60, infrastructure: 40, payback: 0 } } } } },
+    },
+    affiliates: [{ id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'printer' }], useType: 'community' }],
+  });
+  const driver = gw.devices.get('n1') as MeteringNode;
+  await waitFor(() => driver.isOnline && driver.relayKnown, 10_000, 'node online');
+  await driver.readMeter(); // the gateway meets the node's counters before anything moves them
+  const events = (kind: string) => gw.journal.events({ kind, limit: 1000 });
+  /** The gateway's totals, once they are the sum of what the node reported over its boots. */
+  const settled = () => waitFor(() => JSON.stringify(driver.meterTotal) === JSON.stringify(node.truth().reported) && driver.meterTotal, 10_000, 'totals as reported');
+  return { sim: node, gw, driver, events, settled, close: async () => (await gw.stop(), await transport.close()) };
+}
+
+describe('a metering node that cannot be believed', () => {
+  it('a METER of the previous boot, replayed, is stale: it counts nothing and is no reboot, however often the boots flip (defect 1)', async () => {
+    // boot A ran for months before: 3,000,000,000 mWh and 10,000,000 s active when the gateway first met it
+    const { sim, driver, events, settled, close } = await lab({ counterStart: { energyMwh: 3_000_000_000, activeS: 10_000_000 } });
+    try {
+      await driver.setRelay(true, 'session-start');
+      sim.setBusy(true);
+      await sleep(400);
+      sim.setBusy(false);
+      await driver.setRelay(false, 'session-end');
+      sim.sendMeter();
+      await settled();
+      sim.reboot('watchdog');
+      await waitFor(() => events('device.rebooted').length === 1, 10_000, 'reboot seen');
+      sim.sendMeter();
+      for (let flip = 0; flip < 5; flip++) {
+        expect(sim.replay('METER', 1)).toBe(true); // boot A's last METER, as a TCP bridge's buffer delivers it
+        sim.sendMeter();
+      }
+      await waitFor(() => driver.stats.stale >= 5, 5000, 'replays seen');
+      const total = await settled();
+      expect(total.energyMwh).toBeLessThan(3_100_000_000);
+      expect(total.activeS).toBeLessThan(10_100_000);
+      expect(events('device.rebooted')).toHaveLength(1);
+      expect(events('meter.implausible')).toEqual([]);
+      expect(driver.health().detail.boots).toEqual([
+        { bootId: sim.truth().boots[1]!.bootId, last: expect.any(Object) },
+        { bootId: sim.truth().boots[0]!.bootId, last: sim.truth().boots[0]!.reported },
+      ]);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a spike within a session is set aside: journaled with the reading, counted, and the session billed for what was used (defect 2)', async () => {
+    const { sim, gw, driver, events, close } = await lab();
+    try {
+      sim.badge(ADA);
+      await waitFor(() => events('session.started').length === 1, 10_000, 'session started');
+      sim.setBusy(true);
+      await sleep(300);
+      // one valid METER: 10,000,000 s more activity and 3 MWh, in a session of seconds
+      sim.spike({ activeS: 10_000_000, energyMwh: 3_000_000_000 });
+      await waitFor(() => events('meter.implausible').length === 1, 5000, 'the spike journaled');
+      sim.setBusy(false);
+      sim.badge(ADA);
+      await waitFor(() => events('billing.charge').length === 1, 10_000, 'session charged');
+      const ended = events('session.ended')[0]!.data as { activeS: number; energyWh: number };
+      expect(ended.activeS).toBeLessThan(120);
+      expect(ended.energyWh).toBeLessThan(10);
+      expect((events('billing.charge')[0]!.data.price as { total: number }).total).toBe(50); // 15 minutes at 2.00 an hour
+      const spike = events('meter.implausible')[0]!.data as { reading: Record<string, number>; implausible: { counter: string }[]; text: string };
+      expect(spike.implausible.map((i) => i.counter)).toEqual(['energyMwh', 'activeS']);
+      expect(spike.reading.activeS).toBeGreaterThanOrEqual(10_000_000);
+      expect(spike.text).toMatch(/^implausible meter reading set aside: energyMwh \d+ after \d+, \+\d+ where at most [\d.]+ was possible; activeS /);
+      expect(driver.health().detail.implausibleReadings).toBe(1);
+      expect(gw.logs.filter((l) => String(l.msg).startsWith('implausible meter reading'))).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+
+  it('counts every counter across the wrap of one at 2^32 (defect 3)', async () => {
+    // 100 mWh below the wrap when the gateway first meets it
+    const { sim, driver, settled, close } = await lab({ counterStart: { energyMwh: 2 ** 32 - 100 } });
+    try {
+      await driver.setRelay(true, 'session-start');
+      sim.setBusy(true);
+      await sleep(1000);
+      sim.setBusy(false);
+      await driver.setRelay(false, 'session-end');
+      sim.sendMeter();
+      const total = await settled();
+      expect(total.energyMwh).toBeGreaterThan(2 ** 32 + 1000);
+      expect(total.activeS).toBeGreaterThan(30);
+      expect(driver.stats.implausibleReadings).toBe(0);
+    } finally {
+      await close();
+    }
+  });
+
+  it('a replayed BADGE is acted on once, whatever came in between, and not at all once its boot is over (defect 5)', async () => {
+    const { sim, driver, events, close } = await lab();
+    try {
+      for (let i = 0; i < 60; i++) sim.sendMeter(); // the node has numbered a while
+      sim.badge(ADA);
+      await waitFor(() => events('session.started').length === 1, 10_000, 'badge-in');
+      await sleep(700); // METERs and heartbeats go by
+      const duplicates = driver.stats.duplicates;
+      expect(sim.replay('BADGE')).toBe(true);
+      sim.sendMeter();
+      await waitFor(() => driver.stats.duplicates > duplicates, 5000, 'the replay seen');
+      await sleep(500);
+      expect(events('access.decision')).toHaveLength(1);
+      expect(events('session.ended')).toEqual([]);
+      // the node reboots (its relay off ends the session); the badge of the boot before comes again, alone
+      sim.reboot('watchdog');
+      await waitFor(() => events('session.ended').length === 1, 10_000, 'the session ended by the reboot');
+      const stale = driver.stats.stale;
+      expect(sim.replay('BADGE', 1)).toBe(true);
+      await waitFor(() => driver.stats.stale > stale, 5000, 'the replay seen');
+      await sleep(500);
+      expect(events('access.decision')).toHaveLength(1);
+      expect(events('session.started')).toHaveLength(1);
+    } finally {
+      await close();
+    }
+  });
+});
+
+describe('noise on the serial link', () => {
+  it('10 MB of it: a few log lines, every rejected frame counted (defect 4)', { timeout: 60_000 }, async () => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const connection = once(server, 'connection');
+    const gw = await startTestGateway({ devices: [{ id: 'n9', kind: 'metering-node', serial: { path: `socket://127.0.0.1:${(server.address() as AddressInfo).port}` } }] });
+    const noise = Buffer.alloc(10 * 1024 * 1024);
+    let x = 0x2545f491; // xorshift32: the same noise at every run
+    for (let i = 0; i < noise.length; i++) {
+      x ^= x << 13;
+      x ^= x >>> 17;
+      x ^= x << 5;
+      noise[i] = x & 0xff;
+    }
+    // what the framer must make of it, decoded here
+    const local = new FrameDecoder(() => {});
+    local.push(noise);
+    const rejected = FRAME_ERRORS.reduce((a, e) => a + local.stats.errors[e], 0);
+    expect(rejected).toBeGreaterThan(10_000);
+    const frames = () => gw.devices.get('n9')!.health().detail.frames as { bytes: number; errors: Record<string, number> };
+    try {
+      const [socket] = (await connection) as [Socket];
+      socket.write(noise);
+      await waitFor(() => frames().bytes >= noise.length, 30_000, 'the noise read');
+      expect(frames().errors).toEqual(local.stats.errors);
+    } finally {
+      await gw.stop(); // the summary of what was held back is logged at stop
+      server.close();
+    }
+    const lines = gw.logs.filter((l) => /^rejected a frame|more frames from the node set aside/.test(String(l.msg)));
+    expect(lines.length).toBeLessThanOrEqual(20);
+    const held = lines.flatMap((l) => Object.values((l.held ?? {}) as Record<string, number>)).reduce((a, b) => a + b, 0);
+    expect(lines.filter((l) => !l.held).length + held).toBe(rejected);
   });
 });

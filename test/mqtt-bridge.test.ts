@@ -13,7 +13,7 @@ import { bridgeSchema } from '../gateway/src/mqtt/bridge-config.js';
 import { UpstreamBridge } from '../gateway/src/mqtt/bridge.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const MOSQUITTO = '/usr/sbin/mosquitto';
 /** Skips on a laptop without Mosquitto; runs (and fails loudly) in CI, which installs it. */
@@ -107,7 +107,7 @@ describe.skipIf(skipWithoutMosquitto)('upstream bridge to a real Mosquitto', () 
       sim = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 100, powerW: 200, timeScale: 60 });
       transport = await serveTcp(sim, '127.0.0.1', 0);
       gw = await startTestGateway({
-        devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address } }],
+        devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address } }],
         tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
         affiliates: [{ id: 'ada', name: 'Ada', badges: ['04A1B2C3'], qualifications: [{ tool: 'printer' }] }],
         bridge: { url: broker.url, prefix },

@@ -17,7 +17,7 @@ import { EmbeddedBroker } from '../gateway/src/mqtt/broker.js';
 import { CommandError } from '../gateway/src/mqtt/commands.js';
 import { brokerSchema } from '../gateway/src/mqtt/config.js';
 import { MqttCredentials } from '../gateway/src/mqtt/credentials.js';
-import { RateLimit, WarnLimit } from '../gateway/src/mqtt/limits.js';
+import { RateLimit } from '../gateway/src/mqtt/limits.js';
 import { PacketSizeScanner } from '../gateway/src/mqtt/packet-guard.js';
 import { jsonSchemaFiles, type Availability, type Badge, type Reply, type Status, type Telemetry } from '../gateway/src/mqtt/schemas.js';
 import { DEVICE_TOPICS, mayPublish, maySubscribe, parseDeviceTopic, topicsFor } from '../gateway/src/mqtt/topics.js';
@@ -250,12 +250,6 @@ describe('rate limits', () => {
     expect(r.take('10.0.0.1', 10_001)).toBe(true);
     expect(r.take('10.0.0.1', 10_002)).toBe(false);
     expect(r.take('10.0.0.1', 10_000_000)).toBe(true);
-  });
-
-  it('logs a few warnings per key and window, then says how many it held back', () => {
-    const w = new WarnLimit(2, 1000);
-    expect([w.take('a', 0), w.take('a', 1), w.take('a', 2), w.take('a', 3), w.take('b', 4)]).toEqual([0, 0, null, null, 0]);
-    expect(w.take('a', 1000)).toBe(2);
   });
 });
 

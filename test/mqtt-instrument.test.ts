@@ -8,9 +8,9 @@
 import fc from 'fast-check';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { applyTelemetry, NO_COUNTS, PAST_BOOTS, type CounterState, type Counters } from '../gateway/src/devices/mqtt-instrument/counters.js';
+import { applyTelemetry, INSTRUMENT_TOLERANCE_S, instrumentPhysics, NO_COUNTS, type CounterState, type Counters } from '../gateway/src/devices/mqtt-instrument/counters.js';
 import { CounterStore } from '../gateway/src/devices/mqtt-instrument/counter-store.js';
-import { MeterStore } from '../gateway/src/devices/metering-node/meter-store.js';
+import { PAST_BOOTS } from '../gateway/src/devices/metering-node/meter.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import type { MqttInstrument } from '../gateway/src/devices/mqtt-instrument/driver.js';
 import { formatIssues } from '../gateway/src/config/load.js';
@@ -20,7 +20,7 @@ import type { SessionEvent } from '../gateway/src/mqtt/schemas.js';
 import { topicsFor } from '../gateway/src/mqtt/topics.js';
 import { RigSim } from '../simulators/src/rig/rig-sim.js';
 import { join } from 'node:path';
-import { freePort, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const BASE = 'ovn/instrument-lab';
 const T = topicsFor(BASE);
@@ -71,8 +71,10 @@ beforeAll(async () => {
       { kind: 'rig', device: 'plug-1', model: 'smart-plug', timeScale: TIME_SCALE, powerW: 1200, idleW: 2, telemetryIntervalMs: 200 },
     ],
     devices: [
-      { id: 'rig-1', kind: 'mqtt-instrument', model: 'mosquito-rig' },
-      { id: 'plug-1', kind: 'mqtt-instrument', model: 'smart-plug', busyAboveW: 10 },
+      { id: 'rig-1', kind: 'mqtt-instrument', model: 'mosquito-rig', maxClockRate: SIM_CLOCK_RATE },
+      { id: 'plug-1', kind: 'mqtt-instrument', model: 'smart-plug', busyAboveW: 10, maxClockRate: SIM_CLOCK_RATE },
+      // a plug of no tool, driven by hand below
+      { id: 'plug-9', kind: 'mqtt-instrument', model: 'smart-plug' },
       // the rig's own reader, and a reader at the door of the plug's room, both read from the embedded broker
       { id: 'rig-1-reader', kind: 'mqtt-badge-reader', topic: T.badge('rig-1') },
       { id: 'door-reader-in', kind: 'mqtt-badge-reader', topic: T.badge('door-reader') },
@@ -187,7 +189,7 @@ describe('a Mosquito rig as a shared tool', () => {
     await waitFor(() => !rig.truth().relay, 5000, 'relay off');
     const s = ended('rig')[2]!;
     expect(s.reason).toBe('badge-out');
-    expect(instrument('rig-1').stats.inconsistent).toBe(0);
+    expect(instrument('rig-1').stats.implausibleReadings).toBe(0);
     expectClose(s.energyWh, rig.truth().total.energyWh - before.total.energyWh, TOLERANCE.energyWh, 'energy');
     expect(gw.logs.some((l) => l.level === 40 && l.device === 'rig-1' && l.reason === 'malformed' && String(l.msg).includes(T.telemetry('rig-1')))).toBe(true);
   });
@@ -201,9 +203,12 @@ describe('a Mosquito rig as a shared tool', () => {
     await waitFor(() => gw.journal.events({ kind: 'device.fault', deviceId: 'rig-1' }).length === 1, 5000, 'warning journaled');
     await sleep(300);
     expect(ended('rig')).toHaveLength(n);
+    // a warning is shown, but the rig is still fit for work
+    expect(gw.devices.get('rig-1')!.health().state).toBe('online');
     rig.fault('overtemp', 'critical', 'sensor head over 80 °C');
     await waitFor(() => ended('rig').length === n + 1, 5000, 'session ended by the fault');
     expect(ended('rig')[n]!.reason).toBe('fault');
+    expect(gw.devices.get('rig-1')!.health()).toMatchObject({ state: 'fault', reason: 'sensor head over 80 °C' });
     await waitFor(() => !rig.truth().relay, 5000, 'switched off while busy');
     rig.clearFault('fan');
     rig.clearFault('overtemp');
@@ -271,7 +276,7 @@ describe('a gateway restart during a busy session at a rig', () => {
       gateway: { dataDir, checkpointS: 1 },
       mqtt: { listen: `127.0.0.1:${port}`, baseTopic: BASE, connectionsPerMinute: 10_000 },
       devices: [
-        { id: 'rig-2', kind: 'mqtt-instrument' },
+        { id: 'rig-2', kind: 'mqtt-instrument', maxClockRate: SIM_CLOCK_RATE },
         { id: 'rig-2-reader', kind: 'mqtt-badge-reader', topic: T.badge('rig-2') },
       ],
       tools: [{ id: 'bench', switch: 'rig-2', meter: 'rig-2', readers: ['rig-2-reader'], idleTimeoutMin: 60 }],
@@ -325,7 +330,7 @@ describe('a storage that refuses writes', () => {
       mqtt: { listen: '127.0.0.1:0', baseTopic: BASE, connectionsPerMinute: 10_000 },
       simulators: [{ kind: 'rig', device: 'rig-3', timeScale: TIME_SCALE, powerW: 300, idleW: 4, telemetryIntervalMs: 200 }],
       devices: [
-        { id: 'rig-3', kind: 'mqtt-instrument', model: 'mosquito-rig' },
+        { id: 'rig-3', kind: 'mqtt-instrument', model: 'mosquito-rig', maxClockRate: SIM_CLOCK_RATE },
         { id: 'rig-3-reader', kind: 'mqtt-badge-reader', topic: T.badge('rig-3') },
       ],
       tools: [{ id: 'scope', switch: 'rig-3', meter: 'rig-3', readers: ['rig-3-reader'], idleTimeoutMin: 60 }],
@@ -359,7 +364,7 @@ describe('a storage that refuses writes', () => {
         g.journal.db.pragma('query_only = OFF');
       }
       await waitFor(() => store.load('rig-3')!.bootId === sim.truth().bootId, 5000, 'the counters of the new boot saved');
-      expect(store.load('rig-3')!.pastBootIds).toEqual([before.bootId]);
+      expect(store.load('rig-3')!.past.map((b) => b.bootId)).toEqual([before.bootId]);
       await g.storage.check(); // what the journal held meanwhile is written
       expect(g.journal.heldWrites).toBe(0);
       expect(events('device.rebooted', 'rig-3')).toHaveLength(1);
@@ -373,8 +378,39 @@ describe('a storage that refuses writes', () => {
   });
 });
 
+describe('an instrument that cannot be believed', () => {
+  it('a telemetry message whose counters jump is set aside, journaled and counted, the next one resumes; a message of an earlier boot is stale', async () => {
+    const { secret } = await new MqttCredentials(gw.journal).add('plug-9');
+    const plug9 = await connectAsync(gw.broker!.addresses.tcp!, { clientId: 'plug-9', username: 'plug-9', password: secret, reconnectPeriod: 0 });
+    try {
+      const telemetry = (seq: number, bootId: number, runtimeS: number, energyWh: number) =>
+        plug9.publishAsync(T.telemetry('plug-9'), JSON.stringify({ seq, bootId, uptimeS: runtimeS, counters: { runtimeS, samples: seq, energyWh }, busy: false, powerW: 0 }), { qos: 1 });
+      await telemetry(1, 7, 100, 1);
+      await sleep(1000);
+      await telemetry(2, 7, 101, 1.5);
+      await telemetry(3, 7, 10_000_000, 3_000_000); // a glitch: months of runtime and 3 MWh at once
+      await telemetry(4, 7, 102, 2);
+      await telemetry(1, 8, 0, 0); // a reboot
+      await telemetry(5, 7, 103, 2.5); // a late message of the boot before
+      const plug = instrument('plug-9');
+      await waitFor(() => plug.stats.telemetry === 6, 5000, 'all six messages');
+      expect(plug.meterTotals).toEqual({ activeS: 102, energyMwh: 2000 });
+      expect(plug.stats).toMatchObject({ implausibleReadings: 1, stale: 1, reboots: 1 });
+      const [set] = gw.journal.events({ kind: 'meter.implausible', deviceId: 'plug-9' });
+      expect(set!.data).toMatchObject({ bootId: 7, seq: 3, reading: { runtimeS: 10_000_000, energyWh: 3_000_000 }, implausible: [{ counter: 'runtimeS' }, { counter: 'activeS' }, { counter: 'energyWh' }] });
+      expect(plug.health().detail.implausibleReadings).toBe(1);
+    } finally {
+      await plug9.endAsync(true);
+    }
+  });
+});
+
 describe('cumulative counters (pure)', () => {
   const counters = (n: number): Counters => ({ runtimeS: n, activeS: n / 2, samples: n, energyWh: n * 0.1 });
+  const PHYSICS = instrumentPhysics({ maxPowerW: 3680, maxClockRate: 1.05 });
+  /** Messages a thousand seconds apart: counters(n) grows at most a second a second for steps of at most 1,000. */
+  const at = (i: number) => i * 1_000_000;
+  const apply = (state: CounterState | null, msg: { bootId: number; seq: number; counters: Counters }, i = msg.seq) => applyTelemetry(state, msg, at(i), PHYSICS);
 
   it('any subset of a boot’s messages, in order, repeated or not, gives the totals of the last one', () => {
     fc.assert(
@@ -386,8 +422,9 @@ describe('cumulative counters (pure)', () => {
         let state: CounterState | null = null;
         let lost = 0;
         for (const m of received) {
-          const step = applyTelemetry(state, m);
+          const step = apply(state, m);
           if (step.kind === 'delta') lost += step.lost;
+          if (step.kind !== 'stale') expect(step.implausible).toEqual([]);
           state = step.state;
         }
         expect(state!.total.energyWh).toBeCloseTo(msgs.at(-1)!.counters.energyWh, 6);
@@ -398,32 +435,47 @@ describe('cumulative counters (pure)', () => {
   });
 
   it('a reboot closes the old boot at its last counters and counts the new one from zero; a late message of the old boot is stale', () => {
-    let s = applyTelemetry(null, { bootId: 1, seq: 5, counters: counters(10) }).state;
-    const r = applyTelemetry(s, { bootId: 2, seq: 1, counters: counters(3) });
+    let s = apply(null, { bootId: 1, seq: 5, counters: counters(10) }).state;
+    const r = apply(s, { bootId: 2, seq: 1, counters: counters(3) }, 6);
     expect(r).toMatchObject({ kind: 'reboot', previousBootId: 1 });
     s = r.state;
     expect(s.total.runtimeS).toBe(13);
-    expect(s.pastBootIds).toEqual([1]);
+    expect(s.past).toEqual([{ bootId: 1, last: counters(10) }]);
     // boot 1 at 10, boot 2 at 3, a late boot-1 message, boot 2 at 4: 14, neither boot counted twice
-    const late = applyTelemetry(s, { bootId: 1, seq: 4, counters: counters(8) });
+    const late = apply(s, { bootId: 1, seq: 4, counters: counters(8) }, 7);
     expect(late.kind).toBe('stale');
-    expect(applyTelemetry(s, { bootId: 1, seq: 5, counters: counters(10) }).kind).toBe('stale'); // redelivered
-    const next = applyTelemetry(late.state, { bootId: 2, seq: 2, counters: counters(4) });
-    expect(next).toMatchObject({ kind: 'delta', lost: 0 });
+    expect(apply(s, { bootId: 1, seq: 5, counters: counters(10) }, 7).kind).toBe('stale'); // redelivered
+    const next = apply(late.state, { bootId: 2, seq: 2, counters: counters(4) }, 8);
+    expect(next).toMatchObject({ kind: 'delta', lost: 0, implausible: [] });
     expect(next.state.total.runtimeS).toBe(14);
-    expect(applyTelemetry(s, { bootId: 2, seq: 1, counters: counters(3) }).kind).toBe('stale');
-    expect(applyTelemetry(s, { bootId: 2, seq: 2, counters: counters(2) })).toMatchObject({ kind: 'inconsistent', counter: 'runtimeS' });
-    expect(applyTelemetry(s, { bootId: 2, seq: 0xffff_ffff, counters: counters(9) }).kind).toBe('stale'); // behind, across the wrap
-    expect(applyTelemetry({ ...s, seq: 0xffff_ffff }, { bootId: 2, seq: 0, counters: counters(4) })).toMatchObject({ kind: 'delta', lost: 0 });
+    expect(apply(s, { bootId: 2, seq: 1, counters: counters(3) }, 8).kind).toBe('stale');
+    expect(apply(s, { bootId: 2, seq: 0xffff_ffff, counters: counters(9) }, 8).kind).toBe('stale'); // behind, across the wrap
+    expect(apply({ ...s, seq: 0xffff_ffff }, { bootId: 2, seq: 0, counters: counters(4) }, 8)).toMatchObject({ kind: 'delta', lost: 0 });
     expect(NO_COUNTS).toEqual({ runtimeS: 0, activeS: 0, samples: 0, energyWh: 0 });
   });
 
+  it('a counter that goes down or grows faster than physics is set aside, the others count, and the next plausible message resumes from it', () => {
+    let s = apply(null, { bootId: 1, seq: 1, counters: counters(100) }, 0).state;
+    // ten seconds later: energy down (these counters have no width, they never wrap), active time 10,000 s on
+    const odd = applyTelemetry(s, { bootId: 1, seq: 2, counters: { runtimeS: 110, activeS: 10_050, samples: 110, energyWh: 5 } }, 10_000, PHYSICS);
+    expect(odd.kind !== 'stale' && odd.implausible.map((i) => i.counter)).toEqual(['activeS', 'energyWh']);
+    s = odd.state;
+    expect(s.total).toEqual({ runtimeS: 110, activeS: 50, samples: 110, energyWh: 10 });
+    expect(s.seq).toBe(2);
+    s = applyTelemetry(s, { bootId: 1, seq: 3, counters: { runtimeS: 120, activeS: 60, samples: 120, energyWh: 10.5 } }, 20_000, PHYSICS).state;
+    expect(s.total).toEqual({ runtimeS: 120, activeS: 60, samples: 120, energyWh: 10.5 });
+    // a burst of telemetry queued while the connection was down: a minute of it passes at once
+    for (let k = 1; k <= 12; k++) s = applyTelemetry(s, { bootId: 1, seq: 3 + k, counters: { runtimeS: 120 + 5 * k, activeS: 60, samples: 120, energyWh: 10.5 } }, 20_001, PHYSICS).state;
+    expect(s.total.runtimeS).toBe(180);
+    expect(INSTRUMENT_TOLERANCE_S).toBe(60);
+  });
+
   it('the last PAST_BOOTS boots are remembered, newest first; an older one is a new boot', () => {
-    let s = applyTelemetry(null, { bootId: 1, seq: 1, counters: counters(1) }).state;
-    for (let id = 2; id <= PAST_BOOTS + 2; id++) s = applyTelemetry(s, { bootId: id, seq: 1, counters: counters(1) }).state;
-    expect(s.pastBootIds).toEqual(Array.from({ length: PAST_BOOTS }, (_, i) => PAST_BOOTS + 1 - i));
-    expect(applyTelemetry(s, { bootId: 2, seq: 9, counters: counters(5) }).kind).toBe('stale');
-    expect(applyTelemetry(s, { bootId: 1, seq: 9, counters: counters(5) })).toMatchObject({ kind: 'reboot', previousBootId: PAST_BOOTS + 2 });
+    let s = apply(null, { bootId: 1, seq: 1, counters: counters(1) }).state;
+    for (let id = 2; id <= PAST_BOOTS + 2; id++) s = apply(s, { bootId: id, seq: 1, counters: counters(1) }, id).state;
+    expect(s.past.map((b) => b.bootId)).toEqual(Array.from({ length: PAST_BOOTS }, (_, i) => PAST_BOOTS + 1 - i));
+    expect(apply(s, { bootId: 2, seq: 9, counters: counters(5) }, 20).kind).toBe('stale');
+    expect(apply(s, { bootId: 1, seq: 9, counters: counters(5) }, 20)).toMatchObject({ kind: 'reboot', previousBootId: PAST_BOOTS + 2 });
   });
 
   it('late and repeated messages of past boots, mixed into a boot’s own, count every boot once', () => {
@@ -448,7 +500,7 @@ describe('cumulative counters (pure)', () => {
             }),
           );
           let state: CounterState | null = null;
-          for (const m of received) state = applyTelemetry(state, m).state;
+          received.forEach((m, i) => (state = apply(state, m, i).state));
           const truth = msgs.reduce((sum, boot) => sum + boot.at(-1)!.counters.runtimeS, 0);
           expect(state!.total.runtimeS).toBe(truth);
           expect(state!.bootId).toBe(100 + boots.length - 1);
@@ -457,15 +509,29 @@ describe('cumulative counters (pure)', () => {
     );
   });
 
-  it('a stored state loads as saved; one stored before the past boots were kept loads with none', () => {
+  it('a stored state loads as saved; one stored by an earlier version loads with its last counters, seq and past boots', () => {
     const journal = Journal.open(join(tempDir('instrument-counters'), 'data'));
     try {
       const store = new CounterStore(journal.db);
-      const state: CounterState = { bootId: 3, seq: 12, last: counters(4), total: counters(30), pastBootIds: [2, 1] };
+      const state = apply(apply(null, { bootId: 2, seq: 3, counters: counters(30) }).state, { bootId: 3, seq: 12, counters: counters(4) }, 4).state;
       store.save('rig-9', state, new Date());
       expect(store.load('rig-9')).toEqual(state);
-      new MeterStore<Counters & { seq: number }, Counters>(journal.db).save('rig-8', { bootId: 3, last: { ...counters(4), seq: 12 }, total: counters(30) }, new Date());
-      expect(store.load('rig-8')).toEqual({ bootId: 3, seq: 12, last: counters(4), total: counters(30), pastBootIds: [] });
+      const updatedAt = '2025-06-01T12:00:00.000Z';
+      journal.db
+        .prepare('INSERT INTO node_meters (device_id, boot_id, last, total, updated_at) VALUES (?, ?, ?, ?, ?)')
+        .run('rig-8', 3, JSON.stringify({ ...counters(4), seq: 12, pastBootIds: [2, 1] }), JSON.stringify(counters(30)), updatedAt);
+      const at = Date.parse(updatedAt);
+      expect(store.load('rig-8')).toEqual({
+        bootId: 3,
+        seq: 12,
+        tracks: Object.fromEntries(Object.entries(counters(4)).map(([n, value]) => [n, { value, at, creditS: 0 }])),
+        total: counters(30),
+        seenAt: at,
+        past: [
+          { bootId: 2, last: null },
+          { bootId: 1, last: null },
+        ],
+      });
     } finally {
       journal.close();
     }

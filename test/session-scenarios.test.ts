@@ -19,7 +19,7 @@ import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { servePty, type SimTransport } from '../simulators/src/transports.js';
-import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { SIM_CLOCK_RATE, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3'; // default use type: project
 const BO = '0411223344'; // default use type: community
@@ -131,8 +131,8 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
     const both = [{ tool: 'printer' }, { tool: 'lathe' }];
     gw = await startTestGateway({
       devices: [
-        { id: 'n1', kind: 'metering-node', nodeId: 'n1', serial: { path: n1.address, reconnect } },
-        { id: 'n2', kind: 'metering-node', nodeId: 'n2', serial: { path: n2.address, reconnect } },
+        { id: 'n1', kind: 'metering-node', nodeId: 'n1', maxClockRate: SIM_CLOCK_RATE, serial: { path: n1.address, reconnect } },
+        { id: 'n2', kind: 'metering-node', nodeId: 'n2', maxClockRate: SIM_CLOCK_RATE, serial: { path: n2.address, reconnect } },
         {
           id: 'mk3s',
           kind: 'printer',

@@ -21,7 +21,7 @@ import { StorageMonitor } from '../gateway/src/journal/storage.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp } from '../simulators/src/transports.js';
-import { freePort, tempDir, waitFor } from './helpers.js';
+import { freePort, SIM_CLOCK_RATE, tempDir, waitFor } from './helpers.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const HOUR = 3_600_000;
@@ -224,7 +224,7 @@ describe('a gateway whose storage cannot record', () => {
       cfg,
       JSON.stringify({
         gateway: { dataDir, http: { port }, log: { format: 'json' }, minFreeMb: 0, checkpointS: 1 },
-        devices: [{ id: 'n1', kind: 'metering-node', serial: { path: transport.address } }],
+        devices: [{ id: 'n1', kind: 'metering-node', maxClockRate: SIM_CLOCK_RATE, serial: { path: transport.address } }],
         tools: [{ id: 'printer', node: 'n1', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
         affiliates: [{ id: 'ada', name: 'Ada', badges: ['04A1B2C3'], qualifications: [{ tool: 'printer' }] }],
       }),

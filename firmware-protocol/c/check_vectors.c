@@ -11,6 +11,9 @@
  *   check_vectors crc      hex per line -> CRC-16/CCITT-FALSE as 4 hex digits
  *   check_vectors table    the message table: "<TYPE> code=<n> from=<f> reliable=<0|1> <field>:<kind>[:max] ..."
  *   check_vectors consts   the error codes and the OVN_* value constants as "NAME=value"
+ *   check_vectors replay   seqs per line, through a fresh replay window -> "new"/"duplicate"/"old" per seq
+ *   check_vectors growth   "<last> <now>" per line -> the u32 counter's growth
+ *   check_vectors boots    boot ids per line, through a fresh boot history -> "new"/"current"/"stale" per id
  *
  * Field values: numbers in decimal; str and bytes as "hex:" followed by lowercase hex of the bytes.
  * Field names are the C ones (snake_case). Build: gcc -std=c99 -o check_vectors ovn_proto.c check_vectors.c
@@ -261,11 +264,68 @@ static int mode_table(void) {
   return 0;
 }
 
+/* Reads the whitespace-separated decimal numbers of a line into out; returns how many, or -1 if malformed. */
+static int parse_numbers(const char *line, unsigned long *out, int cap) {
+  int n = 0;
+  while (*line != '\0') {
+    char *end;
+    unsigned long v;
+    if (*line == ' ' || *line == '\t') {
+      line++;
+      continue;
+    }
+    v = strtoul(line, &end, 10);
+    if (end == line || n == cap) return -1;
+    out[n++] = v;
+    line = end;
+  }
+  return n;
+}
+
+static int mode_replay(void) {
+  static const char *const names[] = { "new", "duplicate", "old" };
+  char *line;
+  while ((line = read_line()) != NULL) {
+    unsigned long seqs[256];
+    ovn_replay_t w;
+    int i, n = parse_numbers(line, seqs, 256);
+    ovn_replay_init(&w);
+    for (i = 0; i < n; i++) printf("%s%s", i ? " " : "", names[ovn_replay_check(&w, (uint16_t)seqs[i])]);
+    printf("%s\n", n < 0 ? "err parse" : "");
+  }
+  return 0;
+}
+
+static int mode_growth(void) {
+  char *line;
+  while ((line = read_line()) != NULL) {
+    unsigned long v[2];
+    if (parse_numbers(line, v, 2) != 2) printf("err parse\n");
+    else printf("%lu\n", (unsigned long)ovn_counter_growth((uint32_t)v[0], (uint32_t)v[1]));
+  }
+  return 0;
+}
+
+static int mode_boots(void) {
+  static const char *const names[] = { "current", "new", "stale" };
+  char *line;
+  while ((line = read_line()) != NULL) {
+    unsigned long ids[256];
+    ovn_boots_t b;
+    int i, n = parse_numbers(line, ids, 256);
+    ovn_boots_init(&b);
+    for (i = 0; i < n; i++) printf("%s%s", i ? " " : "", names[ovn_boot_check(&b, (uint32_t)ids[i])]);
+    printf("%s\n", n < 0 ? "err parse" : "");
+  }
+  return 0;
+}
+
 static int mode_consts(void) {
   int e;
   for (e = -1; e >= -8; e--) printf("error%d=%s\n", e, ovn_error_name(e));
 #define C(x) printf("%s=%lu\n", #x, (unsigned long)(x))
   C(OVN_PROTOCOL_VERSION); C(OVN_MAX_PAYLOAD); C(OVN_MAX_FRAME); C(OVN_MAX_WIRE_FRAME);
+  C(OVN_REPLAY_WINDOW); C(OVN_PAST_BOOTS);
   C(OVN_CAPABILITY_BADGE_READER); C(OVN_CAPABILITY_RELAY); C(OVN_CAPABILITY_RELAY_SENSE); C(OVN_CAPABILITY_ENERGY_METER);
   C(OVN_CAPABILITY_BUSY_INPUT); C(OVN_CAPABILITY_FILAMENT_ENCODER); C(OVN_CAPABILITY_INDICATOR); C(OVN_CAPABILITY_DISPLAY);
   C(OVN_RESET_CAUSE_UNKNOWN); C(OVN_RESET_CAUSE_POWER_ON); C(OVN_RESET_CAUSE_BROWN_OUT); C(OVN_RESET_CAUSE_WATCHDOG);
@@ -298,6 +358,9 @@ int main(int argc, char **argv) {
   if (strcmp(mode, "crc") == 0) return mode_crc();
   if (strcmp(mode, "table") == 0) return mode_table();
   if (strcmp(mode, "consts") == 0) return mode_consts();
-  fprintf(stderr, "usage: %s decode|encode|stream|crc|table|consts < input\n", argc > 0 ? argv[0] : "check_vectors");
+  if (strcmp(mode, "replay") == 0) return mode_replay();
+  if (strcmp(mode, "growth") == 0) return mode_growth();
+  if (strcmp(mode, "boots") == 0) return mode_boots();
+  fprintf(stderr, "usage: %s decode|encode|stream|crc|table|consts|replay|growth|boots < input\n", argc > 0 ? argv[0] : "check_vectors");
   return 2;
 }

@@ -439,3 +439,60 @@ int ovn_framer_push(ovn_framer_t *f, uint8_t byte, ovn_msg_t *out) {
   n = ovn_decode_raw(f->buf, (size_t)n, out);
   return n < 0 ? n : 1;
 }
+
+/* ---- Duplicates and replays ---- */
+
+void ovn_replay_init(ovn_replay_t *w) {
+  memset(w, 0, sizeof *w);
+}
+
+int ovn_replay_check(ovn_replay_t *w, uint16_t seq) {
+  uint16_t ahead, back;
+  uint32_t bit;
+  if (!w->started) {
+    w->started = 1u;
+    w->top = seq;
+    w->seen = 1u;
+    return OVN_REPLAY_NEW;
+  }
+  ahead = (uint16_t)(seq - w->top);
+  if (ahead == 0u) return OVN_REPLAY_DUPLICATE;
+  if (ahead < 0x8000u) {
+    /* newer: the window slides forward, forgetting what falls out of it */
+    w->seen = ahead >= OVN_REPLAY_WINDOW ? 1u : (uint32_t)((w->seen << ahead) | 1u);
+    w->top = seq;
+    return OVN_REPLAY_NEW;
+  }
+  back = (uint16_t)(w->top - seq);
+  if (back >= OVN_REPLAY_WINDOW) return OVN_REPLAY_OLD;
+  bit = (uint32_t)1u << back;
+  if (w->seen & bit) return OVN_REPLAY_DUPLICATE;
+  w->seen |= bit;
+  return OVN_REPLAY_NEW;
+}
+
+/* ---- Counters and boots ---- */
+
+uint32_t ovn_counter_growth(uint32_t last, uint32_t now) {
+  return (uint32_t)(now - last);
+}
+
+void ovn_boots_init(ovn_boots_t *b) {
+  memset(b, 0, sizeof *b);
+}
+
+int ovn_boot_check(ovn_boots_t *b, uint32_t boot_id) {
+  unsigned i;
+  if (b->started && boot_id == b->current) return OVN_BOOT_CURRENT;
+  for (i = 0; i < b->npast; i++)
+    if (b->past[i] == boot_id) return OVN_BOOT_STALE;
+  if (b->started) {
+    /* the current boot becomes the newest past one; the oldest is forgotten */
+    if (b->npast < OVN_PAST_BOOTS) b->npast++;
+    for (i = b->npast - 1u; i > 0u; i--) b->past[i] = b->past[i - 1u];
+    b->past[0] = b->current;
+  }
+  b->started = 1u;
+  b->current = boot_id;
+  return OVN_BOOT_NEW;
+}

@@ -314,6 +314,70 @@ void ovn_framer_init(ovn_framer_t *f);
  */
 int ovn_framer_push(ovn_framer_t *f, uint8_t byte, ovn_msg_t *out);
 
+/* ---- Receiving: duplicates and replays (PROTOCOL.md §7) ---- */
+
+/** How many sequence numbers, counting back from the newest, a receiver remembers. */
+#define OVN_REPLAY_WINDOW 32u
+
+/** Verdicts of ovn_replay_check. */
+enum {
+  OVN_REPLAY_NEW = 0,       /* not seen: act on it */
+  OVN_REPLAY_DUPLICATE = 1, /* seen within the window: acknowledge a reliable one again, do not act on it */
+  OVN_REPLAY_OLD = 2        /* further back than the window: a replay from a peer whose numbering is known (the gateway, within one
+                               node boot); new to a node, since the gateway numbers from a random value at every port open */
+};
+
+/**
+ * The sequence numbers seen from one peer in one sequence space: the newest (top) and, in bit i of
+ * seen, whether top - i was seen. Zero-initialise or ovn_replay_init; start afresh when the peer
+ * starts a new sequence space (a node's new boot).
+ */
+typedef struct {
+  uint16_t top;
+  uint32_t seen;
+  uint8_t started;
+} ovn_replay_t;
+
+void ovn_replay_init(ovn_replay_t *w);
+
+/** The verdict on a received frame's seq (OVN_REPLAY_*); the window takes it in when it is new. */
+int ovn_replay_check(ovn_replay_t *w, uint16_t seq);
+
+/* ---- Counters and boots (PROTOCOL.md §8) ---- */
+
+/*
+ * A node restarts its counters at zero at every boot and picks a new random boot_id, never 0 (a
+ * hardware RNG, or ADC noise mixed with a boot counter kept in EEPROM). Counters are u32 and wrap
+ * to 0; the receiver takes each one's growth modulo 2^32 and checks it against what the tool
+ * could have done since (the gateway's plausibility check, PROTOCOL.md §8).
+ */
+
+/** How far a u32 counter went from last to now: (now - last) mod 2^32. A counter that went down reads as almost 2^32. */
+uint32_t ovn_counter_growth(uint32_t last, uint32_t now);
+
+/** How many boots before the current one a receiver remembers. */
+#define OVN_PAST_BOOTS 8u
+
+/** Verdicts of ovn_boot_check. */
+enum {
+  OVN_BOOT_CURRENT = 0, /* the current boot */
+  OVN_BOOT_NEW = 1,     /* a boot not seen: it starts (the previous one is closed at its last counters) */
+  OVN_BOOT_STALE = 2    /* one of the OVN_PAST_BOOTS before it: a late or replayed frame, never a reboot */
+};
+
+/** A node's current boot and the ones before it, newest first. Zero-initialise or ovn_boots_init. */
+typedef struct {
+  uint32_t current;
+  uint32_t past[OVN_PAST_BOOTS];
+  uint8_t npast;
+  uint8_t started;
+} ovn_boots_t;
+
+void ovn_boots_init(ovn_boots_t *b);
+
+/** The verdict on a frame naming boot_id (OVN_BOOT_*); a new boot becomes the current one. */
+int ovn_boot_check(ovn_boots_t *b, uint32_t boot_id);
+
 /* ---- Building blocks ---- */
 
 #define OVN_CRC16_INIT 0xFFFFu

@@ -8,7 +8,8 @@ import { cobsEncodeInto, cobsMaxEncodedLength } from '../src/cobs.js';
 import { encodeFrame, MAX_PAYLOAD, PROTOCOL_VERSION } from '../src/codec.js';
 import { crc16 } from '../src/crc16.js';
 import type { Message } from '../src/messages.js';
-import { toJson, type InvalidVector, type ValidVector, type Vectors } from '../src/vectors.js';
+import { REPLAY_WINDOW } from '../src/replay.js';
+import { toJson, type BootVector, type GrowthVector, type InvalidVector, type ReplayVector, type ValidVector, type Vectors } from '../src/vectors.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const uid = (s: string) => new Uint8Array(Buffer.from(s, 'hex'));
@@ -91,7 +92,42 @@ const invalid: InvalidVector[] = [
   { name: 'oversized: 300 non-zero bytes before a delimiter', hex: '01'.repeat(300) + '00', error: 'oversized' },
 ];
 
-const vectors: Vectors = { protocol: PROTOCOL_VERSION, crc: { name: 'CRC-16/CCITT-FALSE', check: '29b1' }, valid, invalid };
+// The receiver's rules, with the verdicts written out by hand: the specification, not a replay of the code.
+const replay: ReplayVector[] = [
+  { name: 'in order: each is new', seqs: [0, 1, 2, 3], verdicts: ['new', 'new', 'new', 'new'] },
+  { name: 'a retransmission is a duplicate', seqs: [5, 5], verdicts: ['new', 'duplicate'] },
+  { name: 'a BADGE replayed after other frames came in between is still a duplicate', seqs: [4, 5, 6, 7, 4], verdicts: ['new', 'new', 'new', 'new', 'duplicate'] },
+  { name: 'frames lost, then a late one inside the window is new once', seqs: [10, 14, 12, 12, 11], verdicts: ['new', 'new', 'new', 'duplicate', 'new'] },
+  { name: '32 behind the newest is out of the window (old); 31 behind is inside it', seqs: [100, 132, 100, 101], verdicts: ['new', 'new', 'old', 'new'] },
+  { name: 'across the wrap of the u16', seqs: [65534, 65535, 0, 1, 65535], verdicts: ['new', 'new', 'new', 'new', 'duplicate'] },
+  { name: 'up to half the space ahead is newer; further is behind', seqs: [0, 32767, 0], verdicts: ['new', 'new', 'old'] },
+];
+const growth: GrowthVector[] = [
+  { name: 'counting up', last: 1000, now: 1500, growth: 500 },
+  { name: 'unchanged', last: 7, now: 7, growth: 0 },
+  { name: 'across the wrap at 2^32', last: 4294967196, now: 900, growth: 1000 },
+  { name: 'wrapping to exactly 0', last: 4294967295, now: 0, growth: 1 },
+  { name: 'a counter that went down reads as almost 2^32: implausible', last: 5000, now: 4000, growth: 4294966296 },
+];
+const boots: BootVector[] = [
+  { name: 'a reboot', bootIds: [0x5eed1234, 0x5eed1234, 0x0badcafe], verdicts: ['new', 'current', 'new'] },
+  { name: 'a late frame of the previous boot is stale, never a reboot', bootIds: [0x5eed1234, 0x0badcafe, 0x5eed1234, 0x0badcafe, 0x5eed1234], verdicts: ['new', 'new', 'stale', 'current', 'stale'] },
+  {
+    name: 'the 8 boots before the current one are remembered; the one before them is forgotten (a new boot again)',
+    bootIds: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 2, 1],
+    verdicts: ['new', 'new', 'new', 'new', 'new', 'new', 'new', 'new', 'new', 'new', 'stale', 'new'],
+  },
+];
+
+const vectors: Vectors = {
+  protocol: PROTOCOL_VERSION,
+  crc: { name: 'CRC-16/CCITT-FALSE', check: '29b1' },
+  valid,
+  invalid,
+  replay: { window: REPLAY_WINDOW, cases: replay },
+  counters: { width: 32, cases: growth },
+  boots: { remembered: 8, cases: boots },
+};
 const out = new URL('../vectors.json', import.meta.url);
 writeFileSync(out, JSON.stringify(vectors, null, 2) + '\n');
-console.log(`wrote ${valid.length} valid and ${invalid.length} invalid vectors to ${out.pathname}`);
+console.log(`wrote ${valid.length} valid and ${invalid.length} invalid vectors, ${replay.length + growth.length + boots.length} receiver cases to ${out.pathname}`);

@@ -12,6 +12,14 @@ const JUMP_CHECK_MS = 5_000;
 /** Smaller differences are timer lateness and NTP slewing, not a step. */
 export const JUMP_THRESHOLD_MS = 2_000;
 
+/**
+ * The gateway's steady clock, in whole ms: the monotonic clock counted from the wall-clock
+ * time the process started. It never jumps within a run, and its readings stay comparable with
+ * an earlier run's as far as the wall clock was right at both starts, so meter states keep them
+ * across restarts (a wall clock set back between runs only makes the meters stricter).
+ */
+export const steadyNow = (): number => Math.round(performance.timeOrigin + performance.now());
+
 export interface ClockReading {
   /** Wall clock, ms since the epoch. */
   wall: number;

@@ -35,3 +35,23 @@ export const deviceId = z
   .string()
   .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and dashes, starting with a letter or digit')
   .describe('Stable device id, used in topics, the journal and the API.');
+
+/** One 16 A circuit at 230 V: what a node's relay or a smart plug switches. */
+export const DEFAULT_MAX_POWER_W = 3680;
+
+/** The physics a metering device's counters are checked against (devices/metering-node/meter.ts); `what` names the device in the texts. */
+export function meterPhysicsKeys(what: string) {
+  return {
+    maxPowerW: z
+      .number()
+      .positive()
+      .default(DEFAULT_MAX_POWER_W)
+      .describe(`The most power the tool behind ${what} can draw, in watts (default: one 16 A circuit at 230 V). Energy counted faster than this is an implausible reading: set aside, never billed.`),
+    maxClockRate: z
+      .number()
+      .min(1)
+      .max(1000)
+      .default(1.05)
+      .describe(`How many seconds ${what}'s time counters may gain per second of the gateway's clock (its own clock may run a few percent fast); its energy is bounded over the same time. A simulator running faster than life needs its timeScale, or more, here.`),
+  };
+}

@@ -5,7 +5,7 @@
 import { z } from 'zod';
 import { affiliateSchema } from '../access/store.js';
 import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
-import { deviceId, hostPort, serialSchema } from './common.js';
+import { deviceId, hostPort, meterPhysicsKeys, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
@@ -25,6 +25,7 @@ export const meteringNodeSchema = z.strictObject({
   nodeId: z.string().max(32).optional().describe('The node id the firmware reports in HELLO; a different one is logged as a warning.'),
   serial: serialSchema,
   livenessHeartbeats: z.number().int().min(2).max(20).default(3).describe('Offline after this many heartbeat intervals without a valid frame.'),
+  ...meterPhysicsKeys('the node'),
 });
 
 const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
@@ -188,6 +189,22 @@ function brokerReferences(cfg: { mqtt?: unknown; devices: readonly { id: string;
   });
 }
 
+/** A simulated node or rig that counts time faster than life plays a device whose physics allow it. */
+function simulatorClockRates(
+  cfg: { devices: readonly { id: string; maxClockRate?: number; serial?: { path: string } }[]; simulators: readonly { kind: string; timeScale?: number; listen?: string; device?: string }[] },
+  ctx: z.RefinementCtx,
+): void {
+  cfg.simulators.forEach((s, i) => {
+    const played = s.kind === 'rig' ? cfg.devices.find((d) => d.id === s.device) : s.kind === 'node' ? cfg.devices.find((d) => d.serial?.path === `socket://${s.listen}`) : undefined;
+    if (played?.maxClockRate === undefined || s.timeScale === undefined || s.timeScale <= played.maxClockRate) return;
+    ctx.addIssue({
+      code: 'custom',
+      path: ['simulators', i, 'timeScale'],
+      message: `it counts time ${s.timeScale} times faster than life, and device "${played.id}" allows ${played.maxClockRate}: give that device maxClockRate: ${s.timeScale} or more, or its readings are set aside as implausible`,
+    });
+  });
+}
+
 /** Billed tools exist; tariffs are for configured use types. */
 function billingReferences(cfg: { useTypes: readonly string[]; tools: readonly { id: string }[]; billing?: { tools: Record<string, { tariffs: Record<string, unknown> }> } | undefined }, ctx: z.RefinementCtx): void {
   for (const [toolId, t] of Object.entries(cfg.billing?.tools ?? {})) {
@@ -271,6 +288,7 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     toolReferences(cfg, ctx);
     brokerReferences(cfg, ctx);
+    simulatorClockRates(cfg, ctx);
     useTypeReferences(cfg, ctx);
     billingReferences(cfg, ctx);
   });

@@ -36,6 +36,11 @@ export interface DeviceProblem {
   reason: string;
 }
 
+/** The device's serious faults (errors, not warnings) as its problem, if it has any. */
+export function faultProblem(texts: readonly string[]): DeviceProblem | null {
+  return texts.length ? { state: 'fault', reason: texts.join('; ') } : null;
+}
+
 export function deviceState(online: boolean, problem: DeviceProblem | null | undefined): DeviceState {
   return online ? (problem?.state ?? 'online') : 'offline';
 }

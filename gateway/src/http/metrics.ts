@@ -59,6 +59,13 @@ export class Metrics {
         if (typeof link?.errors === 'number') this.inc({ device: d.id }, link.errors);
       }
     } });
+    new Counter({ name: 'ovn_gateway_meter_implausible_total', help: 'Meter readings with a counter set aside as physically implausible, since start, by device', labelNames: ['device'], registers: [r], collect() {
+      this.reset();
+      for (const d of devices) {
+        const n = d.health().detail.implausibleReadings;
+        if (typeof n === 'number') this.inc({ device: d.id }, n);
+      }
+    } });
     new Counter({ name: 'ovn_gateway_mqtt_errors_total', help: 'MQTT messages and connections refused by the embedded broker (by reason), and messages the upstream bridge dropped', labelNames: ['reason'], registers: [r], collect() {
       this.reset();
       for (const [reason, n] of Object.entries(ctx.broker?.health().rejected ?? {})) this.inc({ reason }, n);

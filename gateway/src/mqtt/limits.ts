@@ -1,4 +1,4 @@
-/** Rate limits of the broker: connection attempts per address, and warnings per device or address. */
+/** Rate limit of the broker: connection attempts per address (warnings are bounded by ../log-limit.ts). */
 
 /** Beyond this many keys, keys whose bucket is full again are forgotten. */
 const MAX_KEYS = 10_000;
@@ -28,37 +28,5 @@ export class RateLimit {
 
   private prune(nowMs: number): void {
     for (const key of [...this.buckets.keys()]) if (this.tokens(key, nowMs) >= this.perMinute) this.buckets.delete(key);
-  }
-}
-
-/**
- * Lets the first `perWindow` warnings about one key (a device, an address) through in each
- * window and counts the rest, so that one faulty device neither floods the log nor hides
- * another's problem.
- */
-export class WarnLimit {
-  private readonly keys = new Map<string, { start: number; logged: number; suppressed: number }>();
-
-  constructor(
-    private readonly perWindow = 5,
-    private readonly windowMs = 10_000,
-  ) {}
-
-  /** null: do not log; otherwise how many warnings about `key` were suppressed before this one. */
-  take(key: string, nowMs: number): number | null {
-    let k = this.keys.get(key);
-    if (!k || nowMs - k.start >= this.windowMs) {
-      k = { start: nowMs, logged: 0, suppressed: k?.suppressed ?? 0 };
-      this.keys.set(key, k);
-      if (this.keys.size > MAX_KEYS) for (const [other, v] of this.keys) if (nowMs - v.start >= this.windowMs && v.suppressed === 0) this.keys.delete(other);
-    }
-    if (k.logged >= this.perWindow) {
-      k.suppressed++;
-      return null;
-    }
-    k.logged++;
-    const suppressed = k.suppressed;
-    k.suppressed = 0;
-    return suppressed;
   }
 }

@@ -5,7 +5,7 @@
  * or address (limits.ts), so that one faulty device neither floods the log nor hides another.
  */
 import type { Logger } from '../log.js';
-import { WarnLimit } from './limits.js';
+import { WarnLimit } from '../log-limit.js';
 import { REJECTION_REASONS, type RejectionReason } from './schemas.js';
 
 export class BrokerMetrics {

@@ -1,5 +1,5 @@
 /** The simulated metering node's commands (see ../control.ts for the language). */
-import { RESET_CAUSE } from '../../../firmware-protocol/src/index.js';
+import { MESSAGES, RESET_CAUSE } from '../../../firmware-protocol/src/index.js';
 import { SimControl } from '../control.js';
 import type { SimTransport } from '../transports.js';
 import type { MeteringNodeSim } from './node-sim.js';
@@ -33,6 +33,24 @@ export function nodeControl(sim: MeteringNodeSim, transport: SimTransport | null
         },
       },
       meter: { args: '', help: 'send a METER frame now', run: () => sim.sendMeter() },
+      replay: {
+        args: '<TYPE> [boots back]',
+        help: 'send again, byte for byte, the last frame of a type (e.g. BADGE), of this boot or an earlier one (replay METER 1: the last boot\'s METER)',
+        run: (a) => {
+          const type = (a.words[0] ?? '').toUpperCase() as keyof typeof MESSAGES;
+          if (!(type in MESSAGES)) throw new Error(`replay: type must be one of ${Object.keys(MESSAGES).join(', ')}`);
+          if (!sim.replay(type, a.words[1] === undefined ? 0 : a.number(1, 'boots back'))) throw new Error(`replay: no ${type} frame sent in that boot`);
+        },
+      },
+      spike: {
+        args: '<counter> <amount>',
+        help: 'one METER claiming more than was counted (energyMwh, relayOnS, activeS, filamentMm), e.g. spike activeS 10000000',
+        run: (a) => {
+          const counter = a.words[0] as 'energyMwh' | 'relayOnS' | 'activeS' | 'filamentMm';
+          if (!['energyMwh', 'relayOnS', 'activeS', 'filamentMm'].includes(counter)) throw new Error('spike: counter must be energyMwh, relayOnS, activeS or filamentMm');
+          sim.spike({ [counter]: a.number(1, 'amount') });
+        },
+      },
       truth: { args: '', help: 'print the ground truth as JSON', run: () => JSON.stringify(sim.truth()) },
     },
     transport,

@@ -1,6 +1,7 @@
 /**
  * A simulated metering node: the firmware side of firmware-protocol/PROTOCOL.md, with a
  * physical model (relay, load, busy input, energy and runtime counters), fault injection
+ * (corrupted frames, silence, reboots, replayed frames, spikes, counters near their wrap)
  * and a ground truth that tests compare the gateway with. Transport-agnostic: attach any
  * byte sink and feed it the bytes received (see transports.ts).
  */
@@ -32,7 +33,12 @@ export interface NodeSimOptions {
   voltageV?: number;
   /** Simulated seconds per real second, so tests see minutes of use in seconds. */
   timeScale?: number;
+  /** Where the first boot's counters start, as if the node had run for years before the gateway met it (near 2^32, they soon wrap). */
+  counterStart?: Partial<Counters>;
 }
+
+type Counters = { energyMwh: number; relayOnS: number; activeS: number; filamentMm: number };
+const WRAP = 2 ** 32;
 
 export interface BootTruth {
   bootId: number;
@@ -41,8 +47,8 @@ export interface BootTruth {
   energyMwh: number;
   relayOnS: number;
   activeS: number;
-  /** The last counters this boot put in a METER frame that was written to the link. */
-  reported: { energyMwh: number; relayOnS: number; activeS: number; filamentMm: number };
+  /** The last counters this boot put in a METER frame that was written to the link (before the wrap at 2^32 on the wire). */
+  reported: Counters;
 }
 
 export interface Truth {
@@ -52,7 +58,7 @@ export interface Truth {
   relayOnS: number;
   activeS: number;
   /** Sum over boots of the last reported counters: what a perfect gateway has counted. */
-  reported: { energyMwh: number; relayOnS: number; activeS: number; filamentMm: number };
+  reported: Counters;
   relay: { requested: boolean; sensed: boolean };
   indications: { pattern: number; durationMs: number; text: string }[];
 }
@@ -69,7 +75,7 @@ const ACK_TIMEOUT_MS = 250;
 const MAX_TRIES = 5;
 
 export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [Message] }> {
-  readonly opts: Required<NodeSimOptions>;
+  readonly opts: Required<Omit<NodeSimOptions, 'counterStart'>>;
   private sink: ((bytes: Uint8Array) => void) | null = null;
   private readonly decoder = new FrameDecoder((m) => this.receive(m));
   private seq = 0;
@@ -89,12 +95,16 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   private faultActive = false;
   private indications: Truth['indications'] = [];
   private timers: NodeJS.Timeout[] = [];
+  /** The last frame of each type each boot sent, as it went out: what a replay sends again. */
+  private readonly sentFrames = new Map<number, Map<Message['type'], Uint8Array>>();
 
   constructor(opts: NodeSimOptions) {
     super();
     this.opts = { firmware: 'sim-1.0.0', heartbeatS: 5, meterIntervalMs: 1000, powerW: 120, standbyW: 8, voltageV: 230, timeScale: 1, ...opts };
     this.powerW = this.opts.powerW;
     this.boot('power-on');
+    const start = { ...this.current.reported, ...opts.counterStart };
+    Object.assign(this.current, { energyMwh: start.energyMwh, relayOnS: start.relayOnS, activeS: start.activeS, reported: start });
   }
 
   // ---- transport ----
@@ -156,6 +166,25 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   /** Says nothing and hears nothing for `ms`. */
   silence(ms: number): void {
     this.silentUntil = Date.now() + ms;
+  }
+
+  /**
+   * Sends again, byte for byte, the last `type` frame a boot sent: this boot's (`bootsBack` 0), or
+   * an earlier one's, as a TCP bridge's buffer or a bad cable can deliver it. False if there is none.
+   */
+  replay(type: Message['type'], bootsBack = 0): boolean {
+    const boot = this.boots[this.boots.length - 1 - bootsBack];
+    const frame = boot && this.sentFrames.get(boot.bootId)?.get(type);
+    if (!frame) return false;
+    this.rawWrite(frame);
+    return true;
+  }
+
+  /** One METER whose counters claim `extra` more than the node counted (a glitch of its meter chip); the truth is unchanged. */
+  spike(extra: Partial<Counters>): void {
+    this.integrate();
+    const b = this.current;
+    this.send({ type: 'METER', bootId: b.bootId, ...wire(b.reported, extra), powerMw: 0, currentMa: 0, voltageDv: Math.round(this.opts.voltageV * 10) }, false);
   }
 
   reboot(cause: (typeof RESET_CAUSE)[number] = 'watchdog'): void {
@@ -265,12 +294,12 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   sendMeter(): void {
     this.integrate();
     const b = this.current;
-    const counters = { energyMwh: Math.floor(b.energyMwh), relayOnS: Math.floor(b.relayOnS), activeS: Math.floor(b.activeS), filamentMm: 0 };
+    const counters = { energyMwh: Math.floor(b.energyMwh), relayOnS: Math.floor(b.relayOnS), activeS: Math.floor(b.activeS), filamentMm: b.reported.filamentMm };
     const w = this.drawnW();
     const sent = this.send({
       type: 'METER',
       bootId: b.bootId,
-      ...counters,
+      ...wire(counters),
       powerMw: Math.round(w * 1000),
       currentMa: Math.round((w / this.opts.voltageV) * 1000),
       voltageDv: Math.round(this.opts.voltageV * 10),
@@ -321,13 +350,17 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
 
   // ---- link layer (what the firmware does) ----
 
-  /** Returns whether the frame went out now (unreliable) or was queued (reliable). */
-  private send(out: Outgoing): boolean {
+  /** Returns whether the frame went out now (unreliable) or was queued (reliable). `replayable`: kept for replay(). */
+  private send(out: Outgoing, replayable = true): boolean {
     const seq = this.seq;
     this.seq = (this.seq + 1) & 0xffff;
     const msg = { ...out, seq } as Message;
     const frame = encodeFrame(msg);
     const spec = MESSAGES[msg.type];
+    if (replayable) {
+      const mine = this.sentFrames.get(this.current.bootId) ?? new Map<Message['type'], Uint8Array>();
+      this.sentFrames.set(this.current.bootId, mine.set(msg.type, frame));
+    }
     if (!spec.reliable) return this.write(frame, msg);
     this.queue.push({ frame, seq, code: spec.code, tries: 0, timer: null });
     this.pump();
@@ -371,4 +404,11 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   private isSilent(): boolean {
     return Date.now() < this.silentUntil;
   }
+}
+
+/** Counters as a METER carries them: each a u32, wrapping at 2^32. */
+function wire(counters: Counters, extra: Partial<Counters> = {}): Counters {
+  const out = { ...counters };
+  for (const k of Object.keys(out) as (keyof Counters)[]) out[k] = (counters[k] + (extra[k] ?? 0)) % WRAP;
+  return out;
 }

@@ -1,7 +1,17 @@
 /**
  * Gateway side of the metering-node protocol (firmware-protocol/PROTOCOL.md): the link
- * layer (sequence numbers, ACK/NACK, stop-and-wait retransmission, duplicate suppression),
- * liveness, node identity and reboots, and the node's readings as typed events.
+ * layer (sequence numbers, ACK/NACK, stop-and-wait retransmission, the replay window),
+ * liveness, node identity and boots, and the node's readings as typed events, checked against
+ * physics (meter.ts) before they count.
+ *
+ * Each frame belongs to a boot: the one it names (HELLO, HEARTBEAT, METER), or for the others
+ * the boot the link is in, which is the last one a frame named (a byte stream keeps frames in
+ * order), unless it is numbered further ahead of that boot's frames than the replay window: then
+ * it is another boot's. A frame of a past boot is stale: not acted on, not acknowledged (that
+ * boot is over; a real frame is retransmitted, and placed once the node has named its boot).
+ * Within the current boot, the replay windows drop what was seen already: one for the node's
+ * reliable frames, one for the others, since a node may number a reliable frame when it queues
+ * it and send it after unreliable ones numbered later.
  */
 import { randomInt } from 'node:crypto';
 import { EventEmitter } from 'node:events';
@@ -14,25 +24,35 @@ import {
   MESSAGES,
   NACK_REASON,
   READER,
+  REPLAY_WINDOW,
+  replayCheck,
   RELAY_REASON,
   REQUEST_WHAT,
   RESET_CAUSE,
   type Message,
   type MessageOf,
   type Outgoing,
+  type ReplayWindow,
 } from '../../../../firmware-protocol/src/index.js';
+import { steadyNow } from '../../clock.js';
 import type { MeteringNodeConfig } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
+import { WarnFlood, WarnLimit } from '../../log-limit.js';
 import { SerialLink } from '../../transport/serial-link.js';
-import { deviceHealth, type DeviceHealth } from '../device.js';
+import { deviceHealth, faultProblem, type DeviceHealth } from '../device.js';
 import type { BadgeReader, Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
-import { applyBoot, applyReading, type MeterCounters, type MeterState, type MeterStep } from './meter.js';
+import { applyBoot, applyReading, COUNTER_NAMES, describeImplausible, nodePhysics, recentBoots, type BootStep, type CounterName, type Implausible, type MeterCounters, type MeterState, type Physics } from './meter.js';
 import { MeterStore } from './meter-store.js';
 
 export const ACK_TIMEOUT_MS = 250;
 export const MAX_TRIES = 5;
 const DEFAULT_HEARTBEAT_S = 5;
+/** Implausible readings journaled (and so raised as alerts) per device: one a minute, with the number set aside since the last. */
+const IMPLAUSIBLE_JOURNAL = { perWindow: 1, windowMs: 60_000 };
+const WIRE_BITS = { u8: 8, u16: 16, u32: 32 } as Record<string, number>;
+/** Each counter's width on the wire, from the METER message: it wraps to 0 past it. */
+const COUNTER_WIDTHS = Object.fromEntries(COUNTER_NAMES.map((n) => [n, WIRE_BITS[MESSAGES.METER.fields.find((f) => f.name === n)!.kind]!])) as Record<CounterName, number>;
 
 export interface NodeEvents {
   online: [];
@@ -59,10 +79,16 @@ export interface NodeProtocolStats {
   framesIn: number;
   framesOut: number;
   retransmits: number;
+  /** Frames seen already in the replay window (retransmissions, mostly). */
   duplicates: number;
+  /** Frames older than the replay window: replays. */
+  replays: number;
+  /** Frames of a past boot. */
+  stale: number;
   nacks: number;
   failedCommands: number;
-  inconsistentMeters: number;
+  /** METER readings with a counter set aside as implausible. */
+  implausibleReadings: number;
 }
 
 export interface HelloInfo {
@@ -79,15 +105,25 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   readonly kind = 'metering-node';
   readonly readsBadges = true;
   readonly switchesTools = true;
-  readonly stats: NodeProtocolStats = { framesIn: 0, framesOut: 0, retransmits: 0, duplicates: 0, nacks: 0, failedCommands: 0, inconsistentMeters: 0 };
+  readonly stats: NodeProtocolStats = { framesIn: 0, framesOut: 0, retransmits: 0, duplicates: 0, replays: 0, stale: 0, nacks: 0, failedCommands: 0, implausibleReadings: 0 };
   private readonly link: SerialLink;
   private readonly decoder: FrameDecoder;
   private readonly meters: MeterStore;
+  private readonly physics: Physics<CounterName>;
   private readonly log: Logger;
+  /** Rejected, stale, replayed and unexpected frames: a few lines a window, then a summary. */
+  private readonly frameWarnings: WarnFlood;
+  private readonly meterWarnings: WarnFlood;
+  private readonly implausibleJournal = new WarnLimit(IMPLAUSIBLE_JOURNAL.perWindow, IMPLAUSIBLE_JOURNAL.windowMs);
   private txSeq = 0;
   private inflight: Pending | null = null;
   private readonly queue: Pending[] = [];
-  private lastReliableIn: { seq: number; type: string } | null = null;
+  /** The current boot's replay windows, for the node's reliable frames and for the others. */
+  private windows: { reliable: ReplayWindow | null; other: ReplayWindow | null } = { reliable: null, other: null };
+  /** The boot the frames on the link belong to: the last one a frame named. */
+  private linkBoot: number | null;
+  /** The newest seq of a frame that named the current boot: frames that name none are never far ahead of it. */
+  private newestNamed: number | null = null;
   private online = false;
   private since = new Date();
   private lastSeen: Date | null = null;
@@ -107,16 +143,22 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     private readonly journal: Journal,
     log: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** The steady clock the physics are measured on (ms). */
+    private readonly clock: () => number = steadyNow,
   ) {
     super();
     this.log = log.child({ device: cfg.id });
     this.link = new SerialLink(cfg.serial, this.log);
+    this.frameWarnings = new WarnFlood(this.log, (n, kinds) => `${n} more frames from the node set aside (${kinds})`);
+    this.meterWarnings = new WarnFlood(this.log, (n, kinds) => `${n} more implausible meter readings set aside (${kinds})`);
     this.decoder = new FrameDecoder(
       (msg) => this.receive(msg),
-      (r) => this.log.warn({ frameError: r.error, head: r.head }, `rejected a frame from the node: ${r.error} (${r.detail})`),
+      (r) => this.frameWarnings.warn(r.error, { frameError: r.error, head: r.head }, `rejected a frame from the node: ${r.error} (${r.detail})`),
     );
+    this.physics = nodePhysics(cfg, COUNTER_WIDTHS);
     this.meters = new MeterStore(journal.db);
-    this.meter = this.meters.load(cfg.id);
+    this.meter = this.meters.load(cfg.id, COUNTER_NAMES);
+    this.linkBoot = this.meter?.bootId ?? null;
   }
 
   get id(): string {
@@ -153,6 +195,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     this.clearLiveness();
     this.link.removeAllListeners();
     this.failAll('the gateway is stopping');
+    this.frameWarnings.flush();
+    this.meterWarnings.flush();
     await this.link.stop();
   }
 
@@ -195,13 +239,17 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
   }
 
   health(): DeviceHealth {
-    return deviceHealth(this.cfg, this.kind, { online: this.online, lastSeen: this.lastSeen, since: this.since }, {
+    // errors and critical faults degrade the gateway's health; warnings are shown, no more
+    const problem = faultProblem([...this.faults.values()].filter((f) => f.severity >= 2).map((f) => f.text));
+    return deviceHealth(this.cfg, this.kind, { online: this.online, lastSeen: this.lastSeen, since: this.since, problem }, {
       linkOpen: this.link.isOpen,
       node: this.hello,
       relay: this.relay,
       busy: (this.inputs & INPUT_BIT.BUSY) !== 0,
       powerW: this.readings.powerMw / 1000,
       meter: this.meter?.total ?? null,
+      boots: this.meter && recentBoots(this.meter),
+      implausibleReadings: this.stats.implausibleReadings,
       faults: [...this.faults].map(([code, f]) => ({ code, ...f })),
       link: this.link.stats,
       frames: { ...this.decoder.stats, errors: { ...this.decoder.stats.errors } },
@@ -284,7 +332,6 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     // A random start, so that a restarted gateway's first frames cannot pass for repeats of the
     // previous run's frames in the node's duplicate check.
     this.txSeq = randomInt(0x10000);
-    this.lastReliableIn = null;
     this.link.write(new Uint8Array([0])); // cut off whatever noise came before us
     this.armLiveness();
     this.requestHello();
@@ -335,18 +382,19 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
 
   private receive(msg: Message): void {
     this.stats.framesIn++;
+    if (!this.inCurrentBoot(msg)) return;
     this.lastSeen = this.now();
     this.armLiveness();
-    // A node that booted again numbers its frames from 0 again: a new sequence space.
-    if (msg.type === 'HELLO' && msg.bootId !== this.hello?.bootId) this.lastReliableIn = null;
-    if (MESSAGES[msg.type].reliable) {
-      this.transmit(encodeFrame({ type: 'ACK', seq: this.nextSeq(), ackSeq: msg.seq, ackType: MESSAGES[msg.type].code }));
-      const last = this.lastReliableIn;
-      if (last && last.seq === msg.seq && last.type === msg.type) {
-        this.stats.duplicates++;
-        return;
-      }
-      this.lastReliableIn = { seq: msg.seq, type: msg.type };
+    const reliable = MESSAGES[msg.type].reliable;
+    if (reliable) this.transmit(encodeFrame({ type: 'ACK', seq: this.nextSeq(), ackSeq: msg.seq, ackType: MESSAGES[msg.type].code }));
+    const kind = reliable ? 'reliable' : 'other';
+    const { verdict, window } = replayCheck(this.windows[kind], msg.seq);
+    this.windows[kind] = window;
+    if (verdict === 'duplicate') return void this.stats.duplicates++;
+    if (verdict === 'old') {
+      this.stats.replays++;
+      this.frameWarnings.warn('replay', { type: msg.type, seq: msg.seq, top: window.top }, `a ${msg.type} frame numbered ${msg.seq} is older than the replay window (newest ${window.top}): a replay, not acted on`);
+      return;
     }
     // A node heard from again after silence identifies itself before it counts as online.
     if (!this.online && msg.type !== 'HELLO' && !this.inflight && this.queue.length === 0) this.requestHello();
@@ -354,7 +402,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       case 'HELLO':
         return this.onHello(msg);
       case 'HEARTBEAT':
-        return this.onBoot(msg.bootId, null);
+        return;
       case 'METER':
         return this.onMeter(msg);
       case 'ACK':
@@ -385,7 +433,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       case 'FAULT':
         return this.onFault(msg);
       default:
-        this.log.warn({ type: msg.type }, `unexpected ${msg.type} from a node`);
+        this.frameWarnings.warn('unexpected', { type: msg.type }, `unexpected ${msg.type} from a node`);
     }
   }
 
@@ -395,7 +443,7 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       firmware: msg.firmware,
       protocol: msg.protocol,
       capabilities: (Object.keys(CAPABILITY) as (keyof typeof CAPABILITY)[]).filter((k) => msg.capabilities & CAPABILITY[k]).map((k) => k.toLowerCase()),
-      resetCause: RESET_CAUSE[msg.resetCause] ?? `cause ${msg.resetCause}`,
+      resetCause: resetCauseOf(msg.resetCause),
       bootId: msg.bootId,
       heartbeatS: msg.heartbeatS,
     };
@@ -403,7 +451,6 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     if (this.cfg.nodeId !== undefined && this.cfg.nodeId !== msg.nodeId) {
       this.log.warn({ expected: this.cfg.nodeId, got: msg.nodeId }, 'node id differs from the config: is the right node on this port?');
     }
-    this.onBoot(msg.bootId, hello.resetCause);
     this.journal.record('device.hello', this.cfg.id, { ...hello });
     this.log.info(hello, `node ${msg.nodeId} firmware ${msg.firmware} online`);
     this.armLiveness();
@@ -412,36 +459,77 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     for (const what of [REQUEST_WHAT.INPUT, REQUEST_WHAT.RELAY_STATE]) this.send({ type: 'REQUEST', what }).catch((err: Error) => this.log.debug(err.message));
   }
 
-  private onBoot(bootId: number, resetCause: string | null): void {
-    const step = applyBoot(this.meter, bootId);
-    if (step) this.commitMeter(step, resetCause);
+  /**
+   * Places the frame in its boot: false for a frame of a past boot or of none that can be told
+   * (counted and logged, nothing more); a boot id not seen before starts a boot, journaled as a
+   * reboot with the HELLO's reset cause, and a new sequence space (the node numbers from 0 again).
+   */
+  private inCurrentBoot(msg: Message): boolean {
+    const named = msg.type === 'HELLO' || msg.type === 'HEARTBEAT' || msg.type === 'METER' ? msg.bootId : null;
+    if (named !== null) this.linkBoot = named;
+    // nothing known of the node's boots yet (a new device, before its first HELLO): the frame is taken as it comes
+    if (this.linkBoot === null) return true;
+    const step = applyBoot(this.meter, this.linkBoot, this.clock(), this.physics);
+    if (step.kind === 'stale') {
+      this.stats.stale++;
+      this.frameWarnings.warn('stale', { type: msg.type, seq: msg.seq, bootId: step.boot.bootId, currentBootId: step.state.bootId }, `a ${msg.type} frame of the node's earlier boot ${step.boot.bootId} (now ${step.state.bootId}): late or replayed, not acted on`);
+      return false;
+    }
+    if (step.kind === 'reboot') {
+      this.windows = { reliable: null, other: null };
+      this.newestNamed = null;
+      this.commitBoot(step, msg.type === 'HELLO' ? resetCauseOf(msg.resetCause) : null);
+    } else this.meter = step.state;
+    return named !== null ? this.sawNamed(msg.seq) : this.nearNamed(msg);
+  }
+
+  /** A frame naming the current boot: the newest of them says where the boot's numbering is. */
+  private sawNamed(seq: number): true {
+    if (this.newestNamed === null || ((seq - this.newestNamed) & 0xffff) < 0x8000) this.newestNamed = seq;
+    return true;
+  }
+
+  /** A frame naming no boot is the current boot's, unless it is numbered further ahead of that boot's named frames than the replay window. */
+  private nearNamed(msg: Message): boolean {
+    const ahead = this.newestNamed === null ? 0 : (msg.seq - this.newestNamed) & 0xffff;
+    if (ahead <= REPLAY_WINDOW || ahead >= 0x8000) return true;
+    this.stats.stale++;
+    this.frameWarnings.warn('stale', { type: msg.type, seq: msg.seq, newest: this.newestNamed }, `a ${msg.type} frame numbered ${msg.seq}, ${ahead} ahead of the node's boot ${this.linkBoot}: another boot's, not acted on`);
+    return false;
+  }
+
+  private commitBoot(step: Extract<BootStep<CounterName>, { kind: 'reboot' }>, resetCause: string | null): void {
+    const rebooted = step.previousBootId !== null;
+    this.journal.db.transaction(() => {
+      if (rebooted) this.journal.record('device.rebooted', this.cfg.id, { previousBootId: step.previousBootId, bootId: step.state.bootId, resetCause });
+      this.meters.save(this.cfg.id, step.state, this.now());
+    })();
+    this.meter = step.state;
+    if (rebooted) {
+      this.relay = { requested: false, sensed: null };
+      this.log.warn({ bootId: step.state.bootId, resetCause }, 'node rebooted; its counters restart from zero');
+    }
   }
 
   private onMeter(msg: MessageOf<'METER'>): void {
     this.readings = { powerMw: msg.powerMw, currentMa: msg.currentMa, voltageDv: msg.voltageDv };
-    const step = applyReading(this.meter, msg.bootId, msg);
-    if (step.kind === 'inconsistent') {
-      this.stats.inconsistentMeters++;
-      this.log.warn({ counter: step.counter, was: step.was, now: step.now }, 'meter counter went down within one boot; reading ignored');
-      return;
+    const step = applyReading(this.meter!, msg, this.clock(), this.physics);
+    if (step.implausible.length > 0) this.setAside(msg, step.implausible);
+    if (step.implausible.length < COUNTER_NAMES.length) {
+      this.meters.save(this.cfg.id, step.state, this.now());
+      this.meter = step.state;
     }
-    this.commitMeter(step, null);
-    this.emit('meter', { delta: step.delta, total: step.state.total, powerMw: msg.powerMw });
+    this.emit('meter', { delta: step.delta, total: this.meter!.total, powerMw: msg.powerMw });
   }
 
-  private commitMeter(step: Exclude<MeterStep, { kind: 'inconsistent' }>, resetCause: string | null): void {
-    const at = this.now();
-    this.journal.db.transaction(() => {
-      if (step.kind === 'reboot' && step.previousBootId !== null) {
-        this.journal.record('device.rebooted', this.cfg.id, { previousBootId: step.previousBootId, bootId: step.state.bootId, resetCause });
-      }
-      this.meters.save(this.cfg.id, step.state, at);
-    })();
-    if (step.kind === 'reboot' && step.previousBootId !== null) {
-      this.relay = { requested: false, sensed: null };
-      this.log.warn({ bootId: step.state.bootId, resetCause }, 'node rebooted; its counters restart from zero');
-    }
-    this.meter = step.state;
+  /** A reading with counters the node cannot have reached: counted, logged and journaled (so alerted) within bounds. */
+  private setAside(msg: MessageOf<'METER'>, implausible: Implausible<CounterName>[]): void {
+    this.stats.implausibleReadings++;
+    const text = `implausible meter reading set aside: ${describeImplausible(implausible)}`;
+    const reading = { energyMwh: msg.energyMwh, relayOnS: msg.relayOnS, activeS: msg.activeS, filamentMm: msg.filamentMm, powerMw: msg.powerMw };
+    this.meterWarnings.warn(implausible.map((i) => i.counter).join('+'), { bootId: msg.bootId, seq: msg.seq, reading, implausible }, text);
+    const suppressed = this.implausibleJournal.take('', this.clock());
+    if (suppressed !== null) this.journal.record('meter.implausible', this.cfg.id, { bootId: msg.bootId, seq: msg.seq, reading, implausible, text, notJournaled: suppressed });
   }
 
   private onFault(msg: MessageOf<'FAULT'>): void {
@@ -453,3 +541,5 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
     this.emit('fault', { code: String(msg.code), severity: msg.severity, severe: msg.severity >= 2, active, text: msg.text });
   }
 }
+
+const resetCauseOf = (code: number) => RESET_CAUSE[code] ?? `cause ${code}`;

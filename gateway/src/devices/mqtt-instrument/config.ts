@@ -1,6 +1,6 @@
 /** Config of a networked instrument on the embedded MQTT broker (a Mosquito sensor rig, a smart plug). */
 import { z } from 'zod';
-import { deviceId } from '../../config/common.js';
+import { deviceId, meterPhysicsKeys } from '../../config/common.js';
 import { INSTRUMENT_MODELS } from './definitions.js';
 
 export const mqttInstrumentSchema = z
@@ -12,6 +12,7 @@ export const mqttInstrumentSchema = z
     switchCommand: z.enum(['relay', 'enable']).default('relay').describe("How a session switches the tool: its power (relay) or its enable (interlock) line."),
     busyAboveW: z.number().min(0).default(5).describe('smart-plug: the tool counts as busy while it draws more than this many watts (its idle draw stays below).'),
     readMeterTimeoutMs: z.number().int().min(50).max(10_000).default(1000).describe('At a session start or end, milliseconds to wait for a fresh telemetry message asked for by a rebirth command.'),
+    ...meterPhysicsKeys('the instrument'),
   })
   .describe('A networked instrument on the embedded MQTT broker (needs the mqtt section).');
 

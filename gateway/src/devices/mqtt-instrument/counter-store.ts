@@ -1,33 +1,27 @@
 import type Database from 'better-sqlite3';
 import { MeterStore } from '../metering-node/meter-store.js';
-import type { CounterState } from './counters.js';
-
-/** What is kept beside the last counters: the message sequence number and the past boots. */
-type StoredLast = CounterState['last'] & { seq?: number; pastBootIds?: number[] };
+import { COUNTERS, type CounterState } from './counters.js';
 
 /**
  * Keeps each instrument's counter state in the journal database, in the rows the metering
- * nodes' meters use (the message sequence number and the past boots kept with the last
- * counters), so a gateway restart neither loses nor repeats counts. Rows saved before the past
- * boots were kept load with none.
+ * nodes' meters use (with the message sequence number), so a gateway restart neither loses nor
+ * repeats counts.
  */
 export class CounterStore {
-  private readonly rows: MeterStore<StoredLast, CounterState['total']>;
+  private readonly rows: MeterStore;
 
   constructor(db: Database.Database) {
     this.rows = new MeterStore(db);
   }
 
   load(deviceId: string): CounterState | null {
-    const row = this.rows.load(deviceId);
-    if (!row) return null;
-    const { seq, pastBootIds, ...last } = row.last;
+    const row = this.rows.load(deviceId, COUNTERS);
     // a row of another device kind under this id (the id was reused) has no seq: start afresh
-    if (typeof seq !== 'number') return null;
-    return { bootId: row.bootId, seq, last, total: row.total, pastBootIds: Array.isArray(pastBootIds) ? pastBootIds : [] };
+    if (row?.seq === undefined) return null;
+    return { ...row, seq: row.seq };
   }
 
   save(deviceId: string, state: CounterState, at: Date): void {
-    this.rows.save(deviceId, { bootId: state.bootId, last: { ...state.last, seq: state.seq, pastBootIds: state.pastBootIds }, total: state.total }, at);
+    this.rows.save(deviceId, state, at);
   }
 }

@@ -4,8 +4,9 @@
  * status and availability in, commands with replies out; no MQTT client of its own.
  *
  * Its counters are cumulative per boot (counters.ts), so lost or repeated messages and the
- * device's reboots lose nothing it reported. The state is saved at a reboot, at most every
- * SAVE_INTERVAL_MS otherwise, when the device goes offline and at stop: a state saved late
+ * device's reboots lose nothing it reported, and each is checked against physics before it
+ * counts: an implausible one is set aside, counted, logged and journaled within bounds. The
+ * state is saved at a reboot, at most every SAVE_INTERVAL_MS otherwise, when the device goes offline and at stop: a state saved late
  * only makes the next message's difference larger after a restart (the counters are the
  * device's), so a crash loses at most that interval of a boot that ends while the gateway is
  * down. A save the storage refuses (a full disk, a read-only SD card) is logged and made again
@@ -15,19 +16,23 @@
  */
 import { EventEmitter } from 'node:events';
 import { performance } from 'node:perf_hooks';
+import { steadyNow } from '../../clock.js';
 import { STORAGE_PROBLEM_TEXT, storageProblemOf, type Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { EmbeddedBroker } from '../../mqtt/broker.js';
-import { WarnLimit } from '../../mqtt/limits.js';
+import { WarnFlood, WarnLimit } from '../../log-limit.js';
 import type { Availability, Telemetry } from '../../mqtt/schemas.js';
-import type { DeviceHealth } from '../device.js';
+import { deviceState, faultProblem, type DeviceHealth } from '../device.js';
 import type { Indication, MeterTotals, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../tool-io.js';
+import { describeImplausible, lastValues, recentBoots, type Implausible, type Physics } from '../metering-node/meter.js';
 import type { MqttInstrumentConfig } from './config.js';
-import { applyTelemetry, type CounterState } from './counters.js';
+import { applyTelemetry, instrumentPhysics, type Counter, type CounterState } from './counters.js';
 import { CounterStore } from './counter-store.js';
 import { INSTRUMENTS, type InstrumentDefinition } from './definitions.js';
 
 const SAVE_INTERVAL_MS = 1000;
+/** Implausible readings journaled (and so raised as alerts) per device: one a minute, with the number set aside since the last. */
+const IMPLAUSIBLE_JOURNAL = { perWindow: 1, windowMs: 60_000 };
 
 export interface InstrumentEvents {
   relay: [RelayState];
@@ -45,8 +50,8 @@ export interface InstrumentStats {
   lost: number;
   /** Repeated (QoS 1 redelivery) or late messages, ignored. */
   stale: number;
-  /** Messages whose counters went down within a boot, ignored. */
-  inconsistent: number;
+  /** Messages with a counter set aside as implausible (more than the device could have done, or going down within a boot). */
+  implausibleReadings: number;
   reboots: number;
   failedCommands: number;
 }
@@ -54,10 +59,13 @@ export interface InstrumentStats {
 export class MqttInstrument extends EventEmitter<InstrumentEvents> implements ToolSwitch, ToolMeter {
   readonly kind = 'mqtt-instrument';
   readonly switchesTools = true;
-  readonly stats: InstrumentStats = { telemetry: 0, lost: 0, stale: 0, inconsistent: 0, reboots: 0, failedCommands: 0 };
+  readonly stats: InstrumentStats = { telemetry: 0, lost: 0, stale: 0, implausibleReadings: 0, reboots: 0, failedCommands: 0 };
   private readonly def: InstrumentDefinition;
   private readonly log: Logger;
   private readonly store: CounterStore;
+  private readonly physics: Physics<Counter>;
+  private readonly meterWarnings: WarnFlood;
+  private readonly implausibleJournal = new WarnLimit(IMPLAUSIBLE_JOURNAL.perWindow, IMPLAUSIBLE_JOURNAL.windowMs);
   private counters: CounterState | null;
   /** Monotonic time of the last save, and whether the state changed since. */
   private saved = { at: -Infinity, dirty: false };
@@ -80,10 +88,14 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     private readonly journal: Journal,
     log: Logger,
     private readonly now: () => Date = () => new Date(),
+    /** The steady clock the physics are measured on (ms). */
+    private readonly clock: () => number = steadyNow,
   ) {
     super();
     this.def = INSTRUMENTS[cfg.model];
     this.log = log.child({ device: cfg.id });
+    this.physics = instrumentPhysics(cfg);
+    this.meterWarnings = new WarnFlood(this.log, (n, kinds) => `${cfg.id}: ${n} more implausible meter readings set aside (${kinds})`);
     this.store = new CounterStore(journal.db);
     this.counters = this.store.load(cfg.id);
     this.since = now();
@@ -108,6 +120,7 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
 
   async stop(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
+    this.meterWarnings.flush();
     this.save();
   }
 
@@ -175,11 +188,13 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
   }
 
   health(): DeviceHealth {
+    const problem = this.online ? faultProblem([...this.faults.values()].filter((f) => f.severe).map((f) => f.text)) : null;
     return {
       id: this.cfg.id,
       kind: this.kind,
       name: this.cfg.name ?? this.cfg.id,
-      state: this.online ? 'online' : 'offline',
+      state: deviceState(this.online, problem),
+      ...(problem && { reason: problem.reason }),
       lastSeen: this.lastSeen?.toISOString() ?? null,
       since: this.since.toISOString(),
       detail: {
@@ -188,7 +203,9 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
         relay: this.relay,
         busy: this.busy,
         powerW: this.powerW,
-        meter: this.counters && { bootId: this.counters.bootId, seq: this.counters.seq, boot: this.counters.last, total: this.counters.total },
+        meter: this.counters && { bootId: this.counters.bootId, seq: this.counters.seq, boot: lastValues(this.counters), total: this.counters.total },
+        boots: this.counters && recentBoots(this.counters),
+        implausibleReadings: this.stats.implausibleReadings,
         faults: [...this.faults.values()],
         stats: { ...this.stats },
       },
@@ -202,13 +219,8 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     this.lastSeen = at;
     this.stats.telemetry++;
     const c = t.counters;
-    const step = applyTelemetry(this.counters, { bootId: t.bootId, seq: t.seq, counters: { runtimeS: c.runtimeS, activeS: c.activeS ?? c.runtimeS, samples: c.samples, energyWh: c.energyWh } });
+    const step = applyTelemetry(this.counters, { bootId: t.bootId, seq: t.seq, counters: { runtimeS: c.runtimeS, activeS: c.activeS ?? c.runtimeS, samples: c.samples, energyWh: c.energyWh } }, this.clock(), this.physics);
     if (step.kind === 'stale') return void this.stats.stale++;
-    if (step.kind === 'inconsistent') {
-      this.stats.inconsistent++;
-      this.log.warn({ counter: step.counter, was: step.was, now: step.now, seq: t.seq }, `${this.cfg.id}: counter ${step.counter} went down within one boot (${step.was} → ${step.now}); message ignored`);
-      return;
-    }
     const rebooted = step.kind === 'reboot' && step.previousBootId !== null;
     if (step.kind === 'delta') this.stats.lost += step.lost;
     this.counters = step.state;
@@ -220,6 +232,7 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
       // journaled before what it causes (the relay found off ends a session)
       this.recordReboot({ previousBootId: step.previousBootId, bootId: t.bootId, uptimeS: t.uptimeS });
     }
+    if (step.implausible.length > 0) this.setAside(t, step.implausible);
     // busy first: whoever hears of the relay (a restarted gateway deciding about the tool) must know it
     this.busy = this.def.busy(t, this.cfg);
     this.updateRelay(t.relay, rebooted);
@@ -227,6 +240,15 @@ export class MqttInstrument extends EventEmitter<InstrumentEvents> implements To
     this.emit('busy', this.busy);
     this.emit('meter', this.meterTotals);
     if (performance.now() - this.saved.at >= SAVE_INTERVAL_MS) this.save();
+  }
+
+  /** A message with counters the device cannot have reached: counted, logged and journaled (so alerted) within bounds. */
+  private setAside(t: Telemetry, implausible: Implausible<Counter>[]): void {
+    this.stats.implausibleReadings++;
+    const text = `implausible meter reading set aside: ${describeImplausible(implausible)}`;
+    this.meterWarnings.warn(implausible.map((i) => i.counter).join('+'), { bootId: t.bootId, seq: t.seq, counters: t.counters, implausible }, `${this.cfg.id}: ${text}`);
+    const suppressed = this.implausibleJournal.take('', this.clock());
+    if (suppressed !== null) this.journal.record('meter.implausible', this.cfg.id, { bootId: t.bootId, seq: t.seq, reading: t.counters, implausible, text, notJournaled: suppressed });
   }
 
   /** The reboot event and the counters of the new boot in one transaction; when the storage refuses it, the event alone, which the journal then holds. */

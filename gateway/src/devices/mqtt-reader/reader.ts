@@ -12,7 +12,7 @@ import { connect, type IPublishPacket, type MqttClient } from 'mqtt';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
 import type { DeviceHealth } from '../device.js';
-import { WarnLimit } from '../../mqtt/limits.js';
+import { WarnLimit } from '../../log-limit.js';
 import type { InternalClientOptions } from '../../mqtt/broker.js';
 import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';

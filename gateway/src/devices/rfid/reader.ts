@@ -6,15 +6,13 @@
 import { EventEmitter } from 'node:events';
 import type { Journal } from '../../journal/journal.js';
 import type { Logger } from '../../log.js';
+import { WarnFlood } from '../../log-limit.js';
 import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, type DeviceHealth } from '../device.js';
 import { TapFilter } from '../tap-filter.js';
 import type { BadgeRead, BadgeReader } from '../tool-io.js';
 import type { RfidReaderConfig } from './config.js';
-import { Rdm6300Decoder, type Rdm6300Problem, type Rdm6300Rejection } from './rdm6300.js';
-
-/** After one warning about malformed input, at most one summary per this interval. */
-export const REJECTION_LOG_INTERVAL_MS = 10_000;
+import { Rdm6300Decoder, type Rdm6300Rejection } from './rdm6300.js';
 
 export interface RfidReaderEvents {
   online: [];
@@ -24,9 +22,10 @@ export interface RfidReaderEvents {
 
 export interface RfidReaderOptions {
   now?: () => Date;
-  /** Monotonic milliseconds, for the debounce. */
+  /** Monotonic milliseconds, for the debounce and the log's bounds. */
   clock?: () => number;
-  rejectionLogIntervalMs?: number;
+  /** Rejected input is logged a few lines a window, then summed up (default 10 s). */
+  rejectionLogWindowMs?: number;
 }
 
 export class RfidReader extends EventEmitter<RfidReaderEvents> implements BadgeReader {
@@ -39,20 +38,12 @@ export class RfidReader extends EventEmitter<RfidReaderEvents> implements BadgeR
   private readonly log: Logger;
   private readonly now: () => Date;
   private readonly clock: () => number;
-  private readonly logIntervalMs: number;
+  private readonly rejections: WarnFlood;
   private online = false;
   private since: Date;
   private lastSeen: Date | null = null;
   private lastTapAt: Date | null = null;
   private everConnected = false;
-  /** Rejections not logged one by one, since the last line about them. */
-  private quiet: { until: number; count: number; byProblem: Partial<Record<Rdm6300Problem, number>>; last: Rdm6300Rejection | null; timer: NodeJS.Timeout | null } = {
-    until: 0,
-    count: 0,
-    byProblem: {},
-    last: null,
-    timer: null,
-  };
 
   constructor(
     private readonly cfg: RfidReaderConfig,
@@ -64,7 +55,7 @@ export class RfidReader extends EventEmitter<RfidReaderEvents> implements BadgeR
     this.log = log.child({ device: cfg.id });
     this.now = opts.now ?? (() => new Date());
     this.clock = opts.clock ?? (() => performance.now());
-    this.logIntervalMs = opts.rejectionLogIntervalMs ?? REJECTION_LOG_INTERVAL_MS;
+    this.rejections = new WarnFlood(this.log, (n, kinds) => `${cfg.id}: ${n} more rejected inputs from the RFID reader (${kinds})`, { windowMs: opts.rejectionLogWindowMs, clock: this.clock });
     this.since = this.now();
     this.link = new SerialLink(cfg.serial, this.log);
     this.decoder = new Rdm6300Decoder(
@@ -96,8 +87,7 @@ export class RfidReader extends EventEmitter<RfidReaderEvents> implements BadgeR
 
   async stop(): Promise<void> {
     this.link.removeAllListeners();
-    if (this.quiet.timer) clearTimeout(this.quiet.timer);
-    this.quiet.timer = null;
+    this.rejections.flush();
     await this.link.stop();
   }
 
@@ -150,37 +140,9 @@ export class RfidReader extends EventEmitter<RfidReaderEvents> implements BadgeR
     }
   }
 
-  /** Each rejection is counted by the decoder; the log gets the first, then a summary per interval, whatever the flood. */
+  /** Each rejection is counted by the decoder; the log gets a few lines a window and a summary, whatever the flood. */
   private onReject(r: Rdm6300Rejection): void {
-    const at = this.clock();
-    const q = this.quiet;
-    if (at >= q.until && q.count === 0) {
-      q.until = at + this.logIntervalMs;
-      this.log.warn({ problem: r.problem, bytes: describeBytes(r), length: r.length }, `${this.cfg.id}: rejected input from the RFID reader: ${r.detail}`);
-      return;
-    }
-    q.count++;
-    q.byProblem[r.problem] = (q.byProblem[r.problem] ?? 0) + 1;
-    q.last = r;
-    q.timer ??= setTimeout(() => this.logSummary(), Math.max(0, q.until - at));
-  }
-
-  private logSummary(): void {
-    const q = this.quiet;
-    q.timer = null;
-    if (q.count === 0) return;
-    const { count, byProblem, last } = q;
-    this.log.warn(
-      { rejected: byProblem, lastBytes: last ? describeBytes(last) : null, intervalS: this.logIntervalMs / 1000 },
-      `${this.cfg.id}: ${count} more rejected input${count === 1 ? '' : 's'} from the RFID reader (${Object.entries(byProblem)
-        .map(([p, n]) => `${p} ${n}`)
-        .join(', ')}); last: ${last?.detail ?? '-'}`,
-    );
-    q.count = 0;
-    q.byProblem = {};
-    q.last = null;
-    // The next line about rejections comes one interval from now at the earliest.
-    q.until = this.clock() + this.logIntervalMs;
+    this.rejections.warn(r.problem, { problem: r.problem, bytes: describeBytes(r), length: r.length }, `${this.cfg.id}: rejected input from the RFID reader: ${r.detail}`);
   }
 }
 
