@@ -14,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { createLogger } from '../gateway/src/log.js';
 import { labControl, startSimulators } from '../simulators/src/lab.js';
-import { freePort, GatewayProcess, killCliChildren, runCli, tempDir, waitFor, type CliProcess } from './helpers.js';
+import { freePort, GatewayProcess, killCliChildren, runCli, SIM_CLOCK_RATE, tempDir, waitFor, type CliProcess } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -42,7 +42,7 @@ simulators:
   - { kind: rig, device: rig-1, telemetryIntervalMs: 200 }
 mqtt: { listen: "127.0.0.1:${mqttPort}", baseTopic: ovn/lab }
 devices:
-  - { id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${nodePort}", reconnect: ${reconnect} } }
+  - { id: n1, kind: metering-node, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "socket://127.0.0.1:${nodePort}", reconnect: ${reconnect} } }
   - { id: mk3s, kind: printer, serial: { path: "socket://127.0.0.1:${printerPort}", reconnect: ${reconnect} } }
   - { id: rig-1, kind: mqtt-instrument, model: mosquito-rig }
 tools: [{ id: t1, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
