@@ -6,7 +6,7 @@ import globals from 'globals';
 // ---- dependency rules: which part may import which (docs/architecture.md) ----
 
 /** The pure core: the decisions that matter, pure functions over plain data. */
-const PURE_CORE = [
+export const PURE_CORE = [
   'gateway/src/access/decide.ts',
   'gateway/src/sessions/machine.ts',
   'gateway/src/sessions/usage.ts',

@@ -8,6 +8,7 @@ import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ESLint, type Linter } from 'eslint';
 import { describe, expect, it } from 'vitest';
+import { PURE_CORE as PURE_CORE_FILES } from '../eslint.config.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const eslint = new ESLint({ cwd: ROOT });
@@ -50,24 +51,7 @@ describe('stand-alone packages: firmware-protocol and ledger-client import nothi
 });
 
 describe('pure core: no I/O, and nothing of ours but the pure core', () => {
-  const core = [
-    'gateway/src/access/decide.ts',
-    'gateway/src/sessions/machine.ts',
-    'gateway/src/sessions/usage.ts',
-    'gateway/src/sessions/recovery.ts',
-    'gateway/src/sessions/badge-flood.ts',
-    'gateway/src/devices/metering-node/meter.ts',
-    'gateway/src/devices/mqtt-instrument/counters.ts',
-    'gateway/src/devices/printer/filament.ts',
-    'gateway/src/devices/printer/job.ts',
-    'gateway/src/devices/printer/printer-state.ts',
-    'gateway/src/billing/money.ts',
-    'gateway/src/billing/price.ts',
-    'gateway/src/billing/split.ts',
-    'gateway/src/billing/charge.ts',
-  ];
-
-  it.each(core)('binds %s', async (path) => {
+  it.each(PURE_CORE_FILES)('binds %s', async (path) => {
     expect(existsSync(resolve(ROOT, path))).toBe(true);
     expect(await broken(path, "import 'node:fs';")).toEqual([PURE_CORE]);
   });

@@ -1,29 +1,13 @@
 /** The gateway and the simulator as a user runs them: separate processes, signals, stdin. */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
+import { adminHeaders, freePort, killCliChildren, runCli, tempDir, waitFor } from './helpers.js';
 
-const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
-const children: ChildProcessWithoutNullStreams[] = [];
-
-function run(args: string[]): ChildProcessWithoutNullStreams & { lines: string[] } {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: 'pipe' });
-  children.push(child);
-  const lines: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
-  createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
-  return Object.assign(child, { lines });
-}
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
+afterEach(killCliChildren);
 
 describe('ovn-gateway run', () => {
   it('runs a simulated lab from a config file, serves health, and stops cleanly on SIGTERM', async () => {
@@ -39,7 +23,7 @@ devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${s
     );
     writeFileSync(join(dir, 'taps.yaml'), '- { after: 500, do: "badge 04A1B2C3" }\n- { after: 100, do: "badge 0411223344" }\n');
     const auth = adminHeaders(join(dir, 'data'));
-    const gw = run(['run', '--config', config, '--http-port', String(httpPort)]);
+    const gw = runCli(['run', '--config', config, '--http-port', String(httpPort)]);
     const health = await waitFor(async () => {
       const h = (await (await fetch(`http://127.0.0.1:${httpPort}/api/health`, auth)).json()) as { devices: { state: string }[] };
       return h.devices[0]?.state === 'online' ? h : null;
@@ -69,7 +53,7 @@ devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${s
     const port = (blocker.address() as { port: number }).port;
     const dir = tempDir('cli');
     writeFileSync(join(dir, 'lab.yaml'), 'gateway: { dataDir: data }\n');
-    const gw = run(['run', '--config', join(dir, 'lab.yaml'), '--http-port', String(port)]);
+    const gw = runCli(['run', '--config', join(dir, 'lab.yaml'), '--http-port', String(port)]);
     const [code] = await once(gw, 'exit');
     blocker.close();
     expect(code).toBe(1);
@@ -81,7 +65,7 @@ devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${s
 describe('ovn-gateway sim node', () => {
   it('takes live commands on stdin and prints its ground truth', async () => {
     const port = await freePort();
-    const sim = run(['sim', 'node', '--tcp', `127.0.0.1:${port}`, '--node-id', 'cli-node']);
+    const sim = runCli(['sim', 'node', '--tcp', `127.0.0.1:${port}`, '--node-id', 'cli-node']);
     await waitFor(() => sim.lines.some((l) => l.includes(`socket://127.0.0.1:${port}`)), 15_000);
     sim.stdin.write('bogus\n');
     sim.stdin.write('truth\n');
@@ -95,7 +79,7 @@ describe('ovn-gateway sim node', () => {
   it('rejects a bad scenario file naming the step and the problem', async () => {
     const dir = tempDir('cli');
     writeFileSync(join(dir, 'bad.yaml'), '- { after: -5, do: "badge 01" }\n- { wait: 3 }\n');
-    const sim = run(['sim', 'node', '--tcp', `127.0.0.1:${await freePort()}`, '--scenario', join(dir, 'bad.yaml')]);
+    const sim = runCli(['sim', 'node', '--tcp', `127.0.0.1:${await freePort()}`, '--scenario', join(dir, 'bad.yaml')]);
     const [code] = await once(sim, 'exit');
     expect(code).toBe(2);
     const out = sim.lines.join('\n');
@@ -105,7 +89,7 @@ describe('ovn-gateway sim node', () => {
   });
 
   it('refuses contradictory options with a clear message', async () => {
-    const sim = run(['sim', 'node']);
+    const sim = runCli(['sim', 'node']);
     const [code] = await once(sim, 'exit');
     expect(code).toBe(2);
     expect(sim.lines.join('\n')).toContain('give exactly one of --tcp <host:port> or --pty <path>');

@@ -7,17 +7,14 @@
  * outlives the gateway like a real node does.
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminHeaders, freePort, SIM_CLOCK_RATE, tempDir, waitFor } from './helpers.js';
+import { freePort, GatewayProcess, SIM_CLOCK_RATE, tempDir, waitFor } from './helpers.js';
 
-const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const ADA = '04A1B2C3';
 const BO = '0411223344';
 
@@ -35,16 +32,14 @@ class Lab {
   /** RELAY_SET commands the node received: true = on. */
   readonly relayCommands: boolean[] = [];
   transport!: SimTransport;
-  gateway: ChildProcessWithoutNullStreams | null = null;
-  output = '';
-  private httpPort = 0;
+  gateway!: GatewayProcess;
 
   async start(): Promise<void> {
     this.transport = await serveTcp(this.sim, '127.0.0.1', 0);
     this.sim.on('received', (m) => m.type === 'RELAY_SET' && this.relayCommands.push(m.state === 1));
-    this.httpPort = await freePort();
+    const config = join(this.dir, 'lab.yaml');
     writeFileSync(
-      join(this.dir, 'lab.yaml'),
+      config,
       `gateway: { dataDir: data, checkpointS: 1, log: { format: json } }
 devices: [{ id: n1, kind: metering-node, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "${this.transport.address}", reconnect: { initialMs: 50, maxMs: 500 } } }]
 tools: [{ id: t1, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
@@ -53,33 +48,7 @@ affiliates:
   - { id: bo, name: Bo, badges: ["${BO}"], qualifications: [{ tool: t1 }], useType: community }
 `,
     );
-  }
-
-  /** Starts a gateway process and waits until it talks to the node. */
-  async up(): Promise<void> {
-    const auth = adminHeaders(join(this.dir, 'data'));
-    const child = spawn(process.execPath, [cli, 'run', '--config', join(this.dir, 'lab.yaml'), '--http-port', String(this.httpPort)], { stdio: 'pipe' });
-    this.gateway = child;
-    child.stdout.on('data', (d: Buffer) => (this.output = (this.output + d.toString()).slice(-20_000)));
-    child.stderr.on('data', (d: Buffer) => (this.output = (this.output + d.toString()).slice(-20_000)));
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${this.output}`);
-        const h = (await (await fetch(`http://127.0.0.1:${this.httpPort}/api/health`, auth)).json()) as { devices: { state: string }[] };
-        return h.devices[0]?.state === 'online';
-      },
-      20_000,
-      'gateway online',
-    );
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.gateway;
-    this.gateway = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill(signal);
-    await exited;
+    this.gateway = new GatewayProcess(config, join(this.dir, 'data'), await freePort());
   }
 
   /** The journal as another process sees it (WAL lets readers in while the gateway writes). */
@@ -106,7 +75,7 @@ affiliates:
   ended = () => this.events(['session.ended']).map((e) => e.data);
 
   async stop(): Promise<void> {
-    await this.kill('SIGTERM');
+    await this.gateway?.kill('SIGTERM');
     await this.transport?.close();
   }
 }
@@ -131,7 +100,7 @@ describe('crash recovery', () => {
   });
 
   afterEach(async () => {
-    if (lab.gateway) await lab.kill();
+    await lab.gateway?.kill();
   });
 
   afterAll(async () => {
@@ -139,7 +108,7 @@ describe('crash recovery', () => {
   });
 
   it('a busy tool keeps its power: the interrupted session is closed with its checkpoint and resumed, and energy is neither lost nor counted twice', async () => {
-    await lab.up();
+    await lab.gateway.up();
     const energyBefore = lab.sim.truth().energyMwh;
     lab.sim.badge(ADA);
     await waitFor(() => lab.started().length === 1);
@@ -147,10 +116,10 @@ describe('crash recovery', () => {
     // at least two checkpoints with energy in them
     await waitFor(() => lab.checkpoints().some((c) => (JSON.parse(c.data) as { usage: { energyWh: number; durationS: number } }).usage.durationS >= 2), 10_000);
     const commandsBefore = lab.relayCommands.length;
-    await lab.kill();
+    await lab.gateway.kill();
     await new Promise((r) => setTimeout(r, 500)); // the node meters on while the gateway is down
 
-    await lab.up();
+    await lab.gateway.up();
     await waitFor(() => lab.started().length === 2);
     const [interrupted] = lab.ended();
     const resumed = lab.started()[1]!;
@@ -177,17 +146,17 @@ describe('crash recovery', () => {
   });
 
   it('an idle tool is switched off and its interrupted session closed; no session is resumed', async () => {
-    await lab.up();
+    await lab.gateway.up();
     const before = { started: lab.started().length, ended: lab.ended().length };
     lab.sim.badge(BO);
     await waitFor(() => lab.started().length === before.started + 1);
     expect(lab.started().at(-1)).toMatchObject({ affiliateId: 'bo', useType: 'community' });
     await waitFor(() => lab.checkpoints().length === 1);
-    await lab.kill();
+    await lab.gateway.kill();
     expect(lab.sim.truth().relay.sensed).toBe(true);
 
     const commandsBefore = lab.relayCommands.length;
-    await lab.up();
+    await lab.gateway.up();
     await waitFor(() => lab.sim.truth().relay.sensed === false);
     expect(lab.relayCommands.slice(commandsBefore)).toEqual([false]);
     expect(lab.ended().at(-1)).toMatchObject({ affiliateId: 'bo', reason: 'interrupted', useType: 'community' });
@@ -201,7 +170,7 @@ describe('crash recovery', () => {
     const random = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31);
     const seenEnded = new Set<string>();
     for (let round = 0; round < 6; round++) {
-      await lab.up();
+      await lab.gateway.up();
       const deadline = Date.now() + 500 + random() * 2500;
       while (Date.now() < deadline) {
         const r = random();
@@ -211,16 +180,16 @@ describe('crash recovery', () => {
         await new Promise((res) => setTimeout(res, 50 + random() * 400));
       }
       for (const e of lab.ended()) seenEnded.add(e.sessionId as string);
-      await lab.kill();
+      await lab.gateway.kill();
       const ended = new Set(lab.ended().map((e) => e.sessionId as string));
       for (const id of seenEnded) expect(ended.has(id), `session ${id} was closed before the crash`).toBe(true);
       expectConsistent(lab, 1);
     }
     lab.sim.setBusy(false);
-    await lab.up();
+    await lab.gateway.up();
     // Whatever was open at the last kill is closed now, and the tool is safe (off, or in a resumed session).
     await waitFor(() => lab.started().length - lab.ended().length === (lab.sim.truth().relay.sensed ? 1 : 0));
-    await lab.kill('SIGTERM');
+    await lab.gateway.kill('SIGTERM');
     expectConsistent(lab, 0);
     const reasons = lab.ended().map((e) => e.reason);
     expect(reasons).toContain('interrupted');

@@ -1,8 +1,10 @@
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { configSchema } from '../gateway/src/config/schema.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
@@ -92,4 +94,77 @@ export async function startTestGateway(config: unknown): Promise<TestGateway> {
     fetch: authed,
     health: async () => (await authed(`${gw.url}/api/health`)).json(),
   }) as TestGateway;
+}
+
+const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
+const cliChildren: ChildProcessWithoutNullStreams[] = [];
+
+export type CliProcess = ChildProcessWithoutNullStreams & { lines: string[] };
+
+/** `ovn-gateway <args>` in a process of its own, its stdout and stderr kept line by line. */
+export function runCli(args: string[]): CliProcess {
+  const child = spawn(process.execPath, [cli, ...args], { stdio: 'pipe' });
+  cliChildren.push(child);
+  const lines: string[] = [];
+  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
+  createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
+  return Object.assign(child, { lines });
+}
+
+/** SIGKILLs every process runCli started that still runs, so a failed test leaves none behind (for afterEach). */
+export function killCliChildren(): void {
+  for (const c of cliChildren.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
+}
+
+/**
+ * `ovn-gateway run` on one config file, started and killed again and again like a gateway that
+ * crashes; its API is reached with an admin token made when this is created, before any start.
+ */
+export class GatewayProcess {
+  /** The last 20,000 characters the gateway processes wrote, for a failure's message. */
+  output = '';
+  private child: CliProcess | null = null;
+  private readonly auth: RequestInit;
+
+  constructor(
+    private readonly config: string,
+    dataDir: string,
+    private readonly httpPort: number,
+    private readonly args: string[] = [],
+  ) {
+    this.auth = adminHeaders(dataDir);
+  }
+
+  /** fetch on the gateway's HTTP port with the admin token. */
+  api(path: string, init: RequestInit = {}): Promise<Response> {
+    return fetch(`http://127.0.0.1:${this.httpPort}${path}`, { ...init, headers: { ...(this.auth.headers as Record<string, string>), ...(init.headers as Record<string, string> | undefined) } });
+  }
+
+  /** Starts a gateway process and waits until every device of the config is online. */
+  async up(): Promise<void> {
+    const child = runCli(['run', ...this.args, '--config', this.config, '--http-port', String(this.httpPort)]);
+    this.child = child;
+    const keep = (d: Buffer) => (this.output = (this.output + d.toString()).slice(-20_000));
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${this.output}`);
+        const h = (await (await this.api('/api/health')).json()) as { devices: { state: string }[] };
+        return h.devices.length > 0 && h.devices.every((d) => d.state === 'online');
+      },
+      30_000,
+      'every device online at the gateway',
+    );
+  }
+
+  /** Sends `signal` to the running gateway, if any, and resolves with its exit code once it is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<number | null> {
+    const child = this.child;
+    this.child = null;
+    if (!child || child.exitCode !== null) return child?.exitCode ?? null;
+    const exited = once(child, 'exit');
+    child.kill(signal);
+    return ((await exited) as [number | null])[0];
+  }
 }

@@ -7,8 +7,6 @@
  * outlives the gateway like a real printer does.
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -16,9 +14,7 @@ import { verifyJournalFile } from '../gateway/src/journal/verify.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
-
-const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
+import { freePort, GatewayProcess, tempDir } from './helpers.js';
 
 /** What a kill left behind: the job it cut short, its last checkpoint and what the printer extruded for it. */
 interface Cut {
@@ -33,16 +29,13 @@ class Lab {
   readonly journalFile = join(this.dir, 'data', 'journal.sqlite');
   readonly sim = new PrinterSim({ timeScale: 400, keepaliveMs: 100 });
   transport!: SimTransport;
-  gateway: ChildProcessWithoutNullStreams | null = null;
-  output = '';
-  private httpPort = 0;
-  private auth: RequestInit = {};
+  gateway!: GatewayProcess;
 
   async start(): Promise<void> {
     this.transport = await serveTcp(this.sim, '127.0.0.1', 0);
-    this.httpPort = await freePort();
+    const config = join(this.dir, 'lab.yaml');
     writeFileSync(
-      join(this.dir, 'lab.yaml'),
+      config,
       `gateway: { dataDir: data, checkpointS: 1, log: { format: json } }
 devices:
   - id: p1
@@ -51,38 +44,7 @@ devices:
     timeouts: { communicationMs: 1000, maxConsecutive: 3, startMs: 300 }
 `,
     );
-    this.auth = adminHeaders(join(this.dir, 'data'));
-  }
-
-  api(path: string, init: RequestInit = {}): Promise<Response> {
-    return fetch(`http://127.0.0.1:${this.httpPort}${path}`, { ...init, headers: { ...(this.auth.headers as Record<string, string>), ...(init.headers as Record<string, string> | undefined) } });
-  }
-
-  /** Starts a gateway process and waits until the printer is online. */
-  async up(): Promise<void> {
-    const child = spawn(process.execPath, [cli, 'run', '--config', join(this.dir, 'lab.yaml'), '--http-port', String(this.httpPort)], { stdio: 'pipe' });
-    this.gateway = child;
-    const keep = (d: Buffer) => (this.output = (this.output + d.toString()).slice(-20_000));
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    await waitFor(
-      async () => {
-        if (child.exitCode !== null) throw new Error(`the gateway exited with ${child.exitCode}:\n${this.output}`);
-        const h = (await (await this.api('/api/health')).json()) as { devices: { state: string }[] };
-        return h.devices[0]?.state === 'online';
-      },
-      20_000,
-      'printer online',
-    );
-  }
-
-  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
-    const child = this.gateway;
-    this.gateway = null;
-    if (!child || child.exitCode !== null) return;
-    const exited = once(child, 'exit');
-    child.kill(signal);
-    await exited;
+    this.gateway = new GatewayProcess(config, join(this.dir, 'data'), await freePort());
   }
 
   private query<T>(sql: string): T[] {
@@ -107,7 +69,7 @@ devices:
   }
 
   async stop(): Promise<void> {
-    await this.kill('SIGTERM');
+    await this.gateway?.kill('SIGTERM');
     await this.transport?.close();
   }
 }
@@ -140,23 +102,23 @@ describe('print jobs cut short by a crash', () => {
     };
     const cuts: Cut[] = [];
     for (let round = 0; round < 6; round++) {
-      await lab.up();
+      await lab.gateway.up();
       if (cuts.length) expectClosed(cuts.at(-1)!);
       const extrudedBefore = lab.sim.truth().totalExtrudedMm;
       const file = `round-${round}.gcode`;
-      const res = await lab.api(`/api/devices/p1/jobs?name=${file}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: gcode });
+      const res = await lab.gateway.api(`/api/devices/p1/jobs?name=${file}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: gcode });
       expect(res.status, await res.clone().text()).toBe(201);
       const { id } = (await res.json()) as { id: string };
       // killed at once in some rounds (no checkpoint yet), after a few checkpoints in the others
       await new Promise((r) => setTimeout(r, round % 3 === 0 ? random() * 300 : 1200 + random() * 2000));
-      await lab.kill();
+      await lab.gateway.kill();
       const checkpoint = lab.checkpoints().find((c) => c.jobId === id);
       cuts.push({ jobId: id, file, checkpoint: checkpoint ?? null, extrudedMm: lab.sim.truth().totalExtrudedMm - extrudedBefore });
       expect(lab.events('printer.job-ended').filter((e) => e.jobId === id)).toEqual([]);
     }
-    await lab.up();
+    await lab.gateway.up();
     expectClosed(cuts.at(-1)!);
-    await lab.kill('SIGTERM');
+    await lab.gateway.kill('SIGTERM');
     expectEveryJobEndedOnce(lab);
     expect(cuts.filter((c) => (c.checkpoint?.filamentMm ?? 0) > 0).length).toBeGreaterThanOrEqual(2);
   }, 240_000); // seven gateway starts: slow on a loaded machine

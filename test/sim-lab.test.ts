@@ -6,39 +6,22 @@
  * credentials the lab made in the journal, across the restart.
  */
 import Database from 'better-sqlite3';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema } from '../gateway/src/config/schema.js';
 import { createLogger } from '../gateway/src/log.js';
 import { labControl, startSimulators } from '../simulators/src/lab.js';
-import { adminHeaders, freePort, tempDir, waitFor } from './helpers.js';
+import { freePort, GatewayProcess, killCliChildren, runCli, SIM_CLOCK_RATE, tempDir, waitFor, type CliProcess } from './helpers.js';
 
-const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const ADA = '04A1B2C3';
-const children: ChildProcessWithoutNullStreams[] = [];
 
-type Child = ChildProcessWithoutNullStreams & { lines: string[] };
-
-function run(args: string[]): Child {
-  const child = spawn(process.execPath, [cli, ...args], { stdio: 'pipe' });
-  children.push(child);
-  const lines: string[] = [];
-  createInterface({ input: child.stdout }).on('line', (l) => lines.push(l));
-  createInterface({ input: child.stderr }).on('line', (l) => lines.push(l));
-  return Object.assign(child, { lines });
-}
-
-afterEach(() => {
-  for (const c of children.splice(0)) if (c.exitCode === null) c.kill('SIGKILL');
-});
+afterEach(killCliChildren);
 
 /** Types a command on the lab's standard input and waits for the JSON answer that has `key`. */
-async function ask(lab: Child, command: string, key: string): Promise<Record<string, unknown>> {
+async function ask(lab: CliProcess, command: string, key: string): Promise<Record<string, unknown>> {
   const from = lab.lines.length;
   lab.stdin.write(`${command}\n`);
   return waitFor(() => lab.lines.slice(from).map((l) => (l.startsWith('{') ? (JSON.parse(l) as Record<string, unknown>) : null)).find((j) => j && key in j), 10_000, `an answer to "${command}"`);
@@ -59,14 +42,14 @@ simulators:
   - { kind: rig, device: rig-1, telemetryIntervalMs: 200 }
 mqtt: { listen: "127.0.0.1:${mqttPort}", baseTopic: ovn/lab }
 devices:
-  - { id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${nodePort}", reconnect: ${reconnect} } }
+  - { id: n1, kind: metering-node, maxClockRate: ${SIM_CLOCK_RATE}, serial: { path: "socket://127.0.0.1:${nodePort}", reconnect: ${reconnect} } }
   - { id: mk3s, kind: printer, serial: { path: "socket://127.0.0.1:${printerPort}", reconnect: ${reconnect} } }
   - { id: rig-1, kind: mqtt-instrument, model: mosquito-rig }
 tools: [{ id: t1, node: n1, idleTimeoutMin: 60, warnBeforeOffS: 0 }]
 affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1 }] }]
 `,
     );
-    const auth = adminHeaders(join(dir, 'data'));
+    const gw = new GatewayProcess(config, join(dir, 'data'), httpPort, ['--no-simulators']);
     /** The journal as another process sees it (WAL lets readers in while the gateway writes). */
     const rows = (sql: string, ...args: string[]) => {
       const db = new Database(join(dir, 'data', 'journal.sqlite'), { readonly: true, fileMustExist: true });
@@ -77,32 +60,17 @@ affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1
       }
     };
     const events = (kind: string) => rows('SELECT data FROM events WHERE kind = ? ORDER BY id', kind);
-    const gateway = async () => {
-      const gw = run(['run', '--no-simulators', '--config', config, '--http-port', String(httpPort)]);
-      await waitFor(
-        async () => {
-          if (gw.exitCode !== null) throw new Error(`the gateway exited with ${gw.exitCode}:\n${gw.lines.join('\n')}`);
-          const h = (await (await fetch(`http://127.0.0.1:${httpPort}/api/health`, auth)).json()) as { devices: { id: string; state: string }[] };
-          return h.devices.length === 3 && h.devices.every((d) => d.state === 'online');
-        },
-        30_000,
-        'the node, the printer and the rig online at the gateway',
-      );
-      return gw;
-    };
-
-    const lab = run(['sim', 'lab', '--config', config]);
+    const lab = runCli(['sim', 'lab', '--config', config]);
     await waitFor(() => lab.lines.some((l) => l.startsWith('simulated lab: n1, printer, rig-1;')), 20_000, 'the lab to start');
-    let gw = await gateway();
-    expect(gw.lines.join('\n')).not.toContain('simulated'); // the simulators are the lab's
+    await gw.up();
+    expect(gw.output).not.toContain('simulated'); // the simulators are the lab's
 
     lab.stdin.write(`n1 badge ${ADA}\n`);
     await waitFor(() => events('session.started').length === 1, 10_000, 'the session to start');
     lab.stdin.write('n1 busy on\n');
     await waitFor(() => rows('SELECT data FROM session_checkpoints').some((c) => (c.usage as { durationS: number }).durationS >= 2), 10_000, 'a checkpoint with the busy time in it');
 
-    gw.kill('SIGKILL');
-    await once(gw, 'exit');
+    await gw.kill();
     // the lab lives on: its node keeps its relay on and meters the busy tool, its printer answers
     const before = (await ask(lab, 'n1 truth', 'energyMwh')) as { energyMwh: number; relay: { sensed: boolean } };
     await new Promise((r) => setTimeout(r, 1500));
@@ -112,7 +80,7 @@ affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1
     expect(after.energyMwh).toBeGreaterThan(before.energyMwh);
     expect(await ask(lab, 'printer truth', 'linesExecuted')).toMatchObject({ halted: false });
 
-    gw = await gateway();
+    await gw.up();
     await waitFor(() => events('session.started').length === 2, 15_000, 'the session to resume');
     const [interrupted] = events('session.ended');
     expect(interrupted).toMatchObject({ affiliateId: 'ada', reason: 'interrupted', lastCheckpointAt: expect.any(String) });
@@ -125,8 +93,7 @@ affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1
     await waitFor(() => events('session.ended').length === 2, 10_000, 'the resumed session to end');
     expect(events('session.ended')[1]).toMatchObject({ reason: 'badge-out' });
 
-    gw.kill('SIGTERM');
-    expect((await once(gw, 'exit'))[0]).toBe(0);
+    expect(await gw.kill('SIGTERM')).toBe(0);
     lab.kill('SIGTERM');
     expect((await once(lab, 'exit'))[0]).toBe(0);
   });
@@ -160,7 +127,7 @@ affiliates: [{ id: ada, name: Ada, badges: [${ADA}], qualifications: [{ tool: t1
   it('refuses a config without simulators', async () => {
     const dir = tempDir('sim-lab');
     writeFileSync(join(dir, 'gateway.yaml'), 'gateway: { dataDir: data }\n');
-    const lab = run(['sim', 'lab', '--config', join(dir, 'gateway.yaml')]);
+    const lab = runCli(['sim', 'lab', '--config', join(dir, 'gateway.yaml')]);
     expect((await once(lab, 'exit'))[0]).toBe(2);
     expect(lab.lines.join('\n')).toContain('gateway.yaml: no simulators to run');
   });
