@@ -106,6 +106,10 @@ describe('live events and metrics', () => {
     lab.sim.fault(7, 2, 'overcurrent');
     const fault = await waitFor(() => staff.events.find((e) => e.event === 'alert' && e.data.level === 'error'));
     expect(fault.data).toMatchObject({ text: 'n1: overcurrent', deviceId: 'n1' });
+    // an error fault takes the node out of service until it is cleared
+    await waitFor(async () => (await lab.gw.app.inject({ url: '/api/health' })).json().status === 'degraded');
+    lab.sim.fault(7, 0, '', false);
+    await waitFor(() => lab.gw.devices.get('n1')!.health().state === 'online');
     staff.close();
   });
 
