@@ -210,11 +210,11 @@ async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: L
     if (cfg.batchSize !== batchSize) throw new Error(`the default batchSize is ${cfg.batchSize}, not ${batchSize}`);
     const inner: LedgerTransport = sim
       ? api === 'graphql'
-        ? new GraphqlTransport({ url: `${cfg.url}/graphql`, timeoutMs: cfg.timeoutMs, flavour: 'vf-graphql' })
+        ? new GraphqlTransport({ url: `${cfg.url}/graphql`, timeoutMs: cfg.timeoutMs, flavour: 'vf-graphql', gatewayId: CTX.gatewayId })
         : new JsonBatchTransport({ url: cfg.url, timeoutMs: cfg.timeoutMs })
       : { name: 'none', send: async (rs) => rs.map((r) => ({ kind: 'delivered', id: r.id })), lookup: async () => new Set(), totals: async () => ({ records: 0, sums: {} }) };
     let batches = 0;
-    const transport: LedgerTransport = { name: inner.name, send: (rs) => (batches++, inner.send(rs)), lookup: (ids) => inner.lookup(ids), totals: (from, to) => inner.totals(from, to) };
+    const transport: LedgerTransport = { name: inner.name, send: (rs) => (batches++, inner.send(rs)), lookup: (rs) => inner.lookup(rs), totals: (from, to) => inner.totals(from, to) };
     const d = new OutboxDrain(outbox, transport, cfg, pino({ level: 'silent' }));
     const anyPending = journal.db.prepare(`SELECT 1 FROM outbox WHERE state = 'pending' LIMIT 1`).pluck();
     const t0 = performance.now();

@@ -272,7 +272,7 @@ export class OutboxDrain {
     let rows = this.outbox.pending(toolId, this.cfg.batchSize);
     if (rows.length === 0) return false;
     try {
-      const unknown = rows.filter((r) => r.unknown).map((r) => r.recordId);
+      const unknown = rows.filter((r) => r.unknown).map((r) => r.record);
       if (unknown.length) {
         const held = await this.transport.lookup(unknown);
         if (held.size) {
