@@ -12,6 +12,7 @@ import { CredentialsError, MqttCredentials } from '../mqtt/credentials.js';
 import { configJsonSchema } from '../config/schema.js';
 import { openSessionsOf, setToolStatus, toolStatusOf } from '../sessions/projection.js';
 import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../billing/billing.js';
+import { FLAVOUR_NAMES, type Flavour } from '../../../ledger-client/src/flavours.js';
 import { formatMinor } from '../../../ledger-client/src/money.js';
 import { BillingError } from '../billing/money.js';
 import { statementCsv, statementTable } from '../billing/render.js';
@@ -610,12 +611,16 @@ sim
   .option('--listen <host:port>', 'where to listen (GraphQL at /graphql)', '127.0.0.1:7400')
   .option('--db <file>', 'SQLite database file', ':memory:')
   .option('--token <token>', 'require this bearer token')
-  .action(async (opts: { listen: string; db: string; token?: string }) => {
+  .option('--flavour <flavour>', `whose published GraphQL schema and rules it speaks: ${FLAVOUR_NAMES.join(', ')}`, (v: string): Flavour => {
+    if (!(FLAVOUR_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${FLAVOUR_NAMES.join(', ')}`);
+    return v as Flavour;
+  }, 'vf-graphql' as Flavour)
+  .action(async (opts: { listen: string; db: string; token?: string; flavour: Flavour }) => {
     const m = /^(.+):(\d+)$/.exec(opts.listen);
     if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
-    const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token });
+    const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token, flavour: opts.flavour });
     const ctl = ledgerControl(ledger);
-    console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
+    console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
     commandsFromStdin(ctl, () => ledger.close());
   });
 
