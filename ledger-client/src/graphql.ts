@@ -50,8 +50,12 @@ export class GraphqlTransport implements LedgerTransport {
 
   async send(records: readonly LedgerRecord[]): Promise<Outcome[]> {
     const outcomes = new Map<string, Outcome>();
-    // A record the server already gave an id to is there: sending it again would store it twice.
-    const todo = records.filter((r) => (this.ids.get(r.id) === undefined ? true : (outcomes.set(r.id, { kind: 'delivered', id: r.id }), false)));
+    const todo: LedgerRecord[] = [];
+    for (const r of records) {
+      // A record the server already gave an id to is there: sending it again would store it twice.
+      if (this.ids.get(r.id) === undefined) todo.push(r);
+      else outcomes.set(r.id, { kind: 'delivered', id: r.id });
+    }
     const finish = () => records.map((r) => outcomes.get(r.id)!);
     let directoryFailure: string | null = null;
     try {

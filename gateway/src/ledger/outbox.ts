@@ -130,15 +130,13 @@ export class Outbox {
   }
 
   /**
-   * Marks records in doubt before they are sent: a gateway that stops before their outcome is
-   * settled asks the ledger for them at its next start rather than sending them again, which a
-   * ledger that does not deduplicate (any Valueflows GraphQL server) would store twice.
+   * Marks a batch in doubt before it is sent (a tool's pending records from one seq to another):
+   * a gateway that stops before their outcome is settled asks the ledger for them at its next
+   * start rather than sending them again, which a ledger that does not deduplicate (any
+   * Valueflows GraphQL server) would store twice.
    */
-  sending(recordIds: readonly string[]): void {
-    const mark = this.journal.prepared(`UPDATE outbox SET unknown = 1 WHERE record_id = ?`);
-    this.db.transaction(() => {
-      for (const id of recordIds) mark.run(id);
-    })();
+  sending(toolId: string, fromSeq: number, toSeq: number): void {
+    this.journal.prepared(`UPDATE outbox SET unknown = 1 WHERE state = 'pending' AND tool_id = ? AND seq BETWEEN ? AND ? AND unknown = 0`).run(toolId, fromSeq, toSeq);
   }
 
   /** Applies a batch's outcomes in one transaction. */
@@ -281,7 +279,7 @@ export class OutboxDrain {
         }
       }
       if (rows.length === 0) return true;
-      this.outbox.sending(rows.filter((r) => !r.unknown).map((r) => r.recordId));
+      this.outbox.sending(toolId, rows[0]!.seq, rows.at(-1)!.seq);
       const outcomes = await this.transport.send(rows.map((r) => r.record));
       this.outbox.settle(outcomes, new Date(this.now()));
       for (const o of outcomes) if (o.kind === 'permanent') this.log.error({ toolId, recordId: o.id }, `the ledger refused record ${o.id}: ${o.message} (a dead letter now: ovn-gateway ledger dead-letters)`);

@@ -107,11 +107,6 @@ const MAX_PAGE = 100;
 
 const refuse = (message: string) => new GraphQLError(message, { extensions: { code: 'BAD_USER_INPUT' } });
 
-interface Context {
-  store: LedgerStore;
-  faults: Faults;
-}
-
 export class LedgerGraphql {
   private readonly schema: GraphQLSchema;
   private readonly hrea: boolean;
@@ -149,7 +144,6 @@ export class LedgerGraphql {
         document,
         variableValues: req.variables ?? {},
         operationName: req.operationName,
-        contextValue: { store: this.store, faults: this.faults } satisfies Context,
         fieldResolver: this.fieldResolver,
         typeResolver: (value) => (value as VfObject).__typename,
       });
@@ -173,7 +167,7 @@ export class LedgerGraphql {
   }
 
   /** Fields read as stored; a reference (an id) where an object is wanted is the object. */
-  private readonly fieldResolver: GraphQLFieldResolver<unknown, Context> = (source, _args, _ctx, info) => {
+  private readonly fieldResolver: GraphQLFieldResolver<unknown, unknown> = (source, _args, _ctx, info) => {
     const value = (source as Record<string, unknown>)[info.fieldName];
     const named = getNamedType(info.returnType);
     if (!isCompositeType(named) || value == null) return value;

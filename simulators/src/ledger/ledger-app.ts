@@ -76,10 +76,10 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
   });
 
   app.get('/health', async () => ({ status: 'ok', records: store.db.prepare('SELECT COUNT(*) FROM records').pluck().get() }));
-  /** The newest records first, for a person watching records arrive (e.g. with `npm start`). */
+  /** The newest rows first, for a person watching records arrive (e.g. with `npm start`); `recordId` is the gateway's id of a record. */
   app.get<{ Querystring: { limit?: string } }>('/records', async (req) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 50));
-    return (store.db.prepare('SELECT seq, id, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; via: string; storedAt: string; body: string }[]).map(
+    return (store.db.prepare('SELECT seq, id, record_id AS recordId, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; recordId: string | null; via: string; storedAt: string; body: string }[]).map(
       ({ body, ...r }) => ({ ...r, record: JSON.parse(body) as unknown }),
     );
   });
