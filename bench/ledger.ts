@@ -14,7 +14,10 @@
  * a ledger in memory, which shows what the simulator's disk costs. Beside each, in the same
  * run, the floor: the same request bodies (the outbox's JSON, batched per tool in the drain's
  * order) POSTed with fetch to a fresh LedgerSim, one at a time as the drain sends them, no
- * outbox. Last, the outbox alone: the drain with a transport that answers at once.
+ * outbox. Then the same drain over Valueflows GraphQL (vf-graphql 0.9): the simulator executes
+ * every request with graphql-js against the published schema and chooses the ids, and the client
+ * sends a session's records in three requests (process, events, claims), so this rate is well
+ * below the JSON API's. Last, the outbox alone: the drain with a transport that answers at once.
  * The simulator shares this process with the drain (as in the tests): every rate but the last
  * includes its work, most of the time. A CPU profile of the default run: simulator ~60 %
  * (validation, a prepare() per statement per record, an fsynced commit per request), the
