@@ -43,7 +43,7 @@ const OM2: Record<string, { label: string; symbol: string }> = {
   'om2:one': { label: 'one', symbol: 'one' },
 };
 
-export function unitProfile(unit: string): { label: string; symbol: string } {
+function unitProfile(unit: string): { label: string; symbol: string } {
   const known = OM2[unit];
   if (known) return known;
   const code = /^iso4217:([A-Z]{3})$/.exec(unit)?.[1];

@@ -15,7 +15,7 @@ export type SchemaName = (typeof SCHEMA_NAMES)[number];
 const DIR = [new URL('../schemas/', import.meta.url), new URL('../../../ledger-client/schemas/', import.meta.url)].find((u) => existsSync(u));
 
 /** The SDL of a vendored schema, as published. */
-export function sdlOf(name: SchemaName): string {
+function sdlOf(name: SchemaName): string {
   if (!DIR) throw new Error('the vendored Valueflows schemas (ledger-client/schemas/) are not installed beside the ledger client');
   return readFileSync(new URL(`${name}.graphql`, DIR), 'utf8');
 }

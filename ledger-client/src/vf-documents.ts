@@ -16,7 +16,7 @@ export interface GqlRequest {
 
 // ---- markers: our ids in the server's notes ----
 
-export interface RecordMarker {
+interface RecordMarker {
   gatewayId: string;
   id: string;
   created: string;
@@ -40,12 +40,12 @@ export function readDirectoryMarker(note: unknown): string | null {
   return (typeof note === 'string' && /\[ovn-gateway ([^\s\]]+)\]$/.exec(note)?.[1]) || null;
 }
 
-export const withMarker = (note: string | undefined, marker: string) => (note ? `${note}\n${marker}` : marker);
+const withMarker = (note: string | undefined, marker: string) => (note ? `${note}\n${marker}` : marker);
 
 // ---- creating ----
 
 /** A create mutation: its field, argument, input type and the payload field that holds the new object. */
-export interface Creation {
+interface Creation {
   field: string;
   arg: string;
   type: string;

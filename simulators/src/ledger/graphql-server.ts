@@ -38,13 +38,13 @@ import type { Faults } from './ledger-app.js';
 import type { LedgerStore, VfObject } from './ledger-store.js';
 import { actionOf, hreaProblemOf, VF_ACTIONS } from './validation.js';
 
-export interface GraphqlRequest {
+interface GraphqlRequest {
   query: string;
   variables?: Record<string, unknown> | null;
   operationName?: string | null;
 }
 
-export interface GraphqlReply {
+interface GraphqlReply {
   status: number;
   body: unknown;
   /** A mutation ran (and may have stored something). */

@@ -94,7 +94,7 @@ export function issueText(error: z.ZodError): string {
 
 // ---- GraphQL: Valueflows actions and hREA's rules ----
 
-export interface VfAction {
+interface VfAction {
   id: string;
   label: string;
   resourceEffect: string;
