@@ -14,7 +14,10 @@
  * a ledger in memory, which shows what the simulator's disk costs. Beside each, in the same
  * run, the floor: the same request bodies (the outbox's JSON, batched per tool in the drain's
  * order) POSTed with fetch to a fresh LedgerSim, one at a time as the drain sends them, no
- * outbox. Last, the outbox alone: the drain with a transport that answers at once.
+ * outbox. Then the same drain over Valueflows GraphQL (vf-graphql 0.9): the simulator executes
+ * every request with graphql-js against the published schema and chooses the ids, and the client
+ * sends a session's records in three requests (process, events, claims), so this rate is well
+ * below the JSON API's. Last, the outbox alone: the drain with a transport that answers at once.
  * The simulator shares this process with the drain (as in the tests): every rate but the last
  * includes its work, most of the time. A CPU profile of the default run: simulator ~60 %
  * (validation, a prepare() per statement per record, an fsynced commit per request), the
@@ -25,6 +28,7 @@ import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { GraphqlTransport } from '../ledger-client/src/graphql.js';
 import { JsonBatchTransport } from '../ledger-client/src/json-batch.js';
 import type { LedgerTransport } from '../ledger-client/src/types.js';
 import { Journal } from '../gateway/src/journal/journal.js';
@@ -43,6 +47,7 @@ const CO_OWNERS = ['ada', 'bo', 'chen'];
 
 type Tool = (typeof TOOLS)[number];
 type LedgerKind = 'file' | 'memory' | 'none';
+type Api = 'json' | 'graphql';
 
 interface SessionShape {
   tool: Tool;
@@ -197,7 +202,7 @@ function verify(journal: Journal, sim: LedgerSim | null, expected: number): stri
 }
 
 /** Drains a copy of the backlog into a fresh ledger (`none`: a transport that answers every record delivered at once: the outbox alone). */
-async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: LedgerKind): Promise<{ recordsPerSec: number; seconds: number; batches: number }> {
+async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: LedgerKind, api: Api = 'json'): Promise<{ recordsPerSec: number; seconds: number; batches: number }> {
   mkdirSync(join(dir, 'gw'));
   copyFileSync(backlog.file, join(dir, 'gw', 'journal.sqlite'));
   const sim = ledger === 'none' ? null : await LedgerSim.start({ db: ledger === 'file' ? join(dir, 'ledger.sqlite') : ':memory:' });
@@ -207,10 +212,12 @@ async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: L
     const cfg = ledgerSchema.parse({ url: sim?.url ?? 'http://127.0.0.1:9', gatewayId: CTX.gatewayId, ...(batchSize === 100 ? {} : { batchSize }) });
     if (cfg.batchSize !== batchSize) throw new Error(`the default batchSize is ${cfg.batchSize}, not ${batchSize}`);
     const inner: LedgerTransport = sim
-      ? new JsonBatchTransport({ url: cfg.url, timeoutMs: cfg.timeoutMs })
+      ? api === 'graphql'
+        ? new GraphqlTransport({ url: `${cfg.url}/graphql`, timeoutMs: cfg.timeoutMs, flavour: 'vf-graphql', gatewayId: CTX.gatewayId })
+        : new JsonBatchTransport({ url: cfg.url, timeoutMs: cfg.timeoutMs })
       : { name: 'none', send: async (rs) => rs.map((r) => ({ kind: 'delivered', id: r.id })), lookup: async () => new Set(), totals: async () => ({ records: 0, sums: {} }) };
     let batches = 0;
-    const transport: LedgerTransport = { name: inner.name, send: (rs) => (batches++, inner.send(rs)), lookup: (ids) => inner.lookup(ids), totals: (from, to) => inner.totals(from, to) };
+    const transport: LedgerTransport = { name: inner.name, send: (rs) => (batches++, inner.send(rs)), lookup: (rs) => inner.lookup(rs), totals: (from, to) => inner.totals(from, to) };
     const d = new OutboxDrain(outbox, transport, cfg, pino({ level: 'silent' }));
     const anyPending = journal.db.prepare(`SELECT 1 FROM outbox WHERE state = 'pending' LIMIT 1`).pluck();
     const t0 = performance.now();
@@ -219,7 +226,7 @@ async function drain(backlog: Backlog, dir: string, batchSize: number, ledger: L
     const seconds = (performance.now() - t0) / 1000;
     await d.stop();
     const problem = verify(journal, sim, backlog.records);
-    if (problem) throw new Error(`ledger drain (batch ${batchSize}, ledger ${ledger}): ${problem}`);
+    if (problem) throw new Error(`ledger drain (${api}, batch ${batchSize}, ledger ${ledger}): ${problem}`);
     return { recordsPerSec: backlog.records / seconds, seconds, batches };
   } finally {
     journal.close();
@@ -307,6 +314,17 @@ export async function benchLedger(size: BenchSize = 'full'): Promise<BenchResult
         { bench: `ledger-raw-post${suffix}`, path: `the same request bodies POSTed with fetch to a fresh ${where[ledger]}, one at a time, no outbox`, records, batchSize, recordsPerSec: Math.round(raw.recordsPerSec) },
       );
     }
+    // The same drain over Valueflows GraphQL: the simulator executes every request against the published schema.
+    const gql = await drain(built, runDir(), 100, 'file', 'graphql');
+    results.push({
+      bench: 'ledger-drain-graphql',
+      path: `OutboxDrain + GraphqlTransport (vf-graphql) from a backlog on disk to ${where.file}, in this process; then truth: each record once`,
+      records,
+      batchSize: 100,
+      batches: gql.batches,
+      seconds: round(gql.seconds, 2),
+      recordsPerSec: Math.round(gql.recordsPerSec),
+    });
     // The outbox's own ceiling: the same drain with a transport that answers at once (no HTTP, no ledger).
     const alone = await drain(built, runDir(), 100, 'none');
     results.push({ bench: 'ledger-drain-no-ledger', path: 'the same drain, a transport answering every record delivered at once: the outbox alone (SELECT, JSON, UPDATE + commit)', records, batchSize: 100, recordsPerSec: Math.round(alone.recordsPerSec) });

@@ -1,7 +1,7 @@
 /**
  * Journal events as Valueflows records: the README's example by hand, stable ids, exact
  * money, and the events the gateway's own billing writes (charges, corrections, pooling)
- * delivered in order to the simulated ledger, which refuses a record that names one it lacks.
+ * delivered in order to the simulated ledger, over each API it speaks.
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,11 +10,13 @@ import { billingSchema } from '../gateway/src/billing/config.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { SessionStore } from '../gateway/src/sessions/session-store.js';
 import { eventRecordId, sessionRecordId } from '../ledger-client/src/ids.js';
+import { FLAVOUR_NAMES, type Flavour } from '../ledger-client/src/flavours.js';
+import { GraphqlTransport } from '../ledger-client/src/graphql.js';
 import { JsonBatchTransport } from '../ledger-client/src/json-batch.js';
 import { majorUnits, MappingError, recordsFor, type JournalEventInput } from '../ledger-client/src/mapping.js';
 import { formatMinor } from '../ledger-client/src/money.js';
 import { totalsOf } from '../ledger-client/src/totals.js';
-import type { ClaimRecord, LedgerRecord } from '../ledger-client/src/types.js';
+import type { ClaimRecord, LedgerRecord, LedgerTransport } from '../ledger-client/src/types.js';
 import { LedgerSim } from '../simulators/src/ledger/ledger-sim.js';
 import { recordSchema } from '../simulators/src/ledger/validation.js';
 import { tempDir } from './helpers.js';
@@ -39,9 +41,9 @@ describe('mapping the README example', () => {
     });
     const input = { type: 'economic-event', ...common, provider: 'custodian:lab-1', receiver: 'affiliate:farah', inputOf: sid('process'), ...during };
     // 5999.9 s = 1.666638… h, to the microhour.
-    expect(use).toEqual({ id: sid('use'), ...input, action: 'use', resourceInventoriedAs: 'resource:printer', effortQuantity: { hasNumericalValue: 1.666639, hasUnit: 'om2:hour' } });
-    expect(consume).toEqual({ id: sid('consume:0'), ...input, action: 'consume', resourceQuantity: { hasNumericalValue: 44.7, hasUnit: 'om2:gram' }, note: 'filament, extruder 0' });
-    expect(work).toEqual({ id: sid('work'), ...input, action: 'work', provider: 'affiliate:tomas', effortQuantity: { hasNumericalValue: 12, hasUnit: 'om2:minute' }, note: 'technician help by tomas' });
+    expect(use).toEqual({ id: sid('use'), ...input, action: 'use', resourceInventoriedAs: 'resource:printer', resourceConformsTo: 'spec:tool:printer', effortQuantity: { hasNumericalValue: 1.666639, hasUnit: 'om2:hour' } });
+    expect(consume).toEqual({ id: sid('consume:0'), ...input, action: 'consume', resourceConformsTo: 'spec:material:printer', resourceQuantity: { hasNumericalValue: 44.7, hasUnit: 'om2:gram' }, note: 'filament, extruder 0' });
+    expect(work).toEqual({ id: sid('work'), ...input, action: 'work', provider: 'affiliate:tomas', resourceConformsTo: 'spec:work:technician', effortQuantity: { hasNumericalValue: 12, hasUnit: 'om2:minute' }, note: 'technician help by tomas' });
   });
 
   it('maps the charge to one claim per part, from the affiliate to each fund and co-owner, triggered by the use', () => {
@@ -56,7 +58,7 @@ describe('mapping the README example', () => {
       ['affiliate:chen', 1.38, 'iso4217:CAD'],
     ]);
     for (const c of claims) {
-      expect(c).toMatchObject({ type: 'claim', action: 'transfer', provider: 'affiliate:farah', triggeredBy: sid('use'), created: '2026-11-24T15:40:00.120Z', toolId: 'printer', journalEventId: 24042 });
+      expect(c).toMatchObject({ type: 'claim', action: 'transfer', provider: 'affiliate:farah', resourceConformsTo: 'spec:currency:CAD', triggeredBy: sid('use'), created: '2026-11-24T15:40:00.120Z', toolId: 'printer', journalEventId: 24042 });
       expect(c.corrects).toBeUndefined();
     }
     expect(claims[0]!.note).toBe('material fund: commercial use of printer, session 5b0c6d1e-0000-4000-8000-000000000024 (usage 10.50 CAD, material 1.34 CAD, technician 5.00 CAD)');
@@ -75,6 +77,7 @@ describe('mapping the README example', () => {
         action: 'transfer',
         provider: 'affiliate:farah',
         receiver: 'fund:technician',
+        resourceConformsTo: 'spec:currency:CAD',
         resourceQuantity: { hasNumericalValue: 7.5, hasUnit: 'iso4217:CAD' },
         triggeredBy: sid('use'),
         corrects: sid('claim:technician'),
@@ -130,6 +133,7 @@ describe('mapping the README example', () => {
         provider: 'co-owners:printer',
         receiver: 'custodian:lab-1',
         resourceInventoriedAs: 'resource:printer',
+        resourceConformsTo: 'spec:tool:printer',
         resourceQuantity: { hasNumericalValue: 1, hasUnit: 'om2:one' },
         hasPointInTime: '2027-03-02T10:00:00.000Z',
         note: 'pool of shareables: session s-last repaid the last co-owner; every co-owner received 1.2 × their contribution (CAD): ada (contributed 800.00, repaid 960.00)',
@@ -204,7 +208,7 @@ describe('money', () => {
   it('adds up claims to the cent, however many', () => {
     fc.assert(
       fc.property(fc.array(fc.integer({ min: -1_000_000, max: 1_000_000 }), { minLength: 1, maxLength: 200 }), (amounts) => {
-        const claims = amounts.map((a, i): LedgerRecord => ({ id: `c${i}`, type: 'claim', created: ex.charge.at, toolId: 't', journalEventId: i, action: 'transfer', provider: 'a', receiver: 'b', triggeredBy: 'u', resourceQuantity: { hasNumericalValue: majorUnits(a, 2), hasUnit: 'iso4217:CAD' } }));
+        const claims = amounts.map((a, i): LedgerRecord => ({ id: `c${i}`, type: 'claim', created: ex.charge.at, toolId: 't', journalEventId: i, action: 'transfer', provider: 'a', receiver: 'b', triggeredBy: 'u', resourceConformsTo: 'spec:currency:CAD', resourceQuantity: { hasNumericalValue: majorUnits(a, 2), hasUnit: 'iso4217:CAD' } }));
         const sum = totalsOf(claims).sums['claim:transfer:iso4217:CAD']!;
         expect(minorOf(sum, 2)).toBe(amounts.reduce((x, y) => x + y, 0));
       }),
@@ -212,10 +216,13 @@ describe('money', () => {
   });
 });
 
-describe('the gateway’s own billing events, delivered to the simulated ledger', () => {
+/** Each API the simulated ledger speaks: the JSON batch API and GraphQL in every flavour. */
+const apis: { name: string; flavour?: Flavour }[] = [{ name: 'JSON batch' }, ...FLAVOUR_NAMES.map((flavour) => ({ name: `GraphQL (${flavour})`, flavour }))];
+
+describe.each(apis)('the gateway’s own billing events, delivered to the simulated ledger: $name', ({ flavour }) => {
   let sim: LedgerSim;
   beforeAll(async () => {
-    sim = await LedgerSim.start();
+    sim = await LedgerSim.start({ flavour });
   });
   afterAll(async () => {
     await sim?.close();
@@ -281,8 +288,10 @@ describe('the gateway’s own billing events, delivered to the simulated ledger'
       expect(corrections.some((r) => r.type === 'claim' && !r.corrects)).toBe(true); // s2 back to 5 g after 0 g
       expect(records.filter((r) => r.type === 'economic-event' && r.action === 'use' && r.corrects).length).toBeGreaterThanOrEqual(4); // valued uses and their changes
       expect(records.some((r) => r.type === 'economic-event' && r.action === 'transfer')).toBe(true);
-      const outcomes = await new JsonBatchTransport({ url: sim.url }).send(records);
+      const transport: LedgerTransport = flavour ? new GraphqlTransport({ url: `${sim.url}/graphql`, flavour, gatewayId: CTX.gatewayId }) : new JsonBatchTransport({ url: sim.url });
+      const outcomes = await transport.send(records);
       expect(outcomes.filter((o) => o.kind !== 'delivered')).toEqual([]);
+      for (const r of records) expect(sim.countOf(r.id)).toBe(1);
       expect(new Set(records.map((r) => r.id)).size).toBe(records.length);
 
       // Money owed in the journal: every cash part of the charges plus every correction's difference.
@@ -292,7 +301,8 @@ describe('the gateway’s own billing events, delivered to the simulated ledger'
         if (e.kind === 'billing.correction') return sum + d.delta!.reduce((a, p) => a + p.amount, 0);
         return sum;
       }, 0);
-      const totals = sim.totals('2026-01-01T00:00:00Z', '2100-01-01T00:00:00Z');
+      // What the ledger holds, as reconciliation reads it: the JSON API's totals, or GraphQL's lists.
+      const totals = await transport.totals('2026-01-01T00:00:00Z', '2100-01-01T00:00:00Z');
       expect(totals).toEqual(totalsOf(records));
       expect(totals.sums['claim:transfer:iso4217:CAD']).toBe(majorUnits(owed, 2));
       expect(totals.sums['economic-event:consume:om2:gram']).toBe(sessions.reduce((a, s) => a + s.filamentG * 1000, 0) / 1000);

@@ -1,211 +1,202 @@
 /**
- * Valueflows GraphQL (vf-graphql, hREA, Bonfire): `createProcess`, `createEconomicEvent` and
- * `createClaim` mutations, `process`, `economicEvent` and `claim` queries by id.
+ * Valueflows GraphQL (vf-graphql 0.9 and 0.8, hREA, Bonfire): the records as `createProcess`,
+ * `createEconomicEvent` and `createClaim` (or `createCommitment`) mutations that the published
+ * schema of each flavour accepts (flavours.ts, vf-documents.ts).
  *
- * Server flavours (../README.md, "GraphQL flavours"):
- * - `vf-graphql`: the vf-graphql schema where the create params also take the record's `id`,
- *   `created` and `corrects` (what the ledger simulator speaks). The server keeps our ids, so
- *   it deduplicates and a lookup asks for them; all records of a batch go in one request as
- *   aliased mutations, executed in order.
- * - `hrea`, `bonfire`: the server chooses every id and knows none of those three fields. Our
- *   id, creation time and correction link are written at the end of the note; references to
- *   earlier records are translated to the server's ids through `ids`, which must outlive the
- *   process (the outbox's acknowledged ids); one request per record, since a record may point
- *   at the one before it. Agents and units are the server's own objects: map ours with `resolve`.
+ * Every such server chooses the ids of what it stores and none deduplicates, so the gateway keeps
+ * the id the server gave each record (`ids`, which must outlive the process: the journal's
+ * `ledger_ids`), never sends a record the map knows again, and writes its own id in a marker at
+ * the end of the note. References to earlier records go by the server's ids; agents, units and
+ * resource specifications are created or found at first contact (directory.ts). Records go in
+ * order, as few requests as the references allow: a record that names one in the request being
+ * built starts the next request.
+ *
+ * A record whose answer was lost is looked for by its marker: the input events of its process,
+ * else the server's list of its type, page by page. Reconciliation reads the same lists.
  */
 import { classify, LedgerRequestError, messageOf, type Verdict } from './classify.js';
+import { Directory, scan, TRANSIENT_CODES, unitOfSymbol, type GqlBody, type LedgerIdMap } from './directory.js';
+import { FLAVOURS, type Flavour, type FlavourTraits } from './flavours.js';
 import { exchange, isReply, type HttpLedgerOptions } from './http.js';
-import type { EventAction, LedgerRecord, LedgerTotals, LedgerTransport, Measure, Outcome } from './types.js';
+import { totalsOf, type Totalled } from './totals.js';
+import type { LedgerRecord, LedgerTotals, LedgerTransport, Measure, Outcome } from './types.js';
+import { mutationDocument, processInputsDocument, readRecordMarker, recordCreate, referencesOf, type Create, type GqlRequest } from './vf-documents.js';
 
-export type Flavour = 'vf-graphql' | 'hrea' | 'bonfire';
-
-interface FlavourTraits {
-  /** Action ids as this server spells them. */
-  actions: Record<EventAction, string>;
-  /** The server takes our ids (and `created`, `corrects`) in the create params. */
-  clientIds: boolean;
-  /** The server answers `ledgerTotals(from, to)`. */
-  totals: boolean;
-}
-
-/**
- * One row per server. The four actions the mapping uses are spelled alike everywhere; the
- * multi-word ones differ (hREA and Bonfire say `deliver-service`, hREA also takes
- * `deliver_service`), which is why the ids live here and not in the mapping.
- */
-export const FLAVOURS: Record<Flavour, FlavourTraits> = {
-  'vf-graphql': { actions: { use: 'use', consume: 'consume', work: 'work', transfer: 'transfer' }, clientIds: true, totals: true },
-  hrea: { actions: { use: 'use', consume: 'consume', work: 'work', transfer: 'transfer' }, clientIds: false, totals: false },
-  bonfire: { actions: { use: 'use', consume: 'consume', work: 'work', transfer: 'transfer' }, clientIds: false, totals: false },
-};
-
-/** Our record ids → the ids a server chose for them. */
-export interface LedgerIdMap {
-  get(id: string): string | undefined;
-  set(id: string, ledgerId: string): void;
-}
+export type { LedgerIdMap } from './directory.js';
 
 export interface GraphqlOptions extends HttpLedgerOptions {
   flavour?: Flavour;
+  /** This gateway's id, written in every record's marker: reconciliation counts this gateway's records only. */
+  gatewayId: string;
+  /** Our ids → the server's (default: in memory, which forgets them when the process ends). */
   ids?: LedgerIdMap;
-  /** Our agent, unit and resource ids as the server knows them (default: unchanged). */
-  resolve?: { agent?(id: string): string; unit?(unit: string): string; resource?(id: string): string };
 }
 
-/** Field errors the server reports when it is in trouble rather than refusing the record. */
-const TRANSIENT_CODES = new Set(['INTERNAL_SERVER_ERROR', 'SERVICE_UNAVAILABLE', 'TIMEOUT', 'UNAVAILABLE']);
-
-interface GqlError {
-  message?: unknown;
-  path?: unknown[];
-  extensions?: { code?: unknown };
-}
-interface GqlBody {
-  data?: Record<string, unknown> | null;
-  errors?: GqlError[];
-}
-
-const MUTATION = {
-  process: { field: 'createProcess', arg: 'process', type: 'ProcessCreateParams', payload: 'process' },
-  'economic-event': { field: 'createEconomicEvent', arg: 'event', type: 'EconomicEventCreateParams', payload: 'economicEvent' },
-  claim: { field: 'createClaim', arg: 'claim', type: 'ClaimCreateParams', payload: 'claim' },
-} as const;
+type Failure = Exclude<Verdict, { kind: 'delivered' }>;
 
 export class GraphqlTransport implements LedgerTransport {
   readonly name: string;
   private readonly traits: FlavourTraits;
   private readonly ids: LedgerIdMap;
+  private readonly directory: Directory;
 
   constructor(private readonly opts: GraphqlOptions) {
     const flavour = opts.flavour ?? 'vf-graphql';
     this.traits = FLAVOURS[flavour];
     this.name = `graphql (${flavour})`;
     this.ids = opts.ids ?? new Map<string, string>();
+    this.directory = new Directory((req) => this.ask(req), this.ids, this.traits);
   }
 
   async send(records: readonly LedgerRecord[]): Promise<Outcome[]> {
-    if (this.traits.clientIds) return this.sendBatch(records);
-    const outcomes: Outcome[] = [];
-    for (const r of records) outcomes.push(...(await this.sendBatch([r])));
-    return outcomes;
-  }
-
-  private async sendBatch(records: readonly LedgerRecord[]): Promise<Outcome[]> {
-    if (records.length === 0) return [];
-    const vars: Record<string, unknown> = {};
-    const defs: string[] = [];
-    const fields: string[] = [];
-    for (const [i, r] of records.entries()) {
-      const params = this.params(r);
-      if (typeof params === 'string') return records.map((x) => ({ kind: 'retry', id: x.id, message: params }));
-      const m = MUTATION[r.type];
-      defs.push(`$r${i}: ${m.type}!`);
-      fields.push(`r${i}: ${m.field}(${m.arg}: $r${i}) { ${m.payload} { id } }`);
-      vars[`r${i}`] = params;
+    const outcomes = new Map<string, Outcome>();
+    const todo: LedgerRecord[] = [];
+    for (const r of records) {
+      // A record the server already gave an id to is there: sending it again would store it twice.
+      if (this.ids.get(r.id) === undefined) todo.push(r);
+      else outcomes.set(r.id, { kind: 'delivered', id: r.id });
     }
-    const query = `mutation Deliver(${defs.join(', ')}) {\n  ${fields.join('\n  ')}\n}`;
-    const reply = await this.post(query, vars);
-    if ('kind' in reply) return records.map((r) => ({ id: r.id, ...reply }));
-    return records.map((r, i): Outcome => {
-      const payload = (reply.data?.[`r${i}`] as Record<string, { id?: unknown } | null> | null | undefined)?.[MUTATION[r.type].payload];
-      if (typeof payload?.id === 'string') {
-        if (payload.id !== r.id) this.ids.set(r.id, payload.id);
-        return { kind: 'delivered', id: r.id };
+    const finish = () => records.map((r) => outcomes.get(r.id)!);
+    let directoryFailure: string | null = null;
+    try {
+      await this.directory.resolve(todo.flatMap((r) => directoryRefs(referencesOf(r))));
+    } catch (err) {
+      if (!(err instanceof LedgerRequestError)) throw err;
+      if (err.verdict.kind === 'retry') {
+        for (const r of todo) outcomes.set(r.id, { id: r.id, ...err.verdict });
+        return finish();
       }
-      const errors = (reply.errors ?? []).filter((e) => e.path?.[0] === `r${i}`);
-      if (errors.length === 0) return { kind: 'retry', id: r.id, message: 'the ledger answered nothing for this record: the outcome is unknown' };
-      const message = errors.map((e) => String(e.message)).join('; ');
-      return errors.some((e) => TRANSIENT_CODES.has(String(e.extensions?.code))) ? { kind: 'retry', id: r.id, message } : { kind: 'permanent', id: r.id, message };
-    });
-  }
+      directoryFailure = err.message;
+    }
 
-  /** The create params of a record for this server, or why it cannot be sent yet. */
-  private params(r: LedgerRecord): Record<string, unknown> | string {
-    const resolve = this.opts.resolve ?? {};
-    const agentId = (id: string) => resolve.agent?.(id) ?? id;
-    const measure = (m: Measure | undefined) => m && { hasNumericalValue: m.hasNumericalValue, hasUnit: resolve.unit?.(m.hasUnit) ?? m.hasUnit };
-    const missing: string[] = [];
-    // A reference to an earlier record: ours when the server keeps our ids, else the one it chose.
-    const ref = (id: string | undefined) => {
-      if (id === undefined || this.traits.clientIds) return id;
-      const theirs = this.ids.get(id);
-      if (theirs === undefined) missing.push(id);
-      return theirs;
+    let request: { r: LedgerRecord; create: Create }[] = [];
+    let stop: Failure | null = null;
+    const flush = async () => {
+      const sent = request;
+      request = [];
+      if (sent.length === 0) return;
+      const reply = await this.post(mutationDocument(sent.map((s) => s.create)));
+      if ('kind' in reply) {
+        for (const s of sent) outcomes.set(s.r.id, { id: s.r.id, ...reply });
+        // A request that failed as a whole may fail again: the rest waits. A refused document refuses only its own records.
+        if (reply.kind === 'retry') stop = reply;
+        return;
+      }
+      sent.forEach((s, i) => outcomes.set(s.r.id, this.outcomeOf(s.r, s.create, reply, `r${i}`)));
     };
-    let p: Record<string, unknown>;
-    if (r.type === 'process') {
-      p = { name: r.name, hasBeginning: r.hasBeginning, hasEnd: r.hasEnd, note: r.note };
-    } else if (r.type === 'economic-event') {
-      p = {
-        action: this.traits.actions[r.action],
-        provider: agentId(r.provider),
-        receiver: agentId(r.receiver),
-        inputOf: ref(r.inputOf),
-        resourceInventoriedAs: r.resourceInventoriedAs && (resolve.resource?.(r.resourceInventoriedAs) ?? r.resourceInventoriedAs),
-        resourceConformsTo: r.resourceConformsTo,
-        resourceQuantity: measure(r.resourceQuantity),
-        effortQuantity: measure(r.effortQuantity),
-        hasBeginning: r.hasBeginning,
-        hasEnd: r.hasEnd,
-        hasPointInTime: r.hasPointInTime,
-        note: r.note,
-      };
-    } else {
-      p = {
-        action: this.traits.actions[r.action],
-        provider: agentId(r.provider),
-        receiver: agentId(r.receiver),
-        resourceQuantity: measure(r.resourceQuantity),
-        triggeredBy: ref(r.triggeredBy),
-        created: r.created,
-        due: r.due,
-        note: r.note,
-      };
+    for (const r of todo) {
+      const refs = referencesOf(r);
+      if (refs.records.some((id) => request.some((s) => s.r.id === id))) await flush();
+      if (stop) {
+        outcomes.set(r.id, { id: r.id, ...(stop as Failure) });
+        continue;
+      }
+      const blocked = this.blocked(r, refs, outcomes, directoryFailure);
+      if (blocked) outcomes.set(r.id, blocked);
+      else request.push({ r, create: recordCreate(r, this.traits, this.opts.gatewayId, (id) => this.ids.get(id)!) });
     }
-    const corrects = r.type === 'process' ? undefined : r.corrects;
-    if (this.traits.clientIds) {
-      Object.assign(p, { id: r.id, created: r.created, corrects });
-    } else {
-      const tail = [`ovn-gateway record ${r.id}`, `created ${r.created}`, corrects && `corrects ${this.ids.get(corrects) ?? corrects}`].filter(Boolean).join('; ');
-      p.note = `${p.note ? `${String(p.note)}\n` : ''}[${tail}]`;
-    }
-    if (missing.length) return `the ledger's id of ${missing.join(', ')} is not known here (records it acknowledged must be kept in ids): waiting`;
-    return Object.fromEntries(Object.entries(p).filter(([, v]) => v !== undefined));
+    await flush();
+    return finish();
   }
 
-  async lookup(ids: readonly string[]): Promise<Set<string>> {
-    // Servers that chose their own ids are asked for those; an id never acknowledged is not there.
-    const asked = ids.flatMap((id) => {
-      const theirs = this.traits.clientIds ? id : this.ids.get(id);
-      return theirs === undefined ? [] : [{ id, theirs }];
-    });
-    if (asked.length === 0) return new Set();
-    const defs = asked.map((_, i) => `$i${i}: ID`).join(', ');
-    const fields = asked.map((_, i) => `e${i}: economicEvent(id: $i${i}) { id } p${i}: process(id: $i${i}) { id } c${i}: claim(id: $i${i}) { id }`);
-    const reply = await this.post(`query Lookup(${defs}) {\n  ${fields.join('\n  ')}\n}`, Object.fromEntries(asked.map((a, i) => [`i${i}`, a.theirs])));
-    if ('kind' in reply) throw new LedgerRequestError(reply);
+  /** Why a record cannot be sent now, when something it names has no id on the server. */
+  private blocked(r: LedgerRecord, refs: ReturnType<typeof referencesOf>, outcomes: Map<string, Outcome>, directoryFailure: string | null): Outcome | null {
+    for (const id of refs.records) {
+      if (this.ids.get(id) !== undefined) continue;
+      const o = outcomes.get(id);
+      if (o?.kind === 'retry') return { kind: 'retry', id: r.id, message: `waits for record ${id}: ${o.message}` };
+      // The outbox sends a tool's records in order: what is not at the ledger by now was refused.
+      return { kind: 'permanent', id: r.id, message: `names record ${id}, which the ledger ${o ? 'refused' : 'does not hold (a dead letter: retry it first)'}` };
+    }
+    const unresolved = directoryRefs(refs).filter((id) => this.ids.get(id) === undefined);
+    return unresolved.length ? { kind: 'permanent', id: r.id, message: directoryFailure ?? `no id at the ledger for ${unresolved.join(', ')}` } : null;
+  }
+
+  private outcomeOf(r: LedgerRecord, create: Create, body: GqlBody, alias: string): Outcome {
+    const made = (body.data?.[alias] as Record<string, { id?: unknown } | null> | null | undefined)?.[create.creation.payload];
+    if (typeof made?.id === 'string') {
+      this.ids.set(r.id, made.id);
+      return { kind: 'delivered', id: r.id };
+    }
+    const errors = (body.errors ?? []).filter((e) => e.path?.[0] === alias);
+    if (errors.length === 0) {
+      // graphql-js answers no data at all when one mutation of a request fails: the others' outcome is unknown.
+      const why = body.errors?.length ? 'the ledger refused another record of the request, which leaves this one’s outcome unknown' : 'the ledger answered nothing for this record: the outcome is unknown';
+      return { kind: 'retry', id: r.id, message: `${why} (it is looked up before it is sent again)` };
+    }
+    const message = errors.map((e) => String(e.message)).join('; ');
+    return errors.some((e) => TRANSIENT_CODES.has(String(e.extensions?.code))) ? { kind: 'retry', id: r.id, message } : { kind: 'permanent', id: r.id, message };
+  }
+
+  async lookup(records: readonly LedgerRecord[]): Promise<Set<string>> {
     const found = new Set<string>();
-    asked.forEach((a, i) => {
-      // A server may answer "not found" as an error on that field instead of null: either way, not held.
-      if (['e', 'p', 'c'].some((k) => reply.data?.[`${k}${i}`])) found.add(a.id);
-    });
+    const wanted = new Map<string, LedgerRecord>();
+    for (const r of records) {
+      if (this.ids.get(r.id) === undefined) wanted.set(r.id, r);
+      else found.add(r.id);
+    }
+    const take = (node: Record<string, unknown>) => {
+      const m = readRecordMarker(node.note);
+      if (m && m.gatewayId === this.opts.gatewayId && wanted.has(m.id) && typeof node.id === 'string') {
+        this.ids.set(m.id, node.id);
+        found.add(m.id);
+        wanted.delete(m.id);
+      }
+    };
+    const ask = (req: GqlRequest) => this.ask(req);
+    const left = (type: LedgerRecord['type']) => [...wanted.values()].filter((r) => r.type === type);
+    if (left('process').length) await scan(ask, 'processes', this.traits, (n) => (take(n), left('process').length === 0));
+    // An input event is among the inputs of its process, when the server names the process: asked there, and only there.
+    const processOf = (r: LedgerRecord) => (r.type === 'economic-event' && r.inputOf ? this.ids.get(r.inputOf) : undefined);
+    const processes = [...new Set(left('economic-event').flatMap((r) => processOf(r) ?? []))];
+    if (processes.length) {
+      const body = await this.ask(processInputsDocument(processes, this.traits));
+      processes.forEach((_, i) => ((body.data?.[`p${i}`] as Record<string, Record<string, unknown>[] | null> | null | undefined)?.[this.traits.processInputs] ?? []).forEach(take));
+    }
+    const unplaced = () => left('economic-event').filter((r) => processOf(r) === undefined).length;
+    if (unplaced()) await scan(ask, 'events', this.traits, (n) => (take(n), unplaced() === 0));
+    if (left('claim').length) await scan(ask, this.owedList, this.traits, (n) => (take(n), left('claim').length === 0));
     return found;
   }
 
+  /** What the server holds of this gateway's records created in [from, to), read from its lists by their markers. */
   async totals(from: string, to: string): Promise<LedgerTotals> {
-    if (!this.traits.totals) throw new LedgerRequestError({ kind: 'permanent', message: `${this.name} has no totals query: reconcile through the server's own reports` });
-    const reply = await this.post('query Totals($from: String!, $to: String!) { ledgerTotals(from: $from, to: $to) { records sums { key value } } }', { from, to });
+    const [start, end] = [Date.parse(from), Date.parse(to)];
+    const ours = (node: Record<string, unknown>) => {
+      const m = readRecordMarker(node.note);
+      const at = m ? Date.parse(m.created) : NaN;
+      return m?.gatewayId === this.opts.gatewayId && at >= start && at < end;
+    };
+    const action = (node: Record<string, unknown>) => {
+      const id = String((node.action as { id?: unknown } | null)?.id);
+      return Object.entries(this.traits.actions).find(([, theirs]) => theirs === id)?.[0] ?? id;
+    };
+    const measure = (m: unknown): Measure | undefined => {
+      const q = m as { hasNumericalValue?: unknown; hasUnit?: { symbol?: unknown } | null } | null | undefined;
+      return q ? ({ hasNumericalValue: Number(q.hasNumericalValue), hasUnit: unitOfSymbol(String(q.hasUnit?.symbol)) } as Measure) : undefined;
+    };
+    const held: Totalled[] = [];
+    const ask = (req: GqlRequest) => this.ask(req);
+    await scan(ask, 'processes', this.traits, (n) => void (ours(n) && held.push({ type: 'process' })));
+    await scan(ask, 'events', this.traits, (n) => void (ours(n) && held.push({ type: 'economic-event', action: action(n), resourceQuantity: measure(n.resourceQuantity), effortQuantity: measure(n.effortQuantity) })));
+    await scan(ask, this.owedList, this.traits, (n) => void (ours(n) && held.push({ type: 'claim', action: action(n), resourceQuantity: measure(n.resourceQuantity) })));
+    return totalsOf(held);
+  }
+
+  private get owedList() {
+    return this.traits.owed === 'claim' ? 'claims' : 'commitments';
+  }
+
+  /** A request whose answer must come: the body, or a LedgerRequestError. */
+  private async ask(req: GqlRequest): Promise<GqlBody> {
+    const reply = await this.post(req);
     if ('kind' in reply) throw new LedgerRequestError(reply);
-    const t = reply.data?.ledgerTotals as { records?: unknown; sums?: { key: string; value: number }[] } | undefined;
-    if (typeof t?.records !== 'number' || !Array.isArray(t.sums)) {
-      throw new LedgerRequestError({ kind: 'permanent', message: `the ledger did not answer ledgerTotals: ${messageOf(reply) || 'no data'}` });
-    }
-    return { records: t.records, sums: Object.fromEntries(t.sums.map((s) => [s.key, s.value])) };
+    return reply;
   }
 
   /** A GraphQL request: the body when the server executed it, or the verdict for all of it. */
-  private async post(query: string, variables: Record<string, unknown>): Promise<GqlBody | Exclude<Verdict, { kind: 'delivered' }>> {
-    const reply = await exchange(this.opts, 'POST', this.opts.url, { query, variables });
+  private async post(req: GqlRequest): Promise<GqlBody | Failure> {
+    const reply = await exchange(this.opts, 'POST', this.opts.url, req);
     if (!isReply(reply)) return reply;
     const verdict = classify(reply.status, reply.headers, reply.body);
     if (verdict.kind !== 'delivered') return verdict;
@@ -221,3 +212,6 @@ export class GraphqlTransport implements LedgerTransport {
     return body;
   }
 }
+
+/** What a record names that the directory resolves: agents, units, specifications (not other records). */
+const directoryRefs = (refs: ReturnType<typeof referencesOf>) => [...refs.agents, ...refs.units, ...refs.specs];

@@ -52,3 +52,15 @@ export const agent = {
 export const resource = {
   tool: (toolId: string) => `resource:${toolId}`,
 } as const;
+
+/**
+ * The kinds of resource the events and claims conform to (Valueflows ResourceSpecifications):
+ * what hREA requires of every event, and how a GraphQL ledger learns what was used, consumed,
+ * worked or owed. The journal does not name a printer's material, so material is per tool.
+ */
+export const spec = {
+  tool: (toolId: string) => `spec:tool:${toolId}`,
+  material: (toolId: string) => `spec:material:${toolId}`,
+  technicianWork: 'spec:work:technician',
+  currency: (code: string) => `spec:currency:${code}`,
+} as const;

@@ -40,9 +40,9 @@ export class JsonBatchTransport implements LedgerTransport {
     return all((id) => ({ id, ...verdict }));
   }
 
-  async lookup(ids: readonly string[]): Promise<Set<string>> {
-    if (ids.length === 0) return new Set();
-    const body = await this.ask('POST', 'lookup', { ids });
+  async lookup(records: readonly LedgerRecord[]): Promise<Set<string>> {
+    if (records.length === 0) return new Set();
+    const body = await this.ask('POST', 'lookup', { ids: records.map((r) => r.id) });
     return new Set(read(lookupReply, body, 'lookup').found);
   }
 

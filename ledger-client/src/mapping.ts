@@ -1,6 +1,8 @@
 /**
  * Journal events as Valueflows records. Pure: one journal event in, its records out, the same
- * records (ids included) every time. ../README.md shows the mapping with a full example.
+ * records (ids included) every time. ../README.md shows the mapping with a full example. Every
+ * flow names the kind of resource it concerns (`resourceConformsTo`, ids.ts `spec`): the tool,
+ * its material, technician work, the currency; hREA refuses an event that names none.
  *
  * - `session.ended` → a Process for the session; a `use` event of the tool (hours); a `consume`
  *   event per extruder that used material (grams); a `work` event for technician time (minutes).
@@ -13,7 +15,7 @@
  * Any other kind gives no records.
  */
 import { z } from 'zod';
-import { agent, eventRecordId, resource, sessionRecordId } from './ids.js';
+import { agent, eventRecordId, resource, sessionRecordId, spec } from './ids.js';
 import { formatMinor, MAX_MINOR_UNIT } from './money.js';
 import type { ClaimRecord, EconomicEventRecord, LedgerRecord, ProcessRecord } from './types.js';
 
@@ -187,6 +189,7 @@ function sessionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord
     receiver: user,
     inputOf: processId,
     resourceInventoriedAs: resource.tool(toolId),
+    resourceConformsTo: spec.tool(toolId),
     effortQuantity: hours(s.durationS),
     hasBeginning: s.startedAt,
     hasEnd: end,
@@ -202,6 +205,7 @@ function sessionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord
       provider: custodian,
       receiver: user,
       inputOf: processId,
+      resourceConformsTo: spec.material(toolId),
       resourceQuantity: { hasNumericalValue: f.g, hasUnit: 'om2:gram' },
       hasBeginning: s.startedAt,
       hasEnd: end,
@@ -220,6 +224,7 @@ function sessionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord
       provider: only && others.length === 0 ? agent.affiliate(only) : agent.technicianFund,
       receiver: user,
       inputOf: processId,
+      resourceConformsTo: spec.technicianWork,
       effortQuantity: { hasNumericalValue: s.technicianMin, hasUnit: 'om2:minute' },
       hasBeginning: s.startedAt,
       hasEnd: end,
@@ -241,6 +246,7 @@ function valueNote(e: JournalEventInput, ctx: MappingContext, toolId: string, se
     receiver: agent.affiliate(affiliateId),
     inputOf: sid('process'),
     resourceInventoriedAs: resource.tool(toolId),
+    resourceConformsTo: spec.tool(toolId),
     effortQuantity: hours(0),
     hasPointInTime: e.at,
     corrects: sid('use'),
@@ -275,6 +281,7 @@ function claim(e: JournalEventInput, toolId: string, p: Part, c: { id: string; a
     action: 'transfer',
     provider: agent.affiliate(c.affiliateId),
     receiver: receiverOf(p, toolId, e),
+    resourceConformsTo: spec.currency(c.currency),
     resourceQuantity: money(p.amount, c.currency, c.mu),
     triggeredBy: c.triggeredBy,
     ...(c.corrects ? { corrects: c.corrects } : {}),
@@ -342,6 +349,7 @@ function poolRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord[] 
     provider: agent.coOwners(toolId),
     receiver: agent.custodian(ctx.gatewayId),
     resourceInventoriedAs: resource.tool(toolId),
+    resourceConformsTo: spec.tool(toolId),
     resourceQuantity: { hasNumericalValue: 1, hasUnit: 'om2:one' },
     hasPointInTime: e.at,
     note: `pool of shareables: session ${p.sessionId} repaid the last co-owner; every co-owner received ${p.multiplier} × their contribution (${ctx.currency}): ${who.join(', ')}`,

@@ -7,7 +7,7 @@
  * are summed as decimals, not binary floats: 0.1 + 0.2 is 0.3 here, and money adds up to the cent.
  */
 import { decimalText } from './money.js';
-import type { LedgerRecord, LedgerTotals, Measure } from './types.js';
+import type { LedgerTotals, Measure } from './types.js';
 
 interface Dec {
   units: bigint;
@@ -34,17 +34,19 @@ const add = (a: Dec, b: Dec): Dec => {
   return { units: a.units * 10n ** BigInt(scale - a.scale) + b.units * 10n ** BigInt(scale - b.scale), scale };
 };
 
-/** The key a quantity of a record is summed under. */
-export const totalsKey = (r: LedgerRecord, m: Measure) => `${r.type}:${r.type === 'process' ? '' : r.action}:${m.hasUnit}`;
+/** What totals read of a record: a ledger's copy gives as much (graphql.ts reads it from the lists). */
+export type Totalled = { type: 'process' } | { type: 'economic-event' | 'claim'; action: string; resourceQuantity?: Measure; effortQuantity?: Measure };
 
-export function totalsOf(records: Iterable<LedgerRecord>): LedgerTotals {
+/** The key a quantity of a record is summed under. */
+export const totalsKey = (r: Totalled, m: Measure) => `${r.type}:${r.type === 'process' ? '' : r.action}:${m.hasUnit}`;
+
+export function totalsOf(records: Iterable<Totalled>): LedgerTotals {
   const sums = new Map<string, Dec>();
   let count = 0;
   for (const r of records) {
     count++;
     if (r.type === 'process') continue;
-    const measures = r.type === 'claim' ? [r.resourceQuantity] : [r.resourceQuantity, r.effortQuantity];
-    for (const m of measures) {
+    for (const m of [r.resourceQuantity, r.effortQuantity]) {
       if (!m) continue;
       const key = totalsKey(r, m);
       const d = decimalOf(m.hasNumericalValue);

@@ -46,6 +46,7 @@ export interface EconomicEventRecord extends RecordBase {
   /** The Process this event is an input of (use, consume, work). */
   inputOf?: string;
   resourceInventoriedAs?: string;
+  /** The kind of resource (ids.ts `spec`): the tool, its material, technician work. */
   resourceConformsTo?: string;
   resourceQuantity?: Measure;
   effortQuantity?: Measure;
@@ -63,6 +64,8 @@ export interface ClaimRecord extends RecordBase {
   action: 'transfer';
   provider: string;
   receiver: string;
+  /** The currency (ids.ts `spec.currency`). */
+  resourceConformsTo: string;
   resourceQuantity: Measure;
   /** The event (or process) that triggered the claim. */
   triggeredBy: string;
@@ -98,8 +101,11 @@ export interface LedgerTransport {
    * `retry`, and the caller resolves it with `lookup` before sending again.
    */
   send(records: readonly LedgerRecord[]): Promise<Outcome[]>;
-  /** Which of these ids the ledger already holds. */
-  lookup(ids: readonly string[]): Promise<Set<string>>;
+  /**
+   * The ids of those of these records the ledger already holds (whose outcome was unknown).
+   * The records, not only their ids: a ledger that chose its own ids is searched by type.
+   */
+  lookup(records: readonly LedgerRecord[]): Promise<Set<string>>;
   /** What the ledger holds from this gateway between two instants (by the records' `created`). */
   totals(from: string, to: string): Promise<LedgerTotals>;
 }

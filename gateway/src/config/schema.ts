@@ -102,7 +102,7 @@ const printerSimulator = z.strictObject({
 });
 
 const ledgerSimulator = z.strictObject({
-  kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): a GraphQL subset and the JSON batch API; its records at http://<listen>/records.'),
+  kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): GraphQL on the published vf-graphql 0.9 schema, and the JSON batch API; its records at http://<listen>/records.'),
   listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
   db: z.string().optional().describe('SQLite file of the simulated ledger, relative to this config file; default in memory.'),
 });

@@ -1,5 +1,6 @@
 /** Where and how the gateway delivers its records to the network's ledger. */
 import { z } from 'zod';
+import { FLAVOUR_NAMES } from '../../../ledger-client/src/flavours.js';
 
 export const ledgerSchema = z.strictObject({
   url: z
@@ -7,7 +8,12 @@ export const ledgerSchema = z.strictObject({
     .regex(/^https?:\/\/[^\s/]+(\/\S*)?$/, 'an http:// or https:// URL, e.g. https://ledger.example.org/api/graphql')
     .describe('The ledger: its GraphQL endpoint, or the base URL of the JSON batch API; https gives TLS.'),
   transport: z.enum(['graphql', 'json']).default('json').describe('graphql: Valueflows GraphQL (vf-graphql, hREA, Bonfire); json: the plain JSON batch API.'),
-  flavour: z.enum(['vf-graphql', 'hrea', 'bonfire']).default('vf-graphql').describe('GraphQL server flavour: action ids differ between them.'),
+  flavour: z
+    .enum(FLAVOUR_NAMES)
+    .default('vf-graphql')
+    .describe(
+      'GraphQL server flavour, each pinned to the published schema its requests are checked against: vf-graphql (0.9), vf-graphql-0.8 (0.8.5), hrea (hREA), bonfire (vf-graphql 0.9). Money owed goes as Claims on vf-graphql 0.9 and Bonfire, as Commitments on hREA and 0.8, which have no Claim naming provider and receiver.',
+    ),
   token: z.string().min(1).optional().describe('Bearer token for the ledger (keep the config file readable by the service only).'),
   gatewayId: z
     .string()

@@ -8,7 +8,8 @@
  * (the record goes to the dead letters, visible in health and the CLI, never skipped in
  * silence; the tool's later records go on). A request whose answer never came may have
  * reached the ledger: before sending those records again the drain asks the ledger which of
- * their ids it already holds (the unknown outcome is resolved by the id, not by hope).
+ * them it already holds (the unknown outcome is resolved by the id, not by hope). A record is
+ * in doubt from the moment it is sent, so a gateway stopped mid-request asks too.
  */
 import { recordsFor } from '../../../ledger-client/src/mapping.js';
 import type { LedgerRecord, LedgerTransport, Outcome } from '../../../ledger-client/src/types.js';
@@ -126,6 +127,16 @@ export class Outbox {
    */
   toolsWithPending(): string[] {
     return this.toolsStmt.all() as string[];
+  }
+
+  /**
+   * Marks a batch in doubt before it is sent (a tool's pending records from one seq to another):
+   * a gateway that stops before their outcome is settled asks the ledger for them at its next
+   * start rather than sending them again, which a ledger that does not deduplicate (any
+   * Valueflows GraphQL server) would store twice.
+   */
+  sending(toolId: string, fromSeq: number, toSeq: number): void {
+    this.journal.prepared(`UPDATE outbox SET unknown = 1 WHERE state = 'pending' AND tool_id = ? AND seq BETWEEN ? AND ? AND unknown = 0`).run(toolId, fromSeq, toSeq);
   }
 
   /** Applies a batch's outcomes in one transaction. */
@@ -259,7 +270,7 @@ export class OutboxDrain {
     let rows = this.outbox.pending(toolId, this.cfg.batchSize);
     if (rows.length === 0) return false;
     try {
-      const unknown = rows.filter((r) => r.unknown).map((r) => r.recordId);
+      const unknown = rows.filter((r) => r.unknown).map((r) => r.record);
       if (unknown.length) {
         const held = await this.transport.lookup(unknown);
         if (held.size) {
@@ -268,6 +279,7 @@ export class OutboxDrain {
         }
       }
       if (rows.length === 0) return true;
+      this.outbox.sending(toolId, rows[0]!.seq, rows.at(-1)!.seq);
       const outcomes = await this.transport.send(rows.map((r) => r.record));
       this.outbox.settle(outcomes, new Date(this.now()));
       for (const o of outcomes) if (o.kind === 'permanent') this.log.error({ toolId, recordId: o.id }, `the ledger refused record ${o.id}: ${o.message} (a dead letter now: ovn-gateway ledger dead-letters)`);

@@ -1,4 +1,4 @@
-/** The transport the config asks for, with the ids a GraphQL ledger chose kept in the journal database. */
+/** The transport the config asks for, with the ids a GraphQL ledger chose (records, agents, units, specifications) kept in the journal database. */
 import { GraphqlTransport, type LedgerIdMap } from '../../../ledger-client/src/graphql.js';
 import { JsonBatchTransport } from '../../../ledger-client/src/json-batch.js';
 import type { LedgerTransport } from '../../../ledger-client/src/types.js';
@@ -13,5 +13,5 @@ function ledgerIds(journal: Journal): LedgerIdMap {
 
 export function createTransport(cfg: LedgerConfig, journal: Journal): LedgerTransport {
   const http = { url: cfg.url, token: cfg.token, timeoutMs: cfg.timeoutMs };
-  return cfg.transport === 'graphql' ? new GraphqlTransport({ ...http, flavour: cfg.flavour, ids: ledgerIds(journal) }) : new JsonBatchTransport(http);
+  return cfg.transport === 'graphql' ? new GraphqlTransport({ ...http, flavour: cfg.flavour, gatewayId: cfg.gatewayId, ids: ledgerIds(journal) }) : new JsonBatchTransport(http);
 }

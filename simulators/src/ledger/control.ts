@@ -21,7 +21,7 @@ export function ledgerControl(sim: LedgerSim): SimControl {
       },
       slow: { args: '<ms>', help: 'wait this long before handling each request (0: stop)', run: (a) => sim.slow(a.number(0, 'ms')) },
       'too-many': { args: '<n> <retry-after-s>', help: 'answer the next n requests with 429 and Retry-After', run: (a) => sim.tooMany(a.number(0, 'n'), a.number(1, 'retry-after-s')) },
-      reject: { args: '<n> [message]', help: 'refuse the next n records (JSON API) as invalid, with a message', run: (a) => sim.reject(a.number(0, 'n'), a.rest(1) || undefined) },
+      reject: { args: '<n> [message]', help: 'refuse the next n records as invalid, with a message', run: (a) => sim.reject(a.number(0, 'n'), a.rest(1) || undefined) },
       'commit-then-drop': { args: '<n>', help: 'store the next n batches, then drop the connection without answering', run: (a) => sim.commitThenDrop(a.number(0, 'n')) },
       clear: { args: '', help: 'no more faults', run: () => sim.clearFaults() },
       truth: {

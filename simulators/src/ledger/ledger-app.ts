@@ -1,38 +1,16 @@
 /**
- * The simulated ledger's HTTP app: the JSON batch API and the Valueflows GraphQL subset over
- * one store, behind a bearer token when one is set, obeying the faults it is given (a
- * Fastify app built by a function; ledger-sim.ts listens with it and injects the faults).
+ * The simulated ledger's HTTP app: the JSON batch API and Valueflows GraphQL (the published schema
+ * of its flavour, graphql-server.ts) over one store, behind a bearer token when one is set,
+ * obeying the faults it is given (a Fastify app built by a function; ledger-sim.ts listens with
+ * it and injects the faults).
  */
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { z } from 'zod';
-import type { LedgerRecord } from '../../../ledger-client/src/types.js';
-import { GraphqlSyntaxError, parseOperation, project, valueOf, type Field } from './graphql-subset.js';
+import type { Flavour } from '../../../ledger-client/src/flavours.js';
+import { LedgerGraphql } from './graphql-server.js';
 import type { LedgerStore, RecordResult } from './ledger-store.js';
 import { iso, issueText } from './validation.js';
-
-// ---- GraphQL ----
-
-const MUTATIONS: Record<string, { arg: string; type: LedgerRecord['type']; payload: string }> = {
-  createProcess: { arg: 'process', type: 'process', payload: 'process' },
-  createEconomicEvent: { arg: 'event', type: 'economic-event', payload: 'economicEvent' },
-  createClaim: { arg: 'claim', type: 'claim', payload: 'claim' },
-};
-const QUERIES: Record<string, LedgerRecord['type'] | 'totals'> = { process: 'process', economicEvent: 'economic-event', claim: 'claim', ledgerTotals: 'totals' };
-
-/** A stored record as the GraphQL types show it: actions and units as objects with ids. */
-function asGraphql(r: LedgerRecord): Record<string, unknown> {
-  const m = (q: { hasNumericalValue: number; hasUnit: string } | undefined) => q && { hasNumericalValue: q.hasNumericalValue, hasUnit: { id: q.hasUnit, label: q.hasUnit, symbol: q.hasUnit } };
-  if (r.type === 'process') return { ...r };
-  return { ...r, action: { id: r.action, label: r.action }, resourceQuantity: m(r.resourceQuantity), effortQuantity: 'effortQuantity' in r ? m(r.effortQuantity) : undefined };
-}
-
-interface GqlError {
-  message: string;
-  path?: string[];
-  extensions: { code: string };
-}
 
 // ---- faults ----
 
@@ -49,7 +27,7 @@ export interface Faults {
   commitThenDrop: number;
   /** Not listening: connections are refused. */
   refusing: boolean;
-  /** Refuse the next n records sent to the JSON API as invalid (422), storing none of them. */
+  /** Refuse the next n records as invalid (JSON: 422; GraphQL: a field error), storing none of them. */
   reject: number;
   rejectMessage: string;
 }
@@ -79,8 +57,9 @@ function dropAfterCommit(faults: Faults, req: FastifyRequest, reply: FastifyRepl
   return true;
 }
 
-export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token?: string; logger?: boolean } = {}): FastifyInstance {
+export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token?: string; logger?: boolean; flavour?: Flavour } = {}): FastifyInstance {
   const app = Fastify({ logger: opts.logger ?? false, bodyLimit: 32 * 1024 * 1024 });
+  const graphql = new LedgerGraphql(store, faults, opts.flavour ?? 'vf-graphql');
 
   app.addHook('onRequest', async (_req, reply) => {
     if (faults.tooMany > 0) {
@@ -97,10 +76,10 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
   });
 
   app.get('/health', async () => ({ status: 'ok', records: store.db.prepare('SELECT COUNT(*) FROM records').pluck().get() }));
-  /** The newest records first, for a person watching records arrive (e.g. with `npm start`). */
+  /** The newest rows first, for a person watching records arrive (e.g. with `npm start`); `recordId` is the gateway's id of a record. */
   app.get<{ Querystring: { limit?: string } }>('/records', async (req) => {
     const limit = Math.min(1000, Math.max(1, Number(req.query.limit) || 50));
-    return (store.db.prepare('SELECT seq, id, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; via: string; storedAt: string; body: string }[]).map(
+    return (store.db.prepare('SELECT seq, id, record_id AS recordId, via, stored_at AS storedAt, body FROM records ORDER BY seq DESC LIMIT ?').all(limit) as { seq: number; id: string; recordId: string | null; via: string; storedAt: string; body: string }[]).map(
       ({ body, ...r }) => ({ ...r, record: JSON.parse(body) as unknown }),
     );
   });
@@ -120,7 +99,7 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
       if (!body) return reply;
       const results = store.db.transaction(() =>
         body.records.map((r): RecordResult => {
-          if (faults.reject <= 0) return store.submit(r, 'json');
+          if (faults.reject <= 0) return store.submit(r);
           faults.reject--;
           return { id: String((r as { id?: unknown }).id), status: 'rejected', message: faults.rejectMessage };
         }),
@@ -144,58 +123,9 @@ export function buildLedgerApp(store: LedgerStore, faults: Faults, opts: { token
     api.post('/graphql', async (req, reply) => {
       const body = parse(graphqlBody, req.body, reply);
       if (!body) return reply;
-      const bad = (message: string) => reply.code(400).send({ errors: [{ message, extensions: { code: 'GRAPHQL_VALIDATION_FAILED' } }] });
-      let op;
-      try {
-        op = parseOperation(body.query, body.operationName);
-      } catch (err) {
-        if (err instanceof GraphqlSyntaxError) return reply.code(400).send({ errors: [{ message: `Syntax Error: ${err.message}`, extensions: { code: 'GRAPHQL_PARSE_FAILED' } }] });
-        throw err;
-      }
-      const known = op.type === 'mutation' ? MUTATIONS : QUERIES;
-      const unknownField = op.selections.find((f) => !(f.name in known));
-      if (unknownField) return bad(`Cannot query field "${unknownField.name}" on type "${op.type === 'mutation' ? 'Mutation' : 'Query'}" (the simulator's subset: ${Object.keys(known).join(', ')}).`);
-      const variables = body.variables ?? {};
-      const data: Record<string, unknown> = {};
-      const errors: GqlError[] = [];
-      const run = (f: Field) => {
-        const key = f.alias ?? f.name;
-        if (op.type === 'mutation') {
-          const m = MUTATIONS[f.name]!;
-          const input = valueOf(f.args[m.arg] ?? { kind: 'literal', value: null }, variables);
-          if (!input || typeof input !== 'object' || Array.isArray(input)) {
-            data[key] = null;
-            return errors.push({ message: `${m.arg}: expected an input object`, path: [key], extensions: { code: 'BAD_USER_INPUT' } });
-          }
-          // Servers like hREA choose ids themselves; a client that sends none gets one (and no deduplication).
-          const raw = { type: m.type, id: `sim-${randomUUID()}`, created: new Date().toISOString(), ...(input as Record<string, unknown>) };
-          const result = store.submit(raw, 'graphql');
-          if (result.status === 'rejected') {
-            data[key] = null;
-            return errors.push({ message: `${m.arg}.${result.message}`, path: [key], extensions: { code: 'BAD_USER_INPUT' } });
-          }
-          data[key] = project({ [m.payload]: asGraphql(store.get(result.id)!) }, f.selections);
-          return;
-        }
-        const kind = QUERIES[f.name]!;
-        const args = Object.fromEntries(Object.entries(f.args).map(([k, v]) => [k, valueOf(v, variables)]));
-        if (kind === 'totals') {
-          const q = totalsQuery.safeParse(args);
-          if (!q.success) {
-            data[key] = null;
-            return errors.push({ message: issueText(q.error), path: [key], extensions: { code: 'BAD_USER_INPUT' } });
-          }
-          const t = store.totals(q.data.from, q.data.to);
-          data[key] = project({ records: t.records, sums: Object.entries(t.sums).map(([k, value]) => ({ key: k, value })) }, f.selections);
-          return;
-        }
-        const r = typeof args.id === 'string' ? store.get(args.id) : null;
-        data[key] = r && r.type === kind ? project(asGraphql(r), f.selections) : null;
-      };
-      if (op.type === 'mutation') store.db.transaction(() => op.selections.forEach(run))();
-      else op.selections.forEach(run);
-      if (op.type === 'mutation' && dropAfterCommit(faults, req, reply)) return reply;
-      return errors.length ? { data, errors } : { data };
+      const result = graphql.run(body);
+      if (result.mutation && dropAfterCommit(faults, req, reply)) return reply;
+      return reply.code(result.status).send(result.body);
     });
   });
 

@@ -1,19 +1,22 @@
 /**
  * A contribution-accounting ledger for tests and demos: an HTTP server with its own SQLite
- * database that speaks the JSON batch API and the Valueflows GraphQL subset the gateway's
- * transports use (ledger-client/README.md), and behaves like a strict ledger:
- * - it validates every record and refuses an invalid one with a message naming the field;
- * - it deduplicates by id: a record sent again is stored once and answered as delivered; the
- *   same id with other content is refused (a gateway's ids must be stable);
- * - references must name records it holds: `inputOf` a process, `triggeredBy` an economic event
- *   (`corrects` is kept as given: Valueflows servers have no such field to check it against);
- * - it reports totals over the records created in a period, for reconciliation.
+ * database that speaks the JSON batch API and Valueflows GraphQL (ledger-client/README.md).
+ * - GraphQL is the published schema of its flavour (vf-graphql 0.9 or 0.8, hREA, Bonfire),
+ *   executed with graphql-js: it refuses what that schema refuses, names every object with an id
+ *   of its own, deduplicates nothing (as Valueflows servers do), wants every reference to name
+ *   an object it holds, and in hREA mode applies hREA's rules (graphql-server.ts).
+ * - The JSON batch API validates every record and refuses an invalid one with a message naming
+ *   the field; it deduplicates by id (a record sent again is stored once and answered as
+ *   delivered; the same id with other content is refused); references must name records it
+ *   holds; it reports totals over the records created in a period.
  * Faults on demand: refuse connections, answer 5xx, answer slowly, answer 429 with Retry-After,
- * or store a batch and then drop the connection without answering. The ground truth (every
- * record, how many times each id was stored and received) is what tests compare with.
+ * refuse records, or store a batch and then drop the connection without answering. The ground
+ * truth (every record of the gateway's, how many times each was stored and received) is what
+ * tests compare with.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Socket } from 'node:net';
+import type { Flavour } from '../../../ledger-client/src/flavours.js';
 import type { LedgerTotals } from '../../../ledger-client/src/types.js';
 import { buildLedgerApp, NO_FAULTS, type Faults } from './ledger-app.js';
 import { LedgerStore, type StoredRecord } from './ledger-store.js';
@@ -26,16 +29,20 @@ export interface LedgerSimOptions {
   host?: string;
   /** 0: any free port. */
   port?: number;
+  /** Whose published schema and rules its GraphQL speaks (default vf-graphql, 0.9). */
+  flavour?: Flavour;
 }
 
 export interface LedgerTruth {
+  /** The gateway's records held, by either API (GraphQL's known by the marker in their note). */
   records: StoredRecord[];
-  /** Rows per id: must be 1 for every id. */
+  /** Rows per record id: must be 1 for every id. */
   countPerId: Record<string, number>;
 }
 
 export class LedgerSim {
   readonly store: LedgerStore;
+  readonly flavour: Flavour;
   readonly app: FastifyInstance;
   private readonly faults: Faults = { ...NO_FAULTS };
   private readonly sockets = new Set<Socket>();
@@ -44,7 +51,8 @@ export class LedgerSim {
 
   constructor(opts: LedgerSimOptions = {}) {
     this.store = new LedgerStore(opts.db ?? ':memory:');
-    this.app = buildLedgerApp(this.store, this.faults, { token: opts.token });
+    this.flavour = opts.flavour ?? 'vf-graphql';
+    this.app = buildLedgerApp(this.store, this.faults, { token: opts.token, flavour: this.flavour });
     this.app.server.on('connection', (s: Socket) => {
       this.sockets.add(s);
       s.once('close', () => this.sockets.delete(s));
@@ -84,7 +92,7 @@ export class LedgerSim {
     }
   }
 
-  /** The next n records sent to the JSON API are refused as invalid, with this message. */
+  /** The next n records are refused as invalid, with this message. */
   reject(n: number, message = 'rejected by the simulated ledger'): void {
     Object.assign(this.faults, { reject: n, rejectMessage: message });
   }
@@ -118,7 +126,7 @@ export class LedgerSim {
   // ---- ground truth ----
 
   truth(): LedgerTruth {
-    const records = this.store.all();
+    const records = this.store.records();
     const countPerId: Record<string, number> = {};
     for (const r of records) countPerId[r.id] = (countPerId[r.id] ?? 0) + 1;
     return { records, countPerId };
@@ -132,6 +140,7 @@ export class LedgerSim {
     return this.store.receivedOf(id);
   }
 
+  /** Over the records the JSON batch API holds (GraphQL's are summed by the client from the lists). */
   totals(from: string, to: string): LedgerTotals {
     return this.store.totals(from, to);
   }

@@ -1,6 +1,8 @@
 /**
- * What the simulated ledger accepts, pure: the shape of each record (zod, refusing unknown
- * fields), then what Valueflows (and hREA) require beyond the shape. A refusal names the field.
+ * What the simulated ledger accepts, pure. The JSON batch API: the shape of each record (zod,
+ * refusing unknown fields), then what Valueflows requires beyond the shape. GraphQL: the schema
+ * checks the shape; beyond it, the Valueflows actions and, in hREA mode, hREA's own rules. A
+ * refusal names the field.
  */
 import { z } from 'zod';
 
@@ -47,6 +49,7 @@ export const recordSchema = z.discriminatedUnion(
       action: z.literal('transfer', { message: 'expected "transfer": a claim here is money owed' }),
       provider: ref,
       receiver: ref,
+      resourceConformsTo: ref.optional(),
       resourceQuantity: measure,
       triggeredBy: ref,
       due: iso.optional(),
@@ -87,4 +90,64 @@ export function issueText(error: z.ZodError): string {
   const path = i.code === 'unrecognized_keys' ? [...i.path, i.keys[0]!] : i.path;
   const what = i.code === 'unrecognized_keys' ? 'unknown field' : i.message;
   return `${path.length ? path.map(String).join('.') : '(record)'}: ${what}`;
+}
+
+// ---- GraphQL: Valueflows actions and hREA's rules ----
+
+interface VfAction {
+  id: string;
+  label: string;
+  resourceEffect: string;
+  onhandEffect: string;
+  inputOutput: 'input' | 'output' | 'notApplicable';
+  pairsWith: string;
+}
+
+/** The core Valueflows actions, with their effects, as hREA builds them in (lib/vf_actions/src/builtins.rs). */
+export const VF_ACTIONS: ReadonlyMap<string, VfAction> = new Map(
+  (
+    [
+      ['dropoff', 'increment', 'increment', 'output', 'pickup'],
+      ['pickup', 'decrement', 'decrement', 'input', 'dropoff'],
+      ['consume', 'decrement', 'decrement', 'input', 'notApplicable'],
+      ['use', 'noEffect', 'noEffect', 'input', 'notApplicable'],
+      ['work', 'noEffect', 'noEffect', 'input', 'notApplicable'],
+      ['cite', 'noEffect', 'noEffect', 'input', 'notApplicable'],
+      ['produce', 'increment', 'increment', 'output', 'notApplicable'],
+      ['accept', 'noEffect', 'decrement', 'input', 'modify'],
+      ['modify', 'noEffect', 'increment', 'output', 'accept'],
+      ['pass', 'noEffect', 'noEffect', 'output', 'accept'],
+      ['fail', 'noEffect', 'noEffect', 'output', 'accept'],
+      ['deliver-service', 'noEffect', 'noEffect', 'output', 'notApplicable'],
+      ['transfer-all-rights', 'decrementIncrement', 'noEffect', 'notApplicable', 'notApplicable'],
+      ['transfer-custody', 'noEffect', 'decrementIncrement', 'notApplicable', 'notApplicable'],
+      ['transfer', 'decrementIncrement', 'decrementIncrement', 'notApplicable', 'notApplicable'],
+      ['move', 'decrementIncrement', 'decrementIncrement', 'notApplicable', 'notApplicable'],
+      ['raise', 'increment', 'increment', 'notApplicable', 'notApplicable'],
+      ['lower', 'decrement', 'decrement', 'notApplicable', 'notApplicable'],
+    ] as const
+  ).map(([id, resourceEffect, onhandEffect, inputOutput, pairsWith]) => [id, { id, label: id, resourceEffect, onhandEffect, inputOutput, pairsWith }]),
+);
+
+/** An action by the id a server takes: hREA reads `deliver_service` as `deliver-service`. */
+export const actionOf = (id: string, hrea: boolean): VfAction | undefined => VF_ACTIONS.get(hrea ? id.replaceAll('_', '-') : id);
+
+/**
+ * What hREA's zomes check of an EconomicEvent or a Commitment before storing it, in their words
+ * (rea_economic_event and rea_commitment storage: `validate_or_fields`; vf_actions:
+ * `validate_flow_action`): a resource reference, a quantity, a time, and processes as the action
+ * wants them. Null when it passes.
+ */
+export function hreaProblemOf(typename: 'EconomicEvent' | 'Commitment', r: Record<string, unknown>): string | null {
+  const event = typename === 'EconomicEvent';
+  if (!(r.resourceInventoriedAs || r.resourceClassifiedAs || r.resourceConformsTo)) return `${typename} must reference an inventoried resource, resource specification or resource classification`;
+  // "Commmitment" as hREA spells it.
+  if (!(r.resourceQuantity || r.effortQuantity)) return `${event ? 'EconomicEvent' : 'Commmitment'} must include either a resource quantity or an effort quantity`;
+  if (!(r.hasBeginning || r.hasEnd || r.hasPointInTime || (!event && r.due))) return event ? 'EconomicEvent must have a beginning, end or exact time' : 'Commmitment must have a beginning, end, exact time or due date';
+  const action = actionOf(String(r.action), true);
+  if (!action) return 'Unknown action';
+  if (action.inputOutput === 'notApplicable' && (r.inputOf || r.outputOf)) return `EconomicEvent of '${action.id}' action cannot link to processes`;
+  if (action.inputOutput === 'input' && !r.inputOf) return `EconomicEvent input process required for '${action.id}' action`;
+  if (action.inputOutput === 'output' && !r.outputOf) return `EconomicEvent output process required for '${action.id}' action`;
+  return null;
 }

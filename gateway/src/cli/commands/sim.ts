@@ -9,6 +9,7 @@ import { createInterface } from 'node:readline';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import type { StartOptions } from '../../gateway.js';
 import { createLogger } from '../../log.js';
+import { FLAVOUR_NAMES, type Flavour } from '../../../../ledger-client/src/flavours.js';
 import type { RunningLab, SimControl, SimTransport, SimulatedDevice } from '../../../../simulators/src/index.js';
 import { CliError } from '../common.js';
 
@@ -18,6 +19,11 @@ const simulators = () => import('../../../../simulators/src/index.js');
 export async function startSimulatedLab(loaded: LoadedConfig, opts: StartOptions): Promise<RunningLab> {
   return (await simulators()).startLab(loaded, opts);
 }
+
+const flavour = (v: string): Flavour => {
+  if (!(FLAVOUR_NAMES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${FLAVOUR_NAMES.join(', ')}`);
+  return v as Flavour;
+};
 
 const positive = (v: string) => {
   const n = Number(v);
@@ -140,13 +146,14 @@ export function registerSimCommands(program: Command): void {
     .option('--listen <host:port>', 'where to listen (GraphQL at /graphql)', '127.0.0.1:7400')
     .option('--db <file>', 'SQLite database file', ':memory:')
     .option('--token <token>', 'require this bearer token')
-    .action(async (opts: { listen: string; db: string; token?: string }) => {
+    .option('--flavour <flavour>', `whose published GraphQL schema and rules it speaks: ${FLAVOUR_NAMES.join(', ')}`, flavour, 'vf-graphql' as Flavour)
+    .action(async (opts: { listen: string; db: string; token?: string; flavour: Flavour }) => {
       const m = /^(.+):(\d+)$/.exec(opts.listen);
       if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
       const { LedgerSim, ledgerControl } = await simulators();
-      const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token });
+      const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token, flavour: opts.flavour });
       const ctl = ledgerControl(ledger);
-      console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql); type "help" for commands`);
+      console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
       commandsFromStdin(ctl, () => ledger.close());
     });
 
