@@ -51,9 +51,11 @@ void board_init(void) {
   OCR1A = 249;
   TCCR1B = _BV(WGM12) | _BV(CS11) | _BV(CS10);
   TIMSK1 = _BV(OCIE1A);
-  /* inputs with pull-ups: S0 (PE4), busy (PE5), relay contact (PH5) */
-  DDRE &= (uint8_t)~(_BV(PE4) | _BV(PE5));
-  PORTE |= _BV(PE4) | _BV(PE5);
+  /* inputs with pull-ups: S0 (PE4), busy (PG5), relay contact (PH5) */
+  DDRE &= (uint8_t)~_BV(PE4);
+  PORTE |= _BV(PE4);
+  DDRG &= (uint8_t)~_BV(PG5);
+  PORTG |= _BV(PG5);
   DDRH &= (uint8_t)~_BV(PH5);
   PORTH |= _BV(PH5);
   /* outputs, all off: relay (PH4), buzzer (PH6), LED (PB7) */
@@ -106,7 +108,7 @@ void gateway_write(const uint8_t *data, uint16_t len) {
   }
 }
 
-uint8_t busy_raw(void) { return bit_is_clear(PINE, PE5) ? 1u : 0u; }
+uint8_t busy_raw(void) { return bit_is_clear(PING, PG5) ? 1u : 0u; }
 uint8_t contact_raw(void) { return bit_is_clear(PINH, PH5) ? 1u : 0u; }
 
 void relay_drive(uint8_t on) {

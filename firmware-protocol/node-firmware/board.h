@@ -4,7 +4,7 @@
  *   D0/D1   RX0/TX0  the gateway (the board's USB serial), 115200 8N1
  *   D19     RX1      RDM6300 TX, 9600 8N1
  *   D2      PE4      S0 pulse input of the energy meter (INT4, falling edge, internal pull-up)
- *   D3      PE5      busy input: an optocoupler pulls it low while the tool works (pull-up)
+ *   D4      PG5      busy input: an optocoupler pulls it low while the tool works (pull-up)
  *   D7      PH4      relay coil driver, high = on
  *   D8      PH5      relay feedback contact to GND, low = closed (pull-up)
  *   D9      PH6      buzzer (active), high = sounding

@@ -166,7 +166,7 @@ static void send_reliable(const ovn_msg_t *m) {
 }
 
 static void retransmit_due(uint32_t now) {
-  if (!inflight.active || now - inflight.sent_at < ACK_TIMEOUT_MS) return;
+  if (!inflight.active || (int32_t)(now - inflight.sent_at) < (int32_t)ACK_TIMEOUT_MS) return; /* sent_at may be after now */
   if (inflight.tries >= MAX_TRIES) {
     inflight.active = 0; /* dropped: the node carries on */
     pump();

@@ -44,6 +44,7 @@
 #define MAX_BOOTS 64
 
 static avr_t *avr;
+static double start;
 static double imp_per_kwh = 1000, standby_w = 8;
 
 /* ---- time: simulated seconds since start, across resets (avr_reset sets cycle to 0) ---- */
@@ -51,8 +52,13 @@ static double imp_per_kwh = 1000, standby_w = 8;
 static double cycles_before_reset;
 static avr_cycle_count_t last_cycle;
 
+static int inputs_stale; /* after a reset (PINx cleared): drive every input again */
+
 static double sim_now(void) {
-  if (avr->cycle < last_cycle) cycles_before_reset += (double)last_cycle;
+  if (avr->cycle < last_cycle) {
+    cycles_before_reset += (double)last_cycle;
+    inputs_stale = 1;
+  }
   last_cycle = avr->cycle;
   return (cycles_before_reset + (double)avr->cycle) / F_CPU;
 }
@@ -227,7 +233,28 @@ static void pty_service(void) {
 
 /* ---- the world around the board ---- */
 
-static avr_irq_t *pin_s0, *pin_busy, *pin_contact;
+/* An input pin driven from outside. The level is also set as the port's "external" state, or
+ * simavr would read the internal pull-up (PORTx bit set) at every write of PORTx instead. */
+typedef struct {
+  char port;
+  uint8_t bit;
+  avr_irq_t *irq;
+} pin_t;
+
+static pin_t pin_s0 = {'E', 4, NULL}, pin_busy = {'G', 5, NULL}, pin_contact = {'H', 5, NULL};
+static struct {
+  uint8_t mask, value;
+} external['L' - 'A' + 1];
+
+static void drive(pin_t *pin, int level) {
+  uint8_t bit = (uint8_t)(1u << pin->bit), *value = &external[pin->port - 'A'].value;
+  external[pin->port - 'A'].mask |= bit;
+  *value = (uint8_t)(level ? *value | bit : *value & ~bit);
+  avr_ioport_external_t ext = {.name = (unsigned long)pin->port, .mask = external[pin->port - 'A'].mask, .value = *value};
+  avr_ioctl(avr, AVR_IOCTL_IOPORT_SET_EXTERNAL(pin->port), &ext);
+  avr_raise_irq(pin->irq, level ? 1 : 0);
+}
+
 static struct {
   int coil, contact, stuck, busy;
   double power_w;
@@ -235,7 +262,6 @@ static struct {
   double pulse_end;       /* the S0 output is closed until then */
   double coil_changed_at; /* the contact follows CONTACT_DELAY_S later */
   double last;
-  int inputs_stale;       /* after a reset: drive every input again */
 } world = {.power_w = 120};
 
 static struct {
@@ -250,25 +276,23 @@ static void coil_hook(avr_irq_t *irq, uint32_t value, void *param) {
   world.coil_changed_at = sim_now();
 }
 
-static void drive(avr_irq_t *pin, int level) { avr_raise_irq(pin, level ? 1 : 0); }
-
 static void drive_inputs(double now) {
-  drive(pin_s0, now >= world.pulse_end);   /* open collector, pulled up: low during a pulse */
-  drive(pin_busy, !world.busy);            /* optocoupler pulls low while busy */
-  drive(pin_contact, !world.contact);      /* contact to GND: low when closed */
+  drive(&pin_s0, now >= world.pulse_end); /* open collector, pulled up: low during a pulse */
+  drive(&pin_busy, !world.busy);          /* optocoupler pulls low while busy */
+  drive(&pin_contact, !world.contact);    /* contact to GND: low when closed */
 }
 
 static void world_step(double now) {
   double dt = now - world.last;
   world.last = now;
-  if (dt <= 0) {
-    if (dt < 0 || world.inputs_stale) drive_inputs(now);
-    world.inputs_stale = 0;
-    return;
+  if (inputs_stale) {
+    drive_inputs(now);
+    inputs_stale = 0;
   }
+  if (dt <= 0) return;
   if (!world.stuck && world.contact != world.coil && now - world.coil_changed_at >= CONTACT_DELAY_S) {
     world.contact = world.coil;
-    drive(pin_contact, !world.contact);
+    drive(&pin_contact, !world.contact);
   }
   boot_t *b = current_boot();
   double watts = world.contact ? (world.busy ? world.power_w : standby_w) : 0;
@@ -281,18 +305,14 @@ static void world_step(double now) {
   if (now >= world.pulse_end + S0_PULSE_S && world.energy_j >= joules_per_pulse) {
     world.energy_j -= joules_per_pulse;
     world.pulse_end = now + S0_PULSE_S;
-    drive(pin_s0, 0);
+    drive(&pin_s0, 0);
     if (b) b->pulses++;
   } else if (now >= world.pulse_end) {
-    drive(pin_s0, 1);
+    drive(&pin_s0, 1);
   }
   if (card.until > now && now >= card.next) {
     feed_put(&feed1, card.frame, sizeof card.frame);
     card.next = now + 0.1; /* the RDM6300 repeats a card while it stays in the field */
-  }
-  if (world.inputs_stale) {
-    drive_inputs(now);
-    world.inputs_stale = 0;
   }
 }
 
@@ -312,7 +332,7 @@ static void reset_board(int mcusr_bit) {
   avr_reset(avr);
   last_cycle = 0;
   avr->data[MCUSR_ADDR] |= (uint8_t)(1u << mcusr_bit);
-  world.inputs_stale = 1;
+  inputs_stale = 1;
   if (!world.stuck) world.coil = 0;
 }
 
@@ -390,7 +410,7 @@ static void command(char *line) {
     printf("ok\n");
   } else if (!strcmp(cmd, "busy")) {
     if (on_off(a, &world.busy)) return (void)printf("error busy: expected on or off\n");
-    drive(pin_busy, !world.busy);
+    drive(&pin_busy, !world.busy);
     printf("ok\n");
   } else if (!strcmp(cmd, "relay-stuck")) {
     if (on_off(a, &world.stuck)) return (void)printf("error relay-stuck: expected on or off\n");
@@ -488,12 +508,11 @@ int main(int argc, char **argv) {
 
   connect_uart('0', &feed0, uart0_out_hook);
   connect_uart('1', &feed1, NULL);
-  pin_s0 = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('E'), 4);
-  pin_busy = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('E'), 5);
-  pin_contact = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('H'), 5);
+  for (pin_t *p = &pin_s0; p; p = p == &pin_s0 ? &pin_busy : p == &pin_busy ? &pin_contact : NULL)
+    p->irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(p->port), p->bit);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('H'), 4), coil_hook, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_OUT_TRIGGER), adc_trigger_hook, NULL);
-  world.inputs_stale = 1;
+  inputs_stale = 1;
   world.pulse_end = -1;
   world_step(0);
 
@@ -501,7 +520,7 @@ int main(int argc, char **argv) {
   fflush(stdout);
   fcntl(0, F_SETFL, O_NONBLOCK);
 
-  double start = wall_now();
+  start = wall_now();
   for (;;) {
     /* run a millisecond of simulated time, then catch up with the wall clock */
     double target = sim_now() + 0.001;
