@@ -127,8 +127,7 @@ describe.each(nodes)('a metering node: $name', ({ skip, start }) => {
     await nut.control.run(`badge ${ADA}`);
     await waitFor(() => events('session.started').length === 2, 10_000, 'the second session');
     await nut.control.run('busy on');
-    await waitFor(async () => (await nut.truth()).energyMwh >= 2 * PULSE_MWH + (await settled()).total.energyMwh - PULSE_MWH * 2, 10_000);
-    await new Promise((r) => setTimeout(r, 2000)); // the tool runs
+    await new Promise((r) => setTimeout(r, 2500)); // the tool runs
     const before = await settled();
     const rebooted = events('device.rebooted').length;
     await nut.control.run('reboot external');

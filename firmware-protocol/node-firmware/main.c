@@ -467,7 +467,10 @@ int main(void) {
   meter.last_tick = now;
   gateway_write((const uint8_t *)"", 1); /* a 0x00 before the first frame cuts off line noise */
   say_hello();
-  send_relay_state(OVN_NODE_RELAY_REASON_NODE_BOOT);
+  /* the relay state once the contact has settled, as after a RELAY_SET: it may still be opening after a reset */
+  relay.reason = OVN_NODE_RELAY_REASON_NODE_BOOT;
+  relay.switched_at = now;
+  relay.report_due = 1;
   uint32_t last_heartbeat = now;
   meter.last_meter = now;
   set_sleep_mode(SLEEP_MODE_IDLE);

@@ -52,13 +52,8 @@ static double imp_per_kwh = 1000, standby_w = 8;
 static double cycles_before_reset;
 static avr_cycle_count_t last_cycle;
 
-static int inputs_stale; /* after a reset (PINx cleared): drive every input again */
-
 static double sim_now(void) {
-  if (avr->cycle < last_cycle) {
-    cycles_before_reset += (double)last_cycle;
-    inputs_stale = 1;
-  }
+  if (avr->cycle < last_cycle) cycles_before_reset += (double)last_cycle; /* newer simavr restarts cycle at reset */
   last_cycle = avr->cycle;
   return (cycles_before_reset + (double)avr->cycle) / F_CPU;
 }
@@ -238,15 +233,19 @@ static void pty_service(void) {
 typedef struct {
   char port;
   uint8_t bit;
+  uint16_t pin_addr; /* PINx in data space (avr/iomxx0_1.h) */
+  int level;
   avr_irq_t *irq;
 } pin_t;
 
-static pin_t pin_s0 = {'E', 4, NULL}, pin_busy = {'G', 5, NULL}, pin_contact = {'H', 5, NULL};
+static pin_t pin_s0 = {'E', 4, 0x0C + 0x20, 1, NULL}, pin_busy = {'G', 5, 0x12 + 0x20, 1, NULL}, pin_contact = {'H', 5, 0x100, 1, NULL};
+static pin_t *const inputs[] = {&pin_s0, &pin_busy, &pin_contact};
 static struct {
   uint8_t mask, value;
 } external['L' - 'A' + 1];
 
 static void drive(pin_t *pin, int level) {
+  pin->level = level;
   uint8_t bit = (uint8_t)(1u << pin->bit), *value = &external[pin->port - 'A'].value;
   external[pin->port - 'A'].mask |= bit;
   *value = (uint8_t)(level ? *value | bit : *value & ~bit);
@@ -276,19 +275,18 @@ static void coil_hook(avr_irq_t *irq, uint32_t value, void *param) {
   world.coil_changed_at = sim_now();
 }
 
-static void drive_inputs(double now) {
-  drive(&pin_s0, now >= world.pulse_end); /* open collector, pulled up: low during a pulse */
-  drive(&pin_busy, !world.busy);          /* optocoupler pulls low while busy */
-  drive(&pin_contact, !world.contact);    /* contact to GND: low when closed */
+/* A reset clears the PINx registers; the levels outside have not changed. */
+static void restore_inputs(void) {
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    uint8_t bit = (uint8_t)(1u << inputs[i]->bit), *reg = &avr->data[inputs[i]->pin_addr];
+    if (!(*reg & bit) != !inputs[i]->level) *reg = (uint8_t)(inputs[i]->level ? *reg | bit : *reg & ~bit);
+  }
 }
 
 static void world_step(double now) {
   double dt = now - world.last;
   world.last = now;
-  if (inputs_stale) {
-    drive_inputs(now);
-    inputs_stale = 0;
-  }
+  restore_inputs();
   if (dt <= 0) return;
   if (!world.stuck && world.contact != world.coil && now - world.coil_changed_at >= CONTACT_DELAY_S) {
     world.contact = world.coil;
@@ -328,12 +326,11 @@ static const char *cause_names[] = {"unknown", "power-on", "brown-out", "watchdo
 
 static void reset_board(int mcusr_bit) {
   sim_now();
-  cycles_before_reset += (double)avr->cycle;
   avr_reset(avr);
-  last_cycle = 0;
+  sim_now();
   avr->data[MCUSR_ADDR] |= (uint8_t)(1u << mcusr_bit);
-  inputs_stale = 1;
-  if (!world.stuck) world.coil = 0;
+  restore_inputs();
+  coil_hook(NULL, 0, NULL); /* the pins float during reset: the coil drops */
 }
 
 static int parse_hex(const char *s, uint8_t *out, int max) {
@@ -508,13 +505,13 @@ int main(int argc, char **argv) {
 
   connect_uart('0', &feed0, uart0_out_hook);
   connect_uart('1', &feed1, NULL);
-  for (pin_t *p = &pin_s0; p; p = p == &pin_s0 ? &pin_busy : p == &pin_busy ? &pin_contact : NULL)
-    p->irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(p->port), p->bit);
+  for (size_t i = 0; i < sizeof inputs / sizeof inputs[0]; i++) {
+    inputs[i]->irq = avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ(inputs[i]->port), inputs[i]->bit);
+    drive(inputs[i], 1); /* S0 open, tool idle, contact open: all pulled up */
+  }
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_IOPORT_GETIRQ('H'), 4), coil_hook, NULL);
   avr_irq_register_notify(avr_io_getirq(avr, AVR_IOCTL_ADC_GETIRQ, ADC_IRQ_OUT_TRIGGER), adc_trigger_hook, NULL);
-  inputs_stale = 1;
   world.pulse_end = -1;
-  world_step(0);
 
   printf("pty %s\n", name);
   fflush(stdout);
