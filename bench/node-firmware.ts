@@ -46,7 +46,10 @@ async function measure(address: string, { n, warmup }: { n: number; warmup: numb
     });
     waiting = null;
     await new Promise((r) => setTimeout(r, 5)); // our ACK of the HELLO reaches the node before the next REQUEST
-    if (i >= warmup) ack.push(a), hello.push(h);
+    if (i >= warmup) {
+      ack.push(a);
+      hello.push(h);
+    }
   }
   await new Promise((r) => port.close(r));
   return { ack, hello };
