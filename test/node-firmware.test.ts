@@ -23,9 +23,9 @@ interface NodeUnderTest {
   close(): Promise<void>;
 }
 
-const built = process.env.CI === 'true' || process.env.OVN_SKIP_FIRMWARE !== '1' ? buildFirmware() : { missing: 'OVN_SKIP_FIRMWARE=1' };
+// Without gcc-avr, avr-libc or libsimavr-dev the firmware's half is skipped on a laptop, never in CI.
+const built = buildFirmware();
 const skipFirmware = 'missing' in built && process.env.CI !== 'true';
-if ('missing' in built && process.env.CI === 'true') throw new Error(built.missing);
 
 const nodes = [
   {

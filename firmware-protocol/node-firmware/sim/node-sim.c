@@ -532,6 +532,10 @@ int main(int argc, char **argv) {
     world_step(now);
     feed_flush(&feed1);
     double ahead = now - (wall_now() - start);
+    if (ahead < -0.05) { /* starved of CPU: time slips, as a real MCU never runs fast to catch up */
+      start += -ahead - 0.05;
+      ahead = -0.05;
+    }
     struct pollfd fds[2] = {{.fd = 0, .events = POLLIN}, {.fd = pty_fd, .events = POLLIN | (to_pty_len ? POLLOUT : 0)}};
     int wait_ms = ahead > 0.001 ? (int)(ahead * 1000) : 0;
     if (poll(fds, 2, wait_ms) > 0) {
