@@ -12,7 +12,7 @@ import { buildFirmware, FIRMWARE_DIR, FirmwareNode, firmwareControl } from '../s
 import { nodeControl } from '../simulators/src/metering-node/control.js';
 import { MeteringNodeSim, type Truth } from '../simulators/src/metering-node/node-sim.js';
 import { servePty } from '../simulators/src/transports.js';
-import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { freePort, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 type CommonTruth = Pick<Truth, 'energyMwh' | 'activeS' | 'reported' | 'relay'> & { boots: { bootId: number; resetCause: string }[] };
 
@@ -149,5 +149,27 @@ describe.each(nodes)('a metering node: $name', ({ skip, start }) => {
     expect(events('device.rebooted').at(-1)!.data).toMatchObject({ resetCause: 'watchdog' });
     await waitFor(async () => (await device()).state === 'online' && (await device()).detail.node, 10_000);
     expect(((await device()).detail.node as { resetCause: string }).resetCause).toBe('watchdog');
+  });
+});
+
+describe('the simulated lab with a node running the firmware', () => {
+  it.skipIf(skipFirmware)('serves the firmware over TCP like a serial bridge; the gateway meets it and the lab drives it', async () => {
+    if ('missing' in built) throw new Error(built.missing);
+    const port = await freePort();
+    const gw = await startTestGateway({
+      simulators: [{ kind: 'node', listen: `127.0.0.1:${port}`, firmware: built.elf, powerW: 3600 }],
+      devices: [{ id: 'n1', kind: 'metering-node', serial: { path: `socket://127.0.0.1:${port}` } }],
+    });
+    try {
+      const d = await waitFor(async () => ((await gw.health()).devices[0]!.state === 'online' ? (await gw.health()).devices[0]! : null), 10_000, 'the node online');
+      expect(d.detail.node).toMatchObject({ nodeId: 'mega-node', firmware: '1.0.0', resetCause: 'power-on' });
+      const node = gw.simulators.find((s) => s.name === 'sim-node')!;
+      const busy = new Promise<void>((resolve) => (gw.devices.get('n1') as MeteringNode).on('busy', (b) => b && resolve()));
+      await node.control.run('busy on');
+      await busy;
+      expect((gw.devices.get('n1') as MeteringNode).isBusy).toBe(true);
+    } finally {
+      await gw.stop();
+    }
   });
 });

@@ -9,7 +9,9 @@ import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:c
 import { existsSync, rmSync, symlinkSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
+import { SerialPort } from 'serialport';
 import { SimControl } from '../control.js';
+import type { SimulatedDevice } from '../transports.js';
 import type { Truth } from './node-sim.js';
 
 export const FIRMWARE_DIR = join(import.meta.dirname, '..', '..', '..', 'firmware-protocol', 'node-firmware');
@@ -96,6 +98,26 @@ export class FirmwareNode {
       this.answers.push((answer) => (answer.startsWith('ok') ? resolve(answer.slice(3)) : reject(new Error(answer.slice(6)))));
       this.proc.stdin.write(`${line}\n`);
     });
+  }
+
+  /**
+   * The node's pseudo-terminal as a device a transport serves (a TCP serial bridge in the
+   * simulated lab): opened while a gateway is attached, so bytes flow only then, as on a wire.
+   */
+  device(): SimulatedDevice {
+    let port: SerialPort | null = null;
+    return {
+      attach: (sink) => {
+        const p = (port = new SerialPort({ path: this.address, baudRate: 115_200 }));
+        p.on('data', (d: Buffer) => sink(d));
+        p.on('error', () => {}); // the harness closed: the transport sees the gateway side go
+      },
+      detach: () => {
+        if (port?.isOpen) port.close();
+        port = null;
+      },
+      feed: (chunk) => void port?.write(Buffer.from(chunk)),
+    };
   }
 
   async truth(): Promise<FirmwareTruth> {
