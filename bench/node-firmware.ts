@@ -5,13 +5,14 @@
  * in real time (16 MHz simulated, paced to the wall clock), so its figures include the
  * simulated UART's 115200 baud; the simulator's do not.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SerialPort } from 'serialport';
 import { encodeFrame, FrameDecoder, MESSAGES, type Message } from '../firmware-protocol/src/index.js';
 import { buildFirmware, FirmwareNode } from '../simulators/src/metering-node/firmware-node.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { hasSocat, servePty } from '../simulators/src/transports.js';
-import { tempDir } from '../test/helpers.js';
 import { round, summarize, type BenchResult, type BenchSize } from './stats.js';
 
 const SIZES = { full: { n: 500, warmup: 20 }, tiny: { n: 5, warmup: 1 } } satisfies Record<BenchSize, object>;
@@ -62,8 +63,9 @@ export async function benchNodeFirmware(size: BenchSize = 'full'): Promise<Bench
   const results: BenchResult[] = [];
   const nodes: [string, () => Promise<Node>][] = [
     ['firmware in simavr', () => FirmwareNode.start({ elf: built.elf, harness: built.harness })],
-    ['TypeScript simulator', () => servePty(new MeteringNodeSim({ nodeId: 'bench-node' }), join(tempDir('bench-pty'), 'ttyNODE0'))],
+    ['TypeScript simulator', () => servePty(new MeteringNodeSim({ nodeId: 'bench-node' }), join(dir, 'ttyNODE0'))],
   ];
+  const dir = mkdtempSync(join(tmpdir(), 'ovn-bench-node-'));
   const p99: Record<string, number> = {};
   for (const [name, start] of nodes) {
     const node = await start();
@@ -79,6 +81,7 @@ export async function benchNodeFirmware(size: BenchSize = 'full'): Promise<Bench
       await node.close();
     }
   }
+  rmSync(dir, { recursive: true, force: true });
   results.at(-1)!.firmwareP99VsSimulator = round(p99['firmware in simavr']! / p99['TypeScript simulator']!, 2);
   return results;
 }
