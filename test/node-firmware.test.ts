@@ -123,6 +123,28 @@ describe.each(nodes)('a metering node: $name', ({ skip, start }) => {
     expect((await device()).state).toBe('online');
   });
 
+  it.skipIf(skip)('a relay contact that does not follow the coil raises a fault, cleared once it follows again', async () => {
+    const faults: { code: string; active: boolean }[] = [];
+    const onFault = (f: { code: string; active: boolean }) => faults.push({ code: f.code, active: f.active });
+    node.on('fault', onFault);
+    try {
+      await nut.control.run('relay-stuck on');
+      await node.setRelay(true, 'maintainer');
+      await waitFor(() => faults.length === 1, 5000, 'FAULT relay failed to close');
+      await nut.control.run('relay-stuck off');
+      await waitFor(() => faults.length === 2, 5000, 'the fault cleared');
+      expect(faults).toEqual([
+        { code: String(0x0103), active: true },
+        { code: String(0x0103), active: false },
+      ]);
+      await waitFor(() => node.relayState.sensed === true, 5000, 'the contact closed');
+      await node.setRelay(false, 'maintainer');
+      await waitFor(async () => !(await nut.truth()).relay.sensed, 5000, 'the contact open');
+    } finally {
+      node.off('fault', onFault);
+    }
+  });
+
   it.skipIf(skip)('a reset mid-session starts a new boot; nothing counted is lost or counted twice', async () => {
     await nut.control.run(`badge ${ADA}`);
     await waitFor(() => events('session.started').length === 2, 10_000, 'the second session');

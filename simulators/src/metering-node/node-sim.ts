@@ -88,6 +88,8 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   private relayRequested = false;
   private relaySensed = false;
   private relayStuck = false;
+  /** The relay FAULT code raised, 0 if none. */
+  private relayFault = 0;
   private busy = false;
   private powerW: number;
   private corruptNextFrames = 0;
@@ -148,9 +150,14 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.powerW = watts;
   }
 
-  /** A relay whose contact no longer follows the coil. */
+  /** A relay whose contact no longer follows the coil; freed, the contact follows it again (reported at once). */
   setRelayStuck(stuck: boolean): void {
     this.relayStuck = stuck;
+    if (stuck || this.relaySensed === this.relayRequested) return;
+    this.integrate();
+    this.relaySensed = this.relayRequested;
+    this.sendRelayState(0);
+    this.checkRelayFault();
   }
 
   fault(code: number, severity: number, text: string, active = true): void {
@@ -227,6 +234,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.inflight = null;
     this.queue = [];
     this.relayRequested = this.relaySensed = false; // fail-safe off at boot
+    this.relayFault = 0;
     this.boots.push({
       bootId: randomInt(1, 0xffffffff),
       resetCause: cause,
@@ -311,6 +319,15 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.send({ type: 'RELAY_STATE', requested: this.relayRequested ? 1 : 0, sensed: this.relaySensed ? 1 : 0, reason });
   }
 
+  /** A contact that does not follow the coil raises FAULT 0x0102 (welded) or 0x0103 (failed to close), cleared once it follows (PROTOCOL.md §9). */
+  private checkRelayFault(): void {
+    const code = this.relaySensed === this.relayRequested ? 0 : this.relayRequested ? 0x0103 : 0x0102;
+    if (code === this.relayFault) return;
+    if (this.relayFault) this.fault(this.relayFault, 2, 'relay contact follows the coil again', false);
+    if (code) this.fault(code, 2, code === 0x0102 ? 'relay welded: contact closed, coil off' : 'relay failed to close');
+    this.relayFault = code;
+  }
+
   private receive(msg: Message): void {
     this.emit('received', msg);
     const spec = MESSAGES[msg.type];
@@ -332,6 +349,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
         this.relayRequested = msg.state === 1;
         if (!this.relayStuck) this.relaySensed = this.relayRequested;
         this.sendRelayState(msg.reason);
+        this.checkRelayFault();
         return;
       }
       case 'INDICATE':
