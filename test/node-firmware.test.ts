@@ -4,15 +4,17 @@
  * the simulator is held to the firmware's behaviour: HELLO, a session from badge to badge with S0
  * energy and busy time, a frame corrupted on the wire, a reset mid-session and the watchdog.
  */
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { MeteringNode } from '../gateway/src/devices/metering-node/driver.js';
 import { loadScenario, playScenario, type SimControl } from '../simulators/src/control.js';
 import { buildFirmware, FIRMWARE_DIR, FirmwareNode, firmwareControl } from '../simulators/src/metering-node/firmware-node.js';
 import { nodeControl } from '../simulators/src/metering-node/control.js';
 import { MeteringNodeSim, type Truth } from '../simulators/src/metering-node/node-sim.js';
 import { servePty } from '../simulators/src/transports.js';
-import { freePort, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { freePort, killCliChildren, runCli, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 type CommonTruth = Pick<Truth, 'energyMwh' | 'activeS' | 'reported' | 'relay'> & { boots: { bootId: number; resetCause: string }[] };
 
@@ -193,5 +195,25 @@ describe('the simulated lab with a node running the firmware', () => {
     } finally {
       await gw.stop();
     }
+  });
+});
+
+describe('ovn-gateway sim node --firmware', () => {
+  afterEach(killCliChildren);
+
+  it.skipIf(skipFirmware)('links the firmware\'s pseudo-terminal at --pty, takes the harness\'s commands on stdin and removes the link on SIGTERM', async () => {
+    if ('missing' in built) throw new Error(built.missing);
+    const link = join(tempDir('fw-cli'), 'ttyNODE0');
+    const sim = runCli(['sim', 'node', '--firmware', built.elf, '--pty', link]);
+    await waitFor(() => sim.lines.some((l) => l.includes(`in simavr at ${link}`)), 15_000, 'the firmware started');
+    expect(existsSync(link)).toBe(true);
+    sim.stdin.write('busy maybe\n');
+    sim.stdin.write('truth\n');
+    const truthLine = await waitFor(() => sim.lines.find((l) => l.startsWith('{')), 10_000, 'the truth');
+    expect(JSON.parse(truthLine)).toMatchObject({ boots: [{ resetCause: 'power-on' }], relay: { requested: false, sensed: false } });
+    expect(sim.lines.some((l) => l.includes('busy: expected on or off'))).toBe(true);
+    sim.kill('SIGTERM');
+    expect((await once(sim, 'exit'))[0]).toBe(0);
+    expect(existsSync(link)).toBe(false);
   });
 });
