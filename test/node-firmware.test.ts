@@ -125,6 +125,26 @@ describe.each(nodes)('a metering node: $name', ({ skip, start }) => {
     expect((await device()).state).toBe('online');
   });
 
+  it.skipIf(skip)('an ACK lost on the wire: the gateway sends the command again, the node acknowledges it again and acts once', async () => {
+    const states: number[] = [];
+    const onRelay = (r: { requested: boolean; reason: number }) => r.requested && states.push(r.reason);
+    const nextMeter = () => new Promise((resolve) => node.once('meter', resolve));
+    node.on('relay', onRelay);
+    try {
+      const retransmits = node.stats.retransmits;
+      await nut.control.run('lose-ack 1');
+      await node.setRelay(true, 'maintainer');
+      expect(node.stats.retransmits).toBe(retransmits + 1);
+      // the node meters every second while the relay is on: two METERs on, a second action would have been reported
+      await nextMeter();
+      await nextMeter();
+      expect(states).toEqual([4]); // one RELAY_STATE, reason maintainer
+      await node.setRelay(false, 'maintainer');
+    } finally {
+      node.off('relay', onRelay);
+    }
+  });
+
   it.skipIf(skip)('a relay contact that does not follow the coil raises a fault, cleared once it follows again', async () => {
     const faults: { code: string; active: boolean }[] = [];
     const onFault = (f: { code: string; active: boolean }) => faults.push({ code: f.code, active: f.active });

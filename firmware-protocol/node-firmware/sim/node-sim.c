@@ -181,7 +181,7 @@ static uint8_t out_frame[OVN_MAX_WIRE_FRAME * 2];
 static size_t out_len;
 static uint8_t to_pty[65536];
 static size_t to_pty_len;
-static int corrupt_next;
+static int corrupt_next, lose_acks;
 
 static void pty_write(const uint8_t *p, size_t n) {
   if (to_pty_len + n > sizeof to_pty) return; /* nobody reads the terminal: dropped, as a UART would */
@@ -194,10 +194,18 @@ static void uart0_out_hook(avr_irq_t *irq, uint32_t value, void *param) {
   (void)irq, (void)param;
   uint8_t b = (uint8_t)value;
   ovn_msg_t m;
-  if (ovn_framer_push(&out_framer, b, &m) == 1) from_node(&m);
+  int ack = 0;
+  if (ovn_framer_push(&out_framer, b, &m) == 1) {
+    from_node(&m);
+    ack = m.type == OVN_ACK;
+  }
   if (out_len < sizeof out_frame) out_frame[out_len++] = b;
   if (b != 0) return;
-  if (corrupt_next > 0 && out_len > 2) {
+  if (ack && lose_acks > 0) {
+    lose_acks--;
+    truth.corrupted++;
+    out_frame[out_len / 2] ^= 0x10;
+  } else if (corrupt_next > 0 && out_len > 2) {
     corrupt_next--;
     truth.corrupted++;
     out_frame[out_len / 2] ^= 0x10;
@@ -378,6 +386,7 @@ static const char *help =
     "power <watts>                power drawn while the relay is closed and the tool busy\n"
     "relay-stuck on|off           the relay contact stops following the coil\n"
     "corrupt <n>                  flip a byte in the next n frames from the node\n"
+    "lose-ack <n>                 flip a byte in the next n ACK frames from the node\n"
     "reboot [external|power-on|brown-out|watchdog]  press reset, cycle power, dip the supply, or stall the main loop\n"
     "truth                        ground truth as JSON\n";
 
@@ -422,6 +431,11 @@ static void command(char *line) {
     int n = a ? atoi(a) : -1;
     if (n < 0) return (void)printf("error corrupt: n must be a non-negative number\n");
     corrupt_next += n;
+    printf("ok\n");
+  } else if (!strcmp(cmd, "lose-ack")) {
+    int n = a ? atoi(a) : -1;
+    if (n < 0) return (void)printf("error lose-ack: n must be a non-negative number\n");
+    lose_acks += n;
     printf("ok\n");
   } else if (!strcmp(cmd, "reboot")) {
     if (!a || !strcmp(a, "watchdog")) avr->data[GPIOR1_ADDR] = STALL_MAGIC; /* the main loop hangs; the watchdog resets the board */

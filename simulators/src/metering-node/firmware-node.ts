@@ -142,6 +142,7 @@ export function firmwareControl(node: FirmwareNode): SimControl {
       power: forward('<watts>', 'power drawn while the relay is closed and the tool busy (S0 pulses at that rate)'),
       'relay-stuck': forward('on|off', 'the relay contact stops following the coil'),
       corrupt: forward('<n>', 'flip a byte in the next n frames from the node'),
+      'lose-ack': forward('<n>', 'flip a byte in the next n ACK frames from the node'),
       reboot: forward('[external|power-on|brown-out|watchdog]', 'press reset, cycle power, dip the supply, or stall the main loop until the watchdog resets the board'),
       truth: forward('', 'print the ground truth as JSON'),
     },

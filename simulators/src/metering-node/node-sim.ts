@@ -93,6 +93,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   private busy = false;
   private powerW: number;
   private corruptNextFrames = 0;
+  private lostAcks = 0;
   private silentUntil = 0;
   private faultActive = false;
   private indications: Truth['indications'] = [];
@@ -168,6 +169,11 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   /** The next `n` frames leave with one byte flipped. */
   corrupt(n: number): void {
     this.corruptNextFrames += n;
+  }
+
+  /** The next `n` ACK frames leave with one byte flipped. */
+  loseAcks(n: number): void {
+    this.lostAcks += n;
   }
 
   /** Says nothing and hears nothing for `ms`. */
@@ -403,8 +409,10 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   /** Returns whether the frame left intact. */
   private write(frame: Uint8Array, msg: Message | null): boolean {
     if (!this.sink || this.isSilent()) return false;
-    if (this.corruptNextFrames > 0) {
-      this.corruptNextFrames--;
+    const loseAck = msg?.type === 'ACK' && this.lostAcks > 0;
+    if (loseAck) this.lostAcks--;
+    if (loseAck || this.corruptNextFrames > 0) {
+      if (!loseAck) this.corruptNextFrames--;
       const bad = frame.slice();
       bad[Math.floor(bad.length / 2)]! ^= 0x10;
       this.sink(bad);
