@@ -10,6 +10,7 @@ import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
 import { benchMqtt } from './mqtt.js';
+import { benchNodeFirmware } from './node-firmware.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import { benchSessionClose } from './session-close.js';
@@ -20,6 +21,7 @@ export const BENCHES: Record<string, Bench> = {
   codec: benchCodec,
   meter: benchMeter,
   roundtrip: benchRoundTrip,
+  'node-firmware': benchNodeFirmware,
   'badge-relay': benchBadgeRelay,
   'session-close': benchSessionClose,
   printer: benchPrinter,

@@ -103,11 +103,15 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
       return relay.requested && relay.sensed === false;
     });
     expect(gw.logs.some((l) => l.msg === 'relay contact does not follow the command')).toBe(true);
+    // the node raises "relay failed to close" too, and clears it once the contact follows again
+    await waitFor(async () => ((await device()).detail.faults as { code: number }[]).some((f) => f.code === 0x0103));
     sim.setRelayStuck(false);
+    await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 0);
     await node.setRelay(false, 'session-end');
   });
 
   it.skipIf(skip)('journals faults with the firmware\'s words and shows them in health until cleared', async () => {
+    const before = kinds().length;
     sim.fault(0x0101, 3, 'overcurrent 16.2 A');
     await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 1);
     expect((await device()).detail.faults).toEqual([{ code: 0x0101, severity: 3, text: 'overcurrent 16.2 A', since: expect.any(String) }]);
@@ -115,7 +119,7 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     sim.fault(0x0101, 0, '', false);
     await waitFor(async () => ((await device()).detail.faults as unknown[]).length === 0);
     expect((await device()).state).toBe('online');
-    expect(kinds().filter((k) => k.startsWith('device.fault'))).toEqual(['device.fault', 'device.fault-cleared']);
+    expect(kinds().slice(before).filter((k) => k.startsWith('device.fault'))).toEqual(['device.fault', 'device.fault-cleared']);
   });
 
   it.skipIf(skip)('goes offline when the node falls silent and comes back when it speaks again', async () => {

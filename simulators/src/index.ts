@@ -12,3 +12,4 @@ export { Rdm6300Sim } from './rfid/rdm6300-sim.js';
 export { rigControl } from './rig/control.js';
 export { RigSim } from './rig/rig-sim.js';
 export { hasSocat, servePty, serveTcp, type SimTransport, type SimulatedDevice } from './transports.js';
+export { buildFirmware, FirmwareNode, firmwareControl } from './metering-node/firmware-node.js';

@@ -16,6 +16,7 @@ import { loadScenario, playScenario, type SimControl } from './control.js';
 import { ledgerControl } from './ledger/control.js';
 import { LedgerSim } from './ledger/ledger-sim.js';
 import { nodeControl } from './metering-node/control.js';
+import { FirmwareNode, firmwareControl } from './metering-node/firmware-node.js';
 import { MeteringNodeSim } from './metering-node/node-sim.js';
 import { printerControl } from './printer/control.js';
 import { PrinterSim } from './printer/printer-sim.js';
@@ -191,8 +192,18 @@ class Simulators {
     let control: (t: SimTransport) => SimControl;
     let name: string;
     let what: string;
+    let closeDevice = async () => {};
     switch (sc.kind) {
       case 'node': {
+        if (sc.firmware) {
+          if (sc.timeScale !== 1) throw new Error(`simulators (${sc.listen}): a node running firmware runs in real time; remove timeScale`);
+          const elf = resolve(this.loaded.baseDir, sc.firmware);
+          const fw = await FirmwareNode.start({ elf });
+          await fw.run(`power ${sc.powerW}`);
+          closeDevice = () => fw.close();
+          [sim, control, name, what] = [fw.device(), () => firmwareControl(fw), sc.nodeId, `metering-node firmware ${sc.firmware} in simavr`];
+          break;
+        }
         const node = new MeteringNodeSim({ nodeId: sc.nodeId, powerW: sc.powerW, timeScale: sc.timeScale });
         [sim, control, name, what] = [node, (t) => nodeControl(node, t), sc.nodeId, `metering node ${sc.nodeId}`];
         break;
@@ -205,7 +216,11 @@ class Simulators {
     }
     const transport = await serveTcp(sim, host, port);
     slog.info(`simulated ${what} listening on ${transport.address}`);
-    this.add(name, `${what} on ${transport.address}`, sim, control(transport), () => transport.close(), sc, slog);
+    const close = async () => {
+      await transport.close();
+      await closeDevice();
+    };
+    this.add(name, `${what} on ${transport.address}`, sim, control(transport), close, sc, slog);
   }
 
   /** Adds a started simulator under a name no other has, and plays its scenario. */

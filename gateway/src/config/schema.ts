@@ -93,6 +93,12 @@ const nodeSimulator = z.strictObject({
   ...simulatorCommon,
   nodeId: z.string().max(32).default('sim-node').describe('The node id it reports in HELLO.'),
   powerW: z.number().min(0).default(120).describe('Watts drawn while the relay is on and the tool busy.'),
+  firmware: z
+    .string()
+    .optional()
+    .describe(
+      'A metering-node firmware ELF (firmware-protocol/node-firmware, built with make) to run in simavr instead of the TypeScript simulator, relative to this config file. Its node id is the one it was built with; it runs in real time (timeScale 1).',
+    ),
 });
 
 const printerSimulator = z.strictObject({

@@ -22,6 +22,7 @@ export function nodeControl(sim: MeteringNodeSim, transport: SimTransport | null
       fault: { args: '<code> <severity> <text>', help: 'raise a fault', run: (a) => sim.fault(a.number(0, 'code'), a.number(1, 'severity'), a.rest(2) || 'simulated fault') },
       'clear-fault': { args: '<code>', help: 'clear a fault', run: (a) => sim.fault(a.number(0, 'code'), 0, '', false) },
       corrupt: { args: '<n>', help: 'flip a byte in the next n frames', run: (a) => sim.corrupt(a.number(0, 'n')) },
+      'lose-ack': { args: '<n>', help: 'flip a byte in the next n ACK frames (the gateway retransmits; the node must not act twice)', run: (a) => sim.loseAcks(a.number(0, 'n')) },
       silence: { args: '<seconds>', help: 'send and hear nothing for a while', run: (a) => sim.silence(a.number(0, 'seconds') * 1000) },
       reboot: {
         args: '[cause]',

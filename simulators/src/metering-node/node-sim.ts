@@ -88,9 +88,12 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   private relayRequested = false;
   private relaySensed = false;
   private relayStuck = false;
+  /** The relay FAULT code raised, 0 if none. */
+  private relayFault = 0;
   private busy = false;
   private powerW: number;
   private corruptNextFrames = 0;
+  private lostAcks = 0;
   private silentUntil = 0;
   private faultActive = false;
   private indications: Truth['indications'] = [];
@@ -148,9 +151,14 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.powerW = watts;
   }
 
-  /** A relay whose contact no longer follows the coil. */
+  /** A relay whose contact no longer follows the coil; freed, the contact follows it again (reported at once). */
   setRelayStuck(stuck: boolean): void {
     this.relayStuck = stuck;
+    if (stuck || this.relaySensed === this.relayRequested) return;
+    this.integrate();
+    this.relaySensed = this.relayRequested;
+    this.sendRelayState(0);
+    this.checkRelayFault();
   }
 
   fault(code: number, severity: number, text: string, active = true): void {
@@ -161,6 +169,11 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   /** The next `n` frames leave with one byte flipped. */
   corrupt(n: number): void {
     this.corruptNextFrames += n;
+  }
+
+  /** The next `n` ACK frames leave with one byte flipped. */
+  loseAcks(n: number): void {
+    this.lostAcks += n;
   }
 
   /** Says nothing and hears nothing for `ms`. */
@@ -227,6 +240,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.inflight = null;
     this.queue = [];
     this.relayRequested = this.relaySensed = false; // fail-safe off at boot
+    this.relayFault = 0;
     this.boots.push({
       bootId: randomInt(1, 0xffffffff),
       resetCause: cause,
@@ -311,6 +325,15 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
     this.send({ type: 'RELAY_STATE', requested: this.relayRequested ? 1 : 0, sensed: this.relaySensed ? 1 : 0, reason });
   }
 
+  /** A contact that does not follow the coil raises FAULT 0x0102 (welded) or 0x0103 (failed to close), cleared once it follows (PROTOCOL.md §9). */
+  private checkRelayFault(): void {
+    const code = this.relaySensed === this.relayRequested ? 0 : this.relayRequested ? 0x0103 : 0x0102;
+    if (code === this.relayFault) return;
+    if (this.relayFault) this.fault(this.relayFault, 2, 'relay contact follows the coil again', false);
+    if (code) this.fault(code, 2, code === 0x0102 ? 'relay welded: contact closed, coil off' : 'relay failed to close');
+    this.relayFault = code;
+  }
+
   private receive(msg: Message): void {
     this.emit('received', msg);
     const spec = MESSAGES[msg.type];
@@ -332,6 +355,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
         this.relayRequested = msg.state === 1;
         if (!this.relayStuck) this.relaySensed = this.relayRequested;
         this.sendRelayState(msg.reason);
+        this.checkRelayFault();
         return;
       }
       case 'INDICATE':
@@ -385,8 +409,10 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
   /** Returns whether the frame left intact. */
   private write(frame: Uint8Array, msg: Message | null): boolean {
     if (!this.sink || this.isSilent()) return false;
-    if (this.corruptNextFrames > 0) {
-      this.corruptNextFrames--;
+    const loseAck = msg?.type === 'ACK' && this.lostAcks > 0;
+    if (loseAck) this.lostAcks--;
+    if (loseAck || this.corruptNextFrames > 0) {
+      if (!loseAck) this.corruptNextFrames--;
       const bad = frame.slice();
       bad[Math.floor(bad.length / 2)]! ^= 0x10;
       this.sink(bad);

@@ -66,6 +66,22 @@ async function runSimulator(opts: SimCliOptions, name: string, device: Simulated
   commandsFromStdin(ctl, () => transport.close());
 }
 
+/** The real firmware in simavr, its UART on a pseudo-terminal linked at --pty, with the harness's commands and --scenario. */
+async function runFirmware(opts: SimCliOptions & { power: number; firmware: string; harness?: string; impPerKwh: number }): Promise<void> {
+  if (!opts.pty || opts.tcp) throw new CliError('--firmware: give --pty <path> (the firmware speaks on a pseudo-terminal)');
+  if (opts.timeScale !== 1) throw new CliError('--firmware runs in real time: --time-scale does not apply');
+  const { FirmwareNode, firmwareControl, loadScenario, playScenario } = await simulators();
+  const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+  const node = await FirmwareNode.start({ elf: opts.firmware, harness: opts.harness, impPerKwh: opts.impPerKwh, link: opts.pty }).catch((err: Error) => {
+    throw new CliError(`--firmware: ${err.message}`);
+  });
+  const ctl = firmwareControl(node);
+  await ctl.run(`power ${opts.power}`);
+  console.error(`metering-node firmware ${opts.firmware} in simavr at ${node.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  commandsFromStdin(ctl, () => node.close());
+}
+
 /** Commands typed on standard input; Ctrl-C or SIGTERM closes what runs and exits. */
 function commandsFromStdin(ctl: Pick<SimControl, 'help' | 'run'>, close: () => Promise<void>): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
@@ -84,10 +100,14 @@ export function registerSimCommands(program: Command): void {
   const sim = program.command('sim').description('run a simulated device on a TCP port or a pseudo-terminal; reads commands on stdin (type help)');
 
   simOptions(sim.command('node'))
-    .description('a metering node speaking firmware-protocol (badge reader, relay, energy meter, busy input)')
+    .description('a metering node speaking firmware-protocol (badge reader, relay, energy meter, busy input): simulated in TypeScript, or the real firmware in simavr (--firmware)')
     .option('--node-id <id>', 'node id sent in HELLO', 'sim-node')
     .option('--power <watts>', 'power drawn while busy', positive, 120)
-    .action(async (opts: SimCliOptions & { nodeId: string; power: number }) => {
+    .option('--firmware <elf>', 'run this metering-node firmware ELF (firmware-protocol/node-firmware, make) in a simulated ATmega2560; needs --pty; its node id is the one it was built with')
+    .option('--harness <path>', 'the simavr harness for --firmware (default: node-sim next to the ELF)')
+    .option('--imp-per-kwh <n>', "the S0 meter's impulses per kWh the firmware was built with", positive, 1000)
+    .action(async (opts: SimCliOptions & { nodeId: string; power: number; firmware?: string; harness?: string; impPerKwh: number }) => {
+      if (opts.firmware) return runFirmware({ ...opts, firmware: opts.firmware });
       const { MeteringNodeSim, nodeControl } = await simulators();
       const node = new MeteringNodeSim({ nodeId: opts.nodeId, powerW: opts.power, timeScale: opts.timeScale });
       await runSimulator(opts, `simulated node ${opts.nodeId}`, node, (t) => nodeControl(node, t));
