@@ -135,7 +135,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const t of tools.values()) t.start();
 
     const http = config.gateway.http;
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge, broker, storage, access, metricsPublic: http.metricsPublic }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge, broker, storage, access, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

@@ -246,8 +246,12 @@ export const configSchema = z
             port: z.number().int().min(0).max(65_535).default(8080).describe('TCP port of the HTTP API and the dashboard; ovn-gateway run --http-port overrides it.'),
             demoTokens: z.boolean().default(false).describe('For a demonstration: make one API token per role at every start and log their login links. Never on a real lab.'),
             metricsPublic: z.boolean().default(false).describe('Serve /metrics without a token (for a Prometheus on a trusted network).'),
+            trustProxy: z
+              .array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], { error: 'an IP address or a CIDR range (10.0.0.0/8)' }))
+              .default([])
+              .describe("Reverse proxies in front of the gateway (addresses or CIDR ranges): a request from one of them names its client in X-Forwarded-For, which counts wrong tokens per client. From any other address the header is ignored; empty: always ignored."),
           })
-          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false })
+          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false, trustProxy: [] })
           .describe('The HTTP API and the dashboard.'),
         log: z
           .strictObject({
@@ -259,7 +263,7 @@ export const configSchema = z
         checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters and running print jobs' progress; a crash or power cut loses at most this much usage."),
         minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
-      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })
+      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false, trustProxy: [] }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })
       .describe('This gateway: its name, data directory, HTTP API, log and storage limits.'),
     devices: z
       .array(deviceSchema)

@@ -6,6 +6,7 @@
  * plugin around the routes it guards. Errors have one shape: `{ error, message }`.
  */
 import Fastify from 'fastify';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -15,7 +16,7 @@ import { VERSION } from '../version.js';
 import { authenticate, FailureLimit, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { registerDashboard } from './dashboard.js';
-import { errorBody, errorHandler } from './errors.js';
+import { codeOf, errorBody, errorHandler, frameworkError, HttpError, shownPath } from './errors.js';
 import { EventHub } from './events.js';
 import { health } from './health.js';
 import { Metrics } from './metrics.js';
@@ -31,19 +32,40 @@ import { TokenCheck } from './tokens.js';
 
 export type { AppContext } from './context.js';
 
+/** Longest URL served: no route nor file of the gateway comes near it. */
+export const MAX_URL = 2048;
 /** Largest G-code file accepted for print-host mode. */
 const MAX_GCODE_BYTES = 256 * 1024 * 1024;
 
-const refusals = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 429: errorBody };
+const refusals = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 414: errorBody, 415: errorBody, 429: errorBody };
+
+/**
+ * The dashboard loads its modules and style sheet from here and nothing else: no inline script
+ * or style, no framing by another site. No upgrade-insecure-requests: a lab network is often
+ * plain HTTP.
+ */
+const CSP = {
+  useDefaults: false,
+  directives: { defaultSrc: ["'self'"], baseUri: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], scriptSrcAttr: ["'none'"] },
+};
 
 export function buildApp(ctx: AppContext, log: Logger) {
   // Requests are not logged one by one (a tablet polling health would flood the SD card).
-  const app = Fastify({ loggerInstance: log.child({ part: 'http' }, { level: 'warn' }) }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    loggerInstance: log.child({ part: 'http' }, { level: 'warn' }),
+    // the client's address from X-Forwarded-For only when the request comes from one of these proxies
+    trustProxy: ctx.trustProxy.length ? [...ctx.trustProxy] : false,
+    frameworkErrors: frameworkError,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addContentTypeParser(['text/plain', 'application/octet-stream', 'text/x-gcode'], { parseAs: 'string', bodyLimit: MAX_GCODE_BYTES }, (_req, body, done) => done(null, body));
   app.setErrorHandler(errorHandler(log));
-  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not-found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.addHook('onRequest', async (req) => {
+    if (req.url.length > MAX_URL) throw new HttpError(414, codeOf(414), `this URL has ${req.url.length} characters, more than the ${MAX_URL} the gateway reads: ${req.method} ${shownPath(req.url)}`);
+  });
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: codeOf(404), message: `no route ${req.method} ${shownPath(req.url)}` }));
+  void app.register(helmet, { contentSecurityPolicy: CSP, referrerPolicy: { policy: 'no-referrer' }, xFrameOptions: { action: 'deny' }, strictTransportSecurity: false, crossOriginEmbedderPolicy: false });
 
   const tokens = new TokenCheck(ctx.journal);
   const failures = new FailureLimit();
@@ -70,7 +92,8 @@ export function buildApp(ctx: AppContext, log: Logger) {
     },
     transform: jsonSchemaTransform,
   });
-  void app.register(swaggerUi, { routePrefix: '/api/docs' });
+  // Swagger UI sets styles inline: its pages alone allow them.
+  void app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; object-src 'none'" });
 
   // Public: the short health, and /metrics when the config says so.
   void app.register(async (pub) => {

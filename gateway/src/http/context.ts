@@ -28,6 +28,8 @@ export interface AppContext {
   access: AccessStore;
   /** Serve /metrics without a token. */
   metricsPublic: boolean;
+  /** Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For names the client. */
+  trustProxy: readonly string[];
 }
 
 const known = (m: ReadonlyMap<string, unknown>) => [...m.keys()].join(', ') || 'none';

@@ -26,6 +26,23 @@ export class HttpError extends Error {
 
 const conflictOr400 = (status: number) => (status === 409 ? 'conflict' : 'bad-request');
 
+/** The code of a refusal fastify or a plugin makes itself (a wrong media type, a file outside the dashboard…). */
+const CODES: Record<number, string> = { 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 406: 'not-acceptable', 408: 'timeout', 413: 'too-large', 414: 'uri-too-long', 415: 'unsupported-media-type', 429: 'too-many-requests', 431: 'headers-too-large' };
+export const codeOf = (status: number): string => CODES[status] ?? 'bad-request';
+
+/** A request's path for a message: without its query, and cut short (a 5 KB URL is not repeated back). */
+export function shownPath(url: string): string {
+  const path = url.split('?')[0]!;
+  return path.length > 100 ? `${path.slice(0, 100)}… (${path.length} characters)` : path;
+}
+
+/** What fastify itself refuses before any route runs: a path that is not valid URL encoding, a path parameter too long. */
+export function frameworkError(err: FastifyError, req: FastifyRequest, reply: FastifyReply): void {
+  const status = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 414 : (err.statusCode ?? 400);
+  const what = status === 414 ? 'a part of this path is too long' : err.code === 'FST_ERR_BAD_URL' ? 'this path is not valid URL encoding' : 'this request cannot be routed';
+  void reply.code(status).send({ error: codeOf(status), message: `${what}: ${req.method} ${shownPath(req.url)}` });
+}
+
 /** `querystring.from: a month YYYY-MM …; body.reason: say why` — where each problem is, then what it is. */
 function validationMessage(err: FastifyError): string {
   if (!hasZodFastifySchemaValidationErrors(err)) return err.message;
@@ -40,7 +57,7 @@ export function errorHandler(log: Logger) {
     if (err instanceof z.ZodError) return reply.code(400).send({ error: 'bad-request', message: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
     if (err instanceof BillingError) return reply.code(400).send({ error: 'bad-request', message: err.message });
     if (err instanceof SessionRefusal || err instanceof PrinterRefusal) return reply.code(err.status).send({ error: conflictOr400(err.status), message: err.message });
-    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: 'bad-request', message: err.message });
+    if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: codeOf(err.statusCode), message: err.message.length > 300 ? `${err.message.slice(0, 300)}…` : err.message });
     log.error({ err }, 'request failed');
     return reply.code(500).send({ error: 'internal', message: 'the gateway failed to handle this request; see its log' });
   };
