@@ -143,6 +143,7 @@ export async function benchApi(size: BenchSize = 'full'): Promise<BenchResult[]>
       access: new AccessStore(journal),
       metricsPublic: false,
       trustProxy: [],
+      useTypes: [],
     };
     const app = buildApp(ctx, pino({ level: 'silent' }));
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

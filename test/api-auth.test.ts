@@ -34,7 +34,7 @@ const ROUTES: [string, string, unknown, Role[]][] = [
   ['GET', '/api/affiliates', undefined, ['custodian', 'admin']],
   ['GET', '/api/affiliates/ada', undefined, ['custodian', 'admin']],
   ['PUT', '/api/affiliates/zed', { name: 'Zed' }, ['custodian', 'admin']],
-  ['POST', '/api/affiliates/bo/qualifications', { toolId: 'printer' }, ['custodian', 'admin']],
+  ['POST', '/api/affiliates/bo/qualifications', { tool: 'printer' }, ['custodian', 'admin']],
   ['DELETE', '/api/affiliates/zed/qualifications/printer', undefined, ['custodian', 'admin']],
   ['GET', '/api/ledger', undefined, ['custodian', 'maintainer', 'admin']],
   ['GET', '/api/ledger/dead-letters', undefined, ['custodian', 'maintainer', 'admin']],

@@ -74,6 +74,15 @@ export function buildApp(ctx: AppContext, log: Logger) {
   events.start();
   app.decorateRequest('auth', null);
   app.addHook('onResponse', async (req, reply) => metrics.observe(req, reply));
+  // Every change made through the API is journaled with the token that made it (its id and name), whatever the change's own event says.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.auth === null || reply.statusCode >= 400) return;
+    try {
+      ctx.journal.record('api.action', null, { method: req.method, route: req.routeOptions.url ?? null, params: req.params, status: reply.statusCode, tokenId: req.auth.id, name: req.auth.name, role: req.auth.role });
+    } catch (err) {
+      log.error({ err, method: req.method, url: req.url, tokenId: req.auth.id }, 'an API action could not be journaled with its token');
+    }
+  });
   // before the server waits for its connections to end: the event streams would keep it open
   app.addHook('preClose', async () => {
     events.stop();
@@ -118,7 +127,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
     for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes]) void api.register(routes, { ctx });
     api.get(
       '/api/events',
-      { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().optional() }) } },
+      { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().max(100).optional() }) } },
       async (req, reply) => events.connect(req, reply),
     );
   });
