@@ -26,6 +26,21 @@ describe('API limits over a real socket', () => {
     expect((await untrusted(lab.tokens.admin)).statusCode).toBe(200);
   });
 
+  it('lists every affiliate with all their badges and qualifications, however many badges an old allow-list gave one', async () => {
+    const insert = lab.gw.journal.db.prepare('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)');
+    const many = Array.from({ length: 3_000 }, (_, i) => (0x30000000 + i).toString(16).toUpperCase());
+    lab.gw.journal.db.transaction(() => many.forEach((uid) => insert.run(uid, 'bo')))();
+    for (let i = 0; i < 20; i++) {
+      const saved = await lab.call('PUT', `/api/affiliates/p${i}`, 'custodian', { name: `P ${i}`, badges: [(0x40000000 + i).toString(16)], qualifications: [{ tool: 'printer', expires: '2031-01-01' }] });
+      expect(saved.status, saved.text).toBe(200);
+    }
+    const listed = (await lab.call('GET', '/api/affiliates', 'custodian')).body as { id: string; badges: string[]; qualifications: unknown[] }[];
+    expect(listed.map((a) => a.id)).toEqual(['ada', 'bo', ...Array.from({ length: 20 }, (_, i) => `p${i}`).sort()]);
+    expect(listed.find((a) => a.id === 'bo')!.badges).toEqual(['0455667788', ...many].sort());
+    expect(listed.find((a) => a.id === 'p7')).toMatchObject({ badges: ['40000007'], qualifications: [{ tool: 'printer', expires: '2031-01-01T23:59:59.999Z' }] });
+    expect(listed.find((a) => a.id === 'ada')!.qualifications).toEqual([{ tool: 'printer', expires: null }]);
+  });
+
   it('sends security headers on the dashboard, the API and its errors', async () => {
     for (const [path, status] of [['/', 200], ['/js/app.js', 200], ['/api/health', 200], ['/api/me', 401], ['/nothing', 404]] as const) {
       const res = await get(path);

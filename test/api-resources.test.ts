@@ -105,6 +105,12 @@ describe('API resources', () => {
 
   it("corrects a charge with the token's name as who did it, and closes a month that has ended, not this one", async () => {
     const sessionId = (await lab.call('GET', '/api/sessions?affiliate=bo', 'custodian')).body[0].sessionId as string;
+    // a short session is one 15-minute increment: technician time up to twice that, filament up to 10 kg
+    for (const [change, field] of [[{ technicianMin: 100_000_000_000 }, 'technicianMin'], [{ technicianMin: 31 }, 'technicianMin'], [{ filamentG: 10_001 }, 'filamentG']] as const) {
+      const refused = await lab.call('POST', '/api/billing/corrections', 'custodian', { sessionId, ...change, reason: 'typo' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.message).toMatch(new RegExp(`^${field}: .*billing\\.corrections\\.`));
+    }
     const c = await lab.call('POST', '/api/billing/corrections', 'custodian', { sessionId, technicianMin: 30, reason: 'helped with the bed levelling' });
     expect(c.status, c.text).toBe(201);
     expect(c.body).toMatchObject({ by: 'carla', reason: 'helped with the bed levelling' });
@@ -132,6 +138,15 @@ describe('API resources', () => {
       ['POST', '/api/tools/printer/status', { status: 'broken' }, /^body\.status: /],
       ['POST', '/api/maintenance/printer/service', { note: '' }, /^body\.note: say what was done/],
       ['PUT', '/api/affiliates/eve', { name: 'Eve', badges: ['nothex'] }, /^body\.badges\.0: /],
+      ['GET', '/api/billing/statement?from=2026-05&to=2026-04', undefined, /^query\.to: the last month comes before the first/],
+      ['PUT', '/api/affiliates/eve', { name: 'E'.repeat(900_000) }, /^body\.name: at most 200 characters$/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve', badges: Array.from({ length: 33 }, (_, i) => `0E${i.toString(16).padStart(6, '0')}`) }, /^body\.badges: at most 32 badges$/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve\u001b[2J' }, /^body\.name: control characters and bidirectional overrides are not allowed/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve\u202egnp.exe' }, /^body\.name: control characters/],
+      ['POST', '/api/billing/corrections', { sessionId: 'x', reason: 'custodian (approved)\u0000\u202e\u001b[31m', void: true }, /^body\.reason: control characters/],
+      ['POST', '/api/maintenance/printer/service', { note: 'fan \u001b]0;owned\u0007' }, /^body\.note: control characters/],
+      ['POST', '/api/tools/printer/status', { status: 'blocked', reason: 'belt', by: 'custodian (approved)' }, /^body: Unrecognized key: "by"/],
+      ['GET', `/api/sessions?tool=${'t'.repeat(65)}`, undefined, /^query\.tool: at most 64 characters/],
     ];
     for (const [method, url, body, message] of cases) {
       const res = await lab.call(method, url, 'admin', body);
@@ -141,6 +156,9 @@ describe('API resources', () => {
     }
     expect((await lab.call('GET', '/api/tools/laser', 'admin')).body).toEqual({ error: 'unknown-tool', message: 'no tool "laser" (known: printer)' });
     expect((await lab.call('GET', '/api/nothing', 'admin')).body).toEqual({ error: 'not-found', message: 'no route GET /api/nothing' });
+    // a reason or a note may have line breaks; a name may not
+    expect((await lab.call('POST', '/api/maintenance/printer/service', 'maintainer', { note: 'belt tensioned\nnozzle cleaned' })).status).toBe(201);
+    expect((await lab.call('PUT', '/api/affiliates/eve', 'admin', { name: 'Eve\nMallory' })).body.message).toMatch(/^body\.name: .*nor line breaks$/);
   });
 
   it('counts run hours to the next service, logs services and resets the counter', async () => {
