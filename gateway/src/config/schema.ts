@@ -296,7 +296,7 @@ export const configSchema = z
     useTypes: z
       .array(useTypeSchema)
       .min(1)
-      .default([{ id: 'commercial', selfService: false }, { id: 'community', selfService: false }, { id: 'project', selfService: false }])
+      .prefault(['commercial', 'community', 'project'])
       .describe('Kinds of use a session can have (tariffs differ by them), each an id or { id, selfService }; the first is the default for affiliates without one. An affiliate may switch their running session only to a self-service one; staff change any.'),
     ledger: ledgerSchema.optional().describe("The network's ledger; without it nothing is sent (the journal keeps everything)."),
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
