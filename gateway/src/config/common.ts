@@ -57,6 +57,7 @@ export function meterPhysicsKeys(what: string) {
 }
 
 /** Control characters (C0, DEL, C1) and the bidirectional marks, overrides and isolates, which make a text show as something else. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
 const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
 const UNSAFE_IN_LINE = /[\t\n]/u;
 
