@@ -151,7 +151,8 @@ describe('API authentication and roles', () => {
 describe('ovn-gateway tokens', () => {
   const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'tokens', ...args], { encoding: 'utf8' });
 
-  it('creates a token shown once, lists tokens without secrets, revokes one, and refuses what does not fit', async () => {
+  // eight processes of the command line, each a few seconds to start on a loaded machine
+  it('creates a token shown once, lists tokens without secrets, revokes one, and refuses what does not fit', { timeout: 120_000 }, async () => {
     const data = tempDir('tokens');
     const made = await cli('create', '--role', 'affiliate', '--affiliate', 'ada', '--name', 'ada-phone', '--data', data);
     const [, token] = made.stdout.split('\n');
