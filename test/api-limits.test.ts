@@ -53,6 +53,10 @@ describe('API limits over a real socket', () => {
       expect(res.headers.get('referrer-policy'), path).toBe('no-referrer');
       expect(res.headers.get('x-content-type-options'), path).toBe('nosniff');
     }
+    // Swagger UI's page alone allows inline styles
+    const docs = await get('/api/docs/static/index.html');
+    expect(docs.status).toBe(200);
+    expect(docs.headers.get('content-security-policy')).toMatch(/^default-src 'self'; .*style-src 'self' 'unsafe-inline'; frame-ancestors 'none'/);
   });
 
   it("answers fastify's own refusals in the API's error shape, without repeating a long URL", async () => {
