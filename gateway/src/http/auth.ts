@@ -96,5 +96,5 @@ export const allow =
 /** The affiliate an affiliate token is bound to; null for the other roles, which see everyone's data. */
 export const ownAffiliate = (req: FastifyRequest): string | null => (req.auth?.role === 'affiliate' ? req.auth.affiliateId : null);
 
-/** Who did it, for the journal's `by`: the token's name, else its role; never what the request says (the token's id is journaled with the action, app.ts). */
-export const actor = (req: FastifyRequest): string => req.auth?.name ?? req.auth?.role ?? 'api';
+/** Who did it, for the journal's `by`: the token's name, else its affiliate or its role; never what the request says (the token's id is journaled with the action, app.ts). */
+export const actor = (req: FastifyRequest): string => req.auth?.name ?? req.auth?.affiliateId ?? req.auth?.role ?? 'api';
