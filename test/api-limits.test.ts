@@ -69,6 +69,7 @@ describe('API limits over a real socket', () => {
       ['/js/..%2f..%2fpackage.json', {}, 404, 'not-found'],
       [`/js/${'c'.repeat(1000)}`, {}, 403, 'forbidden'],
     ];
+    refusals.push([`/api/tools/${'x'.repeat(20_000)}`, {}, 431, 'headers-too-large']);
     for (const [path, init, status, error] of refusals) {
       const res = await get(path, { authorization: `Bearer ${lab.tokens.admin}`, ...(init.body ? { 'content-type': 'application/xml' } : {}) }, init);
       const text = await res.text();

@@ -16,7 +16,7 @@ import { VERSION } from '../version.js';
 import { authenticate, FailureLimit, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { registerDashboard } from './dashboard.js';
-import { codeOf, errorBody, errorHandler, frameworkError, HttpError, shownPath } from './errors.js';
+import { clientError, codeOf, errorBody, errorHandler, frameworkError, HttpError, shownPath } from './errors.js';
 import { EventHub } from './events.js';
 import { health } from './health.js';
 import { Metrics } from './metrics.js';
@@ -56,6 +56,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
     // the client's address from X-Forwarded-For only when the request comes from one of these proxies
     trustProxy: ctx.trustProxy.length ? [...ctx.trustProxy] : false,
     frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

@@ -2,6 +2,8 @@
  * One error shape for the whole API: `{ error, message }`, a stable code for programs and a
  * sentence for a person saying what was wrong and where.
  */
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import { z } from 'zod';
@@ -34,6 +36,16 @@ export const codeOf = (status: number): string => CODES[status] ?? 'bad-request'
 export function shownPath(url: string): string {
   const path = url.split('?')[0]!;
   return path.length > 100 ? `${path.slice(0, 100)}… (${path.length} characters)` : path;
+}
+
+/** What Node's HTTP parser refuses before fastify sees a request (headers or a URL past 16 KB, a timeout, malformed HTTP), in the same shape. */
+export function clientError(err: NodeJS.ErrnoException, socket: Socket): void {
+  if (err.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    err.code === 'HPE_HEADER_OVERFLOW' ? [431, 'the request line and headers are longer than the 16 KB the gateway reads'] : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? [408, 'the request did not arrive in time'] : [400, 'this is not a well-formed HTTP request'];
+  const body = JSON.stringify({ error: codeOf(status), message });
+  if (socket.writable) socket.write(`HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroy(err);
 }
 
 /** What fastify itself refuses before any route runs: a path that is not valid URL encoding, a path parameter too long. */
