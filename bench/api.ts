@@ -142,6 +142,8 @@ export async function benchApi(size: BenchSize = 'full'): Promise<BenchResult[]>
       journal,
       access: new AccessStore(journal),
       metricsPublic: false,
+      trustProxy: [],
+      useTypes: [],
     };
     const app = buildApp(ctx, pino({ level: 'silent' }));
     const base = await app.listen({ host: '127.0.0.1', port: 0 });

@@ -2,6 +2,7 @@
  * Every benchmark by the name `npm run bench -- <name>` knows it by, in the order a whole run
  * takes them. The suite's smoke test runs each one here at its tiny size.
  */
+import { benchAffiliates } from './affiliates.js';
 import { benchApi } from './api.js';
 import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
@@ -31,4 +32,5 @@ export const BENCHES: Record<string, Bench> = {
   statement: benchStatement,
   ledger: benchLedger,
   api: benchApi,
+  affiliates: benchAffiliates,
 };

@@ -210,7 +210,7 @@ function fill(dir: string, { sessions, real, realBatch, realCorrections, fillBat
   const realS = (performance.now() - t0) / 1000;
   // Corrections of a few of them, through Billing.correct() (each its own fsynced commit).
   const changes = [
-    () => ({ kind: 'technician', technicianMin: 15 + rnd(45) }) as const,
+    () => ({ kind: 'technician', technicianMin: 15 + rnd(15) }) as const, // within billing.corrections: twice a 15-minute session
     () => ({ kind: 'material', filamentG: rnd(100_000) / 1000 }) as const,
     () => ({ kind: 'use-type', useType: USE_TYPES[rnd(3)]! }) as const,
     () => ({ kind: 'void' }) as const,

@@ -34,7 +34,7 @@ const ROUTES: [string, string, unknown, Role[]][] = [
   ['GET', '/api/affiliates', undefined, ['custodian', 'admin']],
   ['GET', '/api/affiliates/ada', undefined, ['custodian', 'admin']],
   ['PUT', '/api/affiliates/zed', { name: 'Zed' }, ['custodian', 'admin']],
-  ['POST', '/api/affiliates/bo/qualifications', { toolId: 'printer' }, ['custodian', 'admin']],
+  ['POST', '/api/affiliates/bo/qualifications', { tool: 'printer' }, ['custodian', 'admin']],
   ['DELETE', '/api/affiliates/zed/qualifications/printer', undefined, ['custodian', 'admin']],
   ['GET', '/api/ledger', undefined, ['custodian', 'maintainer', 'admin']],
   ['GET', '/api/ledger/dead-letters', undefined, ['custodian', 'maintainer', 'admin']],
@@ -85,15 +85,16 @@ describe('API authentication and roles', () => {
     expect((await lab.call('GET', '/api/me', 'admin')).body).toEqual({ role: 'admin', affiliateId: null, name: 'root', gateway: 'ovn-gateway' });
   });
 
-  it('rate limits repeated wrong tokens from one address with 429 and Retry-After, valid token or not, and not other addresses', async () => {
+  it('rate limits repeated wrong tokens from one address with 429 and Retry-After, never a valid token, and not other addresses', async () => {
     const from = (remoteAddress: string, token: string) => lab.gw.app.inject({ method: 'GET', url: '/api/me', headers: { authorization: `Bearer ${token}` }, remoteAddress });
     for (let i = 0; i < 10; i++) expect((await from('10.9.9.9', `ovn_guess${i}`)).statusCode).toBe(401);
     const limited = await from('10.9.9.9', 'ovn_guess-again');
     expect(limited.statusCode).toBe(429);
     expect(Number(limited.headers['retry-after'])).toBeGreaterThan(0);
     expect(limited.json()).toMatchObject({ error: 'too-many-requests', message: expect.stringContaining('10.9.9.9') });
-    expect((await from('10.9.9.9', lab.tokens.admin)).statusCode).toBe(429);
-    expect((await from('10.9.9.10', lab.tokens.admin)).statusCode).toBe(200);
+    expect((await from('10.9.9.9', lab.tokens.admin)).statusCode).toBe(200);
+    expect((await lab.gw.app.inject({ method: 'GET', url: '/api/me', remoteAddress: '10.9.9.9' })).statusCode).toBe(429);
+    expect((await from('10.9.9.10', 'ovn_guess')).statusCode).toBe(401);
   });
 
   it('refuses a malformed Authorization header and a revoked token', async () => {
@@ -150,7 +151,8 @@ describe('API authentication and roles', () => {
 describe('ovn-gateway tokens', () => {
   const cli = (...args: string[]) => promisify(execFile)(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), 'tokens', ...args], { encoding: 'utf8' });
 
-  it('creates a token shown once, lists tokens without secrets, revokes one, and refuses what does not fit', async () => {
+  // eight processes of the command line, each a few seconds to start on a loaded machine
+  it('creates a token shown once, lists tokens without secrets, revokes one, and refuses what does not fit', { timeout: 120_000 }, async () => {
     const data = tempDir('tokens');
     const made = await cli('create', '--role', 'affiliate', '--affiliate', 'ada', '--name', 'ada-phone', '--data', data);
     const [, token] = made.stdout.split('\n');

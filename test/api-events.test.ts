@@ -1,6 +1,7 @@
 /** Live events over a real socket (SSE) and /metrics: sessions' meters and cost, tool and device changes, affiliates' own sessions only, cleanup and the bound on clients. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_CLIENTS } from '../gateway/src/http/events.js';
+import { MAX_CLIENTS, MAX_PER_TOKEN, STAFF_SHARE } from '../gateway/src/http/events.js';
+import { createToken, type Role } from '../gateway/src/http/tokens.js';
 import { waitFor } from './helpers.js';
 import { ADA, startApiLab, type ApiLab } from './api-lab.js';
 
@@ -126,16 +127,36 @@ describe('live events and metrics', () => {
     staff.close();
   });
 
-  it(`serves at most ${MAX_CLIENTS} streams at once`, async () => {
-    const open = await Promise.all(Array.from({ length: MAX_CLIENTS }, () => stream(url(), { authorization: `Bearer ${lab.tokens.admin}` })));
-    expect(open.every((s) => s.res.status === 200)).toBe(true);
-    const refused = await stream(url(), { authorization: `Bearer ${lab.tokens.admin}` });
-    expect(refused.res.status).toBe(503);
-    expect(refused.res.headers.get('retry-after')).toBe('10');
-    expect(await refused.res.json()).toMatchObject({ error: 'too-many-clients' });
-    for (const s of open) s.close();
+  it(`serves ${MAX_PER_TOKEN} streams per token and per affiliate, ${MAX_CLIENTS - STAFF_SHARE} to affiliates together, the rest to staff, ${MAX_CLIENTS} in all`, async () => {
+    const open = (token: string) => stream(url(), { authorization: `Bearer ${token}` });
+    const mint = (role: Role, affiliateId: string | null = null) => createToken(lab.gw.journal, { role, affiliateId }).token;
+    const refusedWith = async (s: Awaited<ReturnType<typeof open>>, status: number, text: string) => {
+      expect(s.res.status).toBe(status);
+      expect(s.res.headers.get('retry-after')).toBe('10');
+      expect(await s.res.json()).toEqual({ error: 'too-many-clients', message: expect.stringContaining(text) });
+    };
+    const streams: Awaited<ReturnType<typeof open>>[] = [];
+    // one token: four, then no more
+    for (let i = 0; i < MAX_PER_TOKEN; i++) streams.push(await open(lab.tokens.affiliate));
+    await refusedWith(await open(lab.tokens.affiliate), 429, 'this token already holds');
+    // another token of the same affiliate: none left for Ada
+    await refusedWith(await open(mint('affiliate', 'ada')), 429, 'affiliate ada already holds');
+    // affiliates together fill their part; staff still get theirs
+    for (let a = 1; streams.length < MAX_CLIENTS - STAFF_SHARE; a++) {
+      const token = mint('affiliate', `a${a}`);
+      for (let i = 0; i < MAX_PER_TOKEN && streams.length < MAX_CLIENTS - STAFF_SHARE; i++) streams.push(await open(token));
+    }
+    expect(streams.every((s) => s.res.status === 200)).toBe(true);
+    await refusedWith(await open(lab.tokens.bo), 503, 'the rest is kept for staff');
+    while (streams.length < MAX_CLIENTS) {
+      const token = mint('admin');
+      for (let i = 0; i < MAX_PER_TOKEN && streams.length < MAX_CLIENTS; i++) streams.push(await open(token));
+    }
+    expect(streams.every((s) => s.res.status === 200)).toBe(true);
+    await refusedWith(await open(mint('custodian')), 503, `${MAX_CLIENTS} event streams at most`);
+    for (const s of streams) s.close();
     await waitFor(async () => (await metric('ovn_gateway_event_streams')).includes('ovn_gateway_event_streams 0'));
-    expect((await stream(url(), { authorization: `Bearer ${lab.tokens.admin}` })).res.status).toBe(200);
+    expect((await open(lab.tokens.affiliate)).res.status).toBe(200);
   });
 
   it('exports Prometheus metrics: devices, sessions, relay switches, errors, outbox and HTTP latency', async () => {

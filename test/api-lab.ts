@@ -33,6 +33,8 @@ export async function startApiLab(extra: Record<string, unknown> = {}): Promise<
         },
       },
     },
+    // an affiliate may switch to community use themselves; project use (no cash) is a custodian's decision
+    useTypes: ['commercial', { id: 'community', selfService: true }, 'project'],
     affiliates: [
       { id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'printer' }] },
       { id: 'bo', name: 'Bo', badges: [BO], qualifications: [{ tool: 'printer' }] },

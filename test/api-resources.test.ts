@@ -4,6 +4,7 @@ import { waitFor } from './helpers.js';
 import { ADA, BO, startApiLab, type ApiLab } from './api-lab.js';
 
 const month = new Date().toISOString().slice(0, 7);
+const lastMonth = new Date(Date.UTC(Number(month.slice(0, 4)), Number(month.slice(5, 7)) - 2, 1)).toISOString().slice(0, 7);
 
 describe('API resources', () => {
   let lab: ApiLab;
@@ -48,10 +49,16 @@ describe('API resources', () => {
     expect((await lab.call('GET', '/api/tools', 'maintainer')).body[0].session).toMatchObject({ affiliateId: 'ada', durationS: expect.any(Number) });
   });
 
-  it("lets an affiliate change their own session's use type, not someone else's", async () => {
-    expect((await lab.call('PUT', '/api/tools/printer/session/use-type', 'bo', { useType: 'project' })).status).toBe(403);
-    const own = await lab.call('PUT', '/api/tools/printer/session/use-type', 'affiliate', { useType: 'project' });
+  it("lets an affiliate change their own session's use type to a self-service one only, not someone else's; staff change it to any", async () => {
+    expect((await lab.call('PUT', '/api/tools/printer/session/use-type', 'bo', { useType: 'community' })).status).toBe(403);
+    const free = await lab.call('PUT', '/api/tools/printer/session/use-type', 'affiliate', { useType: 'project' });
+    expect(free.status).toBe(403);
+    expect(free.body).toEqual({ error: 'not-self-service', message: '"project" use is a custodian\'s decision: ask one to change your session to it (you may choose community)' });
+    expect((await lab.call('GET', '/api/sessions/live', 'affiliate')).body[0]).toMatchObject({ useType: 'commercial', cost: { cash: true } });
+    const own = await lab.call('PUT', '/api/tools/printer/session/use-type', 'affiliate', { useType: 'community' });
     expect(own.status).toBe(200);
+    expect(lab.gw.journal.latest('session.use-type', 'printer')!.data).toMatchObject({ useType: 'community', by: 'ada-phone' });
+    expect((await lab.call('PUT', '/api/tools/printer/session/use-type', 'custodian', { useType: 'project' })).status).toBe(200);
     expect((await lab.call('GET', '/api/sessions/live', 'affiliate')).body[0].cost).toMatchObject({ cash: false });
     expect((await lab.call('PUT', '/api/tools/printer/session/use-type', 'admin', { useType: 'nonsense' })).body).toMatchObject({ error: 'bad-request', message: expect.stringContaining('unknown use type') });
     await lab.call('PUT', '/api/tools/printer/session/use-type', 'admin', { useType: 'commercial' });
@@ -96,15 +103,23 @@ describe('API resources', () => {
     expect(csv.text.split('\n').filter(Boolean)).toHaveLength(3);
   });
 
-  it("corrects a charge with the token's name as who did it, and closes a month", async () => {
+  it("corrects a charge with the token's name as who did it, and closes a month that has ended, not this one", async () => {
     const sessionId = (await lab.call('GET', '/api/sessions?affiliate=bo', 'custodian')).body[0].sessionId as string;
+    // a short session is one 15-minute increment: technician time up to twice that, filament up to 10 kg
+    for (const [change, field] of [[{ technicianMin: 100_000_000_000 }, 'technicianMin'], [{ technicianMin: 31 }, 'technicianMin'], [{ filamentG: 10_001 }, 'filamentG']] as const) {
+      const refused = await lab.call('POST', '/api/billing/corrections', 'custodian', { sessionId, ...change, reason: 'typo' });
+      expect(refused.status).toBe(400);
+      expect(refused.body.message).toMatch(new RegExp(`^${field}: .*billing\\.corrections\\.`));
+    }
     const c = await lab.call('POST', '/api/billing/corrections', 'custodian', { sessionId, technicianMin: 30, reason: 'helped with the bed levelling' });
-    expect(c.status).toBe(201);
+    expect(c.status, c.text).toBe(201);
     expect(c.body).toMatchObject({ by: 'carla', reason: 'helped with the bed levelling' });
     expect((await lab.call('GET', '/api/sessions?affiliate=bo', 'custodian')).body[0].charge).toEqual({ total: '15.00', currency: 'EUR' }); // 30 min at 30.00/h
-    const closed = await lab.call('POST', `/api/billing/periods/${month}/close`, 'admin');
-    expect(closed.body, closed.text).toEqual({ closedPeriods: [month] });
-    expect(lab.gw.journal.latest('billing.period-closed', null)!.data).toMatchObject({ period: month, by: 'root' });
+    expect(lab.gw.journal.latest('api.action', null)!.data).toMatchObject({ method: 'POST', route: '/api/billing/corrections', status: 201, tokenId: expect.stringMatching(/^[0-9a-f]{12}$/), name: 'carla', role: 'custodian' });
+    expect((await lab.call('POST', `/api/billing/periods/${month}/close`, 'admin')).body).toEqual({ error: 'bad-request', message: `${month} has not ended yet: a month can be closed from the first day of the next (UTC)` });
+    const closed = await lab.call('POST', `/api/billing/periods/${lastMonth}/close`, 'admin');
+    expect(closed.body, closed.text).toEqual({ closedPeriods: [lastMonth] });
+    expect(lab.gw.journal.latest('billing.period-closed', null)!.data).toMatchObject({ period: lastMonth, by: 'root' });
   });
 
   it('reports co-owner payback progress to everyone', async () => {
@@ -123,6 +138,15 @@ describe('API resources', () => {
       ['POST', '/api/tools/printer/status', { status: 'broken' }, /^body\.status: /],
       ['POST', '/api/maintenance/printer/service', { note: '' }, /^body\.note: say what was done/],
       ['PUT', '/api/affiliates/eve', { name: 'Eve', badges: ['nothex'] }, /^body\.badges\.0: /],
+      ['GET', '/api/billing/statement?from=2026-05&to=2026-04', undefined, /^query\.to: the last month comes before the first/],
+      ['PUT', '/api/affiliates/eve', { name: 'E'.repeat(900_000) }, /^body\.name: at most 200 characters$/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve', badges: Array.from({ length: 33 }, (_, i) => `0E${i.toString(16).padStart(6, '0')}`) }, /^body\.badges: at most 32 badges$/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve\u001b[2J' }, /^body\.name: control characters and bidirectional overrides are not allowed/],
+      ['PUT', '/api/affiliates/eve', { name: 'Eve\u202egnp.exe' }, /^body\.name: control characters/],
+      ['POST', '/api/billing/corrections', { sessionId: 'x', reason: 'custodian (approved)\u0000\u202e\u001b[31m', void: true }, /^body\.reason: control characters/],
+      ['POST', '/api/maintenance/printer/service', { note: 'fan \u001b]0;owned\u0007' }, /^body\.note: control characters/],
+      ['POST', '/api/tools/printer/status', { status: 'blocked', reason: 'belt', by: 'custodian (approved)' }, /^body: Unrecognized key: "by"/],
+      ['GET', `/api/sessions?tool=${'t'.repeat(65)}`, undefined, /^query\.tool: at most 64 characters/],
     ];
     for (const [method, url, body, message] of cases) {
       const res = await lab.call(method, url, 'admin', body);
@@ -132,6 +156,9 @@ describe('API resources', () => {
     }
     expect((await lab.call('GET', '/api/tools/laser', 'admin')).body).toEqual({ error: 'unknown-tool', message: 'no tool "laser" (known: printer)' });
     expect((await lab.call('GET', '/api/nothing', 'admin')).body).toEqual({ error: 'not-found', message: 'no route GET /api/nothing' });
+    // a reason or a note may have line breaks; a name may not
+    expect((await lab.call('POST', '/api/maintenance/printer/service', 'maintainer', { note: 'belt tensioned\nnozzle cleaned' })).status).toBe(201);
+    expect((await lab.call('PUT', '/api/affiliates/eve', 'admin', { name: 'Eve\nMallory' })).body.message).toMatch(/^body\.name: .*nor line breaks$/);
   });
 
   it('counts run hours to the next service, logs services and resets the counter', async () => {
@@ -160,11 +187,18 @@ describe('API resources', () => {
     const saved = await lab.call('PUT', '/api/affiliates/cy', 'custodian', { name: 'Cy', badges: ['0A0B0C0D'] });
     expect(saved.body).toMatchObject({ id: 'cy', name: 'Cy', status: 'active', badges: ['0A0B0C0D'], qualifications: [] });
     expect((await lab.call('PUT', '/api/affiliates/dee', 'custodian', { name: 'Dee', badges: ['0a0b0c0d'] })).body).toMatchObject({ error: 'conflict', message: expect.stringContaining('already belongs to cy') });
-    expect((await lab.call('POST', '/api/affiliates/cy/qualifications', 'custodian', { toolId: 'printer' })).body.qualifications).toEqual([{ toolId: 'printer', expiresAt: null }]);
-    expect((await lab.call('POST', '/api/affiliates/cy/qualifications', 'custodian', { toolId: 'lathe' })).status).toBe(404);
-    expect((await lab.call('POST', '/api/affiliates/nobody/qualifications', 'custodian', { toolId: 'printer' })).status).toBe(404);
+    expect((await lab.call('POST', '/api/affiliates/cy/qualifications', 'custodian', { tool: 'printer' })).body.qualifications).toEqual([{ tool: 'printer', expires: null }]);
+    expect((await lab.call('POST', '/api/affiliates/cy/qualifications', 'custodian', { tool: 'lathe' })).status).toBe(404);
+    expect((await lab.call('POST', '/api/affiliates/nobody/qualifications', 'custodian', { tool: 'printer' })).status).toBe(404);
+    // what is read can be written back as it is
+    const read = (await lab.call('GET', '/api/affiliates/cy', 'custodian')).body;
+    const { id: _id, ...body } = { ...read, qualifications: [{ tool: 'printer', expires: '2030-06-30' }] };
+    expect((await lab.call('PUT', '/api/affiliates/cy', 'custodian', body)).body.qualifications).toEqual([{ tool: 'printer', expires: '2030-06-30T23:59:59.999Z' }]);
+    const again = (await lab.call('GET', '/api/affiliates/cy', 'custodian')).body;
+    const { id: _again, ...same } = again;
+    expect((await lab.call('PUT', '/api/affiliates/cy', 'custodian', same)).body).toEqual(again);
     const withdrawn = await lab.call('DELETE', '/api/affiliates/cy/qualifications/printer', 'admin');
-    expect(withdrawn.body.qualifications[0].expiresAt <= new Date().toISOString()).toBe(true);
+    expect(withdrawn.body.qualifications[0].expires <= new Date().toISOString()).toBe(true);
     expect((await lab.call('DELETE', '/api/affiliates/cy/qualifications/printer', 'admin')).status).toBe(404);
     // the access decision sees it at once
     lab.sim.badge('0A0B0C0D');

@@ -17,6 +17,8 @@ const config = billingSchema.parse({
   currency: 'CAD',
   technicianRate: '25.00',
   materials: { PLA: { pricePerGram: '0.031' } },
+  // corrections of any size: what is checked here is the arithmetic, not the bounds
+  corrections: { maxTechnicianFactor: 1000 },
   tools: {
     printer: {
       material: 'PLA',

@@ -277,7 +277,7 @@ describe('a correction that repays the last co-owner', () => {
       const res = await gw.fetch(`${gw.url}/api/billing/corrections`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ sessionId: c.data.sessionId, useType: 'commercial', reason: 'sold prints', by: 'custodian' }),
+        body: JSON.stringify({ sessionId: c.data.sessionId, useType: 'commercial', reason: 'sold prints' }),
       });
       expect(res.status).toBe(201);
       corrections.push((await res.json()) as (typeof corrections)[number]);
@@ -299,7 +299,7 @@ describe('a correction that repays the last co-owner', () => {
     const again = await gw.fetch(`${gw.url}/api/billing/corrections`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ sessionId: charges[3]!.data.sessionId, technicianMin: 0, reason: 'checked again', by: 'custodian' }),
+      body: JSON.stringify({ sessionId: charges[3]!.data.sessionId, technicianMin: 0, reason: 'checked again' }),
     });
     expect(again.status).toBe(201);
     await badgeSession(gw, sim, 5);

@@ -144,7 +144,7 @@ describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', ()
     expect(scriptErrors(page)).toEqual([]);
   });
 
-  it('the custodian corrects Ada’s session with a reason, exports the CSV and closes the month', { timeout: 60_000 }, async () => {
+  it('the custodian corrects Ada’s session with a reason, exports the CSV and closes the month before', { timeout: 60_000 }, async () => {
     const page = await open('/');
     await page.getByLabel('Token').fill(tokens.custodian);
     await page.getByRole('button', { name: 'Log in' }).click();
@@ -179,8 +179,12 @@ describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', ()
     expect(csv.filter((l) => l.includes(',printer,ada,'))).toHaveLength(2);
     expect(csv.some((l) => l.includes('spool weighed after the print: 40 g used'))).toBe(true);
 
-    // closing asks first; cancelling changes nothing
+    // closing asks first; cancelling changes nothing. The running month cannot be closed: the one before.
     const close = page.getByRole('button', { name: /^Close / });
+    const thisMonth = (await close.textContent())!;
+    const now = new Date();
+    await page.getByLabel('Period').fill(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1)).toISOString().slice(0, 7));
+    await poll(() => close.textContent()).not.toBe(thisMonth);
     await close.click();
     await page.getByRole('dialog').getByRole('button', { name: 'Cancel' }).click();
     expect((await api(`/api/billing/statement?from=${new Date().toISOString().slice(0, 7)}`, tokens.custodian)).closedPeriods).toEqual([]);

@@ -168,8 +168,8 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
   afterEach(async () => {
     for (const tool of TOOLS) {
       nodes[tool].setBusy(false);
-      if ((await toolView(tool)).status !== 'available') await api('POST', `/api/tools/${tool}/status`, { status: 'available', by: 'test' });
-      if ((await toolView(tool)).session) await api('POST', `/api/tools/${tool}/session/stop`, { by: 'test' });
+      if ((await toolView(tool)).status !== 'available') await api('POST', `/api/tools/${tool}/status`, { status: 'available' });
+      if ((await toolView(tool)).session) await api('POST', `/api/tools/${tool}/session/stop`, {});
       await waitFor(async () => !nodes[tool].truth().relay.sensed && !nodeOf(tool).isBusy && (await toolView(tool)).session === null, 5000, `${tool} off and idle`);
     }
   });
@@ -210,10 +210,10 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       const shown = nodes.lathe.truth().indications.length;
       await badgeIn('lathe', ADA);
 
-      const blocked = await api<ToolView>('POST', '/api/tools/lathe/status', { status: 'blocked', reason: 'chuck cracked', by: 'mo' });
+      const blocked = await api<ToolView>('POST', '/api/tools/lathe/status', { status: 'blocked', reason: 'chuck cracked' });
       expect(blocked.status).toBe(200);
-      expect(blocked.body).toMatchObject({ status: 'blocked', statusReason: 'chuck cracked', statusBy: 'mo', session: { affiliateId: 'ada' } });
-      expect(data('tool.status', 'lathe', mark)).toEqual([{ status: 'blocked', reason: 'chuck cracked', by: 'mo' }]);
+      expect(blocked.body).toMatchObject({ status: 'blocked', statusReason: 'chuck cracked', statusBy: 'test', session: { affiliateId: 'ada' } });
+      expect(data('tool.status', 'lathe', mark)).toEqual([{ status: 'blocked', reason: 'chuck cracked', by: 'test' }]);
 
       nodes.lathe.badge(BO); // qualified, but the tool is blocked (before "in use": the block is what to tell them)
       await decisions('lathe', mark, 2);
@@ -231,7 +231,7 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       expect(bad.body.message).toMatch(/^body\.status: /);
       expect((await api<ApiError>('POST', '/api/tools/drill/status', { status: 'blocked' })).status).toBe(404);
 
-      expect((await api<ToolView>('POST', '/api/tools/lathe/status', { status: 'available', by: 'mo' })).body).toMatchObject({ status: 'available', session: null });
+      expect((await api<ToolView>('POST', '/api/tools/lathe/status', { status: 'available' })).body).toMatchObject({ status: 'available', session: null });
       await badgeIn('lathe', FAY);
       expect((await toolView('lathe')).inUse).toBe(true);
 
@@ -439,10 +439,10 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       expect(started.useType).toBe('project');
       expect((await toolView('printer')).session).toMatchObject({ useType: 'project' });
 
-      const changed = await api<SessionUsage>('PUT', '/api/tools/printer/session/use-type', { useType: 'community', by: 'ada' });
+      const changed = await api<SessionUsage>('PUT', '/api/tools/printer/session/use-type', { useType: 'community' });
       expect(changed.status).toBe(200);
       expect(changed.body).toMatchObject({ sessionId: started.sessionId, useType: 'community', endedAt: null });
-      expect(data('session.use-type', 'printer', mark)).toEqual([{ sessionId: started.sessionId, useType: 'community', previous: 'project', by: 'ada' }]);
+      expect(data('session.use-type', 'printer', mark)).toEqual([{ sessionId: started.sessionId, useType: 'community', previous: 'project', by: 'test' }]);
       expect((await toolView('printer')).session).toMatchObject({ useType: 'community' });
 
       const unknown = await api<ApiError>('PUT', '/api/tools/printer/session/use-type', { useType: 'hobby' });
@@ -459,19 +459,19 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
     });
 
     it('a maintainer\'s force stop ends a busy session at once and switches off', async () => {
-      const noSession = await api<ApiError>('POST', '/api/tools/printer/session/stop', { by: 'mo' });
+      const noSession = await api<ApiError>('POST', '/api/tools/printer/session/stop', {});
       expect(noSession.status).toBe(409);
 
       const mark = lastEventId();
       const started = await badgeIn('printer', CY);
       await setBusy('printer', true);
-      const stopped = await api<SessionUsage>('POST', '/api/tools/printer/session/stop', { by: 'mo' });
+      const stopped = await api<SessionUsage>('POST', '/api/tools/printer/session/stop', {});
       expect(stopped.status).toBe(200);
       expect(stopped.body).toMatchObject({ sessionId: started.sessionId, affiliateId: 'cy' });
       expect(stopped.body.endedAt).not.toBeNull();
 
       const ended = await sessionEnd('printer', mark);
-      expect(ended).toMatchObject({ sessionId: started.sessionId, reason: 'force-stop', stoppedBy: 'mo' });
+      expect(ended).toMatchObject({ sessionId: started.sessionId, reason: 'force-stop', stoppedBy: 'test' });
       expect(events('session.end-deferred', 'printer', mark)).toEqual([]);
       expect(nodeOf('printer').isBusy).toBe(true); // cut while busy: a maintainer's call
       expect(relaySets.printer.slice(-2)).toEqual([true, false]);

@@ -5,7 +5,7 @@
 import { resolve } from 'node:path';
 import { AccessStore } from './access/store.js';
 import type { LoadedConfig } from './config/load.js';
-import type { DeviceConfig, ToolConfig } from './config/schema.js';
+import { useTypeIds, type DeviceConfig, type ToolConfig } from './config/schema.js';
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
@@ -129,13 +129,13 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       bridge = new UpstreamBridge(config.bridge, journal, log.child({ part: 'bridge' }), { health: summary, devices: () => [...devices.values()].map((d) => ({ id: d.id, state: d.health().state })) });
       bridge.start();
     }
-    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), config.useTypes) : null;
-    const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: config.useTypes, clock, billing, technicians: config.billing?.technicians ?? [], storage };
+    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), useTypeIds(config.useTypes)) : null;
+    const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: useTypeIds(config.useTypes), clock, billing, technicians: config.billing?.technicians ?? [], storage };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
 
     const http = config.gateway.http;
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge, broker, storage, access, metricsPublic: http.metricsPublic }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge, broker, storage, access, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

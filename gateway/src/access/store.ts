@@ -4,26 +4,33 @@
  */
 import { parse as parseCsv } from 'csv-parse/sync';
 import { z } from 'zod';
+import { freeText } from '../config/common.js';
 import type { Journal } from '../journal/journal.js';
 import { normaliseUid, type AccessData, type Affiliate, type AffiliateStatus, type Qualification } from './decide.js';
 
 const id = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
 const uid = z
   .string()
+  .max(64, 'a badge UID is 1 to 10 bytes of hex')
   .transform(normaliseUid)
   .pipe(z.string().regex(/^([0-9A-F]{2}){1,10}$/, 'a badge UID is 1 to 10 bytes of hex'));
-const qualification = z.strictObject({
+export const qualification = z.strictObject({
   tool: id.describe('The tool id.'),
   expires: z.iso.date().or(z.iso.datetime()).nullable().default(null).describe('Date (the end of that day, UTC) or date-time; null: does not expire.'),
 });
 
+/** Badges one affiliate may hold: a few cards, fobs and a phone, with room to spare. */
+export const MAX_BADGES = 32;
+/** Qualifications one affiliate may hold. */
+export const MAX_QUALIFICATIONS = 256;
+
 export const affiliateSchema = z.strictObject({
   id: id.describe('Affiliate id, used in the journal, tokens and billing.'),
-  name: z.string().min(1).describe('Full name, e.g. "Ada Lovelace".'),
+  name: freeText(200).min(1).describe('Full name, e.g. "Ada Lovelace"; at most 200 characters.'),
   status: z.enum(['active', 'suspended']).default('active').describe('suspended: every badge of theirs is refused, but for ending their own session.'),
-  badges: z.array(uid).default([]).describe('Badge UIDs in hex, in any notation (04A1B2C3, 04:a1:b2:c3); stored as uppercase hex.'),
-  qualifications: z.array(qualification).default([]).describe('The tools they are trained on, each with an optional expiry.'),
-  useType: id.optional().describe('Use type of their sessions unless changed during one (commercial, community, project…); default: the first of useTypes.'),
+  badges: z.array(uid).max(MAX_BADGES, `at most ${MAX_BADGES} badges`).default([]).describe(`Badge UIDs in hex, in any notation (04A1B2C3, 04:a1:b2:c3); stored as uppercase hex; at most ${MAX_BADGES}.`),
+  qualifications: z.array(qualification).max(MAX_QUALIFICATIONS, `at most ${MAX_QUALIFICATIONS} qualifications`).default([]).describe('The tools they are trained on, each with an optional expiry.'),
+  useType: id.nullish().describe('Use type of their sessions unless changed during one (commercial, community, project…); default (or null): the first of useTypes.'),
 });
 export type AffiliateInput = z.input<typeof affiliateSchema>;
 
@@ -93,7 +100,9 @@ export class AccessStore {
     const rows = this.journal.prepared('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
     const badges = new Map<string, string[]>();
     for (const b of this.journal.prepared('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[]) {
-      badges.set(b.affiliate_id, [...(badges.get(b.affiliate_id) ?? []), b.uid]);
+      const own = badges.get(b.affiliate_id);
+      if (own) own.push(b.uid);
+      else badges.set(b.affiliate_id, [b.uid]);
     }
     return rows.map((r) => ({ ...r, badges: badges.get(r.id) ?? [] }));
   }

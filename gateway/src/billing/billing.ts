@@ -224,6 +224,7 @@ export class Billing {
     if (change.kind === 'use-type' && this.useTypes && !this.useTypes.includes(change.useType)) {
       throw new BillingError(`unknown use type "${change.useType}" (this lab has ${this.useTypes.join(', ')})`);
     }
+    if (inputs !== null) this.checkBounds(change, inputs);
     let after: CorrectionEventData['after'];
     let pools = false;
     if (change.kind === 'void') after = { useType, inputs: null, price: null, parts: [] };
@@ -251,6 +252,22 @@ export class Billing {
       if (pools) this.pool(toolId, sessionId, eventId, after.inputs!);
       return { ...data, eventId };
     });
+  }
+
+  /** The configured bounds on a correction's technician time and filament. */
+  private checkBounds(change: CorrectionChange, inputs: ChargeInputs): void {
+    const bounds = this.cfg.corrections;
+    if (change.kind === 'material' && change.filamentG > bounds.maxFilamentG) {
+      throw new BillingError(`filamentG: ${change.filamentG} g is more than the ${bounds.maxFilamentG} g a correction may set (billing.corrections.maxFilamentG)`);
+    }
+    if (change.kind === 'technician') {
+      const inc = inputs.tariff?.incrementMin ?? 1;
+      const sessionMin = Math.max(1, Math.ceil(inputs.usage.durationS / 60 / inc)) * inc;
+      const most = sessionMin * bounds.maxTechnicianFactor;
+      if (change.technicianMin > most) {
+        throw new BillingError(`technicianMin: ${change.technicianMin} min is more than ${bounds.maxTechnicianFactor} × the session's ${sessionMin} min (billing.corrections.maxTechnicianFactor): at most ${most} min`);
+      }
+    }
   }
 
   // ---- reading ----

@@ -55,6 +55,13 @@ export const billingSchema = z.strictObject({
     .default({})
     .describe('Price per gram by material name (as in a printer\'s filament.material), e.g. PLA: { pricePerGram: "0.025" }.'),
   tools: z.record(id, toolBilling).default({}).describe('Billing per tool (by tool id): its material, tariffs and co-owner agreement; sessions of a tool not listed are not charged.'),
+  corrections: z
+    .strictObject({
+      maxTechnicianFactor: z.number().min(0).max(1000).default(2).describe("A correction's technician time is at most this many times the session's length (its duration rounded up to its tariff's increment, at least one increment; whole minutes without a tariff)."),
+      maxFilamentG: z.number().min(0).max(1_000_000).default(10_000).describe("A correction's filament is at most this many grams."),
+    })
+    .default({ maxTechnicianFactor: 2, maxFilamentG: 10_000 })
+    .describe('Bounds on corrections, so that a slip of the keyboard cannot charge a fortune; a larger correction is refused with the bound.'),
 });
 
 export type BillingConfig = z.output<typeof billingSchema>;

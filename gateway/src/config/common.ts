@@ -55,3 +55,19 @@ export function meterPhysicsKeys(what: string) {
       .describe(`How many seconds ${what}'s time counters may gain per second of the gateway's clock (its own clock may run a few percent fast); its energy is bounded over the same time. A simulator running faster than life needs its timeScale, or more, here.`),
   };
 }
+
+/** Control characters (C0, DEL, C1) and the bidirectional marks, overrides and isolates, which make a text show as something else. */
+// eslint-disable-next-line no-control-regex -- finding control characters is the point
+const UNSAFE = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+const UNSAFE_IN_LINE = /[\t\n]/u;
+
+/**
+ * Text a person writes (a name, a reason, a note): at most `max` characters, and none of the
+ * characters that would rewrite a terminal or reorder what a reader sees; `lines` allows line
+ * breaks and tabs (a reason or a note).
+ */
+export const freeText = (max: number, opts: { lines?: boolean } = {}) =>
+  z
+    .string()
+    .max(max, `at most ${max} characters`)
+    .refine((s) => !UNSAFE.test(s) && (opts.lines || !UNSAFE_IN_LINE.test(s)), `control characters and bidirectional overrides are not allowed${opts.lines ? '' : ', nor line breaks'}`);

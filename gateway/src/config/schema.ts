@@ -212,23 +212,41 @@ function simulatorClockRates(
 }
 
 /** Billed tools exist; tariffs are for configured use types. */
-function billingReferences(cfg: { useTypes: readonly string[]; tools: readonly { id: string }[]; billing?: { tools: Record<string, { tariffs: Record<string, unknown> }> } | undefined }, ctx: z.RefinementCtx): void {
+function billingReferences(cfg: { useTypes: readonly UseType[]; tools: readonly { id: string }[]; billing?: { tools: Record<string, { tariffs: Record<string, unknown> }> } | undefined }, ctx: z.RefinementCtx): void {
   for (const [toolId, t] of Object.entries(cfg.billing?.tools ?? {})) {
     if (!cfg.tools.some((x) => x.id === toolId)) ctx.addIssue({ code: 'custom', path: ['billing', 'tools', toolId], message: `no tool "${toolId}" in tools` });
+    const ids = useTypeIds(cfg.useTypes);
     for (const useType of Object.keys(t.tariffs)) {
-      if (!cfg.useTypes.includes(useType)) ctx.addIssue({ code: 'custom', path: ['billing', 'tools', toolId, 'tariffs', useType], message: `unknown use type "${useType}" (useTypes: ${cfg.useTypes.join(', ')})` });
+      if (!ids.includes(useType)) ctx.addIssue({ code: 'custom', path: ['billing', 'tools', toolId, 'tariffs', useType], message: `unknown use type "${useType}" (useTypes: ${ids.join(', ')})` });
     }
   }
 }
 
 /** Affiliates' default use types are among the configured ones. */
-function useTypeReferences(cfg: { useTypes: readonly string[]; affiliates: readonly { useType?: string | undefined }[] }, ctx: z.RefinementCtx): void {
+function useTypeReferences(cfg: { useTypes: readonly UseType[]; affiliates: readonly { useType?: string | null | undefined }[] }, ctx: z.RefinementCtx): void {
+  const ids = useTypeIds(cfg.useTypes);
+  ids.forEach((id, i) => {
+    if (ids.indexOf(id) !== i) ctx.addIssue({ code: 'custom', path: ['useTypes', i], message: `duplicate use type "${id}"` });
+  });
   cfg.affiliates.forEach((a, i) => {
-    if (a.useType !== undefined && !cfg.useTypes.includes(a.useType)) {
-      ctx.addIssue({ code: 'custom', path: ['affiliates', i, 'useType'], message: `unknown use type "${a.useType}" (useTypes: ${cfg.useTypes.join(', ')})` });
+    if (a.useType != null && !ids.includes(a.useType)) {
+      ctx.addIssue({ code: 'custom', path: ['affiliates', i, 'useType'], message: `unknown use type "${a.useType}" (useTypes: ${ids.join(', ')})` });
     }
   });
 }
+
+const useTypeId = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores');
+const useTypeSchema = z
+  .union([
+    useTypeId,
+    z.strictObject({
+      id: useTypeId.describe('The use type, as tariffs and the journal name it.'),
+      selfService: z.boolean().default(false).describe('An affiliate may switch their own running session to it; otherwise only a custodian, maintainer or admin may (a cheaper use type is a custodian\'s decision).'),
+    }),
+  ])
+  .transform((u) => (typeof u === 'string' ? { id: u, selfService: false } : u));
+export type UseType = z.output<typeof useTypeSchema>;
+export const useTypeIds = (useTypes: readonly UseType[]): string[] => useTypes.map((u) => u.id);
 
 function uniqueIds(devices: readonly { id?: unknown }[], ctx: z.RefinementCtx): void {
   const seen = new Map<unknown, number>();
@@ -252,8 +270,12 @@ export const configSchema = z
             port: z.number().int().min(0).max(65_535).default(8080).describe('TCP port of the HTTP API and the dashboard; ovn-gateway run --http-port overrides it.'),
             demoTokens: z.boolean().default(false).describe('For a demonstration: make one API token per role at every start and log their login links. Never on a real lab.'),
             metricsPublic: z.boolean().default(false).describe('Serve /metrics without a token (for a Prometheus on a trusted network).'),
+            trustProxy: z
+              .array(z.union([z.ipv4(), z.ipv6(), z.cidrv4(), z.cidrv6()], { error: 'an IP address or a CIDR range (10.0.0.0/8)' }))
+              .default([])
+              .describe("Reverse proxies in front of the gateway (addresses or CIDR ranges): a request from one of them names its client in X-Forwarded-For, which counts wrong tokens per client. From any other address the header is ignored; empty: always ignored."),
           })
-          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false })
+          .default({ host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false, trustProxy: [] })
           .describe('The HTTP API and the dashboard.'),
         log: z
           .strictObject({
@@ -265,7 +287,7 @@ export const configSchema = z
         checkpointS: z.number().min(1).max(300).default(5).describe("Seconds between saves of open sessions' meters and running print jobs' progress; a crash or power cut loses at most this much usage."),
         minFreeMb: z.number().min(0).default(100).describe('Free space the data directory must keep, in MB; below it new sessions are refused and health says so.'),
       })
-      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })
+      .default({ name: 'ovn-gateway', dataDir: './data', http: { host: '127.0.0.1', port: 8080, demoTokens: false, metricsPublic: false, trustProxy: [] }, log: { level: 'info', format: 'auto' }, checkpointS: 5, minFreeMb: 100 })
       .describe('This gateway: its name, data directory, HTTP API, log and storage limits.'),
     devices: z
       .array(deviceSchema)
@@ -278,10 +300,10 @@ export const configSchema = z
       .default([])
       .describe('Shared tools, each assembled from devices by their roles (node, switch, meter, readers, printer), with its access and session rules; each needs a node or a switch.'),
     useTypes: z
-      .array(z.string().regex(/^[a-z0-9][a-z0-9._-]{0,62}$/, 'lowercase letters, digits, dots, dashes and underscores'))
+      .array(useTypeSchema)
       .min(1)
-      .default(['commercial', 'community', 'project'])
-      .describe('Kinds of use a session can have (tariffs differ by them); the first is the default for affiliates without one.'),
+      .prefault(['commercial', 'community', 'project'])
+      .describe('Kinds of use a session can have (tariffs differ by them), each an id or { id, selfService }; the first is the default for affiliates without one. An affiliate may switch their running session only to a self-service one; staff change any.'),
     ledger: ledgerSchema.optional().describe("The network's ledger; without it nothing is sent (the journal keeps everything)."),
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),

@@ -6,6 +6,7 @@
  * plugin around the routes it guards. Errors have one shape: `{ error, message }`.
  */
 import Fastify from 'fastify';
+import helmet from '@fastify/helmet';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -15,7 +16,7 @@ import { VERSION } from '../version.js';
 import { authenticate, FailureLimit, requireRole } from './auth.js';
 import type { AppContext } from './context.js';
 import { registerDashboard } from './dashboard.js';
-import { errorBody, errorHandler } from './errors.js';
+import { clientError, codeOf, errorBody, errorHandler, frameworkError, HttpError, shownPath } from './errors.js';
 import { EventHub } from './events.js';
 import { health } from './health.js';
 import { Metrics } from './metrics.js';
@@ -31,19 +32,41 @@ import { TokenCheck } from './tokens.js';
 
 export type { AppContext } from './context.js';
 
+/** Longest URL served: no route nor file of the gateway comes near it. */
+export const MAX_URL = 2048;
 /** Largest G-code file accepted for print-host mode. */
 const MAX_GCODE_BYTES = 256 * 1024 * 1024;
 
-const refusals = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 429: errorBody };
+const refusals = { 400: errorBody, 401: errorBody, 403: errorBody, 404: errorBody, 414: errorBody, 415: errorBody, 429: errorBody };
+
+/**
+ * The dashboard loads its modules and style sheet from here and nothing else: no inline script
+ * or style, no framing by another site. No upgrade-insecure-requests: a lab network is often
+ * plain HTTP.
+ */
+const CSP = {
+  useDefaults: false,
+  directives: { defaultSrc: ["'self'"], baseUri: ["'self'"], formAction: ["'self'"], frameAncestors: ["'none'"], imgSrc: ["'self'", 'data:'], objectSrc: ["'none'"], scriptSrcAttr: ["'none'"] },
+};
 
 export function buildApp(ctx: AppContext, log: Logger) {
   // Requests are not logged one by one (a tablet polling health would flood the SD card).
-  const app = Fastify({ loggerInstance: log.child({ part: 'http' }, { level: 'warn' }) }).withTypeProvider<ZodTypeProvider>();
+  const app = Fastify({
+    loggerInstance: log.child({ part: 'http' }, { level: 'warn' }),
+    // the client's address from X-Forwarded-For only when the request comes from one of these proxies
+    trustProxy: ctx.trustProxy.length ? [...ctx.trustProxy] : false,
+    frameworkErrors: frameworkError,
+    clientErrorHandler: clientError,
+  }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.addContentTypeParser(['text/plain', 'application/octet-stream', 'text/x-gcode'], { parseAs: 'string', bodyLimit: MAX_GCODE_BYTES }, (_req, body, done) => done(null, body));
   app.setErrorHandler(errorHandler(log));
-  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: 'not-found', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  app.addHook('onRequest', async (req) => {
+    if (req.url.length > MAX_URL) throw new HttpError(414, codeOf(414), `this URL has ${req.url.length} characters, more than the ${MAX_URL} the gateway reads: ${req.method} ${shownPath(req.url)}`);
+  });
+  app.setNotFoundHandler((req, reply) => void reply.code(404).send({ error: codeOf(404), message: `no route ${req.method} ${shownPath(req.url)}` }));
+  void app.register(helmet, { contentSecurityPolicy: CSP, referrerPolicy: { policy: 'no-referrer' }, xFrameOptions: { action: 'deny' }, strictTransportSecurity: false, crossOriginEmbedderPolicy: false });
 
   const tokens = new TokenCheck(ctx.journal);
   const failures = new FailureLimit();
@@ -52,6 +75,15 @@ export function buildApp(ctx: AppContext, log: Logger) {
   events.start();
   app.decorateRequest('auth', null);
   app.addHook('onResponse', async (req, reply) => metrics.observe(req, reply));
+  // Every change made through the API is journaled with the token that made it (its id and name), whatever the change's own event says.
+  app.addHook('onResponse', async (req, reply) => {
+    if (req.method === 'GET' || req.method === 'HEAD' || req.auth === null || reply.statusCode >= 400) return;
+    try {
+      ctx.journal.record('api.action', null, { method: req.method, route: req.routeOptions.url ?? null, params: req.params, status: reply.statusCode, tokenId: req.auth.id, name: req.auth.name, role: req.auth.role });
+    } catch (err) {
+      log.error({ err, method: req.method, url: req.url, tokenId: req.auth.id }, 'an API action could not be journaled with its token');
+    }
+  });
   // before the server waits for its connections to end: the event streams would keep it open
   app.addHook('preClose', async () => {
     events.stop();
@@ -70,7 +102,8 @@ export function buildApp(ctx: AppContext, log: Logger) {
     },
     transform: jsonSchemaTransform,
   });
-  void app.register(swaggerUi, { routePrefix: '/api/docs' });
+  // Swagger UI sets styles inline: its pages alone allow them.
+  void app.register(swaggerUi, { routePrefix: '/api/docs', staticCSP: "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'; object-src 'none'" });
 
   // Public: the short health, and /metrics when the config says so.
   void app.register(async (pub) => {
@@ -95,7 +128,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
     for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes]) void api.register(routes, { ctx });
     api.get(
       '/api/events',
-      { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().optional() }) } },
+      { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().max(100).optional() }) } },
       async (req, reply) => events.connect(req, reply),
     );
   });

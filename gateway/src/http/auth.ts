@@ -1,8 +1,9 @@
 /**
  * Who is calling: the bearer token of each request, checked against the journal database,
  * and what its role may do. Wrong tokens from one address are counted; past a limit the
- * address is refused (429, Retry-After) until its window is over, valid token or not, so a
- * token cannot be guessed by trying.
+ * address's requests without a valid token are refused (429, Retry-After) until its window is
+ * over, so a token cannot be guessed by trying. A valid token is never refused: people who share
+ * an address (a lab's NAT, a reverse proxy) are not locked out by someone else's mistakes.
  */
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
@@ -65,19 +66,18 @@ function presented(req: FastifyRequest): string | null {
  */
 export function authenticate(tokens: TokenCheck, limit: FailureLimit, req: FastifyRequest, required: boolean): TokenInfo | null {
   const now = Date.now();
+  const token = presented(req);
+  const info = token ? tokens.check(token) : null;
+  if (info) return info;
+  // past the limit, what is not a valid token is refused unchecked
   const wait = limit.blockedFor(req.ip, now);
   if (wait !== null) throw new HttpError(429, 'too-many-requests', `too many wrong tokens from ${req.ip}; try again in ${wait} s`, { 'retry-after': String(wait) });
-  const token = presented(req);
   if (token === null) {
     if (!required) return null;
     throw new HttpError(401, 'unauthorized', 'this needs an API token: send "Authorization: Bearer <token>" (make one with: ovn-gateway tokens create --role …)');
   }
-  const info = token ? tokens.check(token) : null;
-  if (!info) {
-    limit.fail(req.ip, now);
-    throw new HttpError(401, 'bad-token', token ? 'this API token is not valid: unknown, mistyped or revoked' : 'the Authorization header must be "Bearer <token>"');
-  }
-  return info;
+  limit.fail(req.ip, now);
+  throw new HttpError(401, 'bad-token', token ? 'this API token is not valid: unknown, mistyped or revoked' : 'the Authorization header must be "Bearer <token>"');
 }
 
 /** Refuses (403) a caller whose role is not one of these. */
@@ -96,5 +96,5 @@ export const allow =
 /** The affiliate an affiliate token is bound to; null for the other roles, which see everyone's data. */
 export const ownAffiliate = (req: FastifyRequest): string | null => (req.auth?.role === 'affiliate' ? req.auth.affiliateId : null);
 
-/** The name that goes into the journal as who did it: the body's `by`, else the token's name or role. */
-export const actor = (req: FastifyRequest, by?: string | null): string => by ?? req.auth?.name ?? req.auth?.role ?? 'api';
+/** Who did it, for the journal's `by`: the token's name, else its affiliate or its role; never what the request says (the token's id is journaled with the action, app.ts). */
+export const actor = (req: FastifyRequest): string => req.auth?.name ?? req.auth?.affiliateId ?? req.auth?.role ?? 'api';

@@ -8,6 +8,7 @@ import type { UpstreamBridge } from '../mqtt/bridge.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import type { StorageMonitor } from '../journal/storage.js';
 import type { ToolSessions } from '../sessions/tool-sessions.js';
+import type { UseType } from '../config/schema.js';
 import { HttpError } from './errors.js';
 
 export interface AppContext {
@@ -28,6 +29,10 @@ export interface AppContext {
   access: AccessStore;
   /** Serve /metrics without a token. */
   metricsPublic: boolean;
+  /** Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For names the client. */
+  trustProxy: readonly string[];
+  /** The config's use types: which an affiliate may choose for their own session. */
+  useTypes: readonly UseType[];
 }
 
 const known = (m: ReadonlyMap<string, unknown>) => [...m.keys()].join(', ') || 'none';

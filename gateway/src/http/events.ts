@@ -16,12 +16,17 @@ import { chargeCost, liveSession, toolState, toolView } from './views.js';
 
 export const TICK_MS = 2000;
 export const MAX_CLIENTS = 50;
+/** Streams one token, and one affiliate with all their tokens, may hold at once (a few tabs and a phone). */
+export const MAX_PER_TOKEN = 4;
+/** Streams kept for staff roles: affiliates together never hold more than MAX_CLIENTS minus this. */
+export const STAFF_SHARE = 10;
 /** Unsent bytes after which a client that does not read is dropped. */
 const MAX_BUFFERED = 1024 * 1024;
 const PING_EVERY_TICKS = 8;
 
 interface Client {
   res: ServerResponse;
+  tokenId: string | null;
   /** An affiliate token's affiliate: only their sessions. */
   affiliate: string | null;
 }
@@ -66,8 +71,8 @@ export class EventHub {
 
   /** Takes over the request's socket for the event stream. */
   connect(req: FastifyRequest, reply: FastifyReply): void {
-    if (this.clients.size >= this.maxClients) throw new HttpError(503, 'too-many-clients', `the gateway serves ${this.maxClients} event streams at most; close another tab or try again later`, { 'retry-after': '10' });
-    const client: Client = { res: reply.raw, affiliate: req.auth?.role === 'affiliate' ? req.auth.affiliateId : null };
+    const client: Client = { res: reply.raw, tokenId: req.auth?.id ?? null, affiliate: req.auth?.role === 'affiliate' ? req.auth.affiliateId : null };
+    this.admit(client);
     reply.hijack();
     reply.raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
     reply.raw.write('retry: 3000\n\n');
@@ -79,6 +84,23 @@ export class EventHub {
     // What there is now, so a page has everything at once.
     for (const t of this.ctx.tools.values()) this.send(client, 'tool', toolView(this.ctx, t, client.affiliate));
     for (const d of this.ctx.devices.values()) this.send(client, 'device', this.deviceView(d.id));
+  }
+
+  /** Refuses a stream past the limits: per token, per affiliate, affiliates together, everyone. */
+  private admit(client: Client): void {
+    const refuse = (status: number, message: string) => new HttpError(status, 'too-many-clients', `${message}; close another tab or try again later`, { 'retry-after': '10' });
+    let ofToken = 0;
+    let ofAffiliate = 0;
+    let affiliates = 0;
+    for (const c of this.clients) {
+      if (c.tokenId === client.tokenId) ofToken++;
+      if (c.affiliate !== null) affiliates++;
+      if (client.affiliate !== null && c.affiliate === client.affiliate) ofAffiliate++;
+    }
+    if (ofToken >= MAX_PER_TOKEN) throw refuse(429, `this token already holds ${MAX_PER_TOKEN} event streams, the most one token may`);
+    if (ofAffiliate >= MAX_PER_TOKEN) throw refuse(429, `affiliate ${client.affiliate} already holds ${MAX_PER_TOKEN} event streams, the most one affiliate may`);
+    if (client.affiliate !== null && affiliates >= this.maxClients - STAFF_SHARE) throw refuse(503, `affiliates hold ${affiliates} event streams, the most they may together (the rest is kept for staff)`);
+    if (this.clients.size >= this.maxClients) throw refuse(503, `the gateway serves ${this.maxClients} event streams at most`);
   }
 
   stop(): void {

@@ -5,6 +5,8 @@ export function h(tag, props = {}, ...children) {
     if (v === undefined || v === null || v === false) continue;
     if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
     else if (k === 'class') el.className = v;
+    // through the CSS object model: the Content-Security-Policy refuses style attributes
+    else if (k === 'style') el.style.cssText = v;
     else if (k in el && typeof v !== 'string') el[k] = v;
     else el.setAttribute(k, v === true ? '' : v);
   }

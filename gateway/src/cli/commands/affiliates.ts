@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { readFileSync } from 'node:fs';
 import { AccessStore } from '../../access/store.js';
 import { loadConfig } from '../../config/load.js';
+import { useTypeIds } from '../../config/schema.js';
 import { CliError, withData, withJournal, type DataOptions } from '../common.js';
 
 const withStore = <T>(opts: DataOptions, fn: (store: AccessStore) => T): T => withJournal(opts, (journal) => fn(new AccessStore(journal)));
@@ -34,7 +35,7 @@ export function registerAffiliateCommands(program: Command): void {
     .option('--use-type <type>', 'default use type of their sessions (one of the config\'s useTypes)')
     .action((id: string, opts: DataOptions & { name: string; badge?: string[]; suspended?: boolean; useType?: string }) => {
       if (opts.useType && opts.config) {
-        const { useTypes } = loadConfig(opts.config).config;
+        const useTypes = useTypeIds(loadConfig(opts.config).config.useTypes);
         if (!useTypes.includes(opts.useType)) throw new CliError(`unknown use type "${opts.useType}" (useTypes in ${opts.config}: ${useTypes.join(', ')})`);
       }
       withStore(opts, (store) => {

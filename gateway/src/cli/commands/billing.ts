@@ -7,6 +7,7 @@ import { BillingError } from '../../billing/money.js';
 import { statementCsv, statementTable } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { loadConfig } from '../../config/load.js';
+import { useTypeIds } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import { CliError, withJournal } from '../common.js';
 
@@ -17,7 +18,7 @@ function withBilling<T>(opts: { config: string }, fn: (billing: Billing, journal
   const billing = cfg.billing;
   return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) => {
     try {
-      return fn(new Billing(billing, journal, printerMaterials(cfg), cfg.useTypes), journal);
+      return fn(new Billing(billing, journal, printerMaterials(cfg), useTypeIds(cfg.useTypes)), journal);
     } catch (err) {
       if (err instanceof BillingError) throw new CliError(err.message);
       throw err;

@@ -28,20 +28,18 @@ export function registerSessionCommands(program: Command): void {
   sessions
     .command('stop')
     .argument('<tool>')
-    .description("end the tool's running session now and switch it off, even while it is busy (a maintainer's forced stop)")
-    .option('--by <who>', 'who stops it', 'cli')
+    .description("end the tool's running session now and switch it off, even while it is busy (a maintainer's forced stop; journaled with the token's name)")
     .option('--url <url>', 'the gateway', DEFAULT_URL)
-    .action(async (tool: string, opts: { by: string; url: string }) => {
-      console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/stop`, jsonBody('POST', { by: opts.by }))) + '\tforce-stop');
+    .action(async (tool: string, opts: { url: string }) => {
+      console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/stop`, jsonBody('POST', {}))) + '\tforce-stop');
     });
   sessions
     .command('use-type')
     .argument('<tool>')
     .argument('<type>', 'one of the config\'s useTypes')
-    .description("change the running session's use type (commercial, community, project…)")
-    .option('--by <who>', 'who changes it')
+    .description("change the running session's use type (commercial, community, project…; journaled with the token's name)")
     .option('--url <url>', 'the gateway', DEFAULT_URL)
-    .action(async (tool: string, useType: string, opts: { by?: string; url: string }) => {
-      console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/use-type`, jsonBody('PUT', { useType, by: opts.by }))));
+    .action(async (tool: string, useType: string, opts: { url: string }) => {
+      console.log(showSession(await callApi(opts.url, `/api/tools/${encodeURIComponent(tool)}/session/use-type`, jsonBody('PUT', { useType }))));
     });
 }

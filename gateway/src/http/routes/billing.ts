@@ -6,6 +6,9 @@ import { statementCsv } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { actor, allow, ownAffiliate } from '../auth.js';
 import { billingOf, type AppContext } from '../context.js';
+import { freeText } from '../../config/common.js';
+import { idParam } from '../fields.js';
+import { HttpError } from '../errors.js';
 
 const monthOf = z
   .string()
@@ -14,17 +17,16 @@ const monthOf = z
 const statementQuery = z.strictObject({
   from: monthOf.describe('First month, YYYY-MM.'),
   to: monthOf.optional().describe('Last month, YYYY-MM; default: from.'),
-  affiliate: z.string().optional().describe('An affiliate token gets its own statement whatever this says.'),
-  tool: z.string().optional(),
+  affiliate: idParam.optional().describe('An affiliate token gets its own statement whatever this says.'),
+  tool: idParam.optional(),
   format: z.enum(['json', 'csv']).default('json'),
-});
+}).refine((q) => q.to === undefined || q.to >= q.from, { path: ['to'], message: 'the last month comes before the first (from)' });
 const correctionBody = z
   .strictObject({
-    sessionId: z.string().min(1),
-    reason: z.string().min(1, 'say why').max(500),
-    by: z.string().min(1).max(64).optional().describe('Who corrects; default: the token’s name.'),
+    sessionId: idParam,
+    reason: freeText(500, { lines: true }).min(1, 'say why'),
     void: z.literal(true).optional(),
-    useType: z.string().min(1).optional(),
+    useType: idParam.optional(),
     filamentG: z.number().min(0).optional(),
     technicianMin: z.number().int().min(0).optional(),
   })
@@ -74,7 +76,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
           : c.filamentG !== undefined
             ? { kind: 'material', filamentG: c.filamentG }
             : { kind: 'technician', technicianMin: c.technicianMin! };
-      return reply.code(201).send(billingOf(ctx).correct(c.sessionId, change, c.reason, actor(req, c.by)));
+      return reply.code(201).send(billingOf(ctx).correct(c.sessionId, change, c.reason, actor(req)));
     },
   );
 
@@ -82,11 +84,13 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     '/api/billing/periods/:period/close',
     {
       preHandler: allow('custodian', 'admin'),
-      schema: { tags: ['billing'], summary: 'Close a month: later corrections to its sessions land in the next open month', params: z.object({ period: z.string().describe('YYYY-MM') }), body: z.strictObject({ by: z.string().min(1).max(64).optional() }).nullish() },
+      schema: { tags: ['billing'], summary: 'Close a month: later corrections to its sessions land in the next open month', params: z.object({ period: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM').describe('YYYY-MM, a month that has ended') }), body: z.strictObject({}).nullish() },
     },
     async (req) => {
       const b = billingOf(ctx);
-      b.closePeriod(req.params.period, actor(req, req.body?.by));
+      // a statement is final once its month is over, not while sessions can still be charged to it
+      if (req.params.period >= new Date().toISOString().slice(0, 7)) throw new HttpError(400, 'bad-request', `${req.params.period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
+      b.closePeriod(req.params.period, actor(req));
       return { closedPeriods: b.closedPeriods() };
     },
   );

@@ -5,8 +5,10 @@ import { Printer } from '../../devices/printer/driver.js';
 import { allow, ownAffiliate } from '../auth.js';
 import { deviceOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
+import { freeText } from '../../config/common.js';
+import { idParam } from '../fields.js';
 
-const params = z.object({ id: z.string().describe('Device id, as in the config.') });
+const params = z.object({ id: idParam.describe('Device id, as in the config.') });
 const maintainers = allow('maintainer', 'admin');
 
 export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
@@ -24,7 +26,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
 
   app.post(
     '/api/devices/:id/jobs',
-    { preHandler: maintainers, schema: { tags: ['devices'], summary: 'Print a G-code file (the request body) in print-host mode', params, querystring: z.object({ name: z.string().optional() }) } },
+    { preHandler: maintainers, schema: { tags: ['devices'], summary: 'Print a G-code file (the request body) in print-host mode', params, querystring: z.object({ name: freeText(200).optional() }) } },
     async (req, reply) => {
       const p = printer(req.params.id);
       if (typeof req.body !== 'string' || req.body.length === 0) {

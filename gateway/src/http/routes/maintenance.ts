@@ -4,6 +4,8 @@ import { z } from 'zod';
 import { actor, allow } from '../auth.js';
 import { toolOf, type AppContext } from '../context.js';
 import { Maintenance } from '../maintenance.js';
+import { freeText } from '../../config/common.js';
+import { idParam } from '../fields.js';
 
 const state = z.object({
   toolId: z.string(),
@@ -25,16 +27,16 @@ export const maintenanceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = asy
       schema: {
         tags: ['maintenance'],
         summary: 'Log a service; resetRunHours starts the run-hour count again',
-        params: z.object({ tool: z.string() }),
-        body: z.strictObject({ note: z.string().min(1, 'say what was done').max(1000), resetRunHours: z.boolean().default(false), by: z.string().min(1).max(64).optional() }),
+        params: z.object({ tool: idParam }),
+        body: z.strictObject({ note: freeText(1000, { lines: true }).min(1, 'say what was done'), resetRunHours: z.boolean().default(false) }),
         response: { 201: state },
       },
     },
-    async (req, reply) => reply.code(201).send(m.service(toolOf(ctx, req.params.tool), req.body.note, actor(req, req.body.by), req.body.resetRunHours)),
+    async (req, reply) => reply.code(201).send(m.service(toolOf(ctx, req.params.tool), req.body.note, actor(req), req.body.resetRunHours)),
   );
   app.get(
     '/api/maintenance/log',
-    { schema: { tags: ['maintenance'], summary: 'Services and status changes, newest first', querystring: z.strictObject({ tool: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }) } },
+    { schema: { tags: ['maintenance'], summary: 'Services and status changes, newest first', querystring: z.strictObject({ tool: idParam.optional(), limit: z.coerce.number().int().min(1).max(1000).default(200) }) } },
     async (req) => {
       if (req.query.tool !== undefined) toolOf(ctx, req.query.tool);
       return m.log(req.query.tool, req.query.limit);

@@ -4,13 +4,14 @@ import { z } from 'zod';
 import { formatMinor } from '../../../../ledger-client/src/money.js';
 import { ownAffiliate } from '../auth.js';
 import type { AppContext } from '../context.js';
+import { idParam } from '../fields.js';
 import { liveSession, liveSessionSchema } from '../views.js';
 
 const isoTime = z.union([z.iso.datetime({ offset: true }), z.iso.date()], { error: 'a date (YYYY-MM-DD) or an ISO 8601 date-time' }).transform((s) => new Date(s).toISOString());
 const query = z.strictObject({
-  tool: z.string().optional(),
-  affiliate: z.string().optional().describe('An affiliate token sees its own sessions whatever this says.'),
-  useType: z.string().optional(),
+  tool: idParam.optional(),
+  affiliate: idParam.optional().describe('An affiliate token sees its own sessions whatever this says.'),
+  useType: idParam.optional(),
   from: isoTime.optional().describe('Sessions that ended at or after this time (open ones: still running).'),
   to: isoTime.optional().describe('Sessions that started before this time.'),
   limit: z.coerce.number().int().min(1).max(10_000).default(100),

@@ -5,10 +5,11 @@ import { setToolStatus } from '../../sessions/projection.js';
 import { actor, allow, ownAffiliate } from '../auth.js';
 import { toolOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
+import { freeText } from '../../config/common.js';
+import { idParam } from '../fields.js';
 import { toolView, toolViewSchema } from '../views.js';
 
-const who = z.string().min(1).max(64).optional().describe('Who did it, for the journal; default: the token’s name.');
-const params = z.object({ id: z.string().describe('Tool id, as in the config.') });
+const params = z.object({ id: idParam.describe('Tool id, as in the config.') });
 
 export const toolRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get('/api/tools', { schema: { tags: ['tools'], summary: 'Every tool with its status, devices and open session', response: { 200: z.array(toolViewSchema) } } }, async (req) =>
@@ -24,31 +25,36 @@ export const toolRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app
         tags: ['maintenance'],
         summary: 'Block a tool, take it into maintenance or make it available (a running session goes on)',
         params,
-        body: z.strictObject({ status: z.enum(['available', 'blocked', 'maintenance']), reason: z.string().max(200).optional(), by: who }),
+        body: z.strictObject({ status: z.enum(['available', 'blocked', 'maintenance']), reason: freeText(200).optional() }),
         response: { 200: toolViewSchema },
       },
     },
     async (req) => {
       const t = toolOf(ctx, req.params.id);
-      setToolStatus(ctx.journal, t.cfg.id, req.body.status, req.body.reason ?? null, actor(req, req.body.by));
+      setToolStatus(ctx.journal, t.cfg.id, req.body.status, req.body.reason ?? null, actor(req));
       return toolView(ctx, t, null);
     },
   );
 
   app.post(
     '/api/tools/:id/session/stop',
-    { preHandler: allow('maintainer', 'admin'), schema: { tags: ['maintenance'], summary: 'End the running session now and switch off, busy or not', params, body: z.strictObject({ by: who }).nullish() } },
-    async (req) => toolOf(ctx, req.params.id).forceStop(actor(req, req.body?.by)),
+    { preHandler: allow('maintainer', 'admin'), schema: { tags: ['maintenance'], summary: 'End the running session now and switch off, busy or not', params, body: z.strictObject({}).nullish() } },
+    async (req) => toolOf(ctx, req.params.id).forceStop(actor(req)),
   );
 
   app.put(
     '/api/tools/:id/session/use-type',
-    { schema: { tags: ['tools'], summary: "Change the running session's use type (an affiliate: their own session)", params, body: z.strictObject({ useType: z.string().min(1), by: who }) } },
+    { schema: { tags: ['tools'], summary: "Change the running session's use type (an affiliate: their own session, to a self-service use type)", params, body: z.strictObject({ useType: idParam }) } },
     async (req) => {
       const t = toolOf(ctx, req.params.id);
       const own = ownAffiliate(req);
       if (own !== null && t.current()?.affiliateId !== own) throw new HttpError(403, 'forbidden', `an affiliate may change the use type of their own session only; the session at "${t.cfg.id}" is not yours`);
-      return t.setUseType(req.body.useType, actor(req, req.body.by));
+      const chosen = ctx.useTypes.find((u) => u.id === req.body.useType);
+      if (own !== null && chosen && !chosen.selfService) {
+        const open = ctx.useTypes.filter((u) => u.selfService).map((u) => u.id);
+        throw new HttpError(403, 'not-self-service', `"${chosen.id}" use is a custodian's decision: ask one to change your session to it${open.length ? ` (you may choose ${open.join(', ')})` : ''}`);
+      }
+      return t.setUseType(req.body.useType, actor(req));
     },
   );
 };
