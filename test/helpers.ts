@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { loadConfig } from '../gateway/src/config/load.js';
 import { configSchema } from '../gateway/src/config/schema.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
@@ -167,4 +168,29 @@ export class GatewayProcess {
     child.kill(signal);
     return ((await exited) as [number | null])[0];
   }
+}
+
+/** The lab of `npm start` with every simulator on a free port and the journal in a temp dir. */
+export async function labOnFreePorts(): Promise<RunningLab> {
+  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+  const cfg = loaded.config;
+  // baseDir stays config/, so the scenario files are the lab's own.
+  cfg.gateway.dataDir = join(tempDir('dashboard'), 'data');
+  cfg.gateway.http.port = 0;
+  const moved = new Map<string, string>();
+  for (const s of cfg.simulators) {
+    if (!('listen' in s)) continue;
+    const listen = `127.0.0.1:${await freePort()}`;
+    moved.set(s.listen, listen);
+    s.listen = listen;
+  }
+  const repoint = (node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
+      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+    }
+  };
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
+  return startLab(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
 }
