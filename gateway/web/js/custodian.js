@@ -59,8 +59,13 @@ export function mount(root, { bus, failed, confirmAction }) {
   );
   period.addEventListener('change', () => period.value && load().catch(failed));
 
+  let loads = 0;
   async function load() {
-    st = await api(`/api/billing/statement?from=${period.value}`);
+    // a session's end and a person's action can both reload: only the latest answer is shown
+    const turn = ++loads;
+    const fresh = await api(`/api/billing/statement?from=${period.value}`);
+    if (turn !== loads) return;
+    st = fresh;
     const closed = st.closedPeriods.includes(period.value);
     fill(periodState, closed ? 'Closed' : 'Open');
     periodState.className = `pill ${closed ? 'blocked' : 'available'}`;
