@@ -159,12 +159,12 @@ export function mount(root, { me, bus, failed }) {
   const ticker = setInterval(tick, 1000);
 
   (async () => {
-    // asked together: on a slow network each round trip shows
-    const [list, sessions, affiliates] = await Promise.all([api('/api/tools'), api('/api/sessions/live'), own ? [] : api('/api/affiliates').catch(() => [])]);
+    // the tools come with the running sessions this person may see in full (an affiliate: her own)
+    const [list, affiliates] = await Promise.all([api('/api/tools'), own ? [] : api('/api/affiliates').catch(() => [])]);
     for (const a of affiliates) names.set(a.id, a.name);
     for (const t of list) tools.set(t.id, t);
     renderTools();
-    for (const s of sessions) showSession(s);
+    for (const t of list) if (t.session?.affiliateId) showSession(t.session);
     renderNoSession();
     await loadHistory();
   })().catch(failed);

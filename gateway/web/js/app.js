@@ -2,15 +2,17 @@
  * The dashboard's shell: login (a pasted token or a `#token=…` link, kept in this tab's
  * sessionStorage), the views the token's role may see, live events shared by the views.
  */
-import { api, ApiError, forgetToken, getToken, liveEvents, setToken } from './api.js';
+import { api, ApiError, forgetToken, getToken, liveEvents, prefetch, setToken } from './api.js';
 import { h, fill } from './dom.js';
 
-// each view's module is fetched when it is first shown: an affiliate never loads the others
+// each view's module is fetched when it is first shown (an affiliate never loads the staff's),
+// together with the requests it makes first; every view starts from the tools
 const VIEWS = {
-  affiliate: { label: 'My use', load: () => import('./affiliate.js'), roles: ['affiliate', 'admin'] },
-  custodian: { label: 'Billing', load: () => import('./custodian.js'), roles: ['custodian', 'admin'] },
-  maintainer: { label: 'Tools & health', load: () => import('./maintainer.js'), roles: ['maintainer', 'admin'] },
+  affiliate: { label: 'My use', load: () => import('./affiliate.js'), first: [], roles: ['affiliate', 'admin'] },
+  custodian: { label: 'Billing', load: () => import('./custodian.js'), first: ['/api/affiliates'], roles: ['custodian', 'admin'] },
+  maintainer: { label: 'Tools & health', load: () => import('./maintainer.js'), first: ['/api/devices'], roles: ['maintainer', 'admin'] },
 };
+const EVERY_VIEW_FIRST = ['/api/tools'];
 const ROLE_NAMES = { affiliate: 'Affiliate', custodian: 'Custodian', maintainer: 'Maintainer', admin: 'Admin' };
 const LIVE_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', down: 'Live updates paused' };
 
@@ -58,6 +60,7 @@ async function route() {
   const [name, view] = views.find(([n]) => n === wanted) ?? views[0];
   if ($('view').dataset.view === name && state.unmount) return;
   const turn = ++routing;
+  const forget = prefetch(view.first);
   const module = await view.load().catch((err) => {
     notify(`The ${view.label} page could not be loaded (${err.message}). Reload to try again.`);
     return null;
@@ -72,10 +75,13 @@ async function route() {
   container.dataset.view = name;
   document.title = `${view.label} · ${state.me.gateway}`;
   state.unmount = module.mount(container, { me: state.me, bus: state.bus, notify, failed, confirmAction });
+  forget();
 }
 
 async function start() {
   let me;
+  // asked beside who the token is: on a slow network each round trip shows
+  prefetch(EVERY_VIEW_FIRST);
   try {
     me = await api('/api/me');
   } catch (err) {
