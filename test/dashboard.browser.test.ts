@@ -90,6 +90,37 @@ describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', ()
     await page.setViewportSize(LAPTOP);
   }
 
+  /**
+   * Tabs through the whole page: every stop shows a focus ring at least 2 px wide whose colour
+   * stands out 3:1 from the background it is drawn on (the ring is outside the element).
+   */
+  async function expectVisibleFocus(page: Page, where: string) {
+    const seen = new Set<string>();
+    const faint: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      await page.keyboard.press('Tab');
+      const stop = await page.evaluate<{ key: string; width: number; contrast: number } | null>(`(() => {
+        const el = document.activeElement;
+        if (!el || el === document.body) return null;
+        const rgb = (c) => c.match(/[\\d.]+/g).map(Number);
+        const lum = ([r, g, b]) => [r, g, b].map((v) => (v /= 255) <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4).reduce((a, v, i) => a + v * [0.2126, 0.7152, 0.0722][i], 0);
+        let bg = el.parentElement;
+        while (bg && rgb(getComputedStyle(bg).backgroundColor)[3] === 0) bg = bg.parentElement;
+        const back = bg ? rgb(getComputedStyle(bg).backgroundColor) : [255, 255, 255];
+        const style = getComputedStyle(el);
+        const [a, b] = [lum(rgb(style.outlineColor)), lum(back)].sort((x, y) => y - x);
+        const r = el.getBoundingClientRect();
+        return { key: el.tagName + '#' + el.id + '.' + el.className + ':' + el.textContent.trim().slice(0, 30) + '@' + Math.round(r.top + scrollY), width: style.outlineStyle === 'none' ? 0 : parseFloat(style.outlineWidth), contrast: (a + 0.05) / (b + 0.05) };
+      })()`);
+      if (!stop) continue;
+      if (seen.has(stop.key)) break;
+      seen.add(stop.key);
+      if (stop.width < 2 || stop.contrast < 3) faint.push(`${stop.key}: ${stop.width}px, ${stop.contrast.toFixed(2)}:1`);
+    }
+    expect(seen.size, `${where}: Tab stops`).toBeGreaterThan(2);
+    expect(faint, `${where}: focus rings too faint`).toEqual([]);
+  }
+
   /** Presses Tab until `target` has the focus: the keyboard reaches it, and the page does not trap it on the way. */
   async function tabTo(page: Page, target: Locator, max = 120) {
     for (let i = 0; i < max; i++) {
@@ -370,6 +401,7 @@ describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', ()
       // names, not ids
       expect((await page.locator('#view table').allTextContents()).join(' ')).not.toMatch(/\bada\b/);
       await checkBothSizes(page, `admin-${view}`, false);
+      await expectVisibleFocus(page, `admin-${view}`);
     }
     // on Billing, the skip link goes to the content and the view stays
     await nav.getByRole('link', { name: 'Billing' }).click();

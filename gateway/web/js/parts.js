@@ -24,12 +24,12 @@ export function statusPill(tool) {
 
 /**
  * A table from column headings and rows of cells; numeric columns are right-aligned. Below
- * 600 px each row becomes a card (style.css), its `money` columns first, so amounts are never
- * off-screen. Its title sits above, readable whatever the width.
+ * 600 px each row becomes a card (style.css), its `money` columns first (the first of them
+ * leading), so amounts are never off-screen. Its title sits above, readable whatever the width.
  */
 export function table(title, headings, rows, { numeric = [], money = [] } = {}) {
   const id = nextId('table');
-  const cls = (i) => [numeric.includes(i) || money.includes(i) ? 'num' : '', money.includes(i) ? 'money' : ''].join(' ').trim() || null;
+  const cls = (i) => [numeric.includes(i) || money.includes(i) ? 'num' : '', money.includes(i) ? 'money' : '', money[0] === i ? 'lead' : ''].join(' ').trim() || null;
   // the roles are explicit: a table laid out as cards keeps them
   const cell = (c, i) => h(i === 0 ? 'th' : 'td', { scope: i === 0 ? 'row' : null, role: i === 0 ? 'rowheader' : 'cell', class: cls(i), 'data-label': headings[i] }, c);
   return h(
