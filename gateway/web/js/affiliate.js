@@ -3,9 +3,8 @@
  * their costs by month, and which tools are free.
  */
 import { api } from './api.js';
-import { h, fill, dl } from './dom.js';
 import { dateTime, duration, energy, grams, money, monthName, monthOf, sumDecimals, time } from './format.js';
-import { grow, on, section, statusPill, table, toolStatus } from './parts.js';
+import { dl, fill, grow, h, on, section, statusPill, table, toolStatus } from './parts.js';
 
 const PARTS = [
   ['material', 'Material'],

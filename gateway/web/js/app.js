@@ -3,7 +3,7 @@
  * sessionStorage), the views the token's role may see, live events shared by the views.
  */
 import { api, ApiError, forgetToken, getToken, liveEvents, prefetch, setToken } from './api.js';
-import { h, fill } from './dom.js';
+import { fill, h } from './parts.js';
 
 // each view's module is fetched when it is first shown (an affiliate never loads the staff's),
 // together with the requests it makes first; every view starts from the tools

@@ -4,9 +4,8 @@
  * closing the month.
  */
 import { api, download } from './api.js';
-import { h, fill, nextId } from './dom.js';
 import { count, dateTime, minor, monthName, monthOf, percent } from './format.js';
-import { formStatus, on, section, submitWith, table, width } from './parts.js';
+import { fill, formStatus, h, nextId, on, section, submitWith, table, width } from './parts.js';
 
 const FUNDS = [
   ['material', 'Material'],

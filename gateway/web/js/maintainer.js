@@ -4,9 +4,8 @@
  * block/unblock/maintenance with a reason, and the maintenance log.
  */
 import { api, ApiError } from './api.js';
-import { h, fill, dl, nextId } from './dom.js';
 import { ago, celsius, dateTime, hours, percent, time } from './format.js';
-import { formStatus, on, section, statusPill, submitWith, table, toolStatus } from './parts.js';
+import { dl, fill, formStatus, h, nextId, on, section, statusPill, submitWith, table, toolStatus } from './parts.js';
 
 const MAX_ALERTS = 50;
 
