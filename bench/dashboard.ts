@@ -9,10 +9,9 @@
 import { existsSync } from 'node:fs';
 import { chromium } from 'playwright-core';
 import { createToken } from '../gateway/src/http/tokens.js';
-import { labOnFreePorts } from '../test/helpers.js';
+import { CHROMIUM, labOnFreePorts } from '../test/helpers.js';
 import { median, round, type BenchResult, type BenchSize } from './stats.js';
 
-const CHROMIUM = '/usr/bin/chromium';
 const SIZES = { full: { loads: 7 }, tiny: { loads: 1 } } satisfies Record<BenchSize, object>;
 const PHONE_NETWORK = { offline: false, latency: 150, downloadThroughput: 1_600_000 / 8, uploadThroughput: 750_000 / 8 };
 const TARGET_KB = 40;

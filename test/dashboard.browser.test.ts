@@ -5,7 +5,7 @@
  * slower than the page refreshes. Every view is checked by axe-core (WCAG 2.1 A and AA) at
  * 1280×900 and 360×740, and its screenshots at both sizes land in docs/screenshots/.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
@@ -13,11 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createToken } from '../gateway/src/http/tokens.js';
 import type { RunningLab } from '../simulators/src/lab.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
-import { labOnFreePorts, waitFor } from './helpers.js';
+import { CHROMIUM, labOnFreePorts, skipWithoutChromium, waitFor } from './helpers.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** Skipped on a laptop without Chromium; in CI (`CI=true`) it runs and fails loudly. */
-const skip = !existsSync(CHROMIUM) && process.env.CI !== 'true';
 const SCREENSHOTS = join(import.meta.dirname, '..', 'docs', 'screenshots');
 const LAPTOP = { width: 1280, height: 900 };
 const PHONE = { width: 360, height: 740 };
@@ -29,7 +26,7 @@ interface AxeViolation {
   nodes: { target: unknown[] }[];
 }
 
-describe.skipIf(skip)('the dashboard in Chromium, against the simulated lab', () => {
+describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the simulated lab', () => {
   let gw: RunningLab;
   let browser: Browser;
   const contexts: BrowserContext[] = [];

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,6 +17,10 @@ import { hasSocat } from '../simulators/src/transports.js';
 
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
 export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';
+
+/** The browser tests and benchmarks drive Debian's Chromium; they skip on a laptop without it, never in CI. */
+export const CHROMIUM = '/usr/bin/chromium';
+export const skipWithoutChromium = !existsSync(CHROMIUM) && process.env.CI !== 'true';
 
 /** For a device whose simulator counts time 60 times faster than life (timeScale 60): its physics must allow it, with room for a loaded machine. */
 export const SIM_CLOCK_RATE = 120;
