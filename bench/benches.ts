@@ -7,6 +7,7 @@ import { benchApi } from './api.js';
 import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
+import { benchDashboard } from './dashboard.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
@@ -33,4 +34,5 @@ export const BENCHES: Record<string, Bench> = {
   ledger: benchLedger,
   api: benchApi,
   affiliates: benchAffiliates,
+  dashboard: benchDashboard,
 };

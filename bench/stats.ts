@@ -54,6 +54,8 @@ export function figure(r: BenchResult): string {
         ? `${Number(r.chargesPerSec).toLocaleString('en')} charges/s, ${Number(r.lastChargesPerSec).toLocaleString('en')}/s after ${Number(r.sessions).toLocaleString('en')}`
         : r.seconds !== undefined
           ? `${String(r.seconds)} s` + (r.events !== undefined ? ` for ${Number(r.events).toLocaleString('en')} events` : r.sessions !== undefined ? `, journal of ${Number(r.sessions).toLocaleString('en')} sessions` : '')
+      : r.kb !== undefined
+        ? `${String(r.kb)} KB`
       : r.ms !== undefined
         ? `${String(r.ms)} ms`
       : r.cpuPercentOfOneCore !== undefined

@@ -80,9 +80,9 @@ describe('API authentication and roles', () => {
     }
   });
 
-  it('tells who the token is', async () => {
-    expect((await lab.call('GET', '/api/me', 'affiliate')).body).toEqual({ role: 'affiliate', affiliateId: 'ada', name: 'ada-phone', gateway: 'ovn-gateway' });
-    expect((await lab.call('GET', '/api/me', 'admin')).body).toEqual({ role: 'admin', affiliateId: null, name: 'root', gateway: 'ovn-gateway' });
+  it('tells who the token is, an affiliate token with the affiliate’s name', async () => {
+    expect((await lab.call('GET', '/api/me', 'affiliate')).body).toEqual({ role: 'affiliate', affiliateId: 'ada', name: 'ada-phone', affiliateName: 'Ada', gateway: 'ovn-gateway' });
+    expect((await lab.call('GET', '/api/me', 'admin')).body).toEqual({ role: 'admin', affiliateId: null, name: 'root', affiliateName: null, gateway: 'ovn-gateway' });
   });
 
   it('rate limits repeated wrong tokens from one address with 429 and Retry-After, never a valid token, and not other addresses', async () => {

@@ -6,17 +6,17 @@
 import { describe, expect, it } from 'vitest';
 import { BENCHES } from '../bench/benches.js';
 import { figure } from '../bench/stats.js';
-import { skipWithoutSocat } from './helpers.js';
+import { skipWithoutChromium, skipWithoutSocat } from './helpers.js';
 
 describe('benchmarks at their tiny size', () => {
   it.each(Object.entries(BENCHES))('%s runs to its end', async (name, bench) => {
     const results = await bench('tiny');
     expect(results.length, name).toBeGreaterThan(0);
     for (const r of results) {
-      // Only socat or the AVR toolchain is missing on a laptop; in CI they are installed and nothing may skip.
+      // Only socat, Chromium or the AVR toolchain is missing on a laptop; in CI they are installed and nothing may skip.
       if (r.skipped !== undefined) {
         const firmwareMissing = r.bench === 'node-firmware-hello' && process.env.CI !== 'true';
-        expect(skipWithoutSocat || firmwareMissing, `${r.bench} skipped: ${String(r.skipped)}`).toBe(true);
+        expect(skipWithoutSocat || skipWithoutChromium || firmwareMissing, `${r.bench} skipped: ${String(r.skipped)}`).toBe(true);
         continue;
       }
       expect(r.bench, name).toMatch(/\S/);

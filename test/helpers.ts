@@ -1,11 +1,12 @@
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { loadConfig } from '../gateway/src/config/load.js';
 import { configSchema } from '../gateway/src/config/schema.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
@@ -16,6 +17,10 @@ import { hasSocat } from '../simulators/src/transports.js';
 
 /** Tests that need socat skip on a laptop without it, and run (and fail loudly) in CI. */
 export const skipWithoutSocat = !hasSocat() && process.env.CI !== 'true';
+
+/** The browser tests and benchmarks drive Debian's Chromium; they skip on a laptop without it, never in CI. */
+export const CHROMIUM = '/usr/bin/chromium';
+export const skipWithoutChromium = !existsSync(CHROMIUM) && process.env.CI !== 'true';
 
 /** For a device whose simulator counts time 60 times faster than life (timeScale 60): its physics must allow it, with room for a loaded machine. */
 export const SIM_CLOCK_RATE = 120;
@@ -167,4 +172,29 @@ export class GatewayProcess {
     child.kill(signal);
     return ((await exited) as [number | null])[0];
   }
+}
+
+/** The lab of `npm start` with every simulator on a free port and the journal in a temp dir. */
+export async function labOnFreePorts(): Promise<RunningLab> {
+  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+  const cfg = loaded.config;
+  // baseDir stays config/, so the scenario files are the lab's own.
+  cfg.gateway.dataDir = join(tempDir('dashboard'), 'data');
+  cfg.gateway.http.port = 0;
+  const moved = new Map<string, string>();
+  for (const s of cfg.simulators) {
+    if (!('listen' in s)) continue;
+    const listen = `127.0.0.1:${await freePort()}`;
+    moved.set(s.listen, listen);
+    s.listen = listen;
+  }
+  const repoint = (node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
+      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+    }
+  };
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
+  return startLab(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
 }

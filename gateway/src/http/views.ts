@@ -50,7 +50,8 @@ export const toolViewSchema = z.looseObject({
   relayOn: z.boolean().nullable().describe('The relay as sensed, else as commanded; null before the switch reported it.'),
   busy: z.boolean().describe('The tool is working (printing, heating, busy input).'),
   inUse: z.boolean().describe('A session is open.'),
-  session: z.union([liveSessionSchema.loose(), otherSessionSchema]).nullable().describe('The open session with what it used so far (an affiliate sees only the start of someone else’s).'),
+  session: z.union([liveSessionSchema.loose(), otherSessionSchema]).nullable().describe('The open session with what it used so far and the affiliate\'s name (an affiliate sees only the start of someone else’s).'),
+  useTypes: z.array(z.string()).describe("The use types this tool's tariffs price."),
 });
 
 /** A cost from its total and what each account gets (minor units), in the lab's currency. */
@@ -126,7 +127,8 @@ export function toolView(ctx: AppContext, t: ToolSessions, viewer: string | null
     ...toolState(ctx, t),
     devices: { node: c.node ?? null, meter: c.meter ?? c.node ?? null, switch: c.switch ?? c.node ?? null, printer: c.printer ?? null, readers: c.readers },
     serviceEveryH: c.serviceEveryH ?? null,
-    session: u === null ? null : viewer !== null && u.affiliateId !== viewer ? { sessionId: u.sessionId, toolId: u.toolId, startedAt: u.startedAt } : { ...u, ...liveSession(ctx.billing, u) },
+    session: u === null ? null : viewer !== null && u.affiliateId !== viewer ? { sessionId: u.sessionId, toolId: u.toolId, startedAt: u.startedAt } : { ...u, ...liveSession(ctx.billing, u), affiliateName: ctx.access.get(u.affiliateId)?.name ?? null },
+    useTypes: Object.keys(ctx.billing?.cfg.tools[c.id]?.tariffs ?? {}),
     badges: t.stats,
   };
 }

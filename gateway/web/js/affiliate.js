@@ -3,9 +3,8 @@
  * their costs by month, and which tools are free.
  */
 import { api } from './api.js';
-import { h, fill, dl } from './dom.js';
 import { dateTime, duration, energy, grams, money, monthName, monthOf, sumDecimals, time } from './format.js';
-import { on, section, statusPill, table, toolStatus } from './parts.js';
+import { dl, fill, grow, h, on, section, statusPill, table, toolStatus } from './parts.js';
 
 const PARTS = [
   ['material', 'Material'],
@@ -22,15 +21,19 @@ export function mount(root, { me, bus, failed }) {
   const liveBox = h('div', { class: 'live-list' });
   const historyBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const toolsBox = h('ul', { class: 'tool-list' });
+  // a session starting or ending is said once; each card then says its own changes
+  const startsAndEnds = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
+  const names = new Map(); // affiliate id → name, for those who see everyone's sessions
   fill(
     root,
     h('h1', { class: 'visually-hidden' }, own ? 'My use' : 'Use of the tools'),
-    section(own ? 'My session' : 'Live sessions', liveBox),
+    section(own ? 'My session' : 'Live sessions', startsAndEnds, liveBox),
     section('Tools', toolsBox),
     section(own ? 'My sessions' : 'Sessions', historyBox),
   );
 
   const toolName = (id) => tools.get(id)?.name ?? id;
+  const who = (id) => names.get(id) ?? id;
 
   function renderTools() {
     fill(
@@ -54,22 +57,24 @@ export function mount(root, { me, bus, failed }) {
       total: h('span', { class: 'figure big' }),
       parts: h('div'),
       state: h('span', { class: 'pill in-use' }, 'Running'),
+      said: h('p', { class: 'visually-hidden', 'aria-live': 'polite' }),
     };
     const card = h(
       'article',
       { class: 'session', 'data-session': s.sessionId, 'data-tool': s.toolId, 'aria-label': `Session at ${toolName(s.toolId)}` },
       h('header', {}, h('h3', {}, toolName(s.toolId)), refs.state),
-      h('p', { class: 'muted' }, `Started ${time(s.startedAt)}`, own ? '' : ` · ${s.affiliateId}`, ` · ${s.useType} use`),
+      h('p', { class: 'muted' }, `Started ${time(s.startedAt)}`, own ? '' : ` · ${who(s.affiliateId)}`, ` · ${s.useType} use`),
       h(
         'div',
         { class: 'figures' },
         h('div', {}, h('span', { class: 'label' }, 'Time'), refs.elapsed),
         // grams, energy and cost are announced when they change; the ticking clock is not
-        h('div', { 'aria-live': 'polite', 'aria-atomic': 'true' }, h('span', { class: 'label' }, 'Material'), refs.grams),
+        h('div', {}, h('span', { class: 'label' }, 'Material'), refs.grams),
         h('div', {}, h('span', { class: 'label' }, 'Energy'), refs.energy),
-        h('div', { class: 'cost', 'aria-live': 'polite', 'aria-atomic': 'true' }, h('span', { class: 'label' }, 'Cost so far'), refs.total),
+        h('div', { class: 'cost' }, h('span', { class: 'label' }, 'Cost so far'), refs.total),
       ),
       refs.parts,
+      refs.said,
     );
     return { card, refs };
   }
@@ -82,6 +87,7 @@ export function mount(root, { me, bus, failed }) {
       entry = { ...sessionCard(s) };
       live.set(s.sessionId, entry);
       liveBox.append(entry.card);
+      if (!s.ended) startsAndEnds.textContent = `Session started at ${toolName(s.toolId)}.`;
     }
     Object.assign(entry, { data: s, at: Date.now() });
     const { refs } = entry;
@@ -92,10 +98,13 @@ export function mount(root, { me, bus, failed }) {
     const parts = cost?.parts ? PARTS.filter(([k]) => cost.parts[k] !== undefined) : [];
     fill(
       refs.parts,
-      parts.length ? h('div', { class: 'split-bar', 'aria-hidden': 'true' }, parts.map(([k]) => h('span', { class: `part-${k}`, style: `flex-grow:${Number(cost.parts[k])}` }))) : null,
+      parts.length ? h('div', { class: 'split-bar', 'aria-hidden': 'true' }, parts.map(([k]) => grow(h('span', { class: `part-${k}` }), Number(cost.parts[k])))) : null,
       parts.length ? dl(parts.map(([k, label]) => [[h('span', { class: `dot part-${k}`, 'aria-hidden': 'true' }), label], money(cost.parts[k], cost.currency)]), { class: 'split' }) : null,
     );
     tick();
+    // grams and cost are said when they change, with the tool; the ticking clock is not
+    const said = `${toolName(s.toolId)}: material ${refs.grams.textContent}, cost so far ${refs.total.textContent}.`;
+    if (!s.ended && refs.said.textContent !== said) refs.said.textContent = said;
     if (s.ended) {
       live.delete(s.sessionId);
       entry.card.classList.add('ended');
@@ -103,6 +112,8 @@ export function mount(root, { me, bus, failed }) {
       refs.state.className = 'pill';
       refs.elapsed.textContent = duration(s.durationS ?? s.elapsedS);
       refs.total.previousSibling.textContent = 'Final cost';
+      refs.said.textContent = '';
+      startsAndEnds.textContent = `Session at ${toolName(s.toolId)} ended: final cost ${refs.total.textContent}.`;
       void loadHistory();
     }
   }
@@ -129,9 +140,10 @@ export function mount(root, { me, bus, failed }) {
         const currency = charged[0]?.charge.currency;
         const total = charged.length ? money(sumDecimals(charged.map((s) => s.charge.total)), currency) : 'no charge';
         const caption = `${m === current ? 'This month' : monthName(m)}: ${list.length} session${list.length === 1 ? '' : 's'}, ${total}`;
-        const rows = list.map((s) => [dateTime(s.startedAt), toolName(s.toolId), ...(own ? [] : [s.affiliateId]), s.useType, duration(s.durationS), grams(s.filamentG), s.charge ? money(s.charge.total, s.charge.currency) : '—']);
+        const rows = list.map((s) => [dateTime(s.startedAt), toolName(s.toolId), ...(own ? [] : [who(s.affiliateId)]), s.useType, duration(s.durationS), grams(s.filamentG), s.charge ? money(s.charge.total, s.charge.currency) : '—']);
         const headings = ['Started', 'Tool', ...(own ? [] : ['Affiliate']), 'Use', 'Time', 'Material', 'Cost'];
-        return table(caption, headings, rows, own ? [4, 5, 6] : [5, 6, 7]);
+        const last = headings.length - 1;
+        return table(caption, headings, rows, { numeric: [last - 2, last - 1], money: [last] });
       }),
     );
   }
@@ -146,10 +158,12 @@ export function mount(root, { me, bus, failed }) {
   const ticker = setInterval(tick, 1000);
 
   (async () => {
-    for (const t of await api('/api/tools')) tools.set(t.id, t);
+    // the tools come with the running sessions this person may see in full (an affiliate: her own)
+    const [list, affiliates] = await Promise.all([api('/api/tools'), own ? [] : api('/api/affiliates').catch(() => [])]);
+    for (const a of affiliates) names.set(a.id, a.name);
+    for (const t of list) tools.set(t.id, t);
     renderTools();
-    const sessions = await api('/api/sessions/live');
-    for (const s of sessions) showSession(s);
+    for (const t of list) if (t.session?.affiliateId) showSession(t.session);
     renderNoSession();
     await loadHistory();
   })().catch(failed);

@@ -2,17 +2,17 @@
  * The dashboard's shell: login (a pasted token or a `#token=…` link, kept in this tab's
  * sessionStorage), the views the token's role may see, live events shared by the views.
  */
-import { api, ApiError, forgetToken, getToken, liveEvents, setToken } from './api.js';
-import { h, fill } from './dom.js';
-import * as affiliate from './affiliate.js';
-import * as custodian from './custodian.js';
-import * as maintainer from './maintainer.js';
+import { api, ApiError, forgetToken, getToken, liveEvents, prefetch, setToken } from './api.js';
+import { fill, h } from './parts.js';
 
+// each view's module is fetched when it is first shown (an affiliate never loads the staff's),
+// together with the requests it makes first; every view starts from the tools
 const VIEWS = {
-  affiliate: { label: 'My use', module: affiliate, roles: ['affiliate', 'admin'] },
-  custodian: { label: 'Billing', module: custodian, roles: ['custodian', 'admin'] },
-  maintainer: { label: 'Tools & health', module: maintainer, roles: ['maintainer', 'admin'] },
+  affiliate: { label: 'My use', load: () => import('./affiliate.js'), first: [], roles: ['affiliate', 'admin'] },
+  custodian: { label: 'Billing', load: () => import('./custodian.js'), first: ['/api/affiliates'], roles: ['custodian', 'admin'] },
+  maintainer: { label: 'Tools & health', load: () => import('./maintainer.js'), first: ['/api/devices'], roles: ['maintainer', 'admin'] },
 };
+const EVERY_VIEW_FIRST = ['/api/tools'];
 const ROLE_NAMES = { affiliate: 'Affiliate', custodian: 'Custodian', maintainer: 'Maintainer', admin: 'Admin' };
 const LIVE_TEXT = { live: 'Live', reconnecting: 'Reconnecting…', down: 'Live updates paused' };
 
@@ -48,10 +48,24 @@ function allowedViews() {
   return Object.entries(VIEWS).filter(([, v]) => v.roles.includes(state.me.role));
 }
 
-function route() {
+/** Views are addressed as #/name; other fragments (the skip link's #main) are not views. */
+function onHashChange() {
+  if (location.hash.startsWith('#/')) void route();
+}
+
+let routing = 0;
+async function route() {
   const views = allowedViews();
-  const wanted = location.hash.replace(/^#\/?/, '');
+  const wanted = /^#\/(\w+)/.exec(location.hash)?.[1];
   const [name, view] = views.find(([n]) => n === wanted) ?? views[0];
+  if ($('view').dataset.view === name && state.unmount) return;
+  const turn = ++routing;
+  const forget = prefetch(view.first);
+  const module = await view.load().catch((err) => {
+    notify(`The ${view.label} page could not be loaded (${err.message}). Reload to try again.`);
+    return null;
+  });
+  if (!module || turn !== routing || !state.me) return;
   for (const a of $('nav').querySelectorAll('a')) {
     if (a.dataset.view === name) a.setAttribute('aria-current', 'page');
     else a.removeAttribute('aria-current');
@@ -60,11 +74,14 @@ function route() {
   const container = fill($('view'));
   container.dataset.view = name;
   document.title = `${view.label} · ${state.me.gateway}`;
-  state.unmount = view.module.mount(container, { me: state.me, bus: state.bus, notify, failed, confirmAction });
+  state.unmount = module.mount(container, { me: state.me, bus: state.bus, notify, failed, confirmAction });
+  forget();
 }
 
 async function start() {
   let me;
+  // asked beside who the token is: on a slow network each round trip shows
+  prefetch(EVERY_VIEW_FIRST);
   try {
     me = await api('/api/me');
   } catch (err) {
@@ -75,7 +92,7 @@ async function start() {
   $('notice').hidden = true;
   $('login').hidden = true;
   fill($('gateway-name'), me.gateway);
-  fill($('who'), `${me.name ?? me.affiliateId ?? ''} · ${ROLE_NAMES[me.role] ?? me.role}`);
+  fill($('who'), `${me.affiliateName ?? me.name ?? me.affiliateId ?? ''} · ${ROLE_NAMES[me.role] ?? me.role}`);
   const nav = fill($('nav'), allowedViews().map(([name, v]) => h('a', { href: `#/${name}`, 'data-view': name }, v.label)));
   nav.hidden = allowedViews().length < 2;
   $('logout').hidden = false;
@@ -88,8 +105,8 @@ async function start() {
       live.textContent = LIVE_TEXT[s];
     },
   );
-  window.addEventListener('hashchange', route);
-  route();
+  window.addEventListener('hashchange', onHashChange);
+  await route();
 }
 
 function showLogin(message) {
@@ -107,7 +124,8 @@ function logout(message) {
   state.stopEvents?.();
   state.unmount?.();
   state.stopEvents = state.unmount = state.me = null;
-  window.removeEventListener('hashchange', route);
+  delete $('view').dataset.view;
+  window.removeEventListener('hashchange', onHashChange);
   forgetToken();
   history.replaceState(null, '', location.pathname);
   showLogin(message);

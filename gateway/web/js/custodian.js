@@ -4,9 +4,8 @@
  * closing the month.
  */
 import { api, download } from './api.js';
-import { h, fill, nextId } from './dom.js';
 import { count, dateTime, minor, monthName, monthOf, percent } from './format.js';
-import { on, section, table } from './parts.js';
+import { fill, formStatus, h, nextId, on, section, submitWith, table, width } from './parts.js';
 
 const FUNDS = [
   ['material', 'Material'],
@@ -17,14 +16,15 @@ const FUNDS = [
 ];
 const CHANGES = {
   filamentG: { label: 'Change the material (grams)', input: { label: 'Grams used', type: 'number', step: '0.001', min: '0' } },
-  useType: { label: 'Change the use type', input: { label: 'New use type', type: 'text' } },
+  useType: { label: 'Change the use type', input: { label: 'New use type', choices: true } },
   technicianMin: { label: 'Change technician time (minutes)', input: { label: 'Technician minutes', type: 'number', step: '1', min: '0' } },
   void: { label: 'Void the charge', input: null },
 };
 
-export function mount(root, { bus, failed, notify, confirmAction }) {
+export function mount(root, { bus, failed, confirmAction }) {
   const names = new Map(); // affiliate id → name
   const toolNames = new Map(); // tool id → name
+  const toolUseTypes = new Map(); // tool id → the use types its tariffs price
   const tool = (id) => toolNames.get(id) ?? id;
   let st = null; // the period's statement
   let affiliateSt = null;
@@ -37,6 +37,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
   const csvButton = h('button', { type: 'button', onclick: () => exportCsv().catch(failed) }, 'Download CSV');
   const closeButton = h('button', { type: 'button', class: 'danger', onclick: () => closeMonth().catch(failed) }, 'Close month…');
   const periodState = h('span', { class: 'pill' });
+  const toolbarStatus = formStatus();
   const glance = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   const payback = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
 
@@ -49,7 +50,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
   fill(
     root,
     h('h1', { class: 'visually-hidden' }, 'Billing'),
-    h('div', { class: 'card toolbar' }, h('label', { for: periodId }, 'Period'), period, periodState, h('span', { class: 'spacer' }), csvButton, closeButton),
+    h('div', { class: 'card toolbar' }, h('label', { for: periodId }, 'Period'), period, periodState, h('span', { class: 'spacer' }), csvButton, closeButton, toolbarStatus.el),
     section('At a glance', glance),
     section('Co-owner payback', payback),
     section('Statement per affiliate', h('div', { class: 'row' }, h('label', { for: affiliateSelectId }, 'Affiliate'), affiliateSelect), affiliateBox),
@@ -57,8 +58,13 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
   );
   period.addEventListener('change', () => period.value && load().catch(failed));
 
+  let loads = 0;
   async function load() {
-    st = await api(`/api/billing/statement?from=${period.value}`);
+    // a session's end and a person's action can both reload: only the latest answer is shown
+    const turn = ++loads;
+    const fresh = await api(`/api/billing/statement?from=${period.value}`);
+    if (turn !== loads) return;
+    st = fresh;
     const closed = st.closedPeriods.includes(period.value);
     fill(periodState, closed ? 'Closed' : 'Open');
     periodState.className = `pill ${closed ? 'blocked' : 'available'}`;
@@ -81,8 +87,8 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
         h('div', { class: 'tile' }, h('span', { class: 'label' }, 'Owed in total'), h('span', { class: 'figure big', 'data-figure': 'total' }, cash(f.total))),
         st.value ? h('div', { class: 'tile' }, h('span', { class: 'label' }, 'Value of uses without cash charge'), h('span', { class: 'figure' }, cash(st.value))) : null,
       ),
-      table(`Totals per fund, ${monthName(period.value)}`, ['Fund', 'Amount'], FUNDS.map(([k, label]) => [label, cash(f[k])]), [1]),
-      st.tools.length ? table('Per tool', ['Tool', 'Sessions', 'Total'], st.tools.map((t) => [tool(t.toolId), String(t.sessions), cash(t.total)]), [1, 2]) : null,
+      table(`Totals per fund, ${monthName(period.value)}`, ['Fund', 'Amount'], FUNDS.map(([k, label]) => [label, cash(f[k])]), { money: [1] }),
+      st.tools.length ? table('Per tool', ['Tool', 'Sessions', 'Total'], st.tools.map((t) => [tool(t.toolId), String(t.sessions), cash(t.total)]), { numeric: [1], money: [2] }) : null,
     );
   }
 
@@ -110,7 +116,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
                 'li',
                 {},
                 h('span', { class: 'bar-label' }, c.name ?? who(c.id)),
-                h('span', { class: 'bar', 'aria-hidden': 'true' }, h('span', { class: 'bar-fill', style: `width:${(share * 100).toFixed(1)}%` })),
+                h('span', { class: 'bar', 'aria-hidden': 'true' }, width(h('span', { class: 'bar-fill' }), share)),
                 h('span', { class: 'bar-value' }, `${cash(c.paid)} / ${cash(c.cap)}`),
               );
             }),
@@ -143,7 +149,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
       ]),
     );
     const total = affiliateSt.funds.total;
-    fill(affiliateBox, table(`${who(id)}, ${monthName(period.value)}: ${cash(total)}`, ['Session', 'Tool', 'Entry', 'Usage', 'Material', 'Technician', 'Total'], rows, [3, 4, 5, 6]));
+    fill(affiliateBox, table(`${who(id)}, ${monthName(period.value)}: ${cash(total)}`, ['Session', 'Tool', 'Entry', 'Usage', 'Material', 'Technician', 'Total'], rows, { money: [6, 3, 4, 5] }));
   }
 
   function correctionForm() {
@@ -152,7 +158,10 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
     const change = h('select', { id: ids.change }, Object.entries(CHANGES).map(([k, c]) => h('option', { value: k }, c.label)));
     const valueLabel = h('label', { for: ids.value });
     const value = h('input', { id: ids.value });
+    // use types are a fixed list: those the session's tool is priced for
+    const useType = h('select', { id: ids.value });
     const valueRow = h('div', { class: 'field' }, valueLabel, value);
+    const status = formStatus();
     const reason = h('textarea', { id: ids.reason, required: true, maxlength: '500', rows: '2', placeholder: 'e.g. the print failed in the first layer; the affiliate brought their own filament' });
     const submit = h('button', { type: 'submit' }, 'Record correction');
     const showInput = () => {
@@ -161,42 +170,45 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
       value.required = Boolean(spec);
       if (!spec) return;
       fill(valueLabel, spec.label);
+      const chosen = spec.choices ? useType : value;
+      if (chosen.parentNode !== valueRow) valueRow.replaceChild(chosen, chosen === useType ? value : useType);
+      if (spec.choices) {
+        const s = st?.sessions.find((x) => x.sessionId === session.value);
+        const current = useType.value;
+        fill(useType, (toolUseTypes.get(s?.toolId) ?? []).map((u) => h('option', { value: u, selected: u === current }, u)));
+        return;
+      }
       for (const a of ['type', 'step', 'min']) {
         if (spec[a]) value.setAttribute(a, spec[a]);
         else value.removeAttribute(a);
       }
     };
     change.addEventListener('change', showInput);
+    session.addEventListener('change', showInput);
     showInput();
     const el = h(
       'form',
       {
         class: 'form-grid',
-        onsubmit: (e) => {
-          e.preventDefault();
+        onsubmit: submitWith(submit, status, failed, async () => {
           const kind = change.value;
           const body = { sessionId: session.value, reason: reason.value.trim() };
           if (kind === 'void') body.void = true;
-          else if (kind === 'useType') body.useType = value.value.trim();
+          else if (kind === 'useType') body.useType = useType.value;
           else body[kind] = Number(value.value);
-          submit.disabled = true;
-          api('/api/billing/corrections', { method: 'POST', body })
-            .then(async (c) => {
-              const s = st.sessions.find((x) => x.sessionId === body.sessionId);
-              const what = s ? `${who(s.affiliateId)}’s session at ${tool(s.toolId)} (${dateTime(s.startedAt)})` : `session ${body.sessionId}`;
-              notify(`Correction recorded for ${what}${c.period ? `, in ${monthName(c.period)}` : ''}.`, 'ok');
-              reason.value = value.value = '';
-              await load();
-            })
-            .catch(failed)
-            .finally(() => (submit.disabled = false));
-        },
+          const c = await api('/api/billing/corrections', { method: 'POST', body });
+          const s = st.sessions.find((x) => x.sessionId === body.sessionId);
+          const what = s ? `${who(s.affiliateId)}’s session at ${tool(s.toolId)} (${dateTime(s.startedAt)})` : `session ${body.sessionId}`;
+          reason.value = value.value = '';
+          await load();
+          return `Correction recorded for ${what}${c.period ? `, in ${monthName(c.period)}` : ''}.`;
+        }),
       },
       h('div', { class: 'field' }, h('label', { for: ids.session }, 'Session'), session),
       h('div', { class: 'field' }, h('label', { for: ids.change }, 'Change'), change),
       valueRow,
       h('div', { class: 'field wide' }, h('label', { for: ids.reason }, 'Reason'), reason),
-      h('div', { class: 'wide' }, submit),
+      h('div', { class: 'wide row' }, submit, status.el),
     );
     const sessions = (list) => {
       const chosen = session.value;
@@ -205,6 +217,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
         list.length ? null : h('option', { value: '' }, 'No charged session in this period'),
         list.map((s) => h('option', { value: s.sessionId, selected: s.sessionId === chosen }, `${dateTime(s.startedAt)} · ${tool(s.toolId)} · ${who(s.affiliateId)} · ${cash(s.net.total)}`)),
       );
+      showInput();
     };
     return { el, sessions };
   }
@@ -217,6 +230,7 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
     a.click();
     a.remove();
     setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    toolbarStatus.say(`Downloaded ${name}.`);
   }
 
   async function closeMonth() {
@@ -224,15 +238,20 @@ export function mount(root, { bus, failed, notify, confirmAction }) {
     const ok = await confirmAction(`Close ${monthName(m)}?`, `Its statement is then final: corrections to its sessions land in the next open month. This cannot be undone.`, `Close ${monthName(m)}`);
     if (!ok) return;
     await api(`/api/billing/periods/${m}/close`, { method: 'POST', body: {} });
-    notify(`${monthName(m)} is closed.`, 'ok');
     await load();
+    // the button is now disabled: the keyboard's focus goes back to the month, the news beside it
+    period.focus();
+    toolbarStatus.say(`${monthName(m)} is closed.`);
   }
 
   (async () => {
     // Names make the statement readable; a gateway that does not list affiliates shows ids.
     const [affiliates, tools] = await Promise.all([api('/api/affiliates').catch(() => []), api('/api/tools')]);
     for (const a of affiliates) names.set(a.id, a.name ?? a.id);
-    for (const t of tools) toolNames.set(t.id, t.name);
+    for (const t of tools) {
+      toolNames.set(t.id, t.name);
+      toolUseTypes.set(t.id, t.useTypes ?? []);
+    }
     await load();
   })().catch(failed);
 

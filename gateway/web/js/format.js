@@ -49,23 +49,25 @@ export function sumDecimals(amounts) {
 }
 
 const number1 = new Intl.NumberFormat(undefined, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
-const number2 = new Intl.NumberFormat(undefined, { minimumFractionDigits: 2, maximumFractionDigits: 2 });
 const number0 = new Intl.NumberFormat(undefined, { maximumFractionDigits: 0 });
 
 export const count = (n) => number0.format(n);
 export const grams = (g) => (g === null || g === undefined ? '—' : `${number1.format(g)} g`);
 export const energy = (wh) => (wh === null || wh === undefined ? '—' : wh >= 1000 ? `${number1.format(wh / 1000)} kWh` : `${number1.format(wh)} Wh`);
-export const hours = (h) => `${(Math.abs(h) < 10 ? number2 : number1).format(h)} h`;
+/** Run hours, always to a tenth: "0.0 h", "250.0 h". */
+export const hours = (h) => `${number1.format(h)} h`;
 export const celsius = (c) => (typeof c === 'number' ? `${number0.format(c)} °C` : '—');
-export const percent = (x) => `${number0.format(x * 100)} %`;
+const percentFormat = new Intl.NumberFormat(undefined, { style: 'percent', maximumFractionDigits: 0 });
+/** A fraction as the locale writes a percentage: 0.42 → "42%". */
+export const percent = (x) => percentFormat.format(x);
 
-/** Seconds as h:mm:ss (or m:ss under an hour). */
+/** Seconds with their units: "42 s", "1 min 18 s", "2 h 05 min". */
 export function duration(s) {
   if (s === null || s === undefined || !Number.isFinite(s)) return '—';
   const t = Math.max(0, Math.floor(s));
   const [hh, mm, ss] = [Math.floor(t / 3600), Math.floor((t % 3600) / 60), t % 60];
   const two = (n) => String(n).padStart(2, '0');
-  return hh ? `${hh}:${two(mm)}:${two(ss)}` : `${mm}:${two(ss)}`;
+  return hh ? `${hh} h ${two(mm)} min` : mm ? `${mm} min ${two(ss)} s` : `${ss} s`;
 }
 
 const dateTimeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium', timeStyle: 'short' });

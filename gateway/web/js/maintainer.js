@@ -4,13 +4,12 @@
  * block/unblock/maintenance with a reason, and the maintenance log.
  */
 import { api, ApiError } from './api.js';
-import { h, fill, dl, nextId } from './dom.js';
 import { ago, celsius, dateTime, hours, percent, time } from './format.js';
-import { on, section, statusPill, table, toolStatus } from './parts.js';
+import { dl, fill, formStatus, h, nextId, on, section, statusPill, submitWith, table, toolStatus } from './parts.js';
 
 const MAX_ALERTS = 50;
 
-export function mount(root, { bus, failed, notify }) {
+export function mount(root, { bus, failed }) {
   const tools = new Map(); // id → tool view
   const devices = new Map(); // id → device health
   const maintenance = new Map(); // tool id → maintenance state
@@ -32,55 +31,50 @@ export function mount(root, { bus, failed, notify }) {
     const select = h('select', { id: ids.status }, h('option', { value: 'available' }, 'Available'), h('option', { value: 'blocked' }, 'Blocked'), h('option', { value: 'maintenance' }, 'Maintenance'));
     const reason = h('input', { id: ids.reason, maxlength: '200', placeholder: 'why, for the people who badge in' });
     const apply = h('button', { type: 'submit' }, 'Apply');
+    const statusSaid = formStatus();
     const statusForm = h(
       'form',
       {
         class: 'inline-form',
         'aria-label': `Status of ${t.name}`,
-        onsubmit: (e) => {
-          e.preventDefault();
-          apply.disabled = true;
-          api(`/api/tools/${encodeURIComponent(t.id)}/status`, { method: 'POST', body: { status: select.value, reason: reason.value.trim() || undefined } })
-            .then((view) => {
-              update(view);
-              reason.value = '';
-              notify(`${view.name ?? t.name}: ${toolStatus(view).text.toLowerCase()}.`, 'ok');
-            })
-            .catch(failed)
-            .finally(() => (apply.disabled = false));
-        },
+        // what the person chose is theirs until applied: refreshes leave the form alone
+        oninput: () => (c.edited = true),
+        onsubmit: submitWith(apply, statusSaid, failed, async () => {
+          const view = await api(`/api/tools/${encodeURIComponent(t.id)}/status`, { method: 'POST', body: { status: select.value, reason: reason.value.trim() || undefined } });
+          c.edited = false;
+          reason.value = '';
+          update(view);
+          return `${view.name ?? t.name}: ${toolStatus(view).text.toLowerCase()}${view.statusReason ? ` (${view.statusReason})` : ''}.`;
+        }),
       },
       h('div', { class: 'field' }, h('label', { for: ids.status }, 'Status'), select),
       h('div', { class: 'field grow' }, h('label', { for: ids.reason }, 'Reason'), reason),
       apply,
+      statusSaid.el,
     );
     const note = h('input', { id: ids.note, required: true, maxlength: '500', placeholder: 'e.g. nozzle replaced, belts tensioned' });
     const reset = h('input', { id: ids.reset, type: 'checkbox', checked: true });
     const logButton = h('button', { type: 'submit' }, 'Log service');
+    const serviceSaid = formStatus();
     const serviceForm = h(
       'form',
       {
         class: 'inline-form',
         'aria-label': `Service of ${t.name}`,
-        onsubmit: (e) => {
-          e.preventDefault();
-          logButton.disabled = true;
-          api(`/api/maintenance/${encodeURIComponent(t.id)}/service`, { method: 'POST', body: { note: note.value.trim(), resetRunHours: reset.checked } })
-            .then(async () => {
-              note.value = '';
-              notify(`Service of ${t.name} logged.`, 'ok');
-              await Promise.all([loadMaintenance(), loadLog()]);
-            })
-            .catch(failed)
-            .finally(() => (logButton.disabled = false));
-        },
+        onsubmit: submitWith(logButton, serviceSaid, failed, async () => {
+          await api(`/api/maintenance/${encodeURIComponent(t.id)}/service`, { method: 'POST', body: { note: note.value.trim(), resetRunHours: reset.checked } });
+          note.value = '';
+          await Promise.all([loadMaintenance(), loadLog()]);
+          return `Service of ${t.name} logged.`;
+        }),
       },
       h('div', { class: 'field grow' }, h('label', { for: ids.note }, 'Service note'), note),
       h('div', { class: 'check' }, reset, h('label', { for: ids.reset }, 'Reset run hours')),
       logButton,
+      serviceSaid.el,
     );
     const el = h('article', { class: 'tool card', 'data-tool': t.id, 'aria-labelledby': `${ids.status}-title` }, h('header', {}, h('h3', { id: `${ids.status}-title` }, t.name), status), health, h('details', {}, h('summary', {}, 'Change status or log a service'), statusForm, serviceForm));
-    const c = { el, status, health, select, serviceForm };
+    const c = { el, status, health, select, serviceForm, edited: false, shownStatus: null };
     cards.set(t.id, c);
     return c;
   }
@@ -129,7 +123,11 @@ export function mount(root, { bus, failed, notify }) {
     c.serviceForm.hidden = !maintenanceAvailable;
     const s = toolStatus(t);
     fill(c.status, statusPill(t));
-    if (!c.select.matches(':focus') && s.key !== 'in-use') c.select.value = s.key;
+    // the form follows the server only when the server's status changed and nobody is editing it
+    if (t.status !== c.shownStatus) {
+      c.shownStatus = t.status;
+      if (!c.edited) c.select.value = t.status;
+    }
     const ids = deviceIdsOf(t);
     const online = t.online ?? ids.every((d) => devices.get(d)?.state === 'online');
     const session = t.session;
@@ -141,7 +139,7 @@ export function mount(root, { bus, failed, notify }) {
       s.reason && s.key !== 'in-use' ? h('p', { class: 'reason' }, `${s.text}: ${s.reason}`, t.statusBy ? ` (${t.statusBy}${t.statusSince ? `, ${dateTime(t.statusSince)}` : ''})` : '') : null,
       dl([
         ['Online', online ? 'yes' : h('strong', { class: 'fault' }, 'no')],
-        ['Session', session ? `${session.affiliateId ?? 'someone'}, since ${time(session.startedAt)}` : 'none'],
+        ['Session', session ? `${session.affiliateName ?? session.affiliateId ?? 'someone'}, since ${time(session.startedAt)}` : 'none'],
         ['Run hours', m ? hours(m.runHours) : undefined],
         ['Next service', m ? (m.serviceEveryH === null ? 'no schedule' : m.due ? h('strong', { class: 'fault' }, `due (${hours(-m.dueInH)} over)`) : `in ${hours(m.dueInH)}`) : undefined],
         ['Last service', m ? (m.lastService ? `${dateTime(m.lastService.at)}, ${m.lastService.by}: ${m.lastService.note}` : 'none logged') : undefined],
@@ -157,9 +155,9 @@ export function mount(root, { bus, failed, notify }) {
 
   function addAlert(a) {
     noAlerts.hidden = true;
-    const where = [a.toolId, a.deviceId].filter(Boolean).join(' / ');
+    const where = [a.toolId && (tools.get(a.toolId)?.name ?? a.toolId), a.deviceId && (devices.get(a.deviceId)?.name ?? a.deviceId)].filter(Boolean).join(' / ');
     // the gateway's text usually names the device already
-    const prefix = where && !a.text.startsWith(where) ? `${where}: ` : '';
+    const prefix = where && !a.text.startsWith(a.deviceId ?? a.toolId) ? `${where}: ` : '';
     alerts.prepend(h('li', { class: `alert ${a.level}` }, h('time', { datetime: a.at }, time(a.at)), ' ', h('strong', {}, a.level === 'error' ? 'Error' : 'Warning'), ' ', prefix, a.text));
     while (alerts.children.length > MAX_ALERTS) alerts.lastChild.remove();
   }
