@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { AccessStore } from '../../access/store.js';
 import { loadConfig } from '../../config/load.js';
 import { CliError, withData, withJournal, type DataOptions } from '../common.js';
+import { out } from '../print.js';
 
 const withStore = <T>(opts: DataOptions, fn: (store: AccessStore) => T): T => withJournal(opts, (journal) => fn(new AccessStore(journal)));
 
@@ -16,7 +17,7 @@ export function registerAffiliateCommands(program: Command): void {
         const quals = store.qualifications();
         for (const a of store.list()) {
           const q = quals.filter((x) => x.affiliateId === a.id).map((x) => (x.expiresAt ? `${x.toolId} (until ${x.expiresAt.slice(0, 10)})` : x.toolId));
-          console.log(`${a.id}\t${a.name}\t${a.status}\tbadges: ${a.badges.join(' ') || '-'}\tqualified: ${q.join(', ') || '-'}`);
+          out(`${a.id}\t${a.name}\t${a.status}\tbadges: ${a.badges.join(' ') || '-'}\tqualified: ${q.join(', ') || '-'}`);
         }
       }),
     );
@@ -24,7 +25,7 @@ export function registerAffiliateCommands(program: Command): void {
     .description('import affiliates from a CSV file, all rows or none')
     .action((file: string, opts: DataOptions) => {
       const text = readFileSync(file, 'utf8');
-      withStore(opts, (store) => console.log(`${file}: ${store.importCsv(text, file)} affiliates imported`));
+      withStore(opts, (store) => out(`${file}: ${store.importCsv(text, file)} affiliates imported`));
     });
   withData(affiliates.command('add').argument('<id>'))
     .description('add or update an affiliate')
@@ -39,7 +40,7 @@ export function registerAffiliateCommands(program: Command): void {
       }
       withStore(opts, (store) => {
         const a = store.put({ id, name: opts.name, status: opts.suspended ? 'suspended' : 'active', badges: opts.badge ?? [], useType: opts.useType });
-        console.log(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'}${a.useType ? `, use type ${a.useType}` : ''})`);
+        out(`${a.id}: saved (${a.status}, badges: ${a.badges.join(' ') || '-'}${a.useType ? `, use type ${a.useType}` : ''})`);
       });
     });
   withData(affiliates.command('qualify').argument('<id>').argument('<tool>'))
@@ -48,7 +49,7 @@ export function registerAffiliateCommands(program: Command): void {
     .action((id: string, tool: string, opts: DataOptions & { expires?: string }) =>
       withStore(opts, (store) => {
         store.qualify(id, tool, opts.expires ?? null);
-        console.log(`${id}: qualified on ${tool}${opts.expires ? ` until ${opts.expires}` : ''}`);
+        out(`${id}: qualified on ${tool}${opts.expires ? ` until ${opts.expires}` : ''}`);
       }),
     );
   for (const status of ['suspend', 'activate'] as const) {
@@ -57,7 +58,7 @@ export function registerAffiliateCommands(program: Command): void {
       .action((id: string, opts: DataOptions) =>
         withStore(opts, (store) => {
           store.setStatus(id, status === 'suspend' ? 'suspended' : 'active');
-          console.log(`${id}: ${status === 'suspend' ? 'suspended' : 'active'}`);
+          out(`${id}: ${status === 'suspend' ? 'suspended' : 'active'}`);
         }),
       );
   }

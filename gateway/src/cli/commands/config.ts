@@ -2,6 +2,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { configJsonSchema } from '../../config/schema.js';
+import { out } from '../print.js';
 
 export function registerConfigCommands(program: Command): void {
   const config = program.command('config').description('check a configuration file or print its schema');
@@ -11,10 +12,10 @@ export function registerConfigCommands(program: Command): void {
     .argument('<file>')
     .action((file: string) => {
       const { config: cfg, file: abs } = loadConfig(file);
-      console.log(`${abs}: ok (${cfg.devices.length} device${cfg.devices.length === 1 ? '' : 's'}, ${cfg.simulators.length} simulator${cfg.simulators.length === 1 ? '' : 's'})`);
+      out(`${abs}: ok (${cfg.devices.length} device${cfg.devices.length === 1 ? '' : 's'}, ${cfg.simulators.length} simulator${cfg.simulators.length === 1 ? '' : 's'})`);
     });
   config
     .command('schema')
     .description('print the JSON Schema of the configuration file')
-    .action(() => console.log(JSON.stringify(configJsonSchema(), null, 2)));
+    .action(() => out(JSON.stringify(configJsonSchema(), null, 2)));
 }

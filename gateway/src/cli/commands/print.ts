@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { callApi, CliError, DEFAULT_URL } from '../common.js';
+import { out } from '../print.js';
 
 export function registerPrintCommand(program: Command): void {
   program
@@ -29,13 +30,13 @@ export function registerPrintCommand(program: Command): void {
         job = await api(`/api/devices/${dev}/jobs?name=${encodeURIComponent(basename(file!))}`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: gcode });
       }
       const show = (j: Record<string, unknown>) => `${String(j.file)}: ${String(j.state)}, ${Math.round(Number(j.progress) * 100)} %, ${Number(j.filamentG).toFixed(2)} g (${Number(j.filamentMm).toFixed(0)} mm)`;
-      console.log(show(job));
+      out(show(job));
       while (opts.follow) {
         await new Promise((r) => setTimeout(r, 2000));
         const d = (await api(`/api/devices/${dev}`)).detail as { job: Record<string, unknown> | null; lastJob: Record<string, unknown> | null };
         const current = d.job ?? d.lastJob;
         if (!current || current.id !== job.id) break;
-        console.log(show(current));
+        out(show(current));
         if (!d.job) break;
       }
     });

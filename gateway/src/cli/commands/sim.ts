@@ -12,6 +12,7 @@ import { createLogger } from '../../log.js';
 import { FLAVOUR_NAMES, type Flavour } from '../../../../ledger-client/src/flavours.js';
 import type { RunningLab, SimControl, SimTransport, SimulatedDevice } from '../../../../simulators/src/index.js';
 import { CliError } from '../common.js';
+import { out, complain } from '../print.js';
 
 const simulators = () => import('../../../../simulators/src/index.js');
 
@@ -61,18 +62,18 @@ async function runSimulator(opts: SimCliOptions, name: string, device: Simulated
     transport = await servePty(device, opts.pty!);
   }
   const ctl = control(transport);
-  console.error(`${name} at ${transport.address}; type "help" for commands`);
-  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  complain(`${name} at ${transport.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
   commandsFromStdin(ctl, () => transport.close());
 }
 
 /** Commands typed on standard input; Ctrl-C or SIGTERM closes what runs and exits. */
 function commandsFromStdin(ctl: Pick<SimControl, 'help' | 'run'>, close: () => Promise<void>): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() === 'help') return void console.error(ctl.help);
+    if (line.trim() === 'help') return void complain(ctl.help);
     ctl.run(line).then(
-      (out) => out && console.log(out),
-      (err: Error) => console.error(err.message),
+      (text) => text && out(text),
+      (err: Error) => complain(err.message),
     );
   });
   const quit = () => void close().then(() => process.exit(0));
@@ -134,9 +135,9 @@ export function registerSimCommands(program: Command): void {
       rig.setFlaky(opts.flaky ?? false);
       rig.start();
       const ctl = rigControl(rig);
-      console.error(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
+      complain(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
       const steps = opts.scenario ? loadScenario(opts.scenario) : [];
-      void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+      void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
       commandsFromStdin(ctl, () => rig.stop());
     });
 
@@ -153,7 +154,7 @@ export function registerSimCommands(program: Command): void {
       const { LedgerSim, ledgerControl } = await simulators();
       const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token, flavour: opts.flavour });
       const ctl = ledgerControl(ledger);
-      console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
+      complain(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
       commandsFromStdin(ctl, () => ledger.close());
     });
 
@@ -166,7 +167,7 @@ export function registerSimCommands(program: Command): void {
       if (loaded.config.simulators.length === 0) throw new CliError(`${loaded.file}: no simulators to run (simulators: is empty)`);
       const { labControl, startSimulators } = await simulators();
       const lab = await startSimulators(loaded, createLogger(loaded.config.gateway.log));
-      console.error(`simulated lab: ${lab.simulators.map((s) => s.name).join(', ')}; type "help" for commands`);
+      complain(`simulated lab: ${lab.simulators.map((s) => s.name).join(', ')}; type "help" for commands`);
       commandsFromStdin(labControl(lab.simulators), () => lab.stop());
     });
 }

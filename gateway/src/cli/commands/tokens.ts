@@ -2,6 +2,7 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import { createToken, listTokens, revokeToken, ROLES, type Role } from '../../http/tokens.js';
 import { withData, withJournal } from '../common.js';
+import { out } from '../print.js';
 
 const role = (v: string): Role => {
   if (!(ROLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${ROLES.join(', ')}`);
@@ -18,16 +19,16 @@ export function registerTokenCommands(program: Command): void {
     .action((opts: { role: Role; affiliate?: string; name?: string; config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
         const made = createToken(journal, { role: opts.role, affiliateId: opts.affiliate, name: opts.name });
-        console.log(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
-        console.log(made.token);
-        console.log('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
+        out(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
+        out(made.token);
+        out('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
       }),
     );
   withData(tokens.command('list'))
     .description('the tokens, without their secrets')
     .action((opts: { config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
-        for (const t of listTokens(journal)) console.log([t.id, t.role, t.affiliateId ?? '-', t.name ?? '-', t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active'].join('\t'));
+        for (const t of listTokens(journal)) out([t.id, t.role, t.affiliateId ?? '-', t.name ?? '-', t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active'].join('\t'));
       }),
     );
   withData(tokens.command('revoke').argument('<id>', 'the token id (see tokens list)'))
@@ -35,7 +36,7 @@ export function registerTokenCommands(program: Command): void {
     .action((id: string, opts: { config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
         revokeToken(journal, id);
-        console.log(`token ${id} revoked`);
+        out(`token ${id} revoked`);
       }),
     );
 }
