@@ -25,3 +25,9 @@ export const complain = (line: string): void => void process.stderr.write(`${pri
 
 /** Text as it is (its own line ends) on standard output. */
 export const write = (text: string): void => void process.stdout.write(printable(text));
+
+/** A list as tab-separated lines under a header row, or `empty` (what to do to have some) when there is nothing to list. */
+export function list(header: readonly string[], rows: readonly (readonly unknown[])[], empty: string): void {
+  if (rows.length === 0) return out(empty);
+  for (const r of [header, ...rows]) out(r.map((c) => (c === null || c === undefined || c === '' ? '-' : String(c))).join('\t'));
+}

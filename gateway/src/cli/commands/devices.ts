@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { MqttCredentials } from '../../mqtt/credentials.js';
 import { CliError, withData, withJournal, type DataOptions } from '../common.js';
-import { out } from '../print.js';
+import { list, out } from '../print.js';
 
 export function registerDeviceCommands(program: Command): void {
   const devicesCmd = program.command('devices').description("devices' own credentials at the embedded MQTT broker (works with the gateway running or not)");
@@ -34,7 +34,8 @@ export function registerDeviceCommands(program: Command): void {
     .description('list the devices that have MQTT credentials')
     .action((opts: DataOptions) =>
       withJournal(opts, (journal) => {
-        for (const c of new MqttCredentials(journal).list()) out(`${c.deviceId}\t${c.createdAt}`);
+        const rows = new MqttCredentials(journal).list().map((c) => [c.deviceId, c.createdAt]);
+        list(['device', 'created'], rows, 'no device has MQTT credentials (devices add-mqtt <id> makes them)');
       }),
     );
 }

@@ -8,7 +8,7 @@ import { Outbox } from '../../ledger/outbox.js';
 import { reconcile } from '../../ledger/reconcile.js';
 import { createTransport } from '../../ledger/transport.js';
 import { CliError, withJournal } from '../common.js';
-import { out } from '../print.js';
+import { list, out } from '../print.js';
 
 /** Runs `fn` with the outbox of the config's journal and the configured ledger; closes the journal when it is done. */
 async function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, ledger: LedgerConfig) => T | Promise<T>): Promise<T> {
@@ -36,9 +36,8 @@ export function registerLedgerCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'the gateway configuration')
     .action((opts: { config: string }) =>
       withLedger(opts, (outbox) => {
-        const dead = outbox.deadLetters();
-        if (dead.length === 0) out('no dead letters');
-        for (const d of dead) out(`${d.seq}\t${d.toolId}\t${d.record.type}${'action' in d.record ? ` ${d.record.action}` : ''}\t${d.recordId}\t${d.lastError ?? ''}`);
+        const rows = outbox.deadLetters().map((d) => [d.seq, d.toolId, `${d.record.type}${'action' in d.record ? ` ${d.record.action}` : ''}`, d.recordId, d.lastError]);
+        list(['seq', 'tool', 'record', 'record id', 'error'], rows, 'no dead letters');
       }),
     );
   ledgerCmd
