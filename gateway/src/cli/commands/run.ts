@@ -1,5 +1,6 @@
 /** `ovn-gateway run`: the gateway, and the config's simulators with it unless they run in a process of their own. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { checkNamedFiles } from '../../config/files.js';
 import { loadConfig } from '../../config/load.js';
 import { startGateway } from '../../gateway.js';
 import { notifySystemd } from '../../systemd.js';
@@ -20,6 +21,8 @@ export function registerRunCommand(program: Command): void {
     .option('--no-simulators', "leave out the config's simulators: they run in a process of their own (ovn-gateway sim lab --config <file>)")
     .action(async (opts: { config: string; httpPort?: number; simulators: boolean }) => {
       const loaded = loadConfig(opts.config);
+      // what the config names is checked before the journal is opened
+      checkNamedFiles(loaded);
       const start = { httpPort: opts.httpPort };
       // a config without simulators (a production one) never loads their code
       const gw = opts.simulators && loaded.config.simulators.length > 0 ? await startSimulatedLab(loaded, start) : await startGateway(loaded, start);

@@ -6,6 +6,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { createInterface } from 'node:readline';
+import { checkNamedFiles } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import type { StartOptions } from '../../gateway.js';
 import { createLogger } from '../../log.js';
@@ -164,6 +165,7 @@ export function registerSimCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
     .action(async (opts: { config: string }) => {
       const loaded = loadConfig(opts.config);
+      checkNamedFiles(loaded);
       if (loaded.config.simulators.length === 0) throw new CliError(`${loaded.file}: no simulators to run (simulators: is empty)`);
       const { labControl, startSimulators } = await simulators();
       const lab = await startSimulators(loaded, createLogger(loaded.config.gateway.log));
