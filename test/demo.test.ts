@@ -43,13 +43,16 @@ describe('the demo log', () => {
     expect(coOwners).toHaveLength(11);
     expect(coOwners.filter((id) => !named.get(id) || named.get(id) === id)).toEqual([]);
     // Ada badges out while her print runs: the one warning the story tells.
-    expect(warnings).toContain(STORY[0]);
-    expect(warnings.filter((w) => !STORY.includes(w))).toEqual([]);
+    expect(warnings).toContain('log: session end deferred: the tool is busy');
+    expect(warnings.filter((w) => !STORY.some((s) => s.test(w)))).toEqual([]);
   });
 });
 
 /** The warnings the demo's story is about. */
-const STORY = ['log: session end deferred: the tool is busy'];
+const STORY = [
+  /^log: session end deferred: the tool is busy$/, // Ada badges out while the printer prints
+  /^log: rig-1 is offline: /, // the rig's moment of flaky network drops its connection
+];
 
 describe('a scenario', () => {
   it('leaves no abort listener behind, however many steps it plays', async () => {

@@ -2,24 +2,22 @@
 import type { Command } from 'commander';
 import { readFile } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { callApi, CliError, DEFAULT_URL } from '../common.js';
+import { callApi, CliError, withApi, type ApiOptions } from '../common.js';
 import { out } from '../print.js';
 
 export function registerPrintCommand(program: Command): void {
-  program
-    .command('print')
+  withApi(program.command('print'))
     .description('print a G-code file on a printer through the running gateway (print-host mode), or pause, resume or cancel its job')
     .argument('<device>', 'printer id, as in the config')
     .argument('[file]', 'G-code file to print')
-    .option('--url <url>', 'the gateway', DEFAULT_URL)
     .option('--pause', 'pause the current job')
     .option('--resume', 'resume the paused job')
     .option('--cancel', 'cancel the current job (the cancel script runs)')
     .option('--follow', 'show progress and filament until the job ends')
-    .action(async (id: string, file: string | undefined, opts: { url: string; pause?: boolean; resume?: boolean; cancel?: boolean; follow?: boolean }) => {
+    .action(async (id: string, file: string | undefined, opts: ApiOptions & { pause?: boolean; resume?: boolean; cancel?: boolean; follow?: boolean }) => {
       const action = opts.pause ? 'pause' : opts.resume ? 'resume' : opts.cancel ? 'cancel' : null;
       if (!action && !file) throw new CliError('give a G-code file to print, or one of --pause, --resume, --cancel');
-      const api = (path: string, init?: RequestInit) => callApi(opts.url, path, init);
+      const api = (path: string, init?: RequestInit) => callApi(opts, path, init);
       const dev = encodeURIComponent(id);
       let job: Record<string, unknown>;
       if (action) job = await api(`/api/devices/${dev}/jobs/current/${action}`, { method: 'POST' });
