@@ -1,11 +1,12 @@
 /** The gateway and the simulator as a user runs them: separate processes, signals, stdin. */
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Journal } from '../gateway/src/journal/journal.js';
-import { adminHeaders, freePort, killCliChildren, runCli, tempDir, waitFor } from './helpers.js';
+import { adminHeaders, freePort, killCliChildren, runCli, startTestGateway, tempDir, waitFor } from './helpers.js';
 
 afterEach(killCliChildren);
 
@@ -93,5 +94,50 @@ describe('ovn-gateway sim node', () => {
     const [code] = await once(sim, 'exit');
     expect(code).toBe(2);
     expect(sim.lines.join('\n')).toContain('give exactly one of --tcp <host:port> or --pty <path>');
+  });
+});
+
+/** `ovn-gateway <args>` to its exit, without blocking this process (a gateway may run in it). */
+function ovn(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js'), ...args], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('commands that call the API', () => {
+  it('send the token of --token, or of OVN_GATEWAY_TOKEN, and say how to give one when refused', { timeout: 60_000 }, async () => {
+    const gw = await startTestGateway({});
+    try {
+      const { OVN_GATEWAY_TOKEN: _, ...withoutToken } = process.env;
+      const refused = await ovn(['sessions', 'list', '--url', gw.url], withoutToken);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toMatch(/^401: .*\(give an API token with --token or OVN_GATEWAY_TOKEN; ovn-gateway tokens create makes one\)\n$/);
+      expect(await ovn(['sessions', 'list', '--url', gw.url, '--token', gw.token], withoutToken)).toEqual({ code: 0, stdout: 'no sessions\n', stderr: '' });
+      expect(await ovn(['sessions', 'list', '--url', gw.url], { ...withoutToken, OVN_GATEWAY_TOKEN: gw.token })).toEqual({ code: 0, stdout: 'no sessions\n', stderr: '' });
+      const help = await ovn(['print', '--help']);
+      expect(help.stdout).toContain('--token <token>');
+      expect(help.stdout).toContain('$OVN_GATEWAY_TOKEN');
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
+describe('what the command line prints', () => {
+  it('writes control and bidi characters of text it did not write as escapes', { timeout: 60_000 }, async () => {
+    const data = tempDir('cli-escape');
+    const title = '\u001b]0;pwned\u0007';
+    const blocked = await ovn(['tools', 'block', 'printer', '--reason', `${title}nozzle \u202eclogged`, '--by', 'mo', '--data', data]);
+    expect(blocked).toEqual({ code: 0, stdout: 'printer: blocked (\\x1b]0;pwned\\x07nozzle \\u202eclogged)\n', stderr: '' });
+    const listed = await ovn(['tools', 'list', '--data', data]);
+    expect(listed.stdout).toBe('tool\tstatus\tsession\nprinter\tblocked (\\x1b]0;pwned\\x07nozzle \\u202eclogged, by mo)\tnone\n');
+    // an error message that repeats what was typed
+    const clear = await ovn(['affiliates', 'suspend', '\u001b[2J', '--data', data]);
+    expect(clear).toEqual({ code: 2, stdout: '', stderr: 'no affiliate "\\x1b[2J" (affiliates list shows who there is)\n' });
   });
 });

@@ -49,11 +49,11 @@ export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): 
 /** Where the commands that talk to the running gateway find it, unless --url says otherwise. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
+/** What --token says in the help of every command that calls the API (the reference lists those commands by it). */
+export const TOKEN_HELP = 'an API token with the role the command needs (ovn-gateway tokens create makes one); default: $OVN_GATEWAY_TOKEN';
+
 /** The options of a command that calls the running gateway's API: where it is, and the token to show it. */
-export const withApi = (cmd: Command) =>
-  cmd
-    .option('--url <url>', 'the gateway', DEFAULT_URL)
-    .option('--token <token>', 'an API token with the role the command needs (ovn-gateway tokens create makes one); default: $OVN_GATEWAY_TOKEN');
+export const withApi = (cmd: Command) => cmd.option('--url <url>', 'the gateway', DEFAULT_URL).option('--token <token>', TOKEN_HELP);
 
 export interface ApiOptions {
   url: string;
