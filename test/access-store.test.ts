@@ -106,6 +106,7 @@ describe('allow-list store', () => {
       [['affiliates', 'qualify', 'nobody', 'mk3s', '--config', config], 'no affiliate "nobody" (affiliates list shows who there is)'],
       [['affiliates', 'suspend', 'nobody', '--config', config], 'no affiliate "nobody" (affiliates list shows who there is)'],
       [['tokens', 'create', '--role', 'affiliate', '--affiliate', 'nobody', '--config', config], 'no affiliate "nobody" (affiliates list shows who there is)'],
+      [['tokens', 'create', '--role', 'admin', '--affiliate', 'ada', '--config', config], "only affiliate tokens belong to an affiliate; an admin token sees everyone's data"],
     ];
     for (const [args, message] of cases) {
       const r = run(...args);

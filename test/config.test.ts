@@ -81,6 +81,16 @@ devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0
     expect(problems(lab('maxClockRate: 60,'))).toEqual([]);
   });
 
+  it('names the kinds of devices with their articles', () => {
+    const lab = `devices:
+  - { id: plug, kind: mqtt-instrument, model: smart-plug }
+  - { id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:1" } }
+mqtt: { listen: "127.0.0.1:0", baseTopic: ovn/lab }
+tools: [{ id: t, node: plug, printer: n1 }]
+`;
+    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer']);
+  });
+
   it('points at the line of a YAML syntax error', () => {
     expect(problems('gateway:\n  http: [\n')[0]).toMatch(/^line \d+, column \d+: /);
   });

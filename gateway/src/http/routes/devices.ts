@@ -5,6 +5,7 @@ import { Printer } from '../../devices/printer/driver.js';
 import { allow, ownAffiliate } from '../auth.js';
 import { deviceOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
+import { withArticle } from '../../words.js';
 
 const params = z.object({ id: z.string().describe('Device id, as in the config.') });
 const maintainers = allow('maintainer', 'admin');
@@ -12,7 +13,7 @@ const maintainers = allow('maintainer', 'admin');
 export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   const printer = (id: string) => {
     const d = deviceOf(ctx, id);
-    if (!(d instanceof Printer)) throw new HttpError(400, 'not-a-printer', `device "${id}" is a ${d.kind}, not a printer`);
+    if (!(d instanceof Printer)) throw new HttpError(400, 'not-a-printer', `device "${id}" is ${withArticle(d.kind)}, not a printer`);
     return d;
   };
 
