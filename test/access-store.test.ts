@@ -34,7 +34,7 @@ describe('allow-list store', () => {
     expect(verifyJournalFile(join(dir, 'journal.sqlite')).firstBreak).toBeNull();
   });
 
-  it('imports a CSV all or nothing, listing every problem with its line', () => {
+  it('imports a CSV all or nothing, listing every problem with its line', { timeout: 120_000 }, () => {
     const dir = tempDir('access');
     const config = labWithTools(dir);
     const bad = join(dir, 'bad.csv');
@@ -59,7 +59,7 @@ describe('allow-list store', () => {
     ]);
   });
 
-  it('refuses a whole file for duplicate ids, unknown tools, badge conflicts and malformed rows, naming each line', () => {
+  it('refuses a whole file for duplicate ids, unknown tools, badge conflicts and malformed rows, naming each line', { timeout: 120_000 }, () => {
     const dir = tempDir('access');
     const config = labWithTools(dir);
     writeFileSync(join(dir, 'first.csv'), 'id,name,badges\nbo,Bo,DEADBEEF\n');
@@ -96,7 +96,7 @@ describe('allow-list store', () => {
     expect(withoutConfig.stderr).toContain('line 2, qualifications.0.tool: "mk3s" cannot be checked without the configuration\'s tools (give --config instead of --data)');
   });
 
-  it('refuses to qualify on an unknown tool, or an unknown affiliate, and a token for an unknown affiliate, with exit code 2', () => {
+  it('refuses to qualify on an unknown tool, or an unknown affiliate, and a token for an unknown affiliate, with exit code 2', { timeout: 120_000 }, () => {
     const dir = tempDir('access');
     const config = labWithTools(dir);
     expect(run('affiliates', 'add', 'ada', '--name', 'Ada', '--config', config).status).toBe(0);
