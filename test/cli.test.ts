@@ -1,7 +1,8 @@
 /** The gateway and the simulator as a user runs them: separate processes, signals, stdin. */
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { readdirSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -46,6 +47,33 @@ devices: [{ id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:${s
     expect(kinds.filter((k) => k !== 'api-token.created')[0]).toBe('gateway.started'); // the test's token was made before the start
     expect(kinds).toContain('device.hello');
     expect(kinds.at(-1)).toBe('gateway.stopped');
+  });
+
+  it('starts from an empty journal with --fresh, keeping the one before aside', { timeout: 60_000 }, async () => {
+    const dir = tempDir('cli');
+    const config = join(dir, 'lab.yaml');
+    writeFileSync(config, 'gateway: { dataDir: data, log: { format: json } }\n');
+    const before = Journal.open(join(dir, 'data'));
+    before.record('tool.status', 'printer', { status: 'blocked', reason: 'from the last demo' });
+    before.close();
+    const httpPort = await freePort();
+    const gw = runCli(['run', '--fresh', '--config', config, '--http-port', String(httpPort)]);
+    await waitFor(async () => (await fetch(`http://127.0.0.1:${httpPort}/api/health`)).ok, 20_000, 'the gateway up');
+    gw.kill('SIGTERM');
+    expect((await once(gw, 'exit'))[0]).toBe(0);
+    const aside = readdirSync(join(dir, 'data')).filter((f) => /^journal\.replaced\..+\.sqlite$/.test(f));
+    expect(aside).toHaveLength(1);
+    expect(gw.lines).toContain(`the journal so far is kept at ${join(dir, 'data', aside[0]!)}; starting from an empty one`);
+    const kinds = (file: string) => {
+      const db = new Database(join(dir, 'data', file), { readonly: true });
+      try {
+        return db.prepare('SELECT kind FROM events ORDER BY id').pluck().all() as string[];
+      } finally {
+        db.close();
+      }
+    };
+    expect(kinds(aside[0]!)).toEqual(['tool.status']);
+    expect(kinds('journal.sqlite')).toEqual(['gateway.started', 'gateway.stopped']);
   });
 
   it('explains a port already in use instead of printing a stack trace', async () => {
