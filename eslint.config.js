@@ -92,4 +92,13 @@ export default tseslint.config(
   { files: ['gateway/src/devices/**/*.ts'], rules: restrict(noSimulators, driversWithoutHttp) },
   // The pure core's rule forbids HTTP too, so its modules under devices/ need not repeat the drivers' rule.
   { files: PURE_CORE, rules: restrict(noSimulators, pureCore) },
+  // What the command line prints goes through cli/print.ts, which escapes whatever could drive a terminal.
+  {
+    files: ['gateway/src/cli/**/*.ts'],
+    ignores: ['gateway/src/cli/print.ts'],
+    rules: {
+      'no-console': ['error'],
+      'no-restricted-properties': ['error', ...['stdout', 'stderr'].map((property) => ({ object: 'process', property, message: 'print through gateway/src/cli/print.ts (out, complain, write)' }))],
+    },
+  },
 );

@@ -3,6 +3,7 @@ import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { AccessStore } from '../gateway/src/access/store.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createToken, listTokens, renewDemoTokens, revokeToken, TokenCheck, type Role } from '../gateway/src/http/tokens.js';
 import { tempDir } from './helpers.js';
@@ -154,6 +155,9 @@ describe('ovn-gateway tokens', () => {
   // eight processes of the command line, each a few seconds to start on a loaded machine
   it('creates a token shown once, lists tokens without secrets, revokes one, and refuses what does not fit', { timeout: 120_000 }, async () => {
     const data = tempDir('tokens');
+    const journal0 = Journal.open(data);
+    new AccessStore(journal0).put({ id: 'ada', name: 'Ada' });
+    journal0.close();
     const made = await cli('create', '--role', 'affiliate', '--affiliate', 'ada', '--name', 'ada-phone', '--data', data);
     const [, token] = made.stdout.split('\n');
     const id = /^token ([0-9a-f]+) /.exec(made.stdout)![1]!;

@@ -10,6 +10,7 @@
  * never obtained by calling the billing code.
  */
 import { spawn } from 'node:child_process';
+import { parse as parseCsv } from 'csv-parse/sync';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -22,7 +23,7 @@ import { createLogger } from '../gateway/src/log.js';
 import { startLab } from '../simulators/src/lab.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminFetch, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminFetch, demoLabOnFreePorts, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -319,30 +320,9 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
   const PRINTER_TIME_SCALE = 60;
 
   beforeAll(async () => {
-    const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-    const cfg = loaded.config;
-    // baseDir stays config/, so the scenario files are the lab's own.
-    cfg.gateway.dataDir = join(tempDir('lab'), 'data');
-    cfg.gateway.http.port = 0;
-    // Every simulator on a free port, and whatever reaches one (the devices' socket:// paths, the
-    // ledger's URL…) pointed at its new address.
-    const moved = new Map<string, string>();
-    for (const s of cfg.simulators) {
-      if (s.kind === 'rig') continue; // reaches the gateway through its embedded broker
-      const listen = `127.0.0.1:${await freePort()}`;
-      moved.set(s.listen, listen);
-      s.listen = listen;
-      if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
-    }
-    const repoint = (node: Record<string, unknown>) => {
-      for (const [k, v] of Object.entries(node)) {
-        if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
-        else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-      }
-    };
-    for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-    for (const from of moved.keys()) expect(JSON.stringify(cfg), 'nothing left on the lab’s fixed ports').not.toContain(from);
-    const running = await startLab(loaded, { logger: quietLogger() });
+    const running = await demoLabOnFreePorts({ logger: quietLogger() }, (cfg) => {
+      for (const s of cfg.simulators) if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
+    });
     gw = Object.assign(running, { fetch: adminFetch(running).fetch });
   });
 
@@ -433,13 +413,15 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     const row = rows.find((r) => r[header!.indexOf('session')] === s.sessionId);
     expect(row, 'the CSV row of the session').toBeDefined();
     const cell = (name: string) => row![header!.indexOf(name)];
-    expect([cell('period'), cell('tool'), cell('affiliate'), cell('use_type'), cell('billed_min'), cell('entry'), cell('cash')]).toEqual([month, 'printer', 'ada', 'commercial', String(billedMin), 'charge', 'yes']);
+    expect([cell('period'), cell('tool'), cell('affiliate'), cell('use_type'), cell('billed_min'), cell('entry'), cell('cash'), cell('currency')]).toEqual([month, 'printer', 'ada', 'commercial', String(billedMin), 'charge', 'yes', 'CAD']);
     expect([cell('usage'), cell('material'), cell('technician'), cell('total')]).toEqual([money(usage), money(material), money(technician), money(total)]);
 
     // ---- the payback progress ----
     const progress = await getJson<{ toolId: string; pooled: boolean; coOwners: { affiliateId: string; contribution: number; cap: number; paid: number; remaining: number }[]; paid: number; cap: number; remaining: number; estimatedSessionsToPool: number }[]>(gw, 
       `${gw.url}/api/billing/payback`,
     );
+    // the statement gives the same progress beside the period's payback
+    expect((st as unknown as { paybackProgress: unknown }).paybackProgress).toEqual(progress);
     const caps = agreement.map(([, c]) => (c * 12n) / 10n);
     const remaining = caps.reduce((a, c) => a + c, 0n) - payback;
     expect(progress).toEqual([
@@ -541,8 +523,20 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
 
     // Two sessions of a few seconds: 15 min at 6.00/h = 1.50 → the minimum 2.00; split 30/20/50
     // = 0.60 / 0.40 / 1.00; payback 1.00 shared 300:100 = 0.75 / 0.25.
-    const st = JSON.parse(json.stdout) as { currency: string; sessions: { sessionId: string; net: { total: number } }[]; funds: Record<string, number> };
+    const st = JSON.parse(json.stdout) as {
+      currency: string;
+      sessions: { sessionId: string; net: { total: number } }[];
+      funds: Record<string, number>;
+      payback: { affiliateId: string; amount: number }[];
+      paybackProgress: { toolId: string; paid: number; cap: number }[];
+    };
     expect(st.currency).toBe('CAD');
+    // the period's payback per co-owner under one key, where the tool stands all told under another
+    expect(st.payback).toEqual([
+      { affiliateId: 'ada', amount: 150 },
+      { affiliateId: 'bo', amount: 50 },
+    ]);
+    expect(st.paybackProgress).toMatchObject([{ toolId: 'printer', paid: 200, cap: 48000 }]);
     expect(st.sessions.map((s) => [s.sessionId, s.net.total])).toEqual(sessions.map((s) => [s.sessionId, 200]));
     expect(st.funds).toEqual({ material: 0, technician: 0, maintenance: 120, infrastructure: 80, payback: 200, total: 400 });
 
@@ -551,12 +545,13 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
     expect(rows).toHaveLength(2);
     for (const [i, r] of rows.entries()) {
       const cell = (name: string) => r[header!.indexOf(name)];
-      expect([cell('period'), cell('session'), cell('use_type'), cell('billed_min'), cell('entry'), cell('usage'), cell('material'), cell('technician'), cell('total')]).toEqual([
+      expect([cell('period'), cell('session'), cell('use_type'), cell('billed_min'), cell('entry'), cell('currency'), cell('usage'), cell('material'), cell('technician'), cell('total')]).toEqual([
         month,
         sessions[i]!.sessionId,
         'commercial',
         '15',
         'charge',
+        'CAD',
         '2.00',
         '0.00',
         '0.00',
@@ -593,7 +588,8 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
     expect(again.stderr).toContain(`${month} is already closed`);
 
     // The month is closed: a correction to one of its sessions lands in the next.
-    const v = await ovn('billing', 'correct', second.sessionId, '--config', file, '--void', '--reason', 'test print, not a use', '--by', 'custodian');
+    const reason = '=HYPERLINK("http://example.org","test print, not a use")';
+    const v = await ovn('billing', 'correct', second.sessionId, '--config', file, '--void', '--reason', reason, '--by', 'custodian');
     expect(v, v.stderr).toMatchObject({ code: 0, stdout: expect.stringMatching(new RegExp(`^correction \\d+ of charge \\d+ in ${nextMonth(month)}: -2\\.00 CAD\\n$`)) });
 
     const st = JSON.parse((await ovn('billing', 'statement', '--config', file, '--from', month, '--format', 'json')).stdout) as {
@@ -612,6 +608,9 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
     const next = JSON.parse((await ovn('billing', 'statement', '--config', file, '--from', nextMonth(month), '--format', 'json')).stdout) as { sessions: { sessionId: string; net: { total: number } }[]; funds: Record<string, number> };
     expect(next.sessions.map((s) => [s.sessionId, s.net.total])).toEqual([[second.sessionId, -200]]);
     expect(next.funds).toEqual({ material: 0, technician: 0, maintenance: -60, infrastructure: -40, payback: -100, total: -200 });
+    // In the CSV the reason a spreadsheet would run as a formula is text; the negative amounts stay numbers.
+    const csv = parseCsv((await ovn('billing', 'statement', '--config', file, '--from', nextMonth(month), '--format', 'csv')).stdout, { columns: true }) as Record<string, string>[];
+    expect(csv.map((r) => [r.entry!.startsWith('correction of'), r.total, r.reason])).toEqual([[true, '-2.00', `'${reason}`]]);
 
     const verify = await ovn('billing', 'verify', '--config', file);
     expect(verify).toMatchObject({ code: 0, stdout: '4 charges and corrections recomputed: all match\n', stderr: '' });

@@ -17,5 +17,11 @@ describe('renderCliReference', () => {
     expect(text).toContain('- `--time-scale <x>`: simulated seconds per real second (default: 1)');
     expect(text).toContain('- `--pty <path>`: create a pseudo-terminal linked at \\<path\\> (needs socat)');
     expect(text).toContain('| [`ovn-gateway sim`](#ovn-gateway-sim) |');
+    // how to pass a token, in the reference and in each API command's section
+    expect(text).toContain('The commands that call the running gateway\'s API (`print`, `sessions list`, `sessions stop`, `sessions use-type`) take `--url` and `--token <token>`');
+    for (const p of ['print', 'sessions list', 'sessions stop', 'sessions use-type']) {
+      const section = text.split(new RegExp(`^#{2,3} \`ovn-gateway ${p}\`$`, 'm'))[1]!.split('\n#')[0]!;
+      expect(section, p).toContain('- `--token <token>`: an API token with the role the command needs (ovn-gateway tokens create makes one); default: $OVN\\_GATEWAY\\_TOKEN');
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -81,6 +81,16 @@ devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0
     expect(problems(lab('maxClockRate: 60,'))).toEqual([]);
   });
 
+  it('names the kinds of devices with their articles', () => {
+    const lab = `devices:
+  - { id: plug, kind: mqtt-instrument, model: smart-plug }
+  - { id: n1, kind: metering-node, serial: { path: "socket://127.0.0.1:1" } }
+mqtt: { listen: "127.0.0.1:0", baseTopic: ovn/lab }
+tools: [{ id: t, node: plug, printer: n1 }]
+`;
+    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer']);
+  });
+
   it('points at the line of a YAML syntax error', () => {
     expect(problems('gateway:\n  http: [\n')[0]).toMatch(/^line \d+, column \d+: /);
   });
@@ -103,6 +113,40 @@ devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0
     const missing = spawnSync(process.execPath, [cli, 'run', '--config', join(dir, 'nope.yaml')], { encoding: 'utf8' });
     expect(missing.status).toBe(2);
     expect(missing.stderr).toContain('cannot read it: ENOENT');
+  });
+
+  it('ovn-gateway config check reads the files the config names as run would, and run refuses them before it opens the journal', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ovn-config-'));
+    const config = join(dir, 'lab.yaml');
+    writeFileSync(join(dir, 'bad-steps.yaml'), '- { after: -5, do: "badge 01" }\n');
+    writeFileSync(join(dir, 'cert.pem'), 'not a certificate\n');
+    writeFileSync(
+      config,
+      `gateway: { dataDir: data }
+mqtt: { listen: "127.0.0.1:0", baseTopic: ovn/lab, tls: { port: 0, cert: cert.pem, key: missing-key.pem } }
+simulators:
+  - { kind: node, listen: "127.0.0.1:7999", scenario: nope.yaml }
+  - { kind: printer, listen: "127.0.0.1:7998", scenario: bad-steps.yaml }
+`,
+    );
+    const check = spawnSync(process.execPath, [cli, 'config', 'check', config], { encoding: 'utf8' });
+    expect(check.status).toBe(2);
+    expect(check.stderr.split('\n').slice(1).map((l) => l.trim()).filter(Boolean)).toEqual([
+      `simulators.0.scenario (${join(dir, 'nope.yaml')}): (file): cannot read it: ENOENT`,
+      `simulators.1.scenario (${join(dir, 'bad-steps.yaml')}): 0.after: Too small: expected number to be >=0`,
+      `mqtt.tls.key (${join(dir, 'missing-key.pem')}): cannot read it: ENOENT`,
+    ]);
+    const run = spawnSync(process.execPath, [cli, 'run', '--config', config], { encoding: 'utf8' });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toBe(check.stderr);
+    expect(existsSync(join(dir, 'data')), 'the journal was not touched').toBe(false);
+
+    writeFileSync(join(dir, 'nope.yaml'), '- { after: 100, do: "badge 01" }\n');
+    writeFileSync(join(dir, 'bad-steps.yaml'), '[]\n');
+    writeFileSync(join(dir, 'missing-key.pem'), 'not a key either\n');
+    const tls = spawnSync(process.execPath, [cli, 'config', 'check', config], { encoding: 'utf8' });
+    expect(tls.status).toBe(2);
+    expect(tls.stderr).toContain('  mqtt.tls (cert.pem, missing-key.pem): ');
   });
 
   it('ovn-gateway config schema prints the JSON Schema derived from the same zod schema', () => {

@@ -6,9 +6,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { loadConfig } from '../gateway/src/config/load.js';
+import { loadConfig, type LoadedConfig } from '../gateway/src/config/load.js';
 import { configSchema } from '../gateway/src/config/schema.js';
-import type { RunningGateway } from '../gateway/src/gateway.js';
+import type { RunningGateway, StartOptions } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
@@ -101,6 +101,36 @@ export async function startTestGateway(config: unknown): Promise<TestGateway> {
   }) as TestGateway;
 }
 
+/**
+ * The lab of `npm start` (config/simulated-lab.yaml) with its journal in a temp dir, the API on a
+ * free port and every simulator on a free port, whatever reaches one (the devices' socket://
+ * paths, the ledger's URL) pointed at its new address. Its scenarios are the lab's own (baseDir
+ * stays config/). `adjust` may change the config before it starts.
+ */
+export async function demoLabOnFreePorts(opts: StartOptions, adjust: (cfg: LoadedConfig['config']) => void = () => {}): Promise<RunningLab> {
+  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+  const cfg = loaded.config;
+  cfg.gateway.dataDir = join(tempDir('demo'), 'data');
+  cfg.gateway.http.port = 0;
+  const moved = new Map<string, string>();
+  for (const s of cfg.simulators) {
+    if (!('listen' in s)) continue; // a rig reaches the gateway through its embedded broker
+    const listen = `127.0.0.1:${await freePort()}`;
+    moved.set(s.listen, listen);
+    s.listen = listen;
+  }
+  const repoint = (node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
+      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+    }
+  };
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  if (JSON.stringify(cfg).match(/127\.0\.0\.1:(7101|7102|8090)\b/)) throw new Error('something is left on the lab’s fixed ports');
+  adjust(cfg);
+  return startLab(loaded, opts);
+}
+
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 const cliChildren: ChildProcessWithoutNullStreams[] = [];
 
@@ -174,27 +204,8 @@ export class GatewayProcess {
   }
 }
 
-/** The lab of `npm start` with every simulator on a free port and the journal in a temp dir. */
-export async function labOnFreePorts(): Promise<RunningLab> {
-  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-  const cfg = loaded.config;
-  // baseDir stays config/, so the scenario files are the lab's own.
-  cfg.gateway.dataDir = join(tempDir('dashboard'), 'data');
-  cfg.gateway.http.port = 0;
-  const moved = new Map<string, string>();
-  for (const s of cfg.simulators) {
-    if (!('listen' in s)) continue;
-    const listen = `127.0.0.1:${await freePort()}`;
-    moved.set(s.listen, listen);
-    s.listen = listen;
-  }
-  const repoint = (node: Record<string, unknown>) => {
-    for (const [k, v] of Object.entries(node)) {
-      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
-      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-    }
-  };
-  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+/** The lab of `npm start` on free ports (as `demoLabOnFreePorts`), logging nothing below warnings and those to nowhere. */
+export function labOnFreePorts(): Promise<RunningLab> {
   const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
-  return startLab(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
+  return demoLabOnFreePorts({ logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
 }

@@ -746,15 +746,17 @@ describe('the gateway with an mqtt section', () => {
 });
 
 describe('ovn-gateway devices add-mqtt / remove-mqtt', () => {
-  it('prints the secret once, which then connects, and journals without it', async () => {
+  it('prints the secret once, which then connects, and journals without it', { timeout: 120_000 }, async () => {
     const dir = tempDir('mqtt-cli');
     const config = join(dir, 'lab.yaml');
     writeFileSync(config, `gateway: { dataDir: ./data }\nmqtt: { listen: "127.0.0.1:0", baseTopic: ovn/cli-lab }\n`);
     const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
     const run = (...args: string[]) => spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8' });
 
+    expect(run('devices', 'list-mqtt', '--config', config).stdout).toBe('no device has MQTT credentials (devices add-mqtt <id> makes them)\n');
     const added = run('devices', 'add-mqtt', 'laser-1', '--config', config);
     expect(added.stderr).toBe('');
+    expect(run('devices', 'list-mqtt', '--config', config).stdout).toMatch(/^device\tcreated\nlaser-1\t\d{4}-\d\d-\d\dT[^\n]+\n$/);
     expect(added.status).toBe(0);
     const secret = /password:\s+(\S+)/.exec(added.stdout)?.[1];
     expect(secret).toMatch(/^[A-Za-z0-9_-]{43}$/);

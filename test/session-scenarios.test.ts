@@ -366,8 +366,11 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
         printerSim.off('line', onLine);
         nodes.printer.off('received', onNode);
       });
+      const beforePrint = lastEventId();
       printerSim.startSdPrint('part.gco'); // from the printer's own menu
-      await waitFor(() => printer().currentJob?.mode === 'sd', 10_000, 'SD print noticed');
+      // the journaled start, which stays: a poll of the current job could miss a short one
+      const job = await waitFor(() => gw.journal.events({ kind: 'printer.job-started', deviceId: 'mk3s', afterId: beforePrint })[0], 10_000, 'SD print noticed');
+      expect(job.data).toMatchObject({ mode: 'sd' });
       expect(printer().busy).toBe(true);
 
       const badgeOut = lastEventId();

@@ -4,11 +4,11 @@
  * `- { after: 2000, do: "badge 04A1B2C3" }` (after: milliseconds since the previous step).
  * Each simulator brings its own command table; pulling the cable is common to all.
  */
-import { readFileSync } from 'node:fs';
-import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
-import { ConfigError, formatIssues } from '../../gateway/src/config/load.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { loadScenario, type Scenario } from '../../gateway/src/config/scenario.js';
 import type { SimTransport } from './transports.js';
+
+export { loadScenario, type Scenario };
 
 export interface Command {
   /** e.g. `<UID hex>` */
@@ -74,29 +74,12 @@ export class SimControl {
   }
 }
 
-const scenarioSchema = z.array(z.strictObject({ after: z.number().int().min(0).default(0), do: z.string().min(1) }));
-export type Scenario = z.output<typeof scenarioSchema>;
-
-export function loadScenario(file: string): Scenario {
-  let raw: unknown;
-  try {
-    raw = parseYaml(readFileSync(file, 'utf8'));
-  } catch (err) {
-    throw new ConfigError(file, [(err as Error).message.split('\n')[0]!]);
-  }
-  const result = scenarioSchema.safeParse(raw);
-  if (!result.success) throw new ConfigError(file, formatIssues(result.error.issues));
-  return result.data;
-}
-
 /** Plays a scenario; resolves when the last step has run or `signal` aborts. */
 export async function playScenario(control: SimControl, steps: Scenario, onOutput: (text: string) => void, signal?: AbortSignal): Promise<void> {
   for (const step of steps) {
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(resolve, step.after);
-      signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true });
-    });
-    if (signal?.aborted) return;
+    // the timer takes its abort listener away when it fires: a long scenario leaves none behind
+    const aborted = await sleep(step.after, false, { signal }).catch(() => true);
+    if (aborted) return;
     const out = await control.run(step.do);
     if (out) onOutput(out);
   }

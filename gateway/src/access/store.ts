@@ -129,21 +129,35 @@ export class AccessStore {
   /**
    * Imports a CSV with a header `id,name,status,badges,qualifications[,use_type]`: badges separated by
    * spaces or semicolons, qualifications as `tool` or `tool:YYYY-MM-DD` separated the same
-   * way. All rows or none: every problem is listed as `line N, column: what is wrong`.
+   * way. All rows or none: every problem is listed as `line N, column: what is wrong` — a
+   * malformed row, a bad value, an id twice, a badge twice or already another affiliate's, a
+   * tool that `tools` (the configuration's) does not have; with `tools` null no qualification
+   * can be checked, so none is accepted.
    */
-  importCsv(text: string, file: string): number {
-    let records: Record<string, string>[];
-    try {
-      records = parseCsv(text, { columns: (h: string[]) => h.map((c) => c.trim().toLowerCase()), skip_empty_lines: true, trim: true });
-    } catch (err) {
-      throw new ImportError(file, [(err as Error).message]);
-    }
-    const problems: string[] = [];
-    const inputs: AffiliateInput[] = [];
-    records.forEach((r, i) => {
-      const line = i + 2;
+  importCsv(text: string, file: string, tools: ReadonlySet<string> | null): number {
+    const problems: { line: number; text: string }[] = [];
+    const problem = (line: number, column: string, what: string) => void problems.push({ line, text: `line ${line}, ${column}: ${what}` });
+    const rows = parseCsv(text, {
+      info: true,
+      skip_empty_lines: true,
+      trim: true,
+      relax_column_count: true,
+      skip_records_with_error: true,
+      // after a malformed row the parser may trip again on the same line: the first word on it is enough
+      on_skip: (err) => void (err && !problems.some((p) => p.line === Number(err.lines)) && problem(Number(err.lines), '(row)', err.message.replace(/ at line \d+/, ''))),
+    }) as unknown as { info: { lines: number }; record: string[] }[];
+    const [head, ...records] = rows;
+    const columns = (head?.record ?? []).map((c) => c.trim().toLowerCase());
+    for (const required of ['id', 'name']) if (!columns.includes(required)) problem(head?.info.lines ?? 1, required, 'missing from the header (id,name,status,badges,qualifications[,use_type])');
+    const inputs: { line: number; input: z.output<typeof affiliateSchema> }[] = [];
+    const idLine = new Map<string, number>();
+    const badgeLine = new Map<string, { line: number; id: string }>();
+    for (const { info, record } of records) {
+      const line = info.lines;
+      if (record.length !== columns.length) problem(line, '(row)', `${record.length} fields, the header has ${columns.length}`);
+      const r = Object.fromEntries(columns.map((c, i) => [c, record[i]]));
       const split = (v: string | undefined) => (v ?? '').split(/[\s;]+/).filter(Boolean);
-      const candidate = {
+      const result = affiliateSchema.safeParse({
         id: r.id,
         name: r.name,
         status: r.status || undefined,
@@ -153,17 +167,36 @@ export class AccessStore {
           const [tool, ...rest] = q.split(':');
           return { tool, expires: rest.length ? rest.join(':') : null };
         }),
-      };
-      const result = affiliateSchema.safeParse(candidate);
-      if (result.success) inputs.push(result.data);
-      else for (const issue of result.error.issues) problems.push(`line ${line}, ${issue.path.map(String).join('.') || '(row)'}: ${issue.message}`);
-    });
-    if (problems.length) throw new ImportError(file, problems);
-    try {
-      this.db.transaction(() => inputs.forEach((a) => this.put(a)))();
-    } catch (err) {
-      throw new ImportError(file, [(err as Error).message]);
+      });
+      if (!result.success) {
+        for (const issue of result.error.issues) problem(line, issue.path.map(String).join('.') || '(row)', issue.message);
+        continue;
+      }
+      const a = result.data;
+      const first = idLine.get(a.id);
+      if (first !== undefined) problem(line, 'id', `"${a.id}" is on line ${first} too`);
+      else idLine.set(a.id, line);
+      a.qualifications.forEach((q, i) => {
+        if (tools === null) problem(line, `qualifications.${i}.tool`, `"${q.tool}" cannot be checked without the configuration's tools (give --config instead of --data)`);
+        else if (!tools.has(q.tool)) problem(line, `qualifications.${i}.tool`, `no tool "${q.tool}" (tools: ${[...tools].join(', ') || 'none'})`);
+      });
+      inputs.push({ line, input: a });
     }
+    // A badge may move between affiliates of the file; it may not be on two rows, nor stay with someone the file leaves out.
+    for (const { line, input: a } of inputs) {
+      a.badges.forEach((b, i) => {
+        const other = badgeLine.get(b);
+        if (other) return problem(line, `badges.${i}`, other.line === line ? `${b} twice on this row` : `${b} is ${other.id}'s on line ${other.line} too`);
+        badgeLine.set(b, { line, id: a.id });
+        const owner = this.journal.prepared('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
+        if (owner !== undefined && owner !== a.id && !idLine.has(owner)) problem(line, `badges.${i}`, `${b} already belongs to ${owner}`);
+      });
+    }
+    if (problems.length) throw new ImportError(file, problems.sort((a, b) => a.line - b.line).map((p) => p.text));
+    this.db.transaction(() => {
+      for (const { input } of inputs) this.journal.prepared('DELETE FROM badges WHERE affiliate_id = ?').run(input.id);
+      for (const { input } of inputs) this.put(input);
+    })();
     return inputs.length;
   }
 

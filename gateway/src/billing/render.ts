@@ -1,16 +1,20 @@
-/** A statement as CSV (one row per charge or correction, amounts in major units) or as a table for a terminal. */
+/** A statement as the API and the command line give it: JSON, CSV (one row per charge or correction, amounts in major units) or a table for a terminal. */
 import { formatMinor } from '../../../ledger-client/src/money.js';
-import type { PaybackProgress } from './billing.js';
+import { toCsv } from '../csv.js';
+import type { Billing, PaybackProgress } from './billing.js';
 import type { Statement } from './statement.js';
 
-const csvCell = (v: unknown) => {
-  const s = v === null || v === undefined ? '' : String(v);
-  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
-};
+/**
+ * The statement as JSON: `payback` is what the period paid each co-owner, `paybackProgress`
+ * where each co-financed tool stands all told (what /api/billing/payback says).
+ */
+export function statementDocument(st: Statement, billing: Billing) {
+  return { currency: billing.cfg.currency, minorUnit: billing.cfg.minorUnit, ...st, paybackProgress: billing.payback(), closedPeriods: billing.closedPeriods() };
+}
 
-export function statementCsv(st: Statement, minorUnit: number): string {
+export function statementCsv(st: Statement, currency: string, minorUnit: number): string {
   const money = (m: number) => formatMinor(m, minorUnit);
-  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'usage', 'material', 'technician', 'total', 'value', 'reason'];
+  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'currency', 'usage', 'material', 'technician', 'total', 'value', 'reason'];
   const rows = st.sessions.flatMap((s) =>
     s.entries.map((e) => [
       e.period,
@@ -23,6 +27,7 @@ export function statementCsv(st: Statement, minorUnit: number): string {
       s.billedMin,
       e.kind === 'charge' ? 'charge' : `correction of ${e.correction!.corrects}`,
       e.cash ? 'yes' : 'no (value)',
+      currency,
       money(e.items.usage),
       money(e.items.material),
       money(e.items.technician),
@@ -31,7 +36,7 @@ export function statementCsv(st: Statement, minorUnit: number): string {
       e.correction?.reason ?? '',
     ]),
   );
-  return [header, ...rows].map((r) => r.map(csvCell).join(',')).join('\n') + '\n';
+  return toCsv(header, rows);
 }
 
 export function statementTable(st: Statement, payback: readonly PaybackProgress[], currency: string, minorUnit: number): string {

@@ -49,17 +49,28 @@ export function withJournal<T>(opts: DataOptions, fn: (journal: Journal) => T): 
 /** Where the commands that talk to the running gateway find it, unless --url says otherwise. */
 export const DEFAULT_URL = 'http://127.0.0.1:8080';
 
+/** What --token says in the help of every command that calls the API (the reference lists those commands by it). */
+export const TOKEN_HELP = 'an API token with the role the command needs (ovn-gateway tokens create makes one); default: $OVN_GATEWAY_TOKEN';
+
+/** The options of a command that calls the running gateway's API: where it is, and the token to show it. */
+export const withApi = (cmd: Command) => cmd.option('--url <url>', 'the gateway', DEFAULT_URL).option('--token <token>', TOKEN_HELP);
+
+export interface ApiOptions {
+  url: string;
+  token?: string;
+}
+
 /** A request to the running gateway's API; its error message becomes the command's. */
-export async function callApi(url: string, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+export async function callApi(opts: ApiOptions, path: string, init?: RequestInit): Promise<Record<string, unknown>> {
+  const token = opts.token ?? process.env.OVN_GATEWAY_TOKEN;
   let res: Response;
   try {
-    // the API wants a token: OVN_GATEWAY_TOKEN (ovn-gateway tokens create)
-    const token = process.env.OVN_GATEWAY_TOKEN;
-    res = await fetch(`${url}${path}`, token ? { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } } : init);
+    res = await fetch(`${opts.url}${path}`, token ? { ...init, headers: { ...(init?.headers as Record<string, string> | undefined), authorization: `Bearer ${token}` } } : init);
   } catch {
-    throw new CliError(`cannot reach the gateway at ${url}: is it running? (--url to point elsewhere)`);
+    throw new CliError(`cannot reach the gateway at ${opts.url}: is it running? (--url to point elsewhere)`);
   }
   const body = (await res.json()) as Record<string, unknown>;
+  if (res.status === 401) throw new CliError(`401: ${String(body.message ?? res.statusText)} (give an API token with --token or OVN_GATEWAY_TOKEN; ovn-gateway tokens create makes one)`);
   if (!res.ok) throw new CliError(`${res.status}: ${String(body.message ?? res.statusText)}`);
   return body;
 }

@@ -20,6 +20,7 @@ import { registerSimCommands } from './commands/sim.js';
 import { registerTokenCommands } from './commands/tokens.js';
 import { registerToolCommands } from './commands/tools.js';
 import { CliError } from './common.js';
+import { complain } from './print.js';
 
 /** Every command, in the order `--help` lists them; nothing is parsed or run. */
 export function buildProgram(): Command {
@@ -50,15 +51,15 @@ export async function main(): Promise<void> {
   } catch (err) {
     // refusals of the command as given: the message alone, exit code 2
     if (err instanceof z.ZodError) {
-      console.error(formatIssues(err.issues).join('\n'));
+      complain(formatIssues(err.issues).join('\n'));
       process.exit(2);
     }
     if (err instanceof ConfigError || err instanceof CliError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError || err instanceof CredentialsError) {
-      console.error(err.message);
+      complain(err.message);
       process.exit(2);
     }
     const e = err as NodeJS.ErrnoException;
-    console.error(`ovn-gateway: ${e.code === 'EADDRINUSE' ? `address already in use (${e.message}); pick another port with --http-port` : e.message}`);
+    complain(`ovn-gateway: ${e.code === 'EADDRINUSE' ? `address already in use (${e.message}); pick another port with --http-port` : e.message}`);
     process.exit(1);
   }
 }

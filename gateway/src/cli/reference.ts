@@ -3,6 +3,7 @@
  * buildProgram() assembles (the same ones `--help` prints), so that it cannot drift from them.
  */
 import type { Argument, Command, Help } from 'commander';
+import { TOKEN_HELP } from './common.js';
 import { buildProgram } from './main.js';
 
 /** Markdown for every command: its path, usage, description, arguments and options with their defaults; the same text at every call. */
@@ -15,6 +16,8 @@ export function renderCliReference(): string {
     '',
     `\`${program.name()}\`: ${md(program.description())}. Every command also takes \`-h, --help\`; \`${program.name()} --version\` prints the version.`,
     '',
+    `The commands that call the running gateway's API (${apiCommands(program).map((c) => `\`${path(c).replace(`${program.name()} `, '')}\``).join(', ')}) take \`--url\` and \`--token <token>\`: an API token with the role the command needs, \`$OVN_GATEWAY_TOKEN\` when the option is not given (\`${program.name()} tokens create\` makes one).`,
+    '',
     '| Command | What it does |',
     '| --- | --- |',
     ...program.commands.map((c) => `| [\`${path(c)}\`](#${anchor(path(c))}) | ${md(c.description())} |`),
@@ -22,6 +25,11 @@ export function renderCliReference(): string {
   ];
   for (const c of commands) out.push(...section(c, help));
   return out.join('\n');
+}
+
+/** The commands that call the API (their --token is withApi's). */
+function apiCommands(program: Command): Command[] {
+  return descendants(program).filter((c) => c.options.some((o) => o.long === '--token' && o.description === TOKEN_HELP));
 }
 
 /** Every command below `cmd`, depth first, in the order they were defined. */

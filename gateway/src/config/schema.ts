@@ -3,6 +3,7 @@
  * validation at start and of `ovn-gateway config schema` (JSON Schema for editors).
  */
 import { z } from 'zod';
+import { withArticle } from '../words.js';
 import { affiliateSchema } from '../access/store.js';
 import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
 import { deviceId, hostPort, meterPhysicsKeys, serialSchema } from './common.js';
@@ -169,7 +170,7 @@ function toolReferences(
     for (const [field, ref, kinds] of refs) {
       if (ref === undefined || kinds.includes(kindOf.get(ref) ?? '')) continue;
       const found = kindOf.get(ref);
-      ctx.addIssue({ code: 'custom', path: ['tools', i, ...field], message: found ? `"${ref}" is a ${found}, not a ${kinds.join(' or ')}` : `no device "${ref}" in devices` });
+      ctx.addIssue({ code: 'custom', path: ['tools', i, ...field], message: found ? `"${ref}" is ${withArticle(found)}, not ${kinds.map(withArticle).join(' or ')}` : `no device "${ref}" in devices` });
     }
     const sw = t.switch ?? t.node;
     if (sw === undefined) return;
@@ -191,7 +192,7 @@ function brokerReferences(cfg: { mqtt?: unknown; devices: readonly { id: string;
     if (s.kind !== 'rig') return;
     if (!cfg.mqtt) ctx.addIssue({ code: 'custom', path: ['simulators', i, 'kind'], message: 'a simulated rig connects to the embedded broker: add an mqtt section' });
     const kind = cfg.devices.find((d) => d.id === s.device)?.kind;
-    if (kind !== 'mqtt-instrument') ctx.addIssue({ code: 'custom', path: ['simulators', i, 'device'], message: kind ? `"${s.device}" is a ${kind}, not an mqtt-instrument` : `no device "${s.device}" in devices` });
+    if (kind !== 'mqtt-instrument') ctx.addIssue({ code: 'custom', path: ['simulators', i, 'device'], message: kind ? `"${s.device}" is ${withArticle(kind)}, not an mqtt-instrument` : `no device "${s.device}" in devices` });
   });
 }
 

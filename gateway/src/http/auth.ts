@@ -8,6 +8,7 @@
 import type { FastifyRequest } from 'fastify';
 import { HttpError } from './errors.js';
 import type { Role, TokenCheck, TokenInfo } from './tokens.js';
+import { withArticle } from '../words.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -84,7 +85,7 @@ export function authenticate(tokens: TokenCheck, limit: FailureLimit, req: Fasti
 export function requireRole(req: FastifyRequest, roles: readonly Role[]): void {
   const role = req.auth?.role;
   if (role && roles.includes(role)) return;
-  throw new HttpError(403, 'forbidden', `a ${role ?? 'caller without a token'} may not ${req.method} ${req.routeOptions.url}; it needs a ${roles.join(' or ')} token`);
+  throw new HttpError(403, 'forbidden', `${withArticle(role ?? 'caller without a token')} may not ${req.method} ${req.routeOptions.url}; it needs ${roles.map(withArticle).join(' or ')} token`);
 }
 
 /** A route only these roles may call (a preHandler). */

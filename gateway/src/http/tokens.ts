@@ -7,6 +7,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Journal } from '../journal/journal.js';
+import { withArticle } from '../words.js';
 
 export const ROLES = ['affiliate', 'custodian', 'maintainer', 'admin'] as const;
 export type Role = (typeof ROLES)[number];
@@ -30,7 +31,7 @@ export function createToken(journal: Journal, opts: { role: Role; affiliateId?: 
   if (!ROLES.includes(opts.role)) throw new TokenError(`unknown role "${String(opts.role)}" (one of ${ROLES.join(', ')})`);
   const affiliateId = opts.affiliateId ?? null;
   if (opts.role === 'affiliate' && !affiliateId) throw new TokenError('an affiliate token needs the affiliate it belongs to (--affiliate <id>)');
-  if (opts.role !== 'affiliate' && affiliateId) throw new TokenError(`only affiliate tokens belong to an affiliate; a ${opts.role} token sees everyone's data`);
+  if (opts.role !== 'affiliate' && affiliateId) throw new TokenError(`only affiliate tokens belong to an affiliate; ${withArticle(opts.role)} token sees everyone's data`);
   const id = randomBytes(6).toString('hex');
   const token = PREFIX + randomBytes(32).toString('base64url');
   const name = opts.name ?? null;

@@ -53,16 +53,26 @@ export function restoreJournal(file: string, dataDir: string, now = new Date()):
   const copy = describe(file);
   const running = runningGateway(dataDir);
   if (running) throw new BackupError(`the gateway is running (pid ${running.pid}, started ${running.at}); stop it first (sudo systemctl stop ovn-gateway)`);
-  const target = join(dataDir, 'journal.sqlite');
-  let replaced: string | null = null;
-  if (existsSync(target)) {
-    replaced = join(dataDir, `journal.replaced.${now.toISOString().replace(/[:.]/g, '-')}.sqlite`);
-    // the WAL, its index and the chain's head go with the file they belong to
-    for (const suffix of ['-wal', '-shm', '']) if (existsSync(target + suffix)) renameSync(target + suffix, replaced + suffix);
-    if (existsSync(headFileOf(target))) renameSync(headFileOf(target), headFileOf(replaced));
-  }
-  copyFileSync(file, target);
+  const replaced = setJournalAside(dataDir, now);
+  copyFileSync(file, join(dataDir, 'journal.sqlite'));
   return { ...copy, replaced };
+}
+
+/**
+ * Moves the journal of `dataDir` (with its WAL and its head) aside, to
+ * `journal.replaced.<time>.sqlite` beside it, so that the next start begins an empty one;
+ * returns where it went, or null when there was none. The gateway must be stopped.
+ */
+export function setJournalAside(dataDir: string, now = new Date()): string | null {
+  const running = runningGateway(dataDir);
+  if (running) throw new BackupError(`the gateway is running (pid ${running.pid}, started ${running.at}); stop it first (sudo systemctl stop ovn-gateway)`);
+  const target = join(dataDir, 'journal.sqlite');
+  if (!existsSync(target)) return null;
+  const aside = join(dataDir, `journal.replaced.${now.toISOString().replace(/[:.]/g, '-')}.sqlite`);
+  // the WAL, its index and the chain's head go with the file they belong to
+  for (const suffix of ['-wal', '-shm', '']) if (existsSync(target + suffix)) renameSync(target + suffix, aside + suffix);
+  if (existsSync(headFileOf(target))) renameSync(headFileOf(target), headFileOf(aside));
+  return aside;
 }
 
 /** Checks a copy: a journal this gateway can open, with its hash chain intact. */

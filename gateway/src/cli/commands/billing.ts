@@ -4,12 +4,13 @@ import { resolve } from 'node:path';
 import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../../billing/billing.js';
 import { formatMinor } from '../../../../ledger-client/src/money.js';
 import { BillingError } from '../../billing/money.js';
-import { statementCsv, statementTable } from '../../billing/render.js';
+import { statementCsv, statementDocument, statementTable } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { loadConfig } from '../../config/load.js';
 import { useTypeIds } from '../../config/schema.js';
 import type { Journal } from '../../journal/journal.js';
 import { CliError, withJournal } from '../common.js';
+import { out, complain, write } from '../print.js';
 
 /** Runs `fn` with the billing of the config's journal. */
 function withBilling<T>(opts: { config: string }, fn: (billing: Billing, journal: Journal) => T): T {
@@ -46,9 +47,9 @@ export function registerBillingCommands(program: Command): void {
       withBilling(opts, (billing, journal) => {
         const st = statement(journal, { from: opts.from, to: opts.to ?? opts.from, affiliate: opts.affiliate, tool: opts.tool });
         const { currency, minorUnit } = billing.cfg;
-        if (opts.format === 'csv') process.stdout.write(statementCsv(st, minorUnit));
-        else if (opts.format === 'json') console.log(JSON.stringify({ currency, minorUnit, ...st, payback: billing.payback() }, null, 2));
-        else if (opts.format === 'table') process.stdout.write(statementTable(st, billing.payback(), currency, minorUnit));
+        if (opts.format === 'csv') write(statementCsv(st, currency, minorUnit));
+        else if (opts.format === 'json') out(JSON.stringify(statementDocument(st, billing), null, 2));
+        else if (opts.format === 'table') write(statementTable(st, billing.payback(), currency, minorUnit));
         else throw new CliError(`--format: table, csv or json, not "${opts.format}"`);
       }),
     );
@@ -76,7 +77,7 @@ export function registerBillingCommands(program: Command): void {
       withBilling(opts, (billing) => {
         const c = billing.correct(sessionId, changes[0]!, opts.reason, opts.by);
         const total = c.delta.reduce((a, p) => a + p.amount, 0);
-        console.log(`correction ${c.eventId} of charge ${c.corrects} in ${c.period}: ${total >= 0 ? '+' : ''}${formatMinor(total, billing.cfg.minorUnit)} ${billing.cfg.currency}`);
+        out(`correction ${c.eventId} of charge ${c.corrects} in ${c.period}: ${total >= 0 ? '+' : ''}${formatMinor(total, billing.cfg.minorUnit)} ${billing.cfg.currency}`);
       });
     });
   billingCmd
@@ -88,7 +89,7 @@ export function registerBillingCommands(program: Command): void {
     .action((period: string, opts: { config: string; by: string }) =>
       withBilling(opts, (billing) => {
         billing.closePeriod(period, opts.by);
-        console.log(`${period} closed`);
+        out(`${period} closed`);
       }),
     );
   billingCmd
@@ -99,10 +100,10 @@ export function registerBillingCommands(program: Command): void {
       withBilling(opts, (_billing, journal) => {
         const r = verifyCharges(journal);
         if (r.mismatches.length) {
-          for (const m of r.mismatches) console.error(`event ${m.eventId} (${m.kind}, session ${m.sessionId}): ${m.problem}`);
+          for (const m of r.mismatches) complain(`event ${m.eventId} (${m.kind}, session ${m.sessionId}): ${m.problem}`);
           process.exit(1);
         }
-        console.log(`${r.checked} charges and corrections recomputed: all match`);
+        out(`${r.checked} charges and corrections recomputed: all match`);
       }),
     );
 }

@@ -6,6 +6,7 @@ import { backupJournal, restoreJournal } from '../../journal/backup.js';
 import { repairJournal } from '../../journal/repair.js';
 import { checkJournal, describeCheck } from '../../journal/verify.js';
 import { CliError, dataDir, withData, type DataOptions } from '../common.js';
+import { out, complain } from '../print.js';
 
 export function registerVerifyCommands(program: Command): void {
   withData(program.command('verify'))
@@ -23,7 +24,7 @@ export function registerVerifyCommands(program: Command): void {
 
 /** Prints a verdict's lines, to stderr when it is bad, and exits 1 then. */
 function report(r: { ok: boolean; lines: string[] }): void {
-  for (const line of r.lines) (r.ok ? console.log : console.error)(line);
+  for (const line of r.lines) (r.ok ? out : complain)(line);
   if (!r.ok) process.exit(1);
 }
 
@@ -32,13 +33,13 @@ export function registerBackupCommands(program: Command): void {
     .description("copy the journal consistently, while the gateway runs or not (SQLite's backup API), and check the copy's hash chain")
     .action(async (file: string, opts: DataOptions) => {
       const r = await backupJournal(join(dataDir(opts), 'journal.sqlite'), resolve(file));
-      console.log(`${r.file}: ${r.events} events, schema version ${r.schemaVersion}, chain intact`);
+      out(`${r.file}: ${r.events} events, schema version ${r.schemaVersion}, chain intact`);
     });
   withData(program.command('restore').argument('<file>', 'a copy made by backup'))
     .description('replace the journal with a copy after checking its hash chain; the gateway must be stopped; the replaced journal is kept aside')
     .action((file: string, opts: DataOptions) => {
       const r = restoreJournal(resolve(file), dataDir(opts));
-      console.log(`${r.file}: ${r.events} events, schema version ${r.schemaVersion}, chain intact; restored`);
-      if (r.replaced) console.log(`the journal it replaced is kept at ${r.replaced}`);
+      out(`${r.file}: ${r.events} events, schema version ${r.schemaVersion}, chain intact; restored`);
+      if (r.replaced) out(`the journal it replaced is kept at ${r.replaced}`);
     });
 }

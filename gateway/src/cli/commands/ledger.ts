@@ -8,6 +8,7 @@ import { Outbox } from '../../ledger/outbox.js';
 import { reconcile } from '../../ledger/reconcile.js';
 import { createTransport } from '../../ledger/transport.js';
 import { CliError, withJournal } from '../common.js';
+import { list, out } from '../print.js';
 
 /** Runs `fn` with the outbox of the config's journal and the configured ledger; closes the journal when it is done. */
 async function withLedger<T>(opts: { config: string }, fn: (outbox: Outbox, transport: LedgerTransport, ledger: LedgerConfig) => T | Promise<T>): Promise<T> {
@@ -26,7 +27,7 @@ export function registerLedgerCommands(program: Command): void {
     .action((opts: { config: string }) =>
       withLedger(opts, (outbox) => {
         const c = outbox.counts();
-        console.log(`pending ${c.pending}${c.oldestPending ? ` (oldest from ${c.oldestPending})` : ''}, delivered ${c.delivered}${c.lastDeliveredAt ? ` (last at ${c.lastDeliveredAt})` : ''}, dead letters ${c.dead}`);
+        out(`pending ${c.pending}${c.oldestPending ? ` (oldest from ${c.oldestPending})` : ''}, delivered ${c.delivered}${c.lastDeliveredAt ? ` (last at ${c.lastDeliveredAt})` : ''}, dead letters ${c.dead}`);
       }),
     );
   ledgerCmd
@@ -35,9 +36,8 @@ export function registerLedgerCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'the gateway configuration')
     .action((opts: { config: string }) =>
       withLedger(opts, (outbox) => {
-        const dead = outbox.deadLetters();
-        if (dead.length === 0) console.log('no dead letters');
-        for (const d of dead) console.log(`${d.seq}\t${d.toolId}\t${d.record.type}${'action' in d.record ? ` ${d.record.action}` : ''}\t${d.recordId}\t${d.lastError ?? ''}`);
+        const rows = outbox.deadLetters().map((d) => [d.seq, d.toolId, `${d.record.type}${'action' in d.record ? ` ${d.record.action}` : ''}`, d.recordId, d.lastError]);
+        list(['seq', 'tool', 'record', 'record id', 'error'], rows, 'no dead letters');
       }),
     );
   ledgerCmd
@@ -51,11 +51,11 @@ export function registerLedgerCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'the gateway configuration')
     .action((seq: number | undefined, opts: { config: string; all?: boolean }) =>
       withLedger(opts, (outbox) => {
-        if (opts.all) return console.log(`${outbox.retryAllDead()} dead letters back in their queues`);
+        if (opts.all) return out(`${outbox.retryAllDead()} dead letters back in their queues`);
         if (seq === undefined) throw new CliError('give a dead letter number, or --all');
         try {
           const r = outbox.retryDead(seq);
-          console.log(`${seq}: back in the queue of ${r.toolId}`);
+          out(`${seq}: back in the queue of ${r.toolId}`);
         } catch (err) {
           throw new CliError((err as Error).message);
         }
@@ -77,10 +77,10 @@ export function registerLedgerCommands(program: Command): void {
         const r = await reconcile(outbox, transport, from, to).catch((err: Error) => {
           throw new CliError(`cannot ask the ledger at ${ledger.url}: ${err.message}`);
         });
-        console.log(`${r.from} … ${r.to}: the gateway sent ${r.gateway.records} records, the ledger holds ${r.ledger.records}`);
-        for (const d of r.differences) console.log(`  ${d.key}: gateway ${d.gateway}, ledger ${d.ledger}`);
+        out(`${r.from} … ${r.to}: the gateway sent ${r.gateway.records} records, the ledger holds ${r.ledger.records}`);
+        for (const d of r.differences) out(`  ${d.key}: gateway ${d.gateway}, ledger ${d.ledger}`);
         if (r.differences.length) process.exitCode = 1;
-        else console.log('  no differences');
+        else out('  no differences');
       });
     });
 }

@@ -1,6 +1,10 @@
 /** `ovn-gateway run`: the gateway, and the config's simulators with it unless they run in a process of their own. */
 import { InvalidArgumentError, type Command } from 'commander';
+import { checkNamedFiles } from '../../config/files.js';
+import { resolve } from 'node:path';
 import { loadConfig } from '../../config/load.js';
+import { setJournalAside } from '../../journal/backup.js';
+import { out } from '../print.js';
 import { startGateway } from '../../gateway.js';
 import { notifySystemd } from '../../systemd.js';
 import { startSimulatedLab } from './sim.js';
@@ -17,9 +21,16 @@ export function registerRunCommand(program: Command): void {
     .description('run the gateway')
     .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
     .option('--http-port <port>', 'HTTP port, overriding gateway.http.port', port)
+    .option('--fresh', 'start from an empty journal: the one in the data directory is moved aside (journal.replaced.<time>.sqlite), not deleted; for starting a demo over')
     .option('--no-simulators', "leave out the config's simulators: they run in a process of their own (ovn-gateway sim lab --config <file>)")
-    .action(async (opts: { config: string; httpPort?: number; simulators: boolean }) => {
+    .action(async (opts: { config: string; httpPort?: number; simulators: boolean; fresh?: boolean }) => {
       const loaded = loadConfig(opts.config);
+      // what the config names is checked before the journal is opened
+      checkNamedFiles(loaded);
+      if (opts.fresh) {
+        const aside = setJournalAside(resolve(loaded.baseDir, loaded.config.gateway.dataDir));
+        if (aside) out(`the journal so far is kept at ${aside}; starting from an empty one`);
+      }
       const start = { httpPort: opts.httpPort };
       // a config without simulators (a production one) never loads their code
       const gw = opts.simulators && loaded.config.simulators.length > 0 ? await startSimulatedLab(loaded, start) : await startGateway(loaded, start);

@@ -6,12 +6,14 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import { createInterface } from 'node:readline';
+import { checkNamedFiles } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
 import type { StartOptions } from '../../gateway.js';
 import { createLogger } from '../../log.js';
 import { FLAVOUR_NAMES, type Flavour } from '../../../../ledger-client/src/flavours.js';
 import type { RunningLab, SimControl, SimTransport, SimulatedDevice } from '../../../../simulators/src/index.js';
 import { CliError } from '../common.js';
+import { out, complain } from '../print.js';
 
 const simulators = () => import('../../../../simulators/src/index.js');
 
@@ -61,8 +63,8 @@ async function runSimulator(opts: SimCliOptions, name: string, device: Simulated
     transport = await servePty(device, opts.pty!);
   }
   const ctl = control(transport);
-  console.error(`${name} at ${transport.address}; type "help" for commands`);
-  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  complain(`${name} at ${transport.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
   commandsFromStdin(ctl, () => transport.close());
 }
 
@@ -77,18 +79,18 @@ async function runFirmware(opts: SimCliOptions & { power: number; firmware: stri
   });
   const ctl = firmwareControl(node);
   await ctl.run(`power ${opts.power}`);
-  console.error(`metering-node firmware ${opts.firmware} in simavr at ${node.address}; type "help" for commands`);
-  void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+  complain(`metering-node firmware ${opts.firmware} in simavr at ${node.address}; type "help" for commands`);
+  void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
   commandsFromStdin(ctl, () => node.close());
 }
 
 /** Commands typed on standard input; Ctrl-C or SIGTERM closes what runs and exits. */
 function commandsFromStdin(ctl: Pick<SimControl, 'help' | 'run'>, close: () => Promise<void>): void {
   createInterface({ input: process.stdin }).on('line', (line) => {
-    if (line.trim() === 'help') return void console.error(ctl.help);
+    if (line.trim() === 'help') return void complain(ctl.help);
     ctl.run(line).then(
-      (out) => out && console.log(out),
-      (err: Error) => console.error(err.message),
+      (text) => text && out(text),
+      (err: Error) => complain(err.message),
     );
   });
   const quit = () => void close().then(() => process.exit(0));
@@ -154,9 +156,9 @@ export function registerSimCommands(program: Command): void {
       rig.setFlaky(opts.flaky ?? false);
       rig.start();
       const ctl = rigControl(rig);
-      console.error(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
+      complain(`simulated ${opts.model} ${opts.device} publishing to ${opts.url} under ${opts.baseTopic}/devices/${opts.device}/; type "help" for commands`);
       const steps = opts.scenario ? loadScenario(opts.scenario) : [];
-      void playScenario(ctl, steps, (out) => console.log(out)).catch((err: Error) => console.error(err.message));
+      void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
       commandsFromStdin(ctl, () => rig.stop());
     });
 
@@ -173,7 +175,7 @@ export function registerSimCommands(program: Command): void {
       const { LedgerSim, ledgerControl } = await simulators();
       const ledger = await LedgerSim.start({ host: m[1]!, port: Number(m[2]), db: opts.db, token: opts.token, flavour: opts.flavour });
       const ctl = ledgerControl(ledger);
-      console.error(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
+      complain(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
       commandsFromStdin(ctl, () => ledger.close());
     });
 
@@ -183,10 +185,11 @@ export function registerSimCommands(program: Command): void {
     .requiredOption('-c, --config <file>', 'configuration file (YAML or JSON)')
     .action(async (opts: { config: string }) => {
       const loaded = loadConfig(opts.config);
+      checkNamedFiles(loaded);
       if (loaded.config.simulators.length === 0) throw new CliError(`${loaded.file}: no simulators to run (simulators: is empty)`);
       const { labControl, startSimulators } = await simulators();
       const lab = await startSimulators(loaded, createLogger(loaded.config.gateway.log));
-      console.error(`simulated lab: ${lab.simulators.map((s) => s.name).join(', ')}; type "help" for commands`);
+      complain(`simulated lab: ${lab.simulators.map((s) => s.name).join(', ')}; type "help" for commands`);
       commandsFromStdin(labControl(lab.simulators), () => lab.stop());
     });
 }

@@ -1,7 +1,9 @@
 /** `ovn-gateway tokens create|list|revoke`: API tokens, in the journal database (works with the gateway running or not). */
 import { InvalidArgumentError, type Command } from 'commander';
+import { AccessStore } from '../../access/store.js';
 import { createToken, listTokens, revokeToken, ROLES, type Role } from '../../http/tokens.js';
-import { withData, withJournal } from '../common.js';
+import { CliError, withData, withJournal } from '../common.js';
+import { list, out } from '../print.js';
 
 const role = (v: string): Role => {
   if (!(ROLES as readonly string[]).includes(v)) throw new InvalidArgumentError(`one of ${ROLES.join(', ')}`);
@@ -17,17 +19,19 @@ export function registerTokenCommands(program: Command): void {
     .option('--name <label>', 'who or what holds it (shown in lists, and as "by" in the journal)')
     .action((opts: { role: Role; affiliate?: string; name?: string; config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
+        if (opts.affiliate && !new AccessStore(journal).get(opts.affiliate)) throw new CliError(`no affiliate "${opts.affiliate}" (affiliates list shows who there is)`);
         const made = createToken(journal, { role: opts.role, affiliateId: opts.affiliate, name: opts.name });
-        console.log(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
-        console.log(made.token);
-        console.log('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
+        out(`token ${made.id} (${opts.role}${opts.affiliate ? ` of ${opts.affiliate}` : ''}) made; shown only now:`);
+        out(made.token);
+        out('send it as "Authorization: Bearer <token>", or open the dashboard at http://<gateway>/#token=<token>');
       }),
     );
   withData(tokens.command('list'))
     .description('the tokens, without their secrets')
     .action((opts: { config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
-        for (const t of listTokens(journal)) console.log([t.id, t.role, t.affiliateId ?? '-', t.name ?? '-', t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active'].join('\t'));
+        const rows = listTokens(journal).map((t) => [t.id, t.role, t.affiliateId, t.name, t.createdAt, t.revokedAt ? `revoked ${t.revokedAt}` : 'active']);
+        list(['id', 'role', 'affiliate', 'name', 'created', 'status'], rows, 'no tokens (tokens create makes one)');
       }),
     );
   withData(tokens.command('revoke').argument('<id>', 'the token id (see tokens list)'))
@@ -35,7 +39,7 @@ export function registerTokenCommands(program: Command): void {
     .action((id: string, opts: { config?: string; data?: string }) =>
       withJournal(opts, (journal) => {
         revokeToken(journal, id);
-        console.log(`token ${id} revoked`);
+        out(`token ${id} revoked`);
       }),
     );
 }

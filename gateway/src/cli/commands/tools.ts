@@ -3,6 +3,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../config/load.js';
 import { openSessionsOf, setToolStatus, toolStatusOf } from '../../sessions/projection.js';
 import { CliError, withData, withJournal, type DataOptions } from '../common.js';
+import { list, out } from '../print.js';
 
 const TOOL_STATUS = { block: 'blocked', maintenance: 'maintenance', release: 'available' } as const;
 
@@ -15,12 +16,13 @@ export function registerToolCommands(program: Command): void {
       withJournal(opts, (journal) => {
         for (const e of journal.events({ kinds: ['tool.status', 'session.started'], limit: Number.MAX_SAFE_INTEGER })) if (e.deviceId) ids.add(e.deviceId);
         const open = openSessionsOf(journal);
-        for (const id of [...ids].sort()) {
+        const rows = [...ids].sort().map((id) => {
           const st = toolStatusOf(journal, id);
           const s = open.find((o) => o.toolId === id);
           const why = st.reason ? ` (${st.reason}${st.by ? `, by ${st.by}` : ''})` : '';
-          console.log(`${id}\t${st.status}${why}\t${s ? `session of ${s.affiliateId} since ${s.startedAt} (${s.useType})` : 'no session'}`);
-        }
+          return [id, `${st.status}${why}`, s ? `of ${s.affiliateId} since ${s.startedAt} (${s.useType})` : 'none'];
+        });
+        list(['tool', 'status', 'session'], rows, 'no tools (the configuration lists them; give --config)');
       });
     });
   for (const [command, status] of Object.entries(TOOL_STATUS)) {
@@ -34,7 +36,7 @@ export function registerToolCommands(program: Command): void {
         if (opts.config && !loadConfig(opts.config).config.tools.some((t) => t.id === tool)) throw new CliError(`no tool "${tool}" in ${opts.config}`);
         withJournal(opts, (journal) => {
           const st = setToolStatus(journal, tool, status, opts.reason ?? null, opts.by ?? null);
-          console.log(`${tool}: ${st.status}${st.reason ? ` (${st.reason})` : ''}`);
+          out(`${tool}: ${st.status}${st.reason ? ` (${st.reason})` : ''}`);
         });
       });
   }

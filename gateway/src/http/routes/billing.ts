@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { CorrectionChange } from '../../billing/billing.js';
-import { statementCsv } from '../../billing/render.js';
+import { statementCsv, statementDocument } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { actor, allow, ownAffiliate } from '../auth.js';
 import { billingOf, type AppContext } from '../context.js';
@@ -57,8 +57,8 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
       const q = req.query;
       const to = q.to ?? q.from;
       const st = statement(ctx.journal, { from: q.from, to, affiliate: ownAffiliate(req) ?? q.affiliate, tool: q.tool });
-      if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="statement-${q.from}-${to}.csv"`).send(statementCsv(st, b.cfg.minorUnit));
-      return { currency: b.cfg.currency, minorUnit: b.cfg.minorUnit, ...st, closedPeriods: b.closedPeriods() };
+      if (q.format === 'csv') return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="statement-${q.from}-${to}.csv"`).send(statementCsv(st, b.cfg.currency, b.cfg.minorUnit));
+      return statementDocument(st, b);
     },
   );
 

@@ -7,6 +7,7 @@ import { deviceOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
 import { freeText } from '../../config/common.js';
 import { idParam } from '../fields.js';
+import { withArticle } from '../../words.js';
 
 const params = z.object({ id: idParam.describe('Device id, as in the config.') });
 const maintainers = allow('maintainer', 'admin');
@@ -14,7 +15,7 @@ const maintainers = allow('maintainer', 'admin');
 export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   const printer = (id: string) => {
     const d = deviceOf(ctx, id);
-    if (!(d instanceof Printer)) throw new HttpError(400, 'not-a-printer', `device "${id}" is a ${d.kind}, not a printer`);
+    if (!(d instanceof Printer)) throw new HttpError(400, 'not-a-printer', `device "${id}" is ${withArticle(d.kind)}, not a printer`);
     return d;
   };
 

@@ -1,0 +1,48 @@
+/**
+ * The files a config names besides itself (scenarios, TLS certificate and key), read and checked
+ * the way `run` will use them, so that `config check` finds what `run` would trip on, and `run`
+ * refuses before it opens the journal.
+ */
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { createSecureContext } from 'node:tls';
+import { ConfigError, type LoadedConfig } from './load.js';
+import { loadScenario } from './scenario.js';
+
+/** Throws a ConfigError listing every problem of every file the config names, as `config.path (file): what is wrong`. */
+export function checkNamedFiles(loaded: LoadedConfig): void {
+  const problems: string[] = [];
+  const at = (path: string, file: string, check: () => void) => {
+    try {
+      check();
+    } catch (err) {
+      const lines = err instanceof ConfigError ? err.problems : [(err as Error).message];
+      problems.push(...lines.map((l) => `${path} (${file}): ${l}`));
+    }
+  };
+  const { config, baseDir } = loaded;
+  config.simulators.forEach((s, i) => {
+    if ('scenario' in s && s.scenario) {
+      const file = resolve(baseDir, s.scenario);
+      at(`simulators.${i}.scenario`, file, () => loadScenario(file));
+    }
+  });
+  const tls = config.mqtt?.tls;
+  if (tls) {
+    const read = (key: 'cert' | 'key') => {
+      const file = resolve(baseDir, tls[key]);
+      let pem: Buffer | null = null;
+      at(`mqtt.tls.${key}`, file, () => {
+        try {
+          pem = readFileSync(file);
+        } catch (err) {
+          throw new Error(`cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+        }
+      });
+      return pem as Buffer | null;
+    };
+    const [cert, key] = [read('cert'), read('key')];
+    if (cert && key) at('mqtt.tls', `${tls.cert}, ${tls.key}`, () => createSecureContext({ cert, key }));
+  }
+  if (problems.length) throw new ConfigError(loaded.file, problems);
+}
