@@ -77,6 +77,8 @@ describe('printer transcripts', () => {
     expect(parseSdStatus('Done printing file')).toEqual({ printing: false, done: true });
     expect(parsePosition('X:10.00 Y:20.50 Z:0.30 E:152.81 Count X:800 Y:1640 Z:120')).toEqual({ x: 10, y: 20.5, z: 0.3, e: 152.81 });
     expect(parsePrintCounterFilament('Stats: Filament used: 12.3m')).toBe(12300);
+    expect(parsePrintCounterFilament('Stats: Filament used: 12.34m')).toBe(12340);
+    expect(parsePrintCounterFilament('STATS 1234 min 5678 cm.')).toBe(56780);
   });
 
   it('M115 firmware line and capabilities', () => {
@@ -172,12 +174,14 @@ describe('RepRapFirmware E modes', () => {
   });
 });
 
+const POLICY = { counterStepMm: 10, maxRetractionMm: 5, crossCheckMarginMm: 20 };
+
 describe('SD mode: filament from extruder positions (M114)', () => {
   /** The filament an SD job has used after these E readings, with a 5 mm retraction limit. */
   const used = (readings: number[]) => {
     const job = newJob({ id: 'j', mode: 'sd', file: 'SD card', lines: [], startedAt: new Date(0), startedMono: 0 }, true);
     for (const e of readings) job.sd!.readings = afterExtruderReading(job.sd!.readings, e, 5);
-    return jobFilamentByExtruderMm(job)[0]!;
+    return jobFilamentByExtruderMm(job, POLICY)[0]!;
   };
 
   it('counts what came before the first reading (a purge), retractions once, and a large drop as a G92 reset', () => {
@@ -209,8 +213,9 @@ describe('print jobs cut short by a crash', () => {
     const job = newJob({ id: 'j2', mode: 'host', file: 'cube.gcode', lines: ['G92 E0', 'G1 X5 E10', 'G1 X9 E25', 'M84'], startedAt: new Date(0), startedMono: 1000 }, true);
     for (const line of job.lines.slice(0, 3)) job.extrusion = applyGcode(job.extrusion, line).state;
     job.acked = 3;
-    const cp = jobCheckpoint(job, { diameterMm: 1.75, densityGPerCm3: 1.24 }, 13_500);
-    expect(cp).toEqual({ filamentMm: 25, filamentG: Math.round(gramsOf(25, { diameterMm: 1.75, densityGPerCm3: 1.24 }) * 1000) / 1000, progress: 0.75, durationS: 12.5 });
+    const cp = jobCheckpoint(job, { diameterMm: 1.75, densityGPerCm3: 1.24 }, POLICY, 13_500);
+    const material = { source: 'file', uncertaintyMm: 0, flagged: null };
+    expect(cp).toEqual({ filamentMm: 25, filamentG: Math.round(gramsOf(25, { diameterMm: 1.75, densityGPerCm3: 1.24 }) * 1000) / 1000, material, progress: 0.75, durationS: 12.5 });
 
     const ended = interruptedJobs([
       { started: { jobId: 'j1', mode: 'sd', file: 'SD card' }, checkpoint: null },
@@ -218,7 +223,7 @@ describe('print jobs cut short by a crash', () => {
     ]);
     expect(ended).toEqual([
       { jobId: 'j1', mode: 'sd', file: 'SD card', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 0, filamentG: 0, durationS: 0, lastCheckpointAt: null },
-      { jobId: 'j2', mode: 'host', file: 'cube.gcode', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 25, filamentG: cp.filamentG, durationS: 12.5, lastCheckpointAt: '2026-01-05T10:01:30.000Z' },
+      { jobId: 'j2', mode: 'host', file: 'cube.gcode', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 25, filamentG: cp.filamentG, durationS: 12.5, material, lastCheckpointAt: '2026-01-05T10:01:30.000Z' },
     ]);
   });
 });

@@ -74,6 +74,11 @@ export const printerSchema = z.strictObject({
     .positive()
     .default(10)
     .describe('SD mode: a drop of E up to this many mm is a retraction; a larger one is a reset (G92 E0), which closes a segment of extrusion.'),
+  sdCrossCheckMarginMm: z
+    .number()
+    .min(0)
+    .default(20)
+    .describe("SD mode with the file known: by how many mm (beyond the counter's own bias) the file's figure and the printer's print counter may differ before the job is flagged for a custodian."),
   cancelScript: z
     .array(z.string())
     .default(['M104 S0', 'M140 S0', 'G91', 'G1 E-2 F2400', 'G1 Z10 F600', 'G90', 'M107', 'M84'])
