@@ -43,7 +43,7 @@ export class SdCard {
 
   /** Part-way through the selected file. */
   get midFile(): boolean {
-    return !!this.selected && this.index > 0 && this.index < this.lines.length;
+    return !!this.selected && this.byte > 0 && this.byte < this.total;
   }
 
   /** The next line of the selected file, or null at its end. */
