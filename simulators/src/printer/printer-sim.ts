@@ -10,7 +10,7 @@
  */
 import { EventEmitter } from 'node:events';
 import { Heaters, Motion } from './physical-model.js';
-import { sampleGcode } from './sample-gcode.js';
+import { demoGcode } from './sample-gcode.js';
 import { SdCard } from './sd-card.js';
 import { bannerLines, checkLine, firmwareLines, positionLine, sdStatusLines, statsLines, temperatureLine, type PrinterDialect } from './serial-dialect.js';
 
@@ -93,7 +93,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
 
   constructor(opts: PrinterSimOptions = {}) {
     super();
-    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, sdLinesPerS: 0, printCounter: true, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
+    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, sdLinesPerS: 0, printCounter: true, ...opts, sdFiles: { 'demo.gcode': demoGcode(), ...opts.sdFiles } };
     this.sd = new SdCard(this.opts.sdFiles);
     this.resets = this.opts.resetOnOpen ? -1 : 0; // the first connection's reset is the power-on
   }

@@ -4,6 +4,8 @@
  * or followed while the printer prints from its SD card, and the filament each job used.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { PrinterConfig } from '../../config/schema.js';
 import { storageProblemOf, type Journal } from '../../journal/journal.js';
@@ -60,6 +62,8 @@ export interface PrinterOptions {
   checkpointMs: number;
   /** Where the G-code files the gateway holds for this printer are kept. */
   gcodeDir: string;
+  /** What the config's `gcodeFiles` are relative to. */
+  baseDir?: string;
   now?: () => Date;
 }
 
@@ -212,6 +216,16 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   start(): void {
+    for (const file of this.cfg.gcodeFiles) {
+      const path = resolve(this.opts.baseDir ?? '.', file);
+      let text: string;
+      try {
+        text = readFileSync(path, 'latin1');
+      } catch (err) {
+        throw new Error(`devices.${this.cfg.id}.gcodeFiles: cannot read ${path} (${(err as Error).message})`);
+      }
+      this.library.put(basename(path), text);
+    }
     const ended = this.jobs.endInterrupted();
     if (ended.length) this.log.warn({ jobs: ended.map((e) => e.jobId) }, `ended ${ended.length} job(s) cut short by a crash or power cut, with the filament of their last checkpoint`);
     this.checkpointTimer = setInterval(() => this.checkpoint(), this.opts.checkpointMs);
