@@ -194,7 +194,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
    * metered exactly. Returns what the file will use.
    */
   holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number } {
-    const p = this.library.put(name, gcode);
+    this.library.put(name, gcode);
+    const p = this.library.find(name, Buffer.byteLength(gcode, 'latin1'))!;
     // given during the print it meters: the job is metered from the file from now on
     const s = this.job?.sd;
     if (s && !s.profile && this.job!.file.toLowerCase() === name.toLowerCase() && p.bytes === s.total) s.profile = p;

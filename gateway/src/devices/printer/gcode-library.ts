@@ -3,7 +3,7 @@
  * print from the printer's own SD card whose file is here (same name, same size) is metered
  * exactly from the file. Kept on disk under `<dataDir>/gcode/<printer>/`, profiled once.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { profileOf, type FileProfile } from './file-meter.js';
 
@@ -15,13 +15,11 @@ export class GcodeLibrary {
     private readonly positioningSetsE: boolean,
   ) {}
 
-  /** Keeps a file; the same name again replaces it. */
-  put(name: string, text: string): FileProfile {
+  /** Keeps a file; the same name again replaces it. It is profiled when a print of it is first looked for. */
+  put(name: string, text: string): void {
     mkdirSync(this.dir, { recursive: true });
     writeFileSync(join(this.dir, encodeURIComponent(name.toLowerCase())), text, 'latin1');
-    const p = profileOf(name, text, this.positioningSetsE);
-    this.profiles.set(name.toLowerCase(), p);
-    return p;
+    this.profiles.delete(name.toLowerCase());
   }
 
   /** The file of this name (any case) and size, if the gateway holds it. */
@@ -39,14 +37,5 @@ export class GcodeLibrary {
       this.profiles.set(key, p);
     }
     return p.bytes === bytes ? p : null;
-  }
-
-  /** Names of the files held. */
-  list(): string[] {
-    try {
-      return readdirSync(this.dir).map(decodeURIComponent);
-    } catch {
-      return [];
-    }
   }
 }
