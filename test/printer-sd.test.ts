@@ -93,6 +93,10 @@ describe("an SD print of a file the gateway does not hold is metered from the pr
 
   it('a firmware without a print counter: estimated from positions, flagged, and the maintainers alerted', async () => {
     const b = await sdBed({ file: 'absolute-e.gcode', linesPerS: 100, known: false, sim: { printCounter: false } });
+    // a file given without a body is refused, saying how to send it
+    const empty = await b.gw.fetch(`${b.gw.url}/api/devices/mk3s/files/absolute-e.gcode`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: '' });
+    expect(empty.status).toBe(400);
+    expect(await empty.json()).toMatchObject({ error: 'no-gcode', message: expect.stringMatching(/request body/) });
     b.sim.startSdPrint('absolute-e.gcode');
     const end = await jobEnd(b);
     expect(end.printCounterMm).toBeNull();
