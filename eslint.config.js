@@ -15,6 +15,7 @@ export const PURE_CORE = [
   'gateway/src/devices/metering-node/meter.ts',
   'gateway/src/devices/mqtt-instrument/counters.ts',
   'gateway/src/devices/printer/filament.ts',
+  'gateway/src/devices/printer/file-meter.ts',
   'gateway/src/devices/printer/job.ts',
   'gateway/src/devices/printer/printer-state.ts',
   'gateway/src/billing/money.ts',

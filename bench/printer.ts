@@ -108,7 +108,7 @@ export async function benchPrinter(size: BenchSize = 'full'): Promise<BenchResul
   const sim: ChildProcess = spawn(process.execPath, [cli, 'sim', 'printer', '--pty', tty], { stdio: ['pipe', 'ignore', 'ignore'] });
   await until(() => existsSync(tty), 15_000, 'the simulated printer');
   const journal = Journal.open(join(dir, 'data'));
-  const printer = new Printer(printerSchema.parse({ id: 'bench', kind: 'printer', serial: { path: tty } }), journal, createLogger({ level: 'error', format: 'json' }), { checkpointMs: 5000 });
+  const printer = new Printer(printerSchema.parse({ id: 'bench', kind: 'printer', serial: { path: tty } }), journal, createLogger({ level: 'error', format: 'json' }), { checkpointMs: 5000, gcodeDir: join(dir, 'gcode') });
   printer.start();
   await until(() => printer.state === 'idle', 15_000, 'the printer to connect');
 

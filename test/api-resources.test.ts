@@ -33,6 +33,7 @@ describe('API resources', () => {
         activeS: expect.any(Number),
         energyWh: expect.any(Number),
         filamentG: 0,
+        material: null, // no print job
         // under 15 minutes at 6.00/h: the minimum charge, split 30/20/50 with the payback pro rata 3:1
         cost: { total: '2.00', currency: 'EUR', cash: true, parts: { material: '0.00', maintenance: '0.60', infrastructure: '0.40', payback: '1.00', technician: '0.00' } },
       },

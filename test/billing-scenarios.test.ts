@@ -336,6 +336,9 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     expect(kinds).toContain('session.end-deferred'); // she badged out while it printed
     const s = ended.data as { sessionId: string; affiliateId: string; useType: string; reason: string; endedAt: string; durationS: number; activeS: number; filamentG: number; technicianMin: number };
     expect(s).toMatchObject({ affiliateId: 'ada', useType: 'commercial', reason: 'badge-out', technicianMin: 0 });
+    // the gateway holds demo.gcode: the print on the card is metered from the file
+    const fromFile = { source: 'file', uncertaintyMm: 0, flagged: null };
+    expect(ended.data.material).toEqual(fromFile);
     expect(s.filamentG).toBeGreaterThan(0);
     const month = s.endedAt.slice(0, 7);
 
@@ -400,7 +403,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     expect(st.currency).toBe('CAD');
     expect(st.sessions).toHaveLength(1);
     const items = { usage: Number(usage), material: Number(material), technician: 0, total: Number(total) };
-    expect(st.sessions[0]).toMatchObject({ sessionId: s.sessionId, affiliateId: 'ada', billedMin: Number(billedMin), net: items });
+    expect(st.sessions[0]).toMatchObject({ sessionId: s.sessionId, affiliateId: 'ada', billedMin: Number(billedMin), net: items, material: fromFile });
     expect(st.sessions[0]!.entries).toHaveLength(1);
     expect(st.sessions[0]!.entries[0]).toMatchObject({ kind: 'charge', useType: 'commercial', cash: true, items });
     expect(st.funds).toEqual({ material: Number(material), technician: 0, maintenance: Number(maintenance), infrastructure: Number(infrastructure), payback: Number(payback), total: Number(total) });

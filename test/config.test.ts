@@ -1,9 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseConfig } from '../gateway/src/config/load.js';
+import { demoGcode } from '../simulators/src/printer/sample-gcode.js';
 
 const cli = join(import.meta.dirname, '..', 'bin', 'ovn-gateway.js');
 
@@ -22,6 +23,8 @@ describe('configuration', () => {
     const { config } = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
     expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'rig-1', 'rig-1-reader']);
     expect(config.gateway.http.port).toBe(8080);
+    // the gateway holds the simulated card's own demo print: the two must be the same file
+    expect(readFileSync(join(import.meta.dirname, '..', 'config', 'demo.gcode'), 'latin1')).toBe(demoGcode());
   });
 
   it('fills defaults for an empty file', () => {

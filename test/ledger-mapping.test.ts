@@ -25,6 +25,19 @@ import { CTX, exampleEvents } from './ledger-example.js';
 const ex = exampleEvents();
 const sid = (role: string) => sessionRecordId('lab-1', '5b0c6d1e-0000-4000-8000-000000000024', role);
 
+describe('where the filament came from, in the consume note', () => {
+  const noteWith = (material: unknown) => {
+    const ended = { ...ex.ended, data: { ...ex.ended.data, material } };
+    return recordsFor(ended, CTX).find((r) => 'action' in r && r.action === 'consume')!.note;
+  };
+
+  it('says the source, its uncertainty, and what a custodian should check', () => {
+    expect(noteWith({ source: 'file', uncertaintyMm: 0, flagged: null })).toBe('filament, extruder 0, from the G-code file');
+    expect(noteWith({ source: 'printer-counter', uncertaintyMm: 30, flagged: null })).toBe("filament, extruder 0, from the printer's counter (± 30 mm)");
+    expect(noteWith({ source: 'position-estimate', uncertaintyMm: null, flagged: 'no counter' })).toBe('filament, extruder 0, estimated from extruder positions; to be checked: no counter');
+  });
+});
+
 describe('mapping the README example', () => {
   it('maps the session to a process, a use in hours, a consume per extruder that used material and the technician work', () => {
     const [process, use, consume, work, ...rest] = recordsFor(ex.ended, CTX);

@@ -1,9 +1,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { applyGcode, gramsOf, initialExtrusion, stripLine, totalConsumedMm, type ExtrusionState } from '../gateway/src/devices/printer/filament.js';
-import { afterExtruderReading, interruptedJobs, jobCheckpoint, jobFilamentByExtruderMm, newJob } from '../gateway/src/devices/printer/job.js';
+import { consumedAtByte, profileOf } from '../gateway/src/devices/printer/file-meter.js';
+import { afterExtruderReading, combinedMaterial, interruptedJobs, jobCheckpoint, jobFilamentByExtruderMm, jobMaterial, newJob, sdGapBytes, withSdReport } from '../gateway/src/devices/printer/job.js';
 import {
   isLineError,
+  parseCardLost,
+  parseCurrentFile,
   isOk,
   parseCapability,
   parseFault,
@@ -16,6 +19,52 @@ import {
 } from '../gateway/src/devices/printer/responses.js';
 
 const run = (lines: string[], s: ExtrusionState = initialExtrusion()) => lines.reduce((st, l) => applyGcode(st, l).state, s);
+
+describe('SD prints: the file, the counter and what the printer says', () => {
+  it('reads the current file, a lost card, and both print counters', () => {
+    expect(parseCurrentFile('Current file: ABSOLU~1.GCO absolute-e.gcode')).toEqual({ dos: 'ABSOLU~1.GCO', long: 'absolute-e.gcode' });
+    expect(parseCurrentFile('Current file: CUBE.GCO')).toEqual({ dos: 'CUBE.GCO', long: null });
+    expect(parseCurrentFile('Current file: (no file)')).toBe('none');
+    expect(parseCurrentFile('SD printing byte 1/2')).toBeNull();
+    expect(parseCardLost('echo:SD card released')).toBe('SD card released');
+    expect(parseCardLost('echo:SD init fail')).toBe('SD init fail');
+    expect(parseCardLost('echo:SD card ok')).toBeNull();
+  });
+
+  it('meters a file up to the byte read: whole lines only, the file total at its end', () => {
+    const text = 'G92 E0\nG1 X1 E5\nG1 E3 ; retract\nG1 E9\n';
+    const p = profileOf('t.gcode', text, true);
+    expect(p.bytes).toBe(text.length);
+    expect(consumedAtByte(p, 0)).toEqual([]);
+    expect(consumedAtByte(p, 7)).toEqual([0]); // "G92 E0\n" read
+    expect(consumedAtByte(p, 8)).toEqual([0]); // part of the next line: not yet
+    expect(consumedAtByte(p, 17)).toEqual([5]);
+    expect(consumedAtByte(p, text.length)).toEqual([9]);
+  });
+
+  it('a print cut short: what the lines read since the last report could add is the uncertainty', () => {
+    const text = Array.from({ length: 100 }, (_, i) => `G1 X${i} E${i + 1}`).join('\n') + '\n';
+    const job = newJob({ id: 'j', mode: 'sd', file: 't.gcode', lines: [], startedAt: new Date(0), startedMono: 0 }, true);
+    const s = job.sd!;
+    s.profile = profileOf('t.gcode', text, true);
+    withSdReport(s, 100, text.length, 1000);
+    withSdReport(s, 200, text.length, 2000);
+    s.gapBytes = sdGapBytes(s, 2500); // 100 bytes a report, 0.1 byte/ms for 500 ms
+    expect(s.gapBytes).toBe(150);
+    const { mm, material } = jobMaterial(job, POLICY);
+    expect(mm).toEqual([consumedAtByte(s.profile, 200)[0]]);
+    expect(material.source).toBe('file');
+    expect(material.uncertaintyMm).toBeCloseTo(consumedAtByte(s.profile, 350)[0]! - consumedAtByte(s.profile, 200)[0]!, 6);
+  });
+
+  it("a session's material: the least exact source decides, uncertainties add, flags are kept", () => {
+    expect(combinedMaterial([])).toBeNull();
+    const file = { source: 'file', uncertaintyMm: 0, flagged: null } as const;
+    const counter = { source: 'printer-counter', uncertaintyMm: 30, flagged: null } as const;
+    expect(combinedMaterial([file, counter])).toEqual(counter);
+    expect(combinedMaterial([file, { source: 'position-estimate', uncertaintyMm: null, flagged: 'why' }, counter])).toEqual({ source: 'position-estimate', uncertaintyMm: null, flagged: 'why' });
+  });
+});
 
 describe('printer transcripts', () => {
   it('Marlin 2.x temperature report, polled and auto-reported', () => {
@@ -77,6 +126,8 @@ describe('printer transcripts', () => {
     expect(parseSdStatus('Done printing file')).toEqual({ printing: false, done: true });
     expect(parsePosition('X:10.00 Y:20.50 Z:0.30 E:152.81 Count X:800 Y:1640 Z:120')).toEqual({ x: 10, y: 20.5, z: 0.3, e: 152.81 });
     expect(parsePrintCounterFilament('Stats: Filament used: 12.3m')).toBe(12300);
+    expect(parsePrintCounterFilament('Stats: Filament used: 12.34m')).toBe(12340);
+    expect(parsePrintCounterFilament('STATS 1234 min 5678 cm.')).toBe(56780);
   });
 
   it('M115 firmware line and capabilities', () => {
@@ -172,12 +223,14 @@ describe('RepRapFirmware E modes', () => {
   });
 });
 
+const POLICY = { counterStepMm: 10, maxRetractionMm: 5, crossCheckMarginMm: 20 };
+
 describe('SD mode: filament from extruder positions (M114)', () => {
   /** The filament an SD job has used after these E readings, with a 5 mm retraction limit. */
   const used = (readings: number[]) => {
     const job = newJob({ id: 'j', mode: 'sd', file: 'SD card', lines: [], startedAt: new Date(0), startedMono: 0 }, true);
     for (const e of readings) job.sd!.readings = afterExtruderReading(job.sd!.readings, e, 5);
-    return jobFilamentByExtruderMm(job)[0]!;
+    return jobFilamentByExtruderMm(job, POLICY)[0]!;
   };
 
   it('counts what came before the first reading (a purge), retractions once, and a large drop as a G92 reset', () => {
@@ -209,8 +262,9 @@ describe('print jobs cut short by a crash', () => {
     const job = newJob({ id: 'j2', mode: 'host', file: 'cube.gcode', lines: ['G92 E0', 'G1 X5 E10', 'G1 X9 E25', 'M84'], startedAt: new Date(0), startedMono: 1000 }, true);
     for (const line of job.lines.slice(0, 3)) job.extrusion = applyGcode(job.extrusion, line).state;
     job.acked = 3;
-    const cp = jobCheckpoint(job, { diameterMm: 1.75, densityGPerCm3: 1.24 }, 13_500);
-    expect(cp).toEqual({ filamentMm: 25, filamentG: Math.round(gramsOf(25, { diameterMm: 1.75, densityGPerCm3: 1.24 }) * 1000) / 1000, progress: 0.75, durationS: 12.5 });
+    const cp = jobCheckpoint(job, { diameterMm: 1.75, densityGPerCm3: 1.24 }, POLICY, 13_500);
+    const material = { source: 'file', uncertaintyMm: 0, flagged: null };
+    expect(cp).toEqual({ filamentMm: 25, filamentG: Math.round(gramsOf(25, { diameterMm: 1.75, densityGPerCm3: 1.24 }) * 1000) / 1000, material, progress: 0.75, durationS: 12.5 });
 
     const ended = interruptedJobs([
       { started: { jobId: 'j1', mode: 'sd', file: 'SD card' }, checkpoint: null },
@@ -218,7 +272,7 @@ describe('print jobs cut short by a crash', () => {
     ]);
     expect(ended).toEqual([
       { jobId: 'j1', mode: 'sd', file: 'SD card', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 0, filamentG: 0, durationS: 0, lastCheckpointAt: null },
-      { jobId: 'j2', mode: 'host', file: 'cube.gcode', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 25, filamentG: cp.filamentG, durationS: 12.5, lastCheckpointAt: '2026-01-05T10:01:30.000Z' },
+      { jobId: 'j2', mode: 'host', file: 'cube.gcode', outcome: 'interrupted', reason: expect.stringMatching(/crash/), filamentMm: 25, filamentG: cp.filamentG, durationS: 12.5, material, lastCheckpointAt: '2026-01-05T10:01:30.000Z' },
     ]);
   });
 });

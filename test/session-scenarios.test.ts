@@ -157,6 +157,8 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
     });
     await waitFor(async () => (await gw.health()).devices.every((d) => d.state === 'online'), 15_000, 'devices online');
     await waitFor(() => printer().state === 'idle', 10_000, 'printer idle');
+    // the file on the printer's card is known to the gateway: its prints are metered exactly
+    expect((await gw.fetch(`${gw.url}/api/devices/mk3s/files/part.gco`, { method: 'PUT', headers: { 'content-type': 'text/plain' }, body: part })).status).toBe(200);
   });
 
   afterAll(async () => {
@@ -394,12 +396,51 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       const grams = truth.totalExtrudedG - truthBefore.totalExtrudedG;
       const mm = truth.totalExtrudedMm - truthBefore.totalExtrudedMm;
       expect(grams).toBeGreaterThan(0.1);
-      expect(Math.abs(ended.filamentG - grams)).toBeLessThanOrEqual(grams * 0.02);
-      expect(Math.abs(ended.filament[0]!.g - grams)).toBeLessThanOrEqual(grams * 0.02);
-      expect(Math.abs(ended.filamentMm - mm)).toBeLessThanOrEqual(mm * 0.02);
+      expect(Math.abs(ended.filamentG - grams)).toBeLessThanOrEqual(grams * 0.001 + 0.001);
+      expect(Math.abs(ended.filament[0]!.g - grams)).toBeLessThanOrEqual(grams * 0.001 + 0.001);
+      expect(Math.abs(ended.filamentMm - mm)).toBeLessThanOrEqual(mm * 0.001);
       expect(ended.filament).toHaveLength(1);
+      expect(ended.material).toEqual({ source: 'file', uncertaintyMm: 0, flagged: null });
       // The printer's own job record and the session agree.
       expect(ended.filamentMm).toBeCloseTo(jobEnd.data.filamentMm as number, 1);
+    });
+
+    it('a handover mid-print splits the filament at that moment: each person is billed what was extruded in their time', async () => {
+      const before = printerSim.truth().totalExtrudedMm;
+      const mark = lastEventId();
+      await badgeIn('printer', ADA);
+      // Bo badges when the printer has executed line 100 of the file (of 199): the truth then is recorded
+      let atBadge = NaN;
+      const onLine = (n: number) => {
+        if (n !== 100) return;
+        atBadge = printerSim.truth().totalExtrudedMm - before;
+        nodes.printer.badge(BO);
+      };
+      printerSim.on('sdLine', onLine);
+      onTestFinished(() => void printerSim.off('sdLine', onLine));
+      printerSim.startSdPrint('part.gco');
+      const bo = await waitFor(() => data('session.started', 'printer', mark)[1], 15_000, "Bo's session");
+      const atSeen = printerSim.truth().totalExtrudedMm - before;
+      const ada = data('session.ended', 'printer', mark)[0] as unknown as SessionUsage & { reason: string };
+      expect(ada).toMatchObject({ affiliateId: 'ada', reason: 'handover', material: { source: 'file' } });
+      // Ada's share is what the printer had read by the handover: at least what it had printed
+      // at her badge less one status interval (50 ms here), at most what it had when Bo's session
+      // was seen. A job counts from its own start: what the last print's end retracted (2 mm),
+      // which the motor's truth counted then, is counted again (as in print-host mode).
+      expect(atBadge).toBeGreaterThan(10);
+      expect(ada.filamentMm).toBeGreaterThanOrEqual(atBadge - 5);
+      expect(ada.filamentMm).toBeLessThanOrEqual(atSeen + 2 + 1e-6);
+
+      const badgeOut = lastEventId();
+      nodes.printer.badge(BO);
+      const boEnd = (await sessionEnd('printer', badgeOut, 45_000)) as unknown as SessionUsage;
+      expect(boEnd).toMatchObject({ sessionId: bo.sessionId, material: { source: 'file' } });
+      // together, exactly the print
+      const job = gw.journal.events({ kind: 'printer.job-ended', deviceId: 'mk3s', afterId: mark })[0]!.data;
+      expect(ada.filamentMm + boEnd.filamentMm).toBeCloseTo(job.filamentMm as number, 2);
+      const over = (job.filamentMm as number) - (printerSim.truth().totalExtrudedMm - before);
+      expect(over).toBeGreaterThanOrEqual(-0.01);
+      expect(over).toBeLessThanOrEqual(2.01);
     });
 
     it('a node fault ends a busy session at once and switches off; a warning does not', async () => {

@@ -2,7 +2,7 @@
  * The composition root: builds every part from the config, starts them in order and stops
  * them in reverse. Nothing else constructs adapters.
  */
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { AccessStore } from './access/store.js';
 import type { LoadedConfig } from './config/load.js';
 import { useTypeIds, type DeviceConfig, type ToolConfig } from './config/schema.js';
@@ -117,7 +117,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       ledger = drain;
       log.info({ url: config.ledger.url, transport: config.ledger.transport }, `delivering to the ledger at ${config.ledger.url}`);
     }
-    for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log, broker, config.gateway.checkpointS * 1000));
+    for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log, broker, config.gateway.checkpointS * 1000, { dataDir, baseDir }));
     for (const d of devices.values()) d.start();
     if (config.bridge) {
       // loaded only when configured, like the broker
@@ -172,12 +172,12 @@ function toolParts(tc: ToolConfig, devices: ReadonlyMap<string, Device>): ToolPa
 }
 
 /** The config schema has checked that a broker is configured for the devices that need it. */
-function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: EmbeddedBroker | null, checkpointMs: number): Device {
+function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: EmbeddedBroker | null, checkpointMs: number, dirs: { dataDir: string; baseDir: string }): Device {
   switch (dc.kind) {
     case 'metering-node':
       return new MeteringNode(dc, journal, log);
     case 'printer':
-      return new Printer(dc, journal, log, { checkpointMs });
+      return new Printer(dc, journal, log, { checkpointMs, gcodeDir: join(dirs.dataDir, 'gcode', dc.id), baseDir: dirs.baseDir });
     case 'gpio':
       return new GpioSwitch(dc, journal, log);
     case 'rfid-reader':

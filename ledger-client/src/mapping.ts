@@ -63,7 +63,19 @@ const sessionEnded = z.object({
   technicians: z.array(z.string().min(1)).default([]),
   reason: z.string().optional(),
   stoppedBy: z.string().optional(),
+  material: z.object({ source: z.enum(['file', 'printer-counter', 'position-estimate']), uncertaintyMm: z.number().nullable(), flagged: z.string().nullable() }).optional(),
 });
+
+/** Where a filament figure comes from, in words: for a consume event's note and the statement. */
+export function materialNote(m: { source: 'file' | 'printer-counter' | 'position-estimate'; uncertaintyMm: number | null; flagged: string | null }): string {
+  const from =
+    m.source === 'file'
+      ? `from the G-code file${m.uncertaintyMm ? ` (up to ${m.uncertaintyMm} mm more)` : ''}`
+      : m.source === 'printer-counter'
+        ? `from the printer's counter (± ${m.uncertaintyMm} mm)`
+        : 'estimated from extruder positions';
+  return m.flagged ? `${from}; to be checked: ${m.flagged}` : from;
+}
 
 const charge = z.object({
   sessionId: z.string().min(1),
@@ -209,7 +221,7 @@ function sessionRecords(e: JournalEventInput, ctx: MappingContext): LedgerRecord
       resourceQuantity: { hasNumericalValue: f.g, hasUnit: 'om2:gram' },
       hasBeginning: s.startedAt,
       hasEnd: end,
-      note: `filament, extruder ${f.extruder}`,
+      note: `filament, extruder ${f.extruder}${s.material ? `, ${materialNote(s.material)}` : ''}`,
     });
   }
   if (s.technicianMin > 0) {

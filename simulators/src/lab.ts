@@ -4,7 +4,8 @@
  * process (`ovn-gateway run` on such a config) or in a process of their own (`ovn-gateway sim
  * lab`), where they keep running while the gateway is killed and started again.
  */
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { splitHostPort } from '../../gateway/src/config/common.js';
 import type { LoadedConfig } from '../../gateway/src/config/load.js';
 import type { SimulatorConfig } from '../../gateway/src/config/schema.js';
@@ -209,7 +210,8 @@ class Simulators {
         break;
       }
       case 'printer': {
-        const printer = new PrinterSim({ dialect: sc.dialect, timeScale: sc.timeScale });
+        const sdFiles = Object.fromEntries(sc.sdFiles.map((f) => [basename(f), readFileSync(resolve(this.loaded.baseDir, f), 'latin1')]));
+        const printer = new PrinterSim({ dialect: sc.dialect, timeScale: sc.timeScale, sdFiles });
         [sim, control, name, what] = [printer, (t) => printerControl(printer, t), 'printer', `${sc.dialect} printer`];
         break;
       }

@@ -7,6 +7,7 @@
  * Periods: a charge counts in the month its session ended; once a month is closed, a
  * correction to one of its sessions lands in the first open month after it.
  */
+import type { Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
 import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
@@ -25,6 +26,8 @@ export interface SessionRecord {
   activeS: number;
   filamentG: number;
   technicianMin?: number;
+  /** Where the filament figure comes from (a print job's); absent: no print job. */
+  material?: Material;
 }
 
 export type CorrectionChange =
@@ -44,6 +47,7 @@ interface ChargeEventData {
   inputs: ChargeInputs;
   price: Charge['price'];
   parts: Part[];
+  material?: Material;
 }
 
 interface CorrectionEventData {
@@ -92,7 +96,7 @@ export class Billing {
     const inputs = this.inputsFor(s.toolId, s.useType, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null);
     const charge = computeCharge(inputs);
     const period = this.openPeriodFrom(month(s.endedAt ?? new Date().toISOString()));
-    const data: ChargeEventData = { sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period, currency: this.cfg.currency, inputs, price: charge.price, parts: charge.parts };
+    const data: ChargeEventData = { sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period, currency: this.cfg.currency, inputs, price: charge.price, parts: charge.parts, ...(s.material && { material: s.material }) };
     const eventId = this.journal.record('billing.charge', s.toolId, { ...data });
     // Money owed lives in the parts; a use with no cash charge keeps its value beside them.
     this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, cashParts(charge.price, charge.parts), valueOf(charge.price));

@@ -1,4 +1,5 @@
 /** A statement as the API and the command line give it: JSON, CSV (one row per charge or correction, amounts in major units) or a table for a terminal. */
+import { materialNote } from '../../../ledger-client/src/mapping.js';
 import { formatMinor } from '../../../ledger-client/src/money.js';
 import { toCsv } from '../csv.js';
 import type { Billing, PaybackProgress } from './billing.js';
@@ -43,7 +44,7 @@ export function statementTable(st: Statement, payback: readonly PaybackProgress[
   const money = (m: number) => formatMinor(m, minorUnit).padStart(10);
   const out: string[] = [`Statement ${st.from} … ${st.to}${st.affiliate ? ` for ${st.affiliate}` : ''}${st.tool ? ` at ${st.tool}` : ''} (${currency})`, ''];
   for (const s of st.sessions) {
-    out.push(`${s.sessionId.slice(0, 8)}  ${s.toolId}  ${s.affiliateId}  ${s.startedAt ?? ''} → ${s.endedAt ?? ''}  ${s.billedMin ?? '-'} min`);
+    out.push(`${s.sessionId.slice(0, 8)}  ${s.toolId}  ${s.affiliateId}  ${s.startedAt ?? ''} → ${s.endedAt ?? ''}  ${s.billedMin ?? '-'} min${s.material ? `  material ${materialNote(s.material)}` : ''}`);
     for (const e of s.entries) {
       const what = e.kind === 'charge' ? `charge (${e.useType}${e.cash ? '' : ', value only'})` : `correction: ${e.correction!.reason}`;
       out.push(`    ${what.padEnd(40)} usage ${money(e.items.usage)}  material ${money(e.items.material)}  technician ${money(e.items.technician)}  total ${money(e.items.total)}${e.value ? `  value ${money(e.value)}` : ''}`);

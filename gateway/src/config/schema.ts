@@ -75,6 +75,15 @@ export const printerSchema = z.strictObject({
     .positive()
     .default(10)
     .describe('SD mode: a drop of E up to this many mm is a retraction; a larger one is a reset (G92 E0), which closes a segment of extrusion.'),
+  gcodeFiles: z
+    .array(z.string().min(1))
+    .default([])
+    .describe("G-code files the gateway holds for this printer from the start (paths relative to the config file): a print of one from the printer's own SD card (same name, same size) is metered exactly. More can be given through the API (PUT /api/devices/<id>/files/<name>); every file printed through the gateway is kept too."),
+  sdCrossCheckMarginMm: z
+    .number()
+    .min(0)
+    .default(20)
+    .describe("SD mode with the file known: by how many mm (beyond the counter's own bias) the file's figure and the printer's print counter may differ before the job is flagged for a custodian."),
   cancelScript: z
     .array(z.string())
     .default(['M104 S0', 'M140 S0', 'G91', 'G1 E-2 F2400', 'G1 Z10 F600', 'G90', 'M107', 'M84'])
@@ -106,6 +115,7 @@ const printerSimulator = z.strictObject({
   kind: z.literal('printer').describe('A simulated printer (as ovn-gateway sim printer) listening on TCP, with demo.gcode on its SD card.'),
   ...simulatorCommon,
   dialect: z.enum(['marlin', 'prusa']).default('marlin').describe('The firmware it plays: Marlin 2.x or Prusa MK3.'),
+  sdFiles: z.array(z.string().min(1)).default([]).describe('G-code files put on its SD card besides demo.gcode (paths relative to this config file; on the card under their file names).'),
 });
 
 const ledgerSimulator = z.strictObject({

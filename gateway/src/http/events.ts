@@ -2,9 +2,9 @@
  * Live updates as Server-Sent Events on `/api/events`: `tool` (a tool view, on change),
  * `session` (a running session's meters and cost every TICK_MS, once with `ended: true` and
  * the final charge), `device` (on a change of state) and `alert` (device lost or silent,
- * faults, meter readings set aside as implausible, ledger alarms). Fed by the journal's events
- * and a short timer; affiliates receive only their own sessions. Clients are bounded, and one
- * that stops reading is dropped rather than buffered.
+ * faults, meter readings set aside as implausible, a print job's material to check, ledger
+ * alarms). Fed by the journal's events and a short timer; affiliates receive only their own
+ * sessions. Clients are bounded, and one that stops reading is dropped rather than buffered.
  */
 import type { ServerResponse } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
@@ -182,6 +182,9 @@ export class EventHub {
       case 'device.fault':
         // a node's fault below severity 2 is a warning; a printer's fault is always a halt
         if (id) this.alert({ level: typeof e.data.severity === 'number' && e.data.severity < 2 ? 'warning' : 'error', text: `${id}: ${String(e.data.text ?? e.data.code ?? 'fault')}`, deviceId: id });
+        break;
+      case 'printer.material-flagged':
+        if (id) this.alert({ level: 'warning', text: `${id}: ${String(e.data.file)}: material to check (${String(e.data.source)}): ${String(e.data.text)}`, deviceId: id });
         break;
       case 'meter.implausible':
         // journaled at most once a minute a device, so the alerts are too

@@ -31,6 +31,14 @@ export const liveSessionSchema = z.object({
   activeS: z.number(),
   energyWh: z.number(),
   filamentG: z.number(),
+  material: z
+    .object({
+      source: z.enum(['file', 'printer-counter', 'position-estimate']),
+      uncertaintyMm: z.number().nullable().describe('± mm; null: unknown.'),
+      flagged: z.string().nullable().describe('Why a custodian should confirm or correct the figure; null: nothing to check.'),
+    })
+    .nullable()
+    .describe("Where the filament figure comes from: the G-code file (exact), the printer's counter, or an estimate from extruder positions (flagged); null: no print job."),
   cost: costSchema.nullable(),
 });
 export type LiveSession = z.output<typeof liveSessionSchema>;
@@ -94,6 +102,7 @@ export function liveSession(billing: Billing | null, u: SessionUsage): LiveSessi
     activeS: u.activeS,
     energyWh: u.energyWh,
     filamentG: u.filamentG,
+    material: u.material ?? null,
     cost: costOf(billing, u),
   };
 }

@@ -347,6 +347,7 @@ export class ToolSessions {
       // went on while the gateway was down, so that energy is neither lost nor counted twice.
       meters: resume?.meters ?? this.meterTotals(),
       filamentAtStartMm: this.parts.printer?.filamentCountersMm ?? [],
+      ...(this.parts.printer && { printerJobMark: this.parts.printer.jobMark }),
       busySinceMono: this.busyNow() ? performance.now() : null,
     });
     this.open = open;
@@ -401,7 +402,11 @@ export class ToolSessions {
 
   private usage(open: OpenSession, endedAt: Date | null, now = performance.now()): SessionUsage {
     const printer = this.parts.printer;
-    const readings = { meters: this.meterTotals(), metered: this.parts.meter !== null, printer: printer && { filamentMm: printer.filamentCountersMm, gramsOf: (mm: number) => printer.gramsOf(mm) } };
+    const readings = {
+      meters: this.meterTotals(),
+      metered: this.parts.meter !== null,
+      printer: printer && { filamentMm: printer.filamentCountersMm, gramsOf: (mm: number) => printer.gramsOf(mm), material: printer.materialSince(open.printerJobMark ?? printer.jobMark) },
+    };
     return usageOf(open, this.cfg.id, readings, endedAt && { at: endedAt, clockSynced: this.policy.clock.synced }, now);
   }
 

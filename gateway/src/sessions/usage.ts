@@ -4,6 +4,7 @@
  * the wall clock of a Pi may jump when NTP syncs.
  */
 import type { SessionRecord } from '../billing/billing.js';
+import type { Material } from '../devices/printer/job.js';
 
 /** Absolute meter readings a session's usage is measured from. */
 export interface Meters {
@@ -21,6 +22,8 @@ export interface OpenSession {
   startedMono: number;
   meters: Meters;
   filamentAtStartMm: number[];
+  /** The printer's job mark at the start: the jobs whose material the session shares (see Printer.jobMark). */
+  printerJobMark?: number;
   /** Busy time measured here, for tools without a meter's counters. */
   activeMs: number;
   busySinceMono: number | null;
@@ -54,12 +57,15 @@ export interface Readings {
   meters: Meters;
   /** The meter's active-seconds counter is the truth where there is one: it keeps counting while the gateway is down. */
   metered: boolean;
-  /** The printer's filament counters per extruder (mm) and the grams of a length; null: no printer. */
-  printer: { filamentMm: readonly number[]; gramsOf(mm: number): number } | null;
+  /**
+   * The printer's filament counters per extruder (mm), the grams of a length, and where the
+   * material of the session's jobs comes from (null: no job); null: no printer.
+   */
+  printer: { filamentMm: readonly number[]; gramsOf(mm: number): number; material?: Material | null } | null;
 }
 
 export function newSession(
-  start: Pick<OpenSession, 'id' | 'affiliateId' | 'useType' | 'startedAt' | 'clockSyncedAtStart' | 'startedMono' | 'meters' | 'filamentAtStartMm' | 'busySinceMono'>,
+  start: Pick<OpenSession, 'id' | 'affiliateId' | 'useType' | 'startedAt' | 'clockSyncedAtStart' | 'startedMono' | 'meters' | 'filamentAtStartMm' | 'busySinceMono' | 'printerJobMark'>,
 ): OpenSession {
   return { ...start, activeMs: 0, stoppedBy: null, technicianMs: 0, technician: null, technicians: [] };
 }
@@ -105,6 +111,7 @@ export function usageOf(open: OpenSession, toolId: string, readings: Readings, e
     filament,
     filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),
     filamentG: round3(filament.reduce((a, f) => a + f.g, 0)),
+    ...(printer?.material && { material: printer.material }),
     technicianMin: Math.ceil(technicianMs / 60_000),
     technicians: [...open.technicians],
   };

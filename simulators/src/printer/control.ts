@@ -7,6 +7,8 @@ export function printerControl(sim: PrinterSim, transport: SimTransport | null):
   return new SimControl(
     {
       'sd-print': { args: '<file>', help: "start printing a file from the SD card, as from the printer's menu", run: (a) => sim.startSdPrint(a.words[0] ?? '') },
+      'sd-stop': { args: '', help: "stop the SD print from the printer's menu", run: () => sim.stopSdPrint() },
+      'sd-release': { args: '', help: 'the SD card is pulled out mid-print: "SD card released", the print stops', run: () => sim.releaseSdCard() },
       checksum: { args: '<n>', help: 'the next n numbered lines arrive with a bad checksum (resend requests)', run: (a) => sim.injectChecksumErrors(a.number(0, 'n')) },
       'resend-without-ok': { args: 'on|off', help: 'resend requests without the trailing ok (older Marlin)', run: (a) => sim.setResendWithoutOk(a.onOff()) },
       'drop-ok': { args: '<n>', help: 'swallow the ok of the next n commands', run: (a) => sim.dropOk(a.number(0, 'n')) },

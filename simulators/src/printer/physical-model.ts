@@ -45,7 +45,11 @@ export class Motion {
   /** Net filament each motor pushed, and the highest it reached: what was really extruded. */
   private readonly motor: number[] = [0];
   readonly highWater: number[] = [0];
-  /** The M78 print counter: every forward E move, lifetime, mm. */
+  /**
+   * The M78 print counter, lifetime, mm: Marlin adds every E move's signed length
+   * (`incFilamentUsed(destination.e - current_position.e)`), so a retraction takes off what its
+   * un-retraction adds back, and a G92 changes nothing.
+   */
   filamentUsedMm = 0;
   /** Simulated seconds of the first and the last extruding move since the last reset. */
   firstExtrudeS: number | null = null;
@@ -69,7 +73,7 @@ export class Motion {
     if (e === undefined) return seconds;
     this.eLogical[t] = this.eLogical[t]! + delta;
     this.motor[t] = this.motor[t]! + delta;
-    if (delta > 0) this.filamentUsedMm += delta;
+    this.filamentUsedMm += delta;
     if (delta !== 0) {
       this.lastExtrudeS = nowS;
       this.firstExtrudeS ??= this.lastExtrudeS;

@@ -10,9 +10,9 @@
  */
 import { EventEmitter } from 'node:events';
 import { Heaters, Motion } from './physical-model.js';
-import { sampleGcode } from './sample-gcode.js';
+import { demoGcode } from './sample-gcode.js';
 import { SdCard } from './sd-card.js';
-import { bannerLines, checkLine, firmwareLines, positionLine, sdStatusLine, statsLines, temperatureLine, type PrinterDialect } from './serial-dialect.js';
+import { bannerLines, checkLine, firmwareLines, positionLine, sdStatusLines, statsLines, temperatureLine, type PrinterDialect } from './serial-dialect.js';
 
 export interface PrinterSimOptions {
   dialect?: PrinterDialect;
@@ -20,6 +20,13 @@ export interface PrinterSimOptions {
   timeScale?: number;
   /** Files on the SD card: name → G-code text. The card always holds demo.gcode too. */
   sdFiles?: Record<string, string>;
+  /**
+   * Printing from the card: lines per simulated second, whatever the moves. 0: each move takes
+   * its real time (distance / feedrate).
+   */
+  sdLinesPerS?: number;
+  /** The firmware keeps print statistics (Marlin's PRINTCOUNTER): M78 answers; off, it is an unknown command. */
+  printCounter?: boolean;
   /** Cap:AUTOREPORT_TEMP / Cap:AUTOREPORT_SD_STATUS. */
   autoreport?: boolean;
   filamentDiameterMm?: number;
@@ -41,12 +48,15 @@ export interface PrinterTruth {
   /** Simulated seconds from the first to the last extruding move since the last reset. */
   printS: number;
   linesExecuted: number;
+  /** The print counter (M78) now: every E move since power-on, signed, mm. */
+  printCounterMm: number;
   /** Board resets since it was powered on (the first connection, where opening the port resets it). */
   resets: number;
   halted: boolean;
 }
 
-export class PrinterSim extends EventEmitter<{ line: [string] }> {
+/** `line`: a line sent to the host; `sdLine`: the n-th line of the SD file has just been executed (faults can be injected at a line). */
+export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] }> {
   readonly opts: Required<PrinterSimOptions>;
   private sink: ((bytes: Uint8Array) => void) | null = null;
   private rx = '';
@@ -64,6 +74,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   private lastSdReport = 0;
   // printing from the SD card
   private readonly sd: SdCard;
+  /** Prusa-Firmware's statistics in EEPROM: saved when a print ends, not while it runs. */
+  private savedCounterMm = 0;
   private sdPrinting = false;
   /** SD printing runs moves in real (simulated) time: the next line waits for the last move. */
   private sdBusyUntilS = 0;
@@ -81,7 +93,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
 
   constructor(opts: PrinterSimOptions = {}) {
     super();
-    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, ...opts, sdFiles: { 'demo.gcode': sampleGcode({ layers: 20, movesPerLayer: 40 }), ...opts.sdFiles } };
+    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, sdLinesPerS: 0, printCounter: true, ...opts, sdFiles: { 'demo.gcode': demoGcode(), ...opts.sdFiles } };
     this.sd = new SdCard(this.opts.sdFiles);
     this.resets = this.opts.resetOnOpen ? -1 : 0; // the first connection's reset is the power-on
   }
@@ -158,8 +170,21 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
   /** Starts printing a file from the SD card, as from the printer's own menu. */
   startSdPrint(name: string): void {
     if (!this.sd.select(name)) throw new Error(`no file ${name} on the simulated SD card`);
-    this.sdPrinting = true;
-    this.sdBusyUntilS = this.simNowS();
+    this.startPrintJob();
+  }
+
+  /** Stop print, from the printer's own menu: the file is closed, the print counter saved. */
+  stopSdPrint(): void {
+    if (!this.sdPrinting && !this.sd.midFile) throw new Error('the simulated printer is not printing from its SD card');
+    this.endPrintJob();
+    this.sd.selected = null;
+  }
+
+  /** The card is pulled out mid-print (or fails): Marlin releases it and the print stops. */
+  releaseSdCard(): void {
+    this.sdPrinting = false;
+    this.sd.release();
+    this.send('echo:SD card released');
   }
 
   thermalRunaway(): void {
@@ -176,6 +201,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       totalExtrudedG: (totalExtrudedMm * Math.PI * (this.opts.filamentDiameterMm / 2) ** 2 * this.opts.densityGPerCm3) / 1000,
       printS: m.firstExtrudeS === null ? 0 : m.lastExtrudeS - m.firstExtrudeS,
       linesExecuted: this.linesExecuted,
+      printCounterMm: m.filamentUsedMm,
       resets: this.resets,
       halted: this.halted,
     };
@@ -206,8 +232,8 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     return temperatureLine(this.opts.dialect, this.heaters);
   }
 
-  private sdStatusLine(): string {
-    return sdStatusLine(this.sdPrinting || this.sd.midFile, this.sd.byte, this.sd.total);
+  private sdStatusLines(): string[] {
+    return sdStatusLines(this.opts.dialect, this.sdPrinting || this.sd.midFile ? { file: this.sd.selected!, byte: this.sd.byte, total: this.sd.total } : null);
   }
 
   // ---- time ----
@@ -221,9 +247,10 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
       this.lastTempReport = nowS;
       this.send(' ' + this.temperatureLine());
     }
-    if (this.sdEveryS > 0 && nowS - this.lastSdReport >= this.sdEveryS && (this.sdPrinting || this.sd.selected)) {
+    // Marlin reports every interval, printing or not
+    if (this.sdEveryS > 0 && nowS - this.lastSdReport >= this.sdEveryS) {
       this.lastSdReport = nowS;
-      this.send(this.sdStatusLine());
+      for (const l of this.sdStatusLines()) this.send(l);
     }
     if (this.waitFor) {
       const h = this.heaters[this.waitFor.heater];
@@ -237,9 +264,10 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         this.send(' ' + this.temperatureLine() + ' W:?');
       }
     }
+    const lineS = this.opts.sdLinesPerS > 0 ? 1 / this.opts.sdLinesPerS : 0;
     while (this.sdPrinting && !this.waitFor && this.sdBusyUntilS <= nowS) {
       this.sdStep();
-      this.sdBusyUntilS = Math.max(this.sdBusyUntilS, nowS - 1) + this.lastMoveS;
+      this.sdBusyUntilS = Math.max(this.sdBusyUntilS, nowS - 1) + (lineS || this.lastMoveS);
     }
   }
 
@@ -247,7 +275,7 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     this.lastMoveS = 0;
     const line = this.sd.nextLine();
     if (line === null) {
-      this.sdPrinting = false;
+      this.endPrintJob();
       this.send('Done printing file');
       return;
     }
@@ -257,6 +285,18 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
     } finally {
       this.executingSd = false;
     }
+    this.emit('sdLine', this.sd.linesRead);
+  }
+
+  private startPrintJob(): void {
+    this.sdPrinting = true;
+    this.sdBusyUntilS = this.simNowS();
+  }
+
+  /** The print job ends (done or stopped): Prusa-Firmware saves its statistics then. */
+  private endPrintJob(): void {
+    this.sdPrinting = false;
+    this.savedCounterMm = this.motion.filamentUsedMm;
   }
 
   private simNowS(): number {
@@ -331,8 +371,9 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         return this.ok();
       case 'M27': {
         const s = param('S');
-        if (s !== undefined) this.sdEveryS = s;
-        else this.send(this.sdStatusLine());
+        if (/\bC\b/.test(code) && this.opts.dialect === 'marlin') this.send(`Current file: ${this.sd.selected ? `${this.sd.dosName(this.sd.selected)} ${this.sd.selected}` : '(no file)'}`);
+        else if (s !== undefined) this.sdEveryS = s;
+        else for (const l of this.sdStatusLines()) this.send(l);
         return this.ok();
       }
       case 'M104':
@@ -376,12 +417,21 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         this.send(positionLine(this.motion.pos, this.motion.eLogical[this.motion.tool]!));
         return this.ok();
       case 'M78':
-        for (const l of statsLines(this.motion.filamentUsedMm)) this.send(l);
+        if (!this.opts.printCounter) {
+          this.send('echo:Unknown command: "M78"');
+          return this.ok();
+        }
+        for (const l of statsLines(this.opts.dialect, this.opts.dialect === 'prusa' ? this.savedCounterMm : this.motion.filamentUsedMm)) this.send(l);
         return this.ok();
-      case 'M20':
+      case 'M20': {
+        const long = /\bL\b/.test(code);
         this.send('Begin file list');
-        for (const [name, text] of Object.entries(this.sd.files)) this.send(`${name.toUpperCase()} ${text.length}`);
+        if (this.sd.mounted) for (const [name, text] of Object.entries(this.sd.files)) this.send(`${this.sd.dosName(name)} ${Buffer.byteLength(text, 'latin1')}${long ? ` ${name}` : ''}`);
         this.send('End file list');
+        return this.ok();
+      }
+      case 'M22':
+        this.releaseSdCard();
         return this.ok();
       case 'M23': {
         const name = code.slice(cmd[0].length).trim();
@@ -392,15 +442,14 @@ export class PrinterSim extends EventEmitter<{ line: [string] }> {
         return this.ok();
       }
       case 'M24':
-        if (this.sd.selected) this.sdPrinting = true;
-        this.sdBusyUntilS = this.simNowS();
+        if (this.sd.selected) this.startPrintJob();
         return this.ok();
       case 'M25':
         this.sdPrinting = false;
         return this.ok();
       case 'M524': // Marlin 2
       case 'M603': // Prusa-Firmware: stop print
-        this.sdPrinting = false;
+        if (this.sdPrinting || this.sd.midFile) this.endPrintJob();
         this.sd.selected = null;
         return this.ok();
       case 'M112':

@@ -38,3 +38,8 @@ export function sampleGcode({ layers = 10, movesPerLayer = 40, heat = true }: Sa
   out.push('; end', 'G91', 'G1 E-2 F2400 ; retract', 'G1 Z10', 'G90', 'M104 S0', 'M140 S0', 'M84');
   return out.join('\n') + '\n';
 }
+
+/** The simulated printer's demo print, on its card as demo.gcode (and in config/ for the gateway). */
+export function demoGcode(): string {
+  return sampleGcode({ layers: 20, movesPerLayer: 40 });
+}

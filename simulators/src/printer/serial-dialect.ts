@@ -47,9 +47,14 @@ export function temperatureLine(dialect: PrinterDialect, { hotend: h, bed: b }: 
   return `T:${f(h.actual)} /${f(h.target)} B:${f(b.actual)} /${f(b.target)} @:${h.target ? 127 : 0} B@:${b.target ? 127 : 0}`;
 }
 
-/** M27 and its auto-report. */
-export function sdStatusLine(printing: boolean, byte: number, total: number): string {
-  return printing ? `SD printing byte ${byte}/${total}` : 'Not SD printing';
+/**
+ * M27 and its auto-report. Prusa-Firmware prints the file's long name before the byte count and
+ * the minutes printed (`h:mm`) after it.
+ */
+export function sdStatusLines(dialect: PrinterDialect, printing: { file: string; byte: number; total: number } | null): string[] {
+  if (!printing) return ['Not SD printing'];
+  const bytes = `SD printing byte ${printing.byte}/${printing.total}`;
+  return dialect === 'prusa' ? [printing.file, bytes, '0:00'] : [bytes];
 }
 
 /** M114: the logical position, then the stepper counts. */
@@ -57,9 +62,13 @@ export function positionLine(p: { x: number; y: number; z: number }, e: number):
   return `X:${p.x.toFixed(2)} Y:${p.y.toFixed(2)} Z:${p.z.toFixed(2)} E:${e.toFixed(2)} Count X:${Math.round(p.x * 80)} Y:${Math.round(p.y * 80)} Z:${Math.round(p.z * 400)}`;
 }
 
-/** M78: print statistics; Marlin prints the filament in metres with one decimal. */
-export function statsLines(filamentUsedMm: number): string[] {
-  return ['Stats: Prints: 1, Finished: 0, Failed: 0', `Stats: Total time: 0m 0s, Longest job: 0m 0s`, `Stats: Filament used: ${(filamentUsedMm / 1000).toFixed(1)}m`];
+/**
+ * M78: print statistics. Marlin prints the filament in metres as a float (two decimals);
+ * Prusa-Firmware one line from its EEPROM, minutes and whole centimetres.
+ */
+export function statsLines(dialect: PrinterDialect, filamentUsedMm: number): string[] {
+  if (dialect === 'prusa') return [`STATS 0 min ${Math.trunc(filamentUsedMm / 10)} cm.`];
+  return ['Stats: Prints: 1, Finished: 0, Failed: 0', 'Stats: Total time: 0s, Longest job: 0s', `Stats: Filament used: ${(filamentUsedMm / 1000).toFixed(2)}m`];
 }
 
 export type LineCheck =

@@ -11,6 +11,8 @@ import {
   parseFault,
   parseFirmwareLine,
   parsePosition,
+  parseCardLost,
+  parseCurrentFile,
   parsePrintCounterFilament,
   parseResend,
   parseSdStatus,
@@ -35,12 +37,16 @@ export interface PrinterDialect {
     position: string;
     /** Print counter statistics (`Stats: Filament used: …m`). */
     printCounter: string;
+    /** The SD file being printed (`Current file: DOS.GCO long name.gcode`); null: the firmware cannot say. */
+    currentFile: string | null;
     pauseSd: string;
     resumeSd: string;
     abortSd: string;
     /** Resumes after a halt (Marlin's "stopped" state); a kill() needs a reset. */
     clearHalt: string;
   };
+  /** The print counter moves while printing (Marlin); Prusa-Firmware saves it when a print ends. */
+  counterLive: boolean;
   /** How its lines read. */
   parse: {
     isOk: typeof isOk;
@@ -51,6 +57,8 @@ export interface PrinterDialect {
     sdStatus: typeof parseSdStatus;
     position: typeof parsePosition;
     printCounter: typeof parsePrintCounterFilament;
+    currentFile: typeof parseCurrentFile;
+    cardLost: typeof parseCardLost;
     fault: typeof parseFault;
     firmware: typeof parseFirmwareLine;
     capability: typeof parseCapability;
@@ -66,6 +74,8 @@ const marlinParse: PrinterDialect['parse'] = {
   sdStatus: parseSdStatus,
   position: parsePosition,
   printCounter: parsePrintCounterFilament,
+  currentFile: parseCurrentFile,
+  cardLost: parseCardLost,
   fault: parseFault,
   firmware: parseFirmwareLine,
   capability: parseCapability,
@@ -81,6 +91,7 @@ const marlinGcode: PrinterDialect['gcode'] = {
   hostKeepalive: (s) => `M113 S${s}`,
   position: 'M114',
   printCounter: 'M78',
+  currentFile: 'M27 C',
   pauseSd: 'M25',
   resumeSd: 'M24',
   abortSd: 'M524',
@@ -88,17 +99,19 @@ const marlinGcode: PrinterDialect['gcode'] = {
 };
 
 export const DIALECTS: Record<PrinterDialect['name'], PrinterDialect> = {
-  marlin: { name: 'marlin', label: 'Marlin 2.x', positioningSetsE: true, gcode: marlinGcode, parse: marlinParse },
+  marlin: { name: 'marlin', label: 'Marlin 2.x', positioningSetsE: true, counterLive: true, gcode: marlinGcode, parse: marlinParse },
   // Prusa-Firmware is Marlin 1.x underneath: its temperature line (one decimal, P: and A:)
-  // and Buddy's slash without a space are absorbed by the shared parsers.
-  prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, gcode: { ...marlinGcode, abortSd: 'M603' }, parse: marlinParse },
+  // and Buddy's slash without a space are absorbed by the shared parsers. Its M78 reads the
+  // statistics saved when a print ends; its M27 has no C.
+  prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, counterLive: false, gcode: { ...marlinGcode, abortSd: 'M603', currentFile: null }, parse: marlinParse },
   // RepRapFirmware asks for resends with `rs N`, cancels a paused SD print with M0 and has no
   // temperature auto-report, so the driver polls M105, nor a host keep-alive.
   reprapfirmware: {
     name: 'reprapfirmware',
     label: 'RepRapFirmware',
     positioningSetsE: false,
-    gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, hostKeepalive: null, abortSd: 'M0', clearHalt: 'M999' },
+    counterLive: false,
+    gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, hostKeepalive: null, abortSd: 'M0', clearHalt: 'M999', currentFile: null },
     parse: marlinParse,
   },
 };

@@ -4,6 +4,8 @@
  * or followed while the printer prints from its SD card, and the filament each job used.
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { EventEmitter } from 'node:events';
 import type { PrinterConfig } from '../../config/schema.js';
 import { storageProblemOf, type Journal } from '../../journal/journal.js';
@@ -12,12 +14,36 @@ import { SerialLink } from '../../transport/serial-link.js';
 import { deviceHealth, deviceState, type Device, type DeviceHealth, type DeviceProblem, type DeviceState } from '../device.js';
 import { applyGcode, gramsOf, MATERIAL_DENSITY, stripLine, type FilamentSpec } from './filament.js';
 import { DIALECTS, type PrinterDialect } from './dialects.js';
-import { addPerExtruder, afterExtruderReading, jobCheckpoint, jobDurationS, jobFilamentByExtruderMm, jobInfo, newJob, printCounterUsedMm, type ActiveJob, type JobInfo, type JobOutcome } from './job.js';
+import { GcodeLibrary } from './gcode-library.js';
+import {
+  addPerExtruder,
+  afterExtruderReading,
+  combinedMaterial,
+  jobCheckpoint,
+  jobDurationS,
+  jobFilamentByExtruderMm,
+  jobInfo,
+  jobMaterial,
+  newJob,
+  printCounterUsedMm,
+  sdGapBytes,
+  withSdReport,
+  type ActiveJob,
+  type JobInfo,
+  type JobOutcome,
+  type Material,
+  type MaterialPolicy,
+} from './job.js';
 import { JobStore } from './job-store.js';
 import { LineProtocol } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
 import type { SdStatus, Temperatures } from './responses.js';
+
+/** What an SD print is called until the printer says its file's name. */
+const UNNAMED = 'SD card';
+/** Marlin prints the counter in metres with two decimals, Prusa-Firmware in whole centimetres. */
+const COUNTER_STEP_MM = 10;
 
 export interface PrinterEvents {
   state: [PrinterState];
@@ -34,6 +60,10 @@ const CLEAR_HALT_TRIES = 2;
 export interface PrinterOptions {
   /** How often a running job's progress is saved (`gateway.checkpointS`). */
   checkpointMs: number;
+  /** Where the G-code files the gateway holds for this printer are kept. */
+  gcodeDir: string;
+  /** What the config's `gcodeFiles` are relative to. */
+  baseDir?: string;
   now?: () => Date;
 }
 
@@ -68,6 +98,20 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private endedJobsMm: number[] = [];
   /** Last `Stats: Filament used` reading (M78), mm; null when the firmware has no print counter. */
   private printCounterMm: number | null = null;
+  private readonly library: GcodeLibrary;
+  private readonly policy: MaterialPolicy;
+  /** The material of every job since the gateway started, by order of start (sessions combine theirs). */
+  private readonly materials: { jobId: string; material: Material }[] = [];
+  /** SD: a print seen, its name and counter being read before its job opens. */
+  private sdOpening = false;
+  private sdLatest = { byte: 0, total: 0 };
+  private sdFileName: { dos: string; long: string | null } | 'none' | null = null;
+  /** The printer said it was not printing from SD since the link opened: a print seen after that started with the gateway watching. */
+  private sawSdIdle = false;
+  /** The print counter last read while not printing (null: not since the link opened), where a print from the card starts from. */
+  private idleCounterMm: number | null = null;
+  /** The SD print ended while its job was opening. */
+  private sdEndedWhileOpening: { outcome: JobOutcome; reason: string } | null = null;
   private startTimer: NodeJS.Timeout | null = null;
   private checkpointTimer: NodeJS.Timeout | null = null;
   private everConnected = false;
@@ -90,6 +134,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const density = cfg.filament.densityGPerCm3 ?? MATERIAL_DENSITY[cfg.filament.material.toUpperCase()]!;
     this.spec = { diameterMm: cfg.filament.diameterMm, densityGPerCm3: density };
     this.jobs = new JobStore(journal, cfg.id);
+    this.library = new GcodeLibrary(opts.gcodeDir, this.dialect.positioningSetsE);
+    this.policy = { counterStepMm: COUNTER_STEP_MM, maxRetractionMm: cfg.maxRetractionMm, crossCheckMarginMm: cfg.sdCrossCheckMarginMm };
     const { communicationMs, maxConsecutive } = cfg.timeouts;
     this.protocol = new LineProtocol(
       { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs, maxConsecutiveTimeouts: maxConsecutive },
@@ -109,7 +155,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       // the firmware's busy keep-alive well inside the timeout: a printer busy with a long command is never silent
       { intervalS: cfg.pollIntervalS, positionMs: cfg.sdPositionPollMs, keepaliveS: Math.max(1, Math.floor(communicationMs / 2500)) },
       () => this.ready,
-      () => this.job?.mode === 'sd',
+      () => this.sdPolls(),
+      // the counter while idle: a print from the card is then measured from before it started
+      () => (this.job || this.sdOpening ? [] : [this.dialect.gcode.printCounter]),
     );
   }
 
@@ -128,7 +176,31 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   /** A running count of filament metered since the gateway started (ended jobs and the current one), per extruder, mm. */
   get filamentCountersMm(): number[] {
-    return addPerExtruder(this.endedJobsMm, this.job ? jobFilamentByExtruderMm(this.job) : []);
+    return addPerExtruder(this.endedJobsMm, this.job ? jobFilamentByExtruderMm(this.job, this.policy) : []);
+  }
+
+  /** Where the material counted from now on starts: the running job, or the next one. */
+  get jobMark(): number {
+    return this.job ? this.materials.findIndex((m) => m.jobId === this.job!.id) : this.materials.length;
+  }
+
+  /** The material of the jobs from a mark on (a session's), the running one as it stands; null: no job. */
+  materialSince(mark: number): Material | null {
+    return combinedMaterial(this.materials.slice(Math.max(0, mark)).map((m) => (this.job?.id === m.jobId ? jobMaterial(this.job, this.policy).material : m.material)));
+  }
+
+  /**
+   * Keeps a G-code file for prints from the printer's own card: one of this name and size is then
+   * metered exactly. Returns what the file will use.
+   */
+  holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number } {
+    this.library.put(name, gcode);
+    const p = this.library.find(name, Buffer.byteLength(gcode, 'latin1'))!;
+    // given during the print it meters: the job is metered from the file from now on
+    const s = this.job?.sd;
+    if (s && !s.profile && this.job!.file.toLowerCase() === name.toLowerCase() && p.bytes === s.total) s.profile = p;
+    const mm = (p.consumed.at(-1) ?? []).reduce((a, b) => a + b, 0);
+    return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000 };
   }
 
   /** grams for a length of this printer's filament */
@@ -137,7 +209,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   get currentJob(): JobInfo | null {
-    return this.job ? jobInfo(this.job, this.job.paused ? 'paused' : 'printing', this.spec) : null;
+    return this.job ? jobInfo(this.job, this.job.paused ? 'paused' : 'printing', this.spec, this.policy) : null;
   }
 
   get finishedJob(): JobInfo | null {
@@ -145,6 +217,16 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   start(): void {
+    for (const file of this.cfg.gcodeFiles) {
+      const path = resolve(this.opts.baseDir ?? '.', file);
+      let text: string;
+      try {
+        text = readFileSync(path, 'latin1');
+      } catch (err) {
+        throw new Error(`devices.${this.cfg.id}.gcodeFiles: cannot read ${path} (${(err as Error).message})`);
+      }
+      this.library.put(basename(path), text);
+    }
     const ended = this.jobs.endInterrupted();
     if (ended.length) this.log.warn({ jobs: ended.map((e) => e.jobId) }, `ended ${ended.length} job(s) cut short by a crash or power cut, with the filament of their last checkpoint`);
     this.checkpointTimer = setInterval(() => this.checkpoint(), this.opts.checkpointMs);
@@ -171,6 +253,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       firmware: this.firmware,
       capabilities: this.capabilities,
       temperatures: this.temps,
+      printCounterMm: this.printCounterMm,
       fault: this.fault,
       job: this.currentJob,
       lastJob: this.lastJob,
@@ -189,6 +272,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (this.job) throw new PrinterRefusal(`${this.cfg.id} is already printing ${this.job.file}`);
     const lines = gcode.split(/\r?\n/).map(stripLine).filter((l) => l.length > 0);
     if (lines.length === 0) throw new PrinterRefusal(`${file}: no G-code in the file`, 400);
+    this.library.put(file, gcode);
     this.job = this.openJob('host', file, lines);
     this.updateState();
     this.protocol.kick();
@@ -254,6 +338,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private openJob(mode: 'host' | 'sd', file: string, lines: string[]): ActiveJob {
     const job = newJob({ id: randomUUID(), mode, file, lines, startedAt: this.now(), startedMono: performance.now() }, this.dialect.positioningSetsE);
     this.jobs.started({ jobId: job.id, mode, file, lines: lines.length || undefined });
+    this.materials.push({ jobId: job.id, material: jobMaterial(job, this.policy).material });
     this.log.info({ jobId: job.id, mode, file }, `job started: ${file}`);
     return job;
   }
@@ -281,7 +366,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const job = this.job;
     if (!job) return;
     try {
-      this.jobs.checkpoint(job.id, jobCheckpoint(job, this.spec, performance.now()), this.now());
+      this.jobs.checkpoint(job.id, jobCheckpoint(job, this.spec, this.policy, performance.now()), this.now());
     } catch (err) {
       // Disk full or read-only (the storage monitor says so): the job goes on; the next checkpoint tries again.
       if (storageProblemOf(err) === null) throw err;
@@ -292,9 +377,11 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const job = this.job;
     if (!job) return;
     this.job = null;
-    const info = jobInfo(job, outcome, this.spec);
+    const info = jobInfo(job, outcome, this.spec, this.policy);
     this.lastJob = info;
-    this.endedJobsMm = addPerExtruder(this.endedJobsMm, jobFilamentByExtruderMm(job));
+    this.endedJobsMm = addPerExtruder(this.endedJobsMm, jobFilamentByExtruderMm(job, this.policy));
+    const entry = this.materials.find((m) => m.jobId === job.id);
+    if (entry) entry.material = info.material;
     this.jobs.ended({
       jobId: job.id,
       mode: job.mode,
@@ -303,9 +390,14 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       reason,
       filamentMm: info.filamentMm,
       filamentG: info.filamentG,
-      printCounterMm: printCounterUsedMm(job, this.printCounterMm),
+      printCounterMm: printCounterUsedMm(job),
+      material: info.material,
       durationS: jobDurationS(job, performance.now()),
     });
+    if (info.material.flagged) {
+      this.journal.record('printer.material-flagged', this.cfg.id, { jobId: job.id, file: job.file, source: info.material.source, text: info.material.flagged });
+      this.log.warn({ jobId: job.id, source: info.material.source }, `job ${job.file}: material to check: ${info.material.flagged}`);
+    }
     this.log.info({ jobId: job.id, outcome, filamentG: info.filamentG }, `job ${outcome}: ${job.file} (${reason})`);
     this.emit('job', info);
     this.updateState();
@@ -320,6 +412,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.ready = false;
     this.heardMono = performance.now();
     this.rx = '';
+    this.sawSdIdle = this.sdOpening = false;
+    this.idleCounterMm = null;
     this.updateState();
     // Opening the port resets most boards (DTR): wait for the banner, or go ahead if none comes.
     this.startTimer = setTimeout(() => this.handshake(), this.cfg.timeouts.startMs);
@@ -417,7 +511,11 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const pos = parse.position(line);
     if (pos && this.job?.sd) this.job.sd.readings = afterExtruderReading(this.job.sd.readings, pos.e, this.cfg.maxRetractionMm);
     const counter = parse.printCounter(line);
-    if (counter !== null) this.printCounterMm = counter;
+    if (counter !== null) this.onPrintCounter(counter);
+    const file = parse.currentFile(line);
+    if (file) this.onCurrentFile(file);
+    const cardLost = parse.cardLost(line);
+    if (cardLost && this.job?.mode === 'sd' && !this.job.cancelling) this.closeSdJob('failed', cardLost);
 
     const ok = parse.isOk(line);
     // Auto-reports arrive whatever the printer is doing; temperatures with W: are M109's keep-alive.
@@ -450,6 +548,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     // The firmware has stopped: it answers nothing until it is resumed (M999, when a maintainer
     // clears the fault) or reset. The line protocol's timeouts reopen the port, which resets
     // most boards; the fault stays on record until a maintainer clears it.
+    if (this.job?.sd) this.job.sd.gapBytes = sdGapBytes(this.job.sd, performance.now());
     if (this.job) this.endJob('failed', text);
     this.updateState();
   }
@@ -482,26 +581,112 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   private onSdStatus(sd: SdStatus): void {
     if (sd.printing) {
+      this.sdLatest = { byte: sd.byte, total: sd.total };
       // A print we did not start: another host or the printer's own menu started it from SD.
-      if (!this.job) {
-        const job = (this.job = this.openJob('sd', 'SD card', []));
-        this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => (job.sd!.counterStartMm = this.printCounterMm) });
+      if (!this.job && !this.sdOpening) this.openSdJob();
+      if (this.job?.sd && !this.job.cancelling) withSdReport(this.job.sd, sd.byte, sd.total, performance.now());
+    } else {
+      this.sawSdIdle = true;
+      if (this.sdOpening) this.sdEndedWhileOpening = { outcome: sd.done ? 'finished' : 'cancelled', reason: sd.done ? 'done printing file' : 'SD print stopped' };
+      const s = this.job?.sd;
+      if (s && sd.done) s.done = true;
+      if (s && !this.job!.paused && !this.job!.cancelling) {
+        const finished = sd.done || (s.total > 0 && s.byte >= s.total);
+        this.closeSdJob(finished ? 'finished' : 'cancelled', sd.done ? 'done printing file' : 'SD print stopped');
       }
-      if (this.job.sd) {
-        this.job.sd.byte = sd.byte;
-        this.job.sd.total = sd.total;
-      }
-    } else if (this.job?.mode === 'sd' && !this.job.paused && !this.job.cancelling) {
-      const job = this.job;
-      const s = job.sd!;
-      const outcome = sd.done || (s.total > 0 && s.byte >= s.total) ? 'finished' : 'cancelled';
-      job.cancelling = true; // closing: ignore further status lines
-      // One last position reading, so the final segment's extrusion is counted in full, and
-      // the print counter.
-      this.protocol.send({ line: this.dialect.gcode.position });
-      this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => this.job === job && this.endJob(outcome, sd.done ? 'done printing file' : 'SD print stopped') });
     }
     this.updateState();
+  }
+
+  /**
+   * A print from the card: its file's name (where the firmware says it) and the print counter are
+   * read first, then the job opens, metered from the file when the gateway holds it.
+   */
+  private openSdJob(): void {
+    this.sdOpening = true;
+    this.sdFileName = null;
+    this.sdEndedWhileOpening = null;
+    const startedUnseen = !this.sawSdIdle;
+    // Read while idle, the counter holds nothing of this print yet; read now, it may (the
+    // printer may have worked through its first lines before it answers).
+    const idle = startedUnseen ? null : this.idleCounterMm;
+    const g = this.dialect.gcode;
+    this.readCounter((now) => {
+      const counter = idle ?? now;
+      this.sdOpening = false;
+      if (this.job || !this.ready) return;
+      const named = this.sdFileName !== 'none' ? this.sdFileName : null;
+      const job = (this.job = this.openJob('sd', named?.long ?? named?.dos ?? UNNAMED, []));
+      const s = job.sd!;
+      withSdReport(s, this.sdLatest.byte, this.sdLatest.total, performance.now());
+      Object.assign(s, { counterStartMm: counter, counterNowMm: counter, counterLive: this.dialect.counterLive, startedUnseen });
+      if (named) this.findSdFile(job, named);
+      this.log.info({ jobId: job.id, source: jobMaterial(job, this.policy).material.source }, `SD print of ${job.file}: metered from ${s.profile ? 'the file' : 'the printer'}`);
+      this.updateState();
+      const ended = this.sdEndedWhileOpening;
+      if (ended) {
+        s.done = ended.outcome === 'finished';
+        this.closeSdJob(ended.outcome, ended.reason);
+      }
+    }, g.currentFile);
+  }
+
+  /** `M27 C` answered: the name of the file printing, which may come after its job opened. */
+  private onCurrentFile(file: { dos: string; long: string | null } | 'none'): void {
+    this.sdFileName = file;
+    const job = this.job;
+    if (file === 'none' || !job?.sd || job.file !== UNNAMED) return;
+    job.file = file.long ?? file.dos;
+    this.findSdFile(job, file);
+  }
+
+  /** The file of an SD print, by its long or its DOS name, if the gateway holds it (same size). */
+  private findSdFile(job: ActiveJob, named: { dos: string; long: string | null }): void {
+    const s = job.sd!;
+    s.profile = (named.long && this.library.find(named.long, s.total)) || this.library.find(named.dos, s.total);
+  }
+
+  /** The SD print ended: one last position and counter reading, then the job ends. */
+  private closeSdJob(outcome: JobOutcome, reason: string): void {
+    const job = this.job!;
+    job.cancelling = true; // closing: ignore further status lines
+    if (!job.sd!.done) job.sd!.gapBytes = sdGapBytes(job.sd!, performance.now());
+    this.protocol.send({ line: this.dialect.gcode.position });
+    this.readCounter((counter) => {
+      const s = job.sd!;
+      s.counterNowMm = counter;
+      s.counterFinal = counter !== null;
+      if (this.job === job) this.endJob(outcome, reason);
+    });
+  }
+
+  /** Reads the print counter afresh (and `after` it, one more line): null when the printer did not answer it (no counter, or no answer). */
+  private readCounter(then: (mm: number | null) => void, after: string | null = null): void {
+    this.printCounterMm = null;
+    if (!after) return void this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => then(this.printCounterMm) });
+    let counter: number | null = null;
+    this.protocol.send({ line: this.dialect.gcode.printCounter, onAck: () => (counter = this.printCounterMm) });
+    this.protocol.send({ line: after, onAck: () => then(counter) });
+  }
+
+  private onPrintCounter(mm: number): void {
+    this.printCounterMm = mm;
+    if (!this.job && !this.sdOpening) this.idleCounterMm = mm;
+    const s = this.job?.sd;
+    if (!s || this.job!.cancelling) return;
+    // not answered when the job opened (the printer was busy): it starts from the first reading
+    if (s.counterStartMm === null) s.counterStartMm = mm;
+    if (s.counterLive) s.counterNowMm = mm;
+  }
+
+  /** SD mode: the position, for the estimate, and the counter where it meters the job. */
+  private sdPolls(): string[] {
+    const s = this.job?.sd;
+    if (!s || this.job!.cancelling) return [];
+    const g = this.dialect.gcode;
+    // With the file, the byte read is all it takes; without, the counter meters and the position is the estimate.
+    if (s.profile) return [g.sdStatus];
+    return !s.counterLive || s.counterStartMm === null ? [g.position] : [g.position, g.printCounter];
   }
 
   private updateState(): void {

@@ -34,7 +34,10 @@ export class StatusPolling {
     private readonly protocol: LineProtocol,
     private readonly opts: PollingOptions,
     private readonly isReady: () => boolean,
-    private readonly isFollowingSd: () => boolean,
+    /** SD mode: what to read often (the extruder position, the print counter); nothing otherwise. */
+    private readonly sdPolls: () => string[],
+    /** What else to read every interval (the print counter while idle). */
+    private readonly intervalPolls: () => string[],
   ) {}
 
   /** After the handshake: asks for the temperatures now, for the auto-reports the firmware offered, and polls for the rest. */
@@ -43,6 +46,9 @@ export class StatusPolling {
     const interval = this.opts.intervalS;
     const g = this.dialect.gcode;
     this.protocol.send({ line: g.temperatures });
+    // a print already running from the card is seen at once, before the first report
+    this.protocol.send({ line: g.sdStatus });
+    for (const line of this.intervalPolls()) this.protocol.send({ line });
     if (g.hostKeepalive) this.protocol.send({ line: g.hostKeepalive(this.opts.keepaliveS) });
     if (autoreports(this.dialect, capabilities, 'temperatures')) this.protocol.send({ line: g.autoreportTemperatures!(interval) });
     if (autoreports(this.dialect, capabilities, 'sd')) this.protocol.send({ line: g.autoreportSdStatus!(interval) });
@@ -61,12 +67,15 @@ export class StatusPolling {
     if (!this.isReady() || !this.protocol.idle) return;
     if (!autoreports(this.dialect, this.capabilities, 'temperatures')) this.protocol.send({ line: this.dialect.gcode.temperatures });
     if (!autoreports(this.dialect, this.capabilities, 'sd')) this.protocol.send({ line: this.dialect.gcode.sdStatus });
+    for (const line of this.intervalPolls()) this.protocol.send({ line });
   }
 
-  /** SD mode: the extruder position, read often, one request at a time. */
+  /** SD mode: the extruder position (and the print counter), read often, one round at a time. */
   private pollPosition(): void {
-    if (!this.isReady() || !this.isFollowingSd() || this.positionPending) return;
+    if (!this.isReady() || this.positionPending) return;
+    const lines = this.sdPolls();
+    if (lines.length === 0) return;
     this.positionPending = true;
-    this.protocol.send({ line: this.dialect.gcode.position, onAck: () => (this.positionPending = false) });
+    lines.forEach((line, i) => this.protocol.send({ line, ...(i === lines.length - 1 && { onAck: () => (this.positionPending = false) }) }));
   }
 }

@@ -74,10 +74,30 @@ export function parsePosition(line: string): { x: number; y: number; z: number; 
   return m ? { x: Number(m[1]), y: Number(m[2]), z: Number(m[3]), e: Number(m[4]) } : null;
 }
 
-/** M78: `Stats: Filament used: 12.3m` (Marlin prints metres with one decimal), in mm. */
+/**
+ * M78, in mm: Marlin's `Stats: Filament used: 12.34m` (metres, a float printed with two
+ * decimals), or Prusa-Firmware's `STATS 1234 min 5678 cm.` (whole centimetres).
+ */
 export function parsePrintCounterFilament(line: string): number | null {
-  const m = /Filament used:\s*([\d.]+)\s*m\b/.exec(line);
-  return m ? Math.round(Number(m[1]) * 1000) : null;
+  const m = /Filament used:\s*(-?[\d.]+)\s*m\b/.exec(line);
+  if (m) return Math.round(Number(m[1]) * 1000);
+  const prusa = /^STATS \d+ min (-?\d+) cm\./.exec(line);
+  return prusa ? Number(prusa[1]) * 10 : null;
+}
+
+/** `M27 C`: `Current file: ABSOLU~1.GCO absolute-e.gcode` (the long name where the firmware keeps it), or `Current file: (no file)`. */
+export function parseCurrentFile(line: string): { dos: string; long: string | null } | 'none' | null {
+  const m = /^Current file:\s*(.*?)\s*$/.exec(line);
+  if (!m) return null;
+  if (m[1] === '(no file)' || m[1] === '') return 'none';
+  const space = m[1]!.indexOf(' ');
+  return space < 0 ? { dos: m[1]!, long: null } : { dos: m[1]!.slice(0, space), long: m[1]!.slice(space + 1) };
+}
+
+/** The card went away mid-print (pulled, released with M22, or failing): `echo:SD card released`, `echo:SD init fail`. */
+export function parseCardLost(line: string): string | null {
+  const m = /^(?:echo:\s*)?(SD card released|SD init fail|Card error.*)$/.exec(line);
+  return m ? m[1]! : null;
 }
 
 export interface FirmwareInfo {

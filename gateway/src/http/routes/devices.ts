@@ -36,6 +36,24 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
       return reply.code(201).send(p.startJob(req.query.name ?? 'upload.gcode', req.body));
     },
   );
+  app.put(
+    '/api/devices/:id/files/:name',
+    {
+      preHandler: allow('custodian', 'maintainer', 'admin'),
+      schema: {
+        tags: ['devices'],
+        summary: "Give the gateway a G-code file (the request body) that is, or will be, on the printer's SD card: a print of it from the card is then metered exactly",
+        params: params.extend({ name: z.string().min(1).max(255).refine((n) => !/[/\\]/.test(n) && ![...n].some((c) => c < ' '), 'a file name without slashes or control characters').describe('The file name on the card (its long name).') }),
+      },
+    },
+    async (req) => {
+      const p = printer(req.params.id);
+      if (typeof req.body !== 'string' || req.body.length === 0) {
+        throw new HttpError(400, 'no-gcode', 'send the G-code file as the request body (Content-Type: text/plain or application/octet-stream)');
+      }
+      return p.holdFile(req.params.name, req.body);
+    },
+  );
   for (const action of ['pause', 'resume', 'cancel'] as const) {
     app.post(`/api/devices/:id/jobs/current/${action}`, { preHandler: maintainers, schema: { tags: ['devices'], params } }, async (req) => {
       const p = printer(req.params.id);
