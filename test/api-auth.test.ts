@@ -6,6 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AccessStore } from '../gateway/src/access/store.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createToken, listTokens, renewDemoTokens, revokeToken, TokenCheck, type Role } from '../gateway/src/http/tokens.js';
+import { withArticle } from '../gateway/src/words.js';
 import { tempDir } from './helpers.js';
 import { startApiLab, type ApiLab } from './api-lab.js';
 
@@ -76,7 +77,7 @@ describe('API authentication and roles', () => {
       if (roles.includes(role)) expect(res.status, `${role}: ${res.text}`).not.toBe(403);
       else {
         expect(res.status, `${role} should be refused`).toBe(403);
-        expect(res.body).toEqual({ error: 'forbidden', message: expect.stringContaining(`needs a ${roles.join(' or ')} token`) });
+        expect(res.body).toEqual({ error: 'forbidden', message: expect.stringContaining(`needs ${roles.map(withArticle).join(' or ')} token`) });
       }
     }
   });

@@ -560,8 +560,8 @@ describe('configuration of networked instruments', () => {
         'devices.0.kind: an mqtt-instrument connects to the embedded broker: add an mqtt section',
         'devices.1.url: no url: give the broker (mqtt://host:port), or add an mqtt section to read from the embedded broker',
         'simulators.0.kind: a simulated rig connects to the embedded broker: add an mqtt section',
-        'simulators.0.device: "reader" is a mqtt-badge-reader, not an mqtt-instrument',
-        'tools.0.meter: "pins" is a gpio, not a metering-node or mqtt-instrument',
+        'simulators.0.device: "reader" is an mqtt-badge-reader, not an mqtt-instrument',
+        'tools.0.meter: "pins" is a gpio, not a metering-node or an mqtt-instrument',
       ]),
     );
     expect(problems({ mqtt: { baseTopic: BASE }, devices: [{ id: 'rig-1', kind: 'mqtt-instrument', model: 'laser' }] })).toEqual([
