@@ -19,6 +19,7 @@ import {
   addPerExtruder,
   afterExtruderReading,
   combinedMaterial,
+  endedJobFromFile,
   jobCheckpoint,
   jobDurationS,
   jobFilamentByExtruderMm,
@@ -30,6 +31,7 @@ import {
   withSdReport,
   type ActiveJob,
   type JobInfo,
+  type JobMetered,
   type JobOutcome,
   type Material,
   type MaterialPolicy,
@@ -193,14 +195,21 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
    * Keeps a G-code file for prints from the printer's own card: one of this name and size is then
    * metered exactly. Returns what the file will use.
    */
-  holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number } {
+  holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number; metered: JobMetered[] } {
     this.library.put(name, gcode);
     const p = this.library.find(name, Buffer.byteLength(gcode, 'latin1'))!;
     // given during the print it meters: the job is metered from the file from now on
     const s = this.job?.sd;
     if (s && !s.profile && this.job!.file.toLowerCase() === name.toLowerCase() && p.bytes === s.total) s.profile = p;
+    // given after the print it meters the jobs of this file that ended without it, up to the byte each read
+    const metered = this.jobs.endedWithoutFile(name, p.bytes).map(({ startedAt, endedAt, job }): JobMetered => {
+      const m = { jobId: job.jobId, file: job.file, startedAt, endedAt, before: { filamentMm: job.filamentMm, filamentG: job.filamentG, material: job.material ?? null }, ...endedJobFromFile(job, p, this.spec) };
+      this.jobs.metered(m);
+      this.log.info({ jobId: job.jobId }, `job ${job.file} metered from its file given after it ended: ${m.filamentG} g (was ${job.filamentG} g)`);
+      return m;
+    });
     const mm = (p.consumed.at(-1) ?? []).reduce((a, b) => a + b, 0);
-    return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000 };
+    return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000, metered };
   }
 
   /** grams for a length of this printer's filament */
@@ -390,6 +399,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       reason,
       filamentMm: info.filamentMm,
       filamentG: info.filamentG,
+      ...(job.sd && { sd: { byte: job.sd.byte, total: job.sd.total, done: job.sd.done } }),
       printCounterMm: printCounterUsedMm(job),
       material: info.material,
       durationS: jobDurationS(job, performance.now()),
