@@ -40,7 +40,7 @@ import { JobStore } from './job-store.js';
 import { LineProtocol } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
-import type { SdStatus, Temperatures } from './responses.js';
+import { parseSdNameLine, type SdStatus, type Temperatures } from './responses.js';
 
 /** What an SD print is called until the printer says its file's name. */
 const UNNAMED = 'SD card';
@@ -106,6 +106,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private readonly materials: { jobId: string; material: Material }[] = [];
   /** SD: a print seen, its name and counter being read before its job opens. */
   private sdOpening = false;
+  /** The line the printer sent before this one (Prusa-Firmware names the SD file on the line before its status). */
+  private lineBefore: string | null = null;
   private sdLatest = { byte: 0, total: 0 };
   private sdFileName: { dos: string; long: string | null } | 'none' | null = null;
   /** The printer said it was not printing from SD since the link opened: a print seen after that started with the gateway watching. */
@@ -497,6 +499,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private onLine(line: string): void {
+    const before = this.lineBefore;
+    this.lineBefore = line;
     this.lastSeen = this.now();
     if (this.unresponsive) this.onHeardAgain();
     this.heardMono = performance.now();
@@ -518,6 +522,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (cap) this.capabilities[cap[0]] = cap[1];
     const sd = parse.sdStatus(line);
     if (sd) this.onSdStatus(sd);
+    // Prusa-Firmware names the file on the line before (after the job opens: it takes the name)
+    const named = sd?.printing && this.dialect.sdStatusNamesFile ? parseSdNameLine(before) : null;
+    if (named) this.onCurrentFile(named);
     const pos = parse.position(line);
     if (pos && this.job?.sd) this.job.sd.readings = afterExtruderReading(this.job.sd.readings, pos.e, this.cfg.maxRetractionMm);
     const counter = parse.printCounter(line);
