@@ -14,7 +14,7 @@ import { parse as parseCsv } from 'csv-parse/sync';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
 import type { Printer } from '../gateway/src/devices/printer/driver.js';
 import { createToken } from '../gateway/src/http/tokens.js';
@@ -563,7 +563,15 @@ billing:
 affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: printer }] }]
 `,
     );
-    const gw = await startLab(loadConfig(file), { httpPort: 0, logger: quietLogger() });
+    // The sessions happen two months ago (the wall clock only; durations are monotonic): a month
+    // can be closed once it has ended, and the next one is still open for a later correction.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    const today = new Date();
+    vi.setSystemTime(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 2, 10, 12)));
+    const gw = await startLab(loadConfig(file), { httpPort: 0, logger: quietLogger() }).catch((err: unknown) => {
+      vi.useRealTimers();
+      throw err;
+    });
     try {
       const node = gw.simulators[0]!.sim as MeteringNodeSim;
       await waitFor(() => gw.devices.get('n1')!.health().state === 'online');
@@ -582,6 +590,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       sessions = gw.journal.events({ kind: 'session.ended' }).map((e) => e.data as (typeof sessions)[number]);
     } finally {
       await gw.stop();
+      vi.useRealTimers();
     }
     month = sessions[0]!.endedAt.slice(0, 7);
   });
@@ -718,6 +727,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       [['billing', 'correct', id, '--config', file, '--reason', 'r', '--by', 'custodian'], /give exactly one of --void, --use-type, --material-g, --technician-min/],
       [['billing', 'close', '2026-13', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "2026-13"/],
       [['billing', 'close', 'november', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "november"/],
+      [['billing', 'close', new Date().toISOString().slice(0, 7), '--config', file, '--by', 'custodian'], /^\d{4}-\d{2} has not ended yet: a month can be closed from the first day of the next \(UTC\)\n$/],
       [['billing', 'statement', '--config', file, '--from', '2026-13'], /expected a month YYYY-MM/],
       [['billing', 'statement', '--config', file, '--from', month, '--format', 'xml'], /--format: table, csv or json, not "xml"/],
       [['billing', 'verify', '--config', join(dir, 'missing.yaml')], /missing\.yaml/],
@@ -731,6 +741,9 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /); // no stack trace
       expect(r.stdout, args.join(' ')).toBe('');
     }
+    // The running month cannot be closed, as through the API: a refusal of the command, exit 2.
+    const running = await ovn('billing', 'close', new Date().toISOString().slice(0, 7), '--config', file, '--by', 'custodian');
+    expect(running.code, running.stderr).toBe(2);
     // Nothing was recorded by the refusals.
     expect((await ovn('billing', 'verify', '--config', file)).stdout).toBe('4 charges and corrections recomputed: all match\n');
   });

@@ -194,9 +194,14 @@ export class Billing {
     return p;
   }
 
-  /** Closes a month: later corrections to its sessions land in the next open month. */
-  closePeriod(period: string, by: string): void {
+  /**
+   * Closes a month that has ended at `now` (UTC): later corrections to its sessions land in the
+   * next open month. A statement is final once its month is over, not while sessions can still
+   * be charged to it.
+   */
+  closePeriod(period: string, by: string, now: Date): void {
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new BillingError(`a period is a month written YYYY-MM, not "${period}"`);
+    if (period >= now.toISOString().slice(0, 7)) throw new BillingError(`${period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
     if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
     this.journal.record('billing.period-closed', null, { period, by });
   }
