@@ -49,7 +49,10 @@ const COUNTER_STEP_MM = 10;
 
 export interface PrinterEvents {
   state: [PrinterState];
+  /** A job ended. */
   job: [JobInfo];
+  /** A running job got further: a line acknowledged (print-host mode) or a byte count reported (SD mode); 0..1. */
+  progress: [{ jobId: string; progress: number }];
 }
 
 const MAX_LINE = 1024;
@@ -363,6 +366,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       onAck: () => {
         job.acked++;
         this.meter(job, line);
+        this.emit('progress', { jobId: job.id, progress: job.acked / job.lines.length });
         if (job.acked === job.lines.length && !job.cancelling && this.job === job) this.endJob('finished', 'all lines acknowledged');
       },
     };
@@ -601,7 +605,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       this.sdLatest = { byte: sd.byte, total: sd.total };
       // A print we did not start: another host or the printer's own menu started it from SD.
       if (!this.job && !this.sdOpening) this.openSdJob();
-      if (this.job?.sd && !this.job.cancelling) withSdReport(this.job.sd, sd.byte, sd.total, performance.now());
+      if (this.job?.sd && !this.job.cancelling) {
+        withSdReport(this.job.sd, sd.byte, sd.total, performance.now());
+        this.emit('progress', { jobId: this.job.id, progress: sd.total ? Math.min(1, sd.byte / sd.total) : 0 });
+      }
     } else {
       this.sawSdIdle = true;
       if (this.sdOpening) this.sdEndedWhileOpening = { outcome: sd.done ? 'finished' : 'cancelled', reason: sd.done ? 'done printing file' : 'SD print stopped' };
