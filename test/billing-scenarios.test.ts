@@ -496,7 +496,7 @@ describe('a print from the card whose file is given after it ended', () => {
     for (const t of transports) await t.close();
   });
 
-  it('meters the ended print from the file and corrects the session that held it, once, with who gave it', { timeout: 60_000 }, async () => {
+  it('meters the ended print from the file and corrects the session that held it once it has ended, once, with who gave it', { timeout: 60_000 }, async () => {
     node.badge(ADA);
     const started = await waitFor(() => gw.journal.events({ kind: 'session.started' })[0], 10_000, 'session started');
     const truthBefore = printerSim.truth().totalExtrudedG;
@@ -504,13 +504,19 @@ describe('a print from the card whose file is given after it ended', () => {
     const jobEnd = await waitFor(() => gw.journal.events({ kind: 'printer.job-ended', deviceId: 'mk3s' })[0], 30_000, 'print ended');
     const grams = printerSim.truth().totalExtrudedG - truthBefore;
     expect(jobEnd.data).toMatchObject({ outcome: 'finished', file: FILE, material: { source: 'printer-counter' }, sd: { total: gcode.length, done: true } });
+
+    // the file given while her session is still open: nothing to correct yet, and nothing lost
+    const custodian = createToken(gw.journal, { role: 'custodian', name: 'Carla' }).token;
+    const put = () => fetch(`${gw.url}/api/devices/mk3s/files/${FILE}`, { method: 'PUT', headers: { 'content-type': 'text/plain', authorization: `Bearer ${custodian}` }, body: gcode });
+    const early = (await (await put()).json()) as { metered: { sessionId: string; correction: unknown; skipped: string }[] };
+    expect(early.metered).toEqual([expect.objectContaining({ sessionId: started.data.sessionId, correction: null, skipped: expect.stringMatching(/is still open: give the file again once it has ended$/) })]);
+    expect(gw.journal.events({ kind: 'printer.job-metered' })).toEqual([]);
+
     node.badge(ADA);
     const charge = await waitFor(() => gw.journal.events({ kind: 'billing.charge' })[0], 10_000, 'session charged');
     expect(charge.data).toMatchObject({ sessionId: started.data.sessionId, material: { source: 'printer-counter' } });
 
-    // the custodian gives the file: the print is metered from it, the session corrected in her name
-    const custodian = createToken(gw.journal, { role: 'custodian', name: 'Carla' }).token;
-    const put = () => fetch(`${gw.url}/api/devices/mk3s/files/${FILE}`, { method: 'PUT', headers: { 'content-type': 'text/plain', authorization: `Bearer ${custodian}` }, body: gcode });
+    // given again once it has ended: the print is metered from it, the session corrected in her name
     const res = await put();
     expect(res.status).toBe(200);
     const body = (await res.json()) as { metered: { jobId: string; filamentG: number; sessionId: string; skipped: string | null; correction: { change: unknown; reason: string; by: string } }[] };

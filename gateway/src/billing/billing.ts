@@ -284,7 +284,8 @@ export class Billing {
     const s = held[0]!;
     if (s.startedAt > job.startedAt || s.endedAt < job.endedAt) return skip(s.sessionId, `session ${s.sessionId} held only part of the print of ${job.file}: correct its grams`);
     const corrections = this.journal.prepared("SELECT e.data FROM charges c JOIN events e ON e.id = c.event_id WHERE c.session_id = ? AND c.kind = 'correction'").pluck().all(s.sessionId) as string[];
-    if (corrections.some((d) => (JSON.parse(d) as CorrectionEventData).change.kind === 'material')) return skip(s.sessionId, `the grams of session ${s.sessionId} were corrected by a person already`);
+    const material = corrections.map((d) => (JSON.parse(d) as CorrectionEventData).change).find((c) => c.kind === 'material');
+    if (material) return skip(s.sessionId, `the grams of session ${s.sessionId} were ${material.source === 'file' ? 'metered from the file' : 'corrected by a person'} already`);
     const filamentG = Math.max(0, Math.round(((s.filamentG ?? 0) + job.filamentG - job.before.filamentG) * 1000) / 1000);
     return { sessionId: s.sessionId, correction: this.correct(s.sessionId, { kind: 'material', filamentG, source: 'file' }, 'metered from the attached file', by), skipped: null };
   }

@@ -198,7 +198,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   /**
    * Keeps a G-code file for prints from the printer's own card: one of this name and size is then
-   * metered exactly. Returns what the file will use.
+   * metered exactly. Returns what the file will use, and what the ended jobs of this file metered
+   * otherwise used by it (journaled with jobMetered once their sessions are settled).
    */
   holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number; metered: JobMetered[] } {
     this.library.put(name, gcode);
@@ -206,15 +207,23 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     // given during the print it meters: the job is metered from the file from now on
     const s = this.job?.sd;
     if (s && !s.profile && this.job!.file.toLowerCase() === name.toLowerCase() && p.bytes === s.total) s.profile = p;
-    // given after the print it meters the jobs of this file that ended without it, up to the byte each read
-    const metered = this.jobs.endedWithoutFile(name, p.bytes).map(({ startedAt, endedAt, job }): JobMetered => {
-      const m = { jobId: job.jobId, file: job.file, startedAt, endedAt, before: { filamentMm: job.filamentMm, filamentG: job.filamentG, material: job.material ?? null }, ...endedJobFromFile(job, p, this.spec) };
-      this.jobs.metered(m);
-      this.log.info({ jobId: job.jobId }, `job ${job.file} metered from its file given after it ended: ${m.filamentG} g (was ${job.filamentG} g)`);
-      return m;
-    });
+    // given after the print: what the jobs of this file that ended without it used, up to the byte each read
+    const metered = this.jobs.endedWithoutFile(name, p.bytes).map(({ startedAt, endedAt, job }): JobMetered => ({
+      jobId: job.jobId,
+      file: job.file,
+      startedAt,
+      endedAt,
+      before: { filamentMm: job.filamentMm, filamentG: job.filamentG, material: job.material ?? null },
+      ...endedJobFromFile(job, p, this.spec),
+    }));
     const mm = (p.consumed.at(-1) ?? []).reduce((a, b) => a + b, 0);
     return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000, metered };
+  }
+
+  /** Journals an ended job metered from its file given since (`printer.job-metered`): it is not metered again. */
+  jobMetered(m: JobMetered): void {
+    this.jobs.metered(m);
+    this.log.info({ jobId: m.jobId }, `job ${m.file} metered from its file given after it ended: ${m.filamentG} g (was ${m.before.filamentG} g)`);
   }
 
   /** grams for a length of this printer's filament */

@@ -57,12 +57,10 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
       const tool = [...ctx.tools.values()].find((t) => t.cfg.printer === req.params.id);
       const metered = held.metered.map((job) => {
         const open = tool?.current();
-        const sessions =
-          !tool || !ctx.billing
-            ? { sessionId: null, correction: null, skipped: 'the printer is not at a billed tool' }
-            : open && open.startedAt <= job.endedAt
-              ? { sessionId: open.sessionId, correction: null, skipped: `session ${open.sessionId} is still open: correct its grams once it has ended` }
-              : ctx.billing.meterFromFile(tool.cfg.id, job, actor(req));
+        // a session still open that held the print: given again once it has ended, the file corrects it
+        if (open && open.startedAt <= job.endedAt) return { ...job, sessionId: open.sessionId, correction: null, skipped: `session ${open.sessionId} is still open: give the file again once it has ended` };
+        const sessions = !tool || !ctx.billing ? { sessionId: null, correction: null, skipped: 'the printer is not at a billed tool' } : ctx.billing.meterFromFile(tool.cfg.id, job, actor(req));
+        p.jobMetered(job);
         return { ...job, ...sessions };
       });
       return { ...held, metered };
