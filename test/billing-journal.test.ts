@@ -74,7 +74,7 @@ describe('billing through the journal', () => {
               }),
             );
           });
-          if (closeFirstMonth) billing.closePeriod('2026-10', 'custodian');
+          if (closeFirstMonth) billing.closePeriod('2026-10', 'custodian', new Date('2026-11-01T00:00:00Z'));
           sessions.forEach((s, i) => {
             if (!s.correction || s.useType === 'unknown') return;
             try {

@@ -11,17 +11,20 @@
  */
 import { spawn } from 'node:child_process';
 import { parse as parseCsv } from 'csv-parse/sync';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
+import type { Printer } from '../gateway/src/devices/printer/driver.js';
+import { createToken } from '../gateway/src/http/tokens.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { startLab } from '../simulators/src/lab.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
+import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { adminFetch, demoLabOnFreePorts, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
@@ -337,7 +340,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     const s = ended.data as { sessionId: string; affiliateId: string; useType: string; reason: string; endedAt: string; durationS: number; activeS: number; filamentG: number; technicianMin: number };
     expect(s).toMatchObject({ affiliateId: 'ada', useType: 'commercial', reason: 'badge-out', technicianMin: 0 });
     // the gateway holds demo.gcode: the print on the card is metered from the file
-    const fromFile = { source: 'file', uncertaintyMm: 0, flagged: null };
+    const fromFile = { source: 'file', uncertaintyMm: 0, uncertaintyG: 0, flagged: null };
     expect(ended.data.material).toEqual(fromFile);
     expect(s.filamentG).toBeGreaterThan(0);
     const month = s.endedAt.slice(0, 7);
@@ -418,6 +421,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     const cell = (name: string) => row![header!.indexOf(name)];
     expect([cell('period'), cell('tool'), cell('affiliate'), cell('use_type'), cell('billed_min'), cell('entry'), cell('cash'), cell('currency')]).toEqual([month, 'printer', 'ada', 'commercial', String(billedMin), 'charge', 'yes', 'CAD']);
     expect([cell('usage'), cell('material'), cell('technician'), cell('total')]).toEqual([money(usage), money(material), money(technician), money(total)]);
+    expect(cell('material_source')).toBe('file');
 
     // ---- the payback progress ----
     const progress = await getJson<{ toolId: string; pooled: boolean; coOwners: { affiliateId: string; contribution: number; cap: number; paid: number; remaining: number }[]; paid: number; cap: number; remaining: number; estimatedSessionsToPool: number }[]>(gw, 
@@ -461,6 +465,83 @@ function ovn(...args: string[]): Promise<{ code: number | null; stdout: string; 
   });
 }
 
+describe('a print from the card whose file is given after it ended', () => {
+  const FILE = 'tiny-part.gcode';
+  const gcode = readFileSync(join(import.meta.dirname, 'fixtures', 'sd', FILE), 'latin1');
+  let node: MeteringNodeSim;
+  let printerSim: PrinterSim;
+  const transports: SimTransport[] = [];
+  let gw: TestGateway;
+
+  beforeAll(async () => {
+    node = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 100, powerW: 200 });
+    printerSim = new PrinterSim({ timeScale: 50, keepaliveMs: 100, sdLinesPerS: 100, sdFiles: { [FILE]: gcode } });
+    transports.push(await serveTcp(node, '127.0.0.1', 0), await serveTcp(printerSim, '127.0.0.1', 0));
+    gw = await startTestGateway({
+      devices: [
+        { id: 'n1', kind: 'metering-node', serial: { path: transports[0]!.address } },
+        { id: 'mk3s', kind: 'printer', serial: { path: transports[1]!.address, reconnect: { initialMs: 50, maxMs: 300 } }, pollIntervalS: 1, maxRetractionMm: 12, timeouts: { communicationMs: 400, maxConsecutive: 3, startMs: 300 } },
+      ],
+      tools: [{ id: 'printer', node: 'n1', printer: 'mk3s', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
+      billing: { currency: 'CAD', materials: { PLA: { pricePerGram: '0.030' } }, tools: { printer: smallPrinter } },
+      affiliates: [{ id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'printer' }] }],
+    });
+    // idle with its print counter read: a print started now is metered from the counter
+    const printer = gw.devices.get('mk3s') as Printer;
+    await waitFor(() => printer.state === 'idle' && printer.health().detail.printCounterMm != null && node.truth().relay.sensed === false, 15_000, 'printer idle, counter read');
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    for (const t of transports) await t.close();
+  });
+
+  it('meters the ended print from the file and corrects the session that held it once it has ended, once, with who gave it', { timeout: 60_000 }, async () => {
+    node.badge(ADA);
+    const started = await waitFor(() => gw.journal.events({ kind: 'session.started' })[0], 10_000, 'session started');
+    const truthBefore = printerSim.truth().totalExtrudedG;
+    printerSim.startSdPrint(FILE);
+    const jobEnd = await waitFor(() => gw.journal.events({ kind: 'printer.job-ended', deviceId: 'mk3s' })[0], 30_000, 'print ended');
+    const grams = printerSim.truth().totalExtrudedG - truthBefore;
+    expect(jobEnd.data).toMatchObject({ outcome: 'finished', file: FILE, material: { source: 'printer-counter' }, sd: { total: gcode.length, done: true } });
+
+    // the file given while her session is still open: nothing to correct yet, and nothing lost
+    const custodian = createToken(gw.journal, { role: 'custodian', name: 'Carla' }).token;
+    const put = () => fetch(`${gw.url}/api/devices/mk3s/files/${FILE}`, { method: 'PUT', headers: { 'content-type': 'text/plain', authorization: `Bearer ${custodian}` }, body: gcode });
+    const early = (await (await put()).json()) as { metered: { sessionId: string; correction: unknown; skipped: string }[] };
+    expect(early.metered).toEqual([expect.objectContaining({ sessionId: started.data.sessionId, correction: null, skipped: expect.stringMatching(/is still open: give the file again once it has ended$/) })]);
+    expect(gw.journal.events({ kind: 'printer.job-metered' })).toEqual([]);
+
+    node.badge(ADA);
+    const charge = await waitFor(() => gw.journal.events({ kind: 'billing.charge' })[0], 10_000, 'session charged');
+    expect(charge.data).toMatchObject({ sessionId: started.data.sessionId, material: { source: 'printer-counter' } });
+
+    // given again once it has ended: the print is metered from it, the session corrected in her name
+    const res = await put();
+    expect(res.status).toBe(200);
+    const body = (await res.json()) as { metered: { jobId: string; filamentG: number; sessionId: string; skipped: string | null; correction: { change: unknown; reason: string; by: string } }[] };
+    expect(body.metered).toHaveLength(1);
+    const [m] = body.metered;
+    expect(m).toMatchObject({ jobId: jobEnd.data.jobId, sessionId: started.data.sessionId, skipped: null, correction: { change: { kind: 'material', source: 'file' }, reason: 'metered from the attached file', by: 'Carla' } });
+    expect(Math.abs(m!.filamentG - grams)).toBeLessThanOrEqual(grams * 0.001 + 0.001);
+    expect(gw.journal.events({ kind: 'printer.job-metered', deviceId: 'mk3s' }).map((e) => e.data.jobId)).toEqual([jobEnd.data.jobId]);
+
+    // the bill follows: the statement's net material is the file's grams at 0.030 a gram
+    const month = (charge.data.endedAt as string).slice(0, 7);
+    const st = await getJson<{ sessions: { sessionId: string; net: { material: number } }[] }>(gw, `${gw.url}/api/billing/statement?from=${month}`);
+    const mg = BigInt(Math.round((charge.data.inputs as { usage: { filamentG: number } }).usage.filamentG * 1000 + (m!.filamentG - (jobEnd.data.filamentG as number)) * 1000));
+    expect(st.sessions[0]!.net.material).toBe(Number(roundHalfUp(mg * 3n, 1000n)));
+    const csv = parseCsv(await (await gw.fetch(`${gw.url}/api/billing/statement?from=${month}&format=csv`)).text(), { columns: true }) as Record<string, string>[];
+    expect(csv.map((r) => [r.entry!.split(' ')[0], r.material_source, r.reason])).toEqual([
+      ['charge', 'printer-counter', ''],
+      ['correction', 'file', 'metered from the attached file'],
+    ]);
+
+    // given again: nothing more to meter
+    expect(((await (await put()).json()) as { metered: unknown[] }).metered).toEqual([]);
+  });
+});
+
 describe('corrections through the CLI, on a stopped gateway’s journal', () => {
   let dir: string;
   let file: string;
@@ -488,7 +569,15 @@ billing:
 affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: printer }] }]
 `,
     );
-    const gw = await startLab(loadConfig(file), { httpPort: 0, logger: quietLogger() });
+    // The sessions happen two months ago (the wall clock only; durations are monotonic): a month
+    // can be closed once it has ended, and the next one is still open for a later correction.
+    vi.useFakeTimers({ toFake: ['Date'], shouldAdvanceTime: true });
+    const today = new Date();
+    vi.setSystemTime(new Date(Date.UTC(today.getUTCFullYear(), today.getUTCMonth() - 2, 10, 12)));
+    const gw = await startLab(loadConfig(file), { httpPort: 0, logger: quietLogger() }).catch((err: unknown) => {
+      vi.useRealTimers();
+      throw err;
+    });
     try {
       const node = gw.simulators[0]!.sim as MeteringNodeSim;
       await waitFor(() => gw.devices.get('n1')!.health().state === 'online');
@@ -507,6 +596,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       sessions = gw.journal.events({ kind: 'session.ended' }).map((e) => e.data as (typeof sessions)[number]);
     } finally {
       await gw.stop();
+      vi.useRealTimers();
     }
     month = sessions[0]!.endedAt.slice(0, 7);
   });
@@ -643,6 +733,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       [['billing', 'correct', id, '--config', file, '--reason', 'r', '--by', 'custodian'], /give exactly one of --void, --use-type, --material-g, --technician-min/],
       [['billing', 'close', '2026-13', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "2026-13"/],
       [['billing', 'close', 'november', '--config', file, '--by', 'custodian'], /a period is a month written YYYY-MM, not "november"/],
+      [['billing', 'close', new Date().toISOString().slice(0, 7), '--config', file, '--by', 'custodian'], /^\d{4}-\d{2} has not ended yet: a month can be closed from the first day of the next \(UTC\)\n$/],
       [['billing', 'statement', '--config', file, '--from', '2026-13'], /expected a month YYYY-MM/],
       [['billing', 'statement', '--config', file, '--from', month, '--format', 'xml'], /--format: table, csv or json, not "xml"/],
       [['billing', 'verify', '--config', join(dir, 'missing.yaml')], /missing\.yaml/],
@@ -656,6 +747,9 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
       expect(r.stderr, args.join(' ')).not.toMatch(/\n\s+at /); // no stack trace
       expect(r.stdout, args.join(' ')).toBe('');
     }
+    // The running month cannot be closed, as through the API: a refusal of the command, exit 2.
+    const running = await ovn('billing', 'close', new Date().toISOString().slice(0, 7), '--config', file, '--by', 'custodian');
+    expect(running.code, running.stderr).toBe(2);
     // Nothing was recorded by the refusals.
     expect((await ovn('billing', 'verify', '--config', file)).stdout).toBe('4 charges and corrections recomputed: all match\n');
   });

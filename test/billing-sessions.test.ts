@@ -84,7 +84,8 @@ describe('billing of sessions', () => {
     expect(body.funds).toEqual({ material: 0, technician: 50, maintenance: 60, infrastructure: 40, payback: 100, total: 250 });
     const csv = await api(`/api/billing/statement?from=${month}&format=csv`);
     expect(csv.body as string).toMatch(/^period,session,tool,affiliate,use_type/);
-    expect((csv.body as string).split('\n')[1]).toContain(',2.00,0.00,0.50,2.50,0.00,');
+    // usage, material, material_source (none: no print job), technician, total, value
+    expect((csv.body as string).split('\n')[1]).toContain(',2.00,0.00,,0.50,2.50,0.00,');
     const payback = (await api('/api/billing/payback')).body as { coOwners: { affiliateId: string; cap: number; paid: number }[] }[];
     expect(payback[0]!.coOwners).toEqual([
       expect.objectContaining({ affiliateId: 'ada', cap: 36000, paid: 75 }),

@@ -202,6 +202,8 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
     await poll(() => said.textContent()).toMatch(/^Shared 3D printer: material [\d.,]+ g, cost so far CA\$\d/);
     expect(await card.locator('.split').textContent()).toMatch(/Material.*Maintenance fund.*Infrastructure fund.*Co-owner payback/s);
     expect(await card.locator('.figures').textContent()).toMatch(/Material[\d.,]+ g/);
+    // and where the grams come from: the demo's card print is a file the gateway holds
+    expect(await card.locator('.figures .source').textContent()).toBe('From the G-code file');
     expect(await card.locator('.figures').textContent()).toMatch(/Time(\d+ s|\d+ min \d{2} s)/);
     expect(await page.locator('.tool-list li[data-tool="printer"]').textContent()).toContain('In use');
     await checkBothSizes(page, 'affiliate');

@@ -5,6 +5,7 @@
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { Printer } from '../gateway/src/devices/printer/driver.js';
+import type { JobInfo } from '../gateway/src/devices/printer/job.js';
 import { PrinterSim, type PrinterSimOptions } from '../simulators/src/printer/printer-sim.js';
 import { servePty, serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
@@ -61,3 +62,25 @@ export async function jobEnd(b: Bed, ms = 30_000) {
 }
 
 export const within = (got: number, want: number, fraction: number) => expect(Math.abs(got - want)).toBeLessThanOrEqual(want * fraction + 1e-9);
+
+/**
+ * Resolves when the running job has got at least `fraction` of the way, on the printer's progress
+ * event: made before the job starts, it cannot miss a job that starts and ends between two looks.
+ * Rejects when the job ends first, or after `ms`.
+ */
+export function progressPast(b: Bed, fraction: number, ms = 30_000): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const done = (err?: Error) => {
+      clearTimeout(timer);
+      b.printer.off('progress', onProgress);
+      b.printer.off('job', onEnd);
+      if (err) reject(err);
+      else resolve();
+    };
+    const onProgress = (p: { progress: number }) => p.progress >= fraction && done();
+    const onEnd = (j: JobInfo) => done(new Error(`${j.file} ended (${j.state}) before ${fraction * 100} %`));
+    const timer = setTimeout(() => done(new Error(`no progress to ${fraction * 100} % within ${ms} ms`)), ms);
+    b.printer.on('progress', onProgress);
+    b.printer.on('job', onEnd);
+  });
+}

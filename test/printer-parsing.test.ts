@@ -14,6 +14,7 @@ import {
   parsePosition,
   parsePrintCounterFilament,
   parseResend,
+  parseSdNameLine,
   parseSdStatus,
   parseTemperatures,
 } from '../gateway/src/devices/printer/responses.js';
@@ -26,6 +27,10 @@ describe('SD prints: the file, the counter and what the printer says', () => {
     expect(parseCurrentFile('Current file: CUBE.GCO')).toEqual({ dos: 'CUBE.GCO', long: null });
     expect(parseCurrentFile('Current file: (no file)')).toBe('none');
     expect(parseCurrentFile('SD printing byte 1/2')).toBeNull();
+    // Prusa-Firmware's M27: the name on the line before the byte count
+    expect(parseSdNameLine('absolute-e.gcode')).toEqual({ dos: 'absolute-e.gcode', long: null });
+    expect(parseSdNameLine('ABSOLU~1.GCO')).toEqual({ dos: 'ABSOLU~1.GCO', long: null });
+    for (const other of ['ok', 'echo:busy: processing', 'T:210.0 /210.0 B:60.0 /60.0', 'Not SD printing', '', null]) expect(parseSdNameLine(other)).toBeNull();
     expect(parseCardLost('echo:SD card released')).toBe('SD card released');
     expect(parseCardLost('echo:SD init fail')).toBe('SD init fail');
     expect(parseCardLost('echo:SD card ok')).toBeNull();

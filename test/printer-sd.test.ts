@@ -173,8 +173,20 @@ describe('Prusa-Firmware', () => {
     // while it prints, only the positions say anything
     expect(b.printer.currentJob!.material.source).toBe('position-estimate');
     const end = await jobEnd(b);
+    // named from its M27, whose first line is the file's name
+    expect(end.file).toBe('relative-e.gcode');
     const m = materialOf(end);
     expect(m).toEqual({ source: 'printer-counter', uncertaintyMm: 32, flagged: null });
     expect(Math.abs((end.filamentMm as number) - b.sim.truth().totalExtrudedMm)).toBeLessThanOrEqual(32);
+  });
+
+  it('names the file from its M27 reply: a file the gateway holds is metered from it, within 0.1 %', async () => {
+    const b = await sdBed({ file: 'absolute-e.gcode', linesPerS: 100, known: true, sim: { dialect: 'prusa' } });
+    b.sim.startSdPrint('absolute-e.gcode');
+    const started = await waitFor(() => b.events('printer.job-started')[0], 10_000, 'job started');
+    expect(started).toMatchObject({ mode: 'sd', file: 'absolute-e.gcode' });
+    const end = await jobEnd(b);
+    expect(end).toMatchObject({ outcome: 'finished', file: 'absolute-e.gcode', material: { source: 'file', flagged: null } });
+    within(end.filamentMm as number, b.sim.truth().totalExtrudedMm, 0.001);
   });
 });

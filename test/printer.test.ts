@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { sampleGcode } from '../simulators/src/printer/sample-gcode.js';
 import { tempDir, waitFor } from './helpers.js';
-import { bed, closeBeds, jobEnd, within, type Bed } from './printer-bed.js';
+import { bed, closeBeds, jobEnd, progressPast, within, type Bed } from './printer-bed.js';
 
 afterEach(closeBeds);
 
@@ -43,8 +43,9 @@ describe.each(['marlin', 'prusa'] as const)('printer (%s dialect)', (dialect) =>
 describe('printer metering through faults', () => {
   it('a cancel mid-print stops the stream, runs the cancel script, and meters what was really extruded', async () => {
     const b = await bed();
+    const past = progressPast(b, 0.3);
     b.printer.startJob('big.gcode', sampleGcode({ layers: 40, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.3);
+    await past;
     b.printer.cancel();
     const end = await jobEnd(b);
     expect(end.outcome).toBe('cancelled');
@@ -54,10 +55,11 @@ describe('printer metering through faults', () => {
 
   it('checksum errors and resend requests (with and without the trailing ok) lose and repeat nothing', async () => {
     const b = await bed();
+    const [past20, past50] = [progressPast(b, 0.2), progressPast(b, 0.5)];
     b.printer.startJob('resends.gcode', sampleGcode({ layers: 6, movesPerLayer: 30, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.2);
+    await past20;
     b.sim.injectChecksumErrors(3);
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.5);
+    await past50;
     b.sim.setResendWithoutOk(true);
     b.sim.injectChecksumErrors(2);
     const end = await jobEnd(b);
@@ -88,8 +90,9 @@ describe('printer metering through faults', () => {
 
   it('a reset mid-print interrupts the job, keeps the filament used so far, and reconnects', async () => {
     const b = await bed();
+    const past = progressPast(b, 0.2);
     b.printer.startJob('reset.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.2);
+    await past;
     b.sim.reset();
     const end = await jobEnd(b);
     expect(end).toMatchObject({ outcome: 'interrupted', reason: 'the printer reset' });
@@ -102,8 +105,9 @@ describe('printer metering through faults', () => {
 
   it('thermal runaway becomes a fault with the firmware\'s words, until a maintainer clears it', async () => {
     const b = await bed();
+    const past = progressPast(b, 0.1);
     b.printer.startJob('runaway.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    await past;
     b.sim.thermalRunaway();
     const end = await jobEnd(b);
     expect(end).toMatchObject({ outcome: 'failed', reason: 'Thermal Runaway, system stopped! Heater_ID: 0' });
@@ -128,8 +132,9 @@ describe('printer metering through faults', () => {
 
   it('a USB drop interrupts the job and the printer comes back on replug', async () => {
     const b = await bed();
+    const past = progressPast(b, 0.1);
     b.printer.startJob('usb.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    await past;
     await b.transport.unplug();
     const end = await jobEnd(b);
     expect(end.outcome).toBe('interrupted');
@@ -164,8 +169,9 @@ describe('a printer that does not reset when the port opens (native USB)', () =>
   it('a thermal runaway cleared through the API: M999 goes out ahead of the line the halted printer never acknowledged', async () => {
     // Long timeouts: the maintainer clears the fault while the line is still in flight.
     const b = await bed({ resetOnOpen: false }, { timeouts: { communicationMs: 3000, maxConsecutive: 3, startMs: 300 } });
+    const past = progressPast(b, 0.1);
     b.printer.startJob('runaway.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.1);
+    await past;
     b.sim.thermalRunaway();
     expect(await jobEnd(b)).toMatchObject({ outcome: 'failed' });
     expect(b.printer.health().state).toBe('fault');
@@ -198,8 +204,9 @@ describe('a printer gone silent', () => {
   it('is unresponsive within two communication timeouts, naming it in the health, and lost after the configured tries', async () => {
     const communicationMs = 1000;
     const b = await bed({}, { timeouts: { communicationMs, maxConsecutive: 5, startMs: 300 } });
+    const past = progressPast(b, 0.05);
     b.printer.startJob('silent.gcode', sampleGcode({ layers: 30, movesPerLayer: 40, heat: false }));
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.05);
+    await past;
     b.sim.silence(8000);
     const unresponsive = await waitFor(() => b.events('device.unresponsive')[0], 5000, 'unresponsive');
     expect(unresponsive.silentMs).toBeGreaterThanOrEqual(communicationMs);
@@ -227,6 +234,7 @@ describe('printing through the API and the command line', () => {
     expect(empty.status).toBe(400);
     expect(((await empty.json()) as { message: string }).message).toBe('empty.gcode: no G-code in the file');
 
+    const past5 = progressPast(b, 0.05);
     const res = await post('/api/devices/mk3s/jobs?name=box.gcode', gcode);
     expect(res.status).toBe(201);
     expect(await res.json()).toMatchObject({ file: 'box.gcode', mode: 'host', state: 'printing' });
@@ -234,14 +242,16 @@ describe('printing through the API and the command line', () => {
     expect(again.status).toBe(409);
     expect(((await again.json()) as { message: string }).message).toBe('mk3s is already printing box.gcode');
 
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.05);
+    await past5;
     expect(await (await post('/api/devices/mk3s/jobs/current/pause')).json()).toMatchObject({ state: 'paused' });
     const pausedAt = b.sim.truth().linesExecuted;
     await new Promise((r) => setTimeout(r, 300));
     expect(b.sim.truth().linesExecuted - pausedAt).toBeLessThanOrEqual(3); // polls only, no G-code
     expect(b.printer.state).toBe('paused');
+    // it goes on from where it paused (the paused job stays until it ends)
+    const further = progressPast(b, b.printer.currentJob!.progress + 0.05);
     expect(await (await post('/api/devices/mk3s/jobs/current/resume')).json()).toMatchObject({ state: 'printing' });
-    await waitFor(() => (b.printer.currentJob?.progress ?? 0) > 0.15);
+    await further;
     await post('/api/devices/mk3s/jobs/current/cancel');
     const end = await jobEnd(b);
     expect(end.outcome).toBe('cancelled');

@@ -400,7 +400,7 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       expect(Math.abs(ended.filament[0]!.g - grams)).toBeLessThanOrEqual(grams * 0.001 + 0.001);
       expect(Math.abs(ended.filamentMm - mm)).toBeLessThanOrEqual(mm * 0.001);
       expect(ended.filament).toHaveLength(1);
-      expect(ended.material).toEqual({ source: 'file', uncertaintyMm: 0, flagged: null });
+      expect(ended.material).toEqual({ source: 'file', uncertaintyMm: 0, uncertaintyG: 0, flagged: null });
       // The printer's own job record and the session agree.
       expect(ended.filamentMm).toBeCloseTo(jobEnd.data.filamentMm as number, 1);
     });

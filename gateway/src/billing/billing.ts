@@ -7,7 +7,7 @@
  * Periods: a charge counts in the month its session ended; once a month is closed, a
  * correction to one of its sessions lands in the first open month after it.
  */
-import type { Material } from '../devices/printer/job.js';
+import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
 import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
@@ -33,7 +33,8 @@ export interface SessionRecord {
 export type CorrectionChange =
   | { kind: 'void' }
   | { kind: 'use-type'; useType: string }
-  | { kind: 'material'; filamentG: number }
+  /** `source: 'file'`: metered from the G-code file given after the print; absent: a person's figure. */
+  | { kind: 'material'; filamentG: number; source?: 'file' }
   | { kind: 'technician'; technicianMin: number };
 
 interface ChargeEventData {
@@ -193,9 +194,14 @@ export class Billing {
     return p;
   }
 
-  /** Closes a month: later corrections to its sessions land in the next open month. */
-  closePeriod(period: string, by: string): void {
+  /**
+   * Closes a month that has ended at `now` (UTC): later corrections to its sessions land in the
+   * next open month. A statement is final once its month is over, not while sessions can still
+   * be charged to it.
+   */
+  closePeriod(period: string, by: string, now: Date): void {
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new BillingError(`a period is a month written YYYY-MM, not "${period}"`);
+    if (period >= now.toISOString().slice(0, 7)) throw new BillingError(`${period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
     if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
     this.journal.record('billing.period-closed', null, { period, by });
   }
@@ -256,6 +262,32 @@ export class Billing {
       if (pools) this.pool(toolId, sessionId, eventId, after.inputs!);
       return { ...data, eventId };
     });
+  }
+
+  /**
+   * A print metered again from its file after it ended: the one charged session at this tool that
+   * held the whole job gets its grams corrected by the difference (a correction like a person's,
+   * with who gave the file and why). Not when a person has set the session's grams already, nor
+   * when the job was shared (a handover) or no charged session held it: the custodian decides then.
+   */
+  meterFromFile(toolId: string, job: JobMetered, by: string): { sessionId: string | null; correction: (CorrectionEventData & { eventId: number }) | null; skipped: string | null } {
+    const held = this.journal
+      .prepared(
+        `SELECT c.session_id AS sessionId, json_extract(e.data, '$.startedAt') AS startedAt, json_extract(e.data, '$.endedAt') AS endedAt, json_extract(e.data, '$.inputs.usage.filamentG') AS filamentG
+         FROM charges c JOIN events e ON e.id = c.event_id
+         WHERE c.kind = 'charge' AND c.tool_id = ? AND json_extract(e.data, '$.startedAt') <= ? AND json_extract(e.data, '$.endedAt') >= ?`,
+      )
+      .all(toolId, job.endedAt, job.startedAt) as { sessionId: string; startedAt: string; endedAt: string; filamentG: number | null }[];
+    const skip = (sessionId: string | null, skipped: string) => ({ sessionId, correction: null, skipped });
+    if (held.length === 0) return skip(null, `no charged session at ${toolId} held the print of ${job.file}`);
+    if (held.length > 1) return skip(null, `the print of ${job.file} was shared by ${held.length} sessions: correct each one's grams`);
+    const s = held[0]!;
+    if (s.startedAt > job.startedAt || s.endedAt < job.endedAt) return skip(s.sessionId, `session ${s.sessionId} held only part of the print of ${job.file}: correct its grams`);
+    const corrections = this.journal.prepared("SELECT e.data FROM charges c JOIN events e ON e.id = c.event_id WHERE c.session_id = ? AND c.kind = 'correction'").pluck().all(s.sessionId) as string[];
+    const material = corrections.map((d) => (JSON.parse(d) as CorrectionEventData).change).find((c) => c.kind === 'material');
+    if (material) return skip(s.sessionId, `the grams of session ${s.sessionId} were ${material.source === 'file' ? 'metered from the file' : 'corrected by a person'} already`);
+    const filamentG = Math.max(0, Math.round(((s.filamentG ?? 0) + job.filamentG - job.before.filamentG) * 1000) / 1000);
+    return { sessionId: s.sessionId, correction: this.correct(s.sessionId, { kind: 'material', filamentG, source: 'file' }, 'metered from the attached file', by), skipped: null };
   }
 
   /** The configured bounds on a correction's technician time and filament. */

@@ -13,9 +13,21 @@ export function statementDocument(st: Statement, billing: Billing) {
   return { currency: billing.cfg.currency, minorUnit: billing.cfg.minorUnit, ...st, paybackProgress: billing.payback(), closedPeriods: billing.closedPeriods() };
 }
 
+/**
+ * Where a row's material figure comes from: a charge's, its session's print jobs' (`file`,
+ * `printer-counter`, `position-estimate`; empty without a print job); a correction of the grams,
+ * `file` when metered from the file given after the print, else `custodian`; any other
+ * correction leaves the material alone (empty).
+ */
+function materialSource(s: Statement['sessions'][number], e: Statement['sessions'][number]['entries'][number]): string {
+  if (e.kind === 'charge') return s.material?.source ?? '';
+  const change = e.correction!.change as { kind?: string; source?: string } | null;
+  return change?.kind === 'material' ? (change.source ?? 'custodian') : '';
+}
+
 export function statementCsv(st: Statement, currency: string, minorUnit: number): string {
   const money = (m: number) => formatMinor(m, minorUnit);
-  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'currency', 'usage', 'material', 'technician', 'total', 'value', 'reason'];
+  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'currency', 'usage', 'material', 'material_source', 'technician', 'total', 'value', 'reason'];
   const rows = st.sessions.flatMap((s) =>
     s.entries.map((e) => [
       e.period,
@@ -31,6 +43,7 @@ export function statementCsv(st: Statement, currency: string, minorUnit: number)
       currency,
       money(e.items.usage),
       money(e.items.material),
+      materialSource(s, e),
       money(e.items.technician),
       money(e.items.total),
       money(e.value),

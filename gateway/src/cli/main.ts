@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { z } from 'zod';
 import { ImportError } from '../access/store.js';
+import { BillingError } from '../billing/money.js';
 import { ConfigError, formatIssues } from '../config/load.js';
 import { TokenError } from '../http/tokens.js';
 import { BackupError } from '../journal/backup.js';
@@ -54,7 +55,7 @@ export async function main(): Promise<void> {
       complain(formatIssues(err.issues).join('\n'));
       process.exit(2);
     }
-    if (err instanceof ConfigError || err instanceof CliError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError || err instanceof CredentialsError) {
+    if (err instanceof ConfigError || err instanceof CliError || err instanceof BillingError || err instanceof ImportError || err instanceof TokenError || err instanceof BackupError || err instanceof CredentialsError) {
       complain(err.message);
       process.exit(2);
     }

@@ -11,6 +11,7 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { JournalEvent } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import type { AppContext } from './context.js';
+import type { SessionUsage } from '../sessions/usage.js';
 import { HttpError } from './errors.js';
 import { chargeCost, liveSession, toolState, toolView } from './views.js';
 
@@ -164,8 +165,8 @@ export class EventHub {
         break;
       }
       case 'session.ended': {
-        const d = e.data as { sessionId: string; toolId: string; affiliateId: string; useType: string; startedAt: string; durationS: number; activeS: number; energyWh: number; filamentG: number };
-        const ended = { sessionId: d.sessionId, toolId: d.toolId, affiliateId: d.affiliateId, useType: d.useType, startedAt: d.startedAt, elapsedS: d.durationS, activeS: d.activeS, energyWh: d.energyWh, filamentG: d.filamentG };
+        const d = e.data as Pick<SessionUsage, 'sessionId' | 'toolId' | 'affiliateId' | 'useType' | 'startedAt' | 'durationS' | 'activeS' | 'energyWh' | 'filamentG' | 'material'>;
+        const ended = { sessionId: d.sessionId, toolId: d.toolId, affiliateId: d.affiliateId, useType: d.useType, startedAt: d.startedAt, elapsedS: d.durationS, activeS: d.activeS, energyWh: d.energyWh, filamentG: d.filamentG, material: d.material ?? null };
         this.sendSession(d.affiliateId, { ...ended, ended: true, endedAt: e.data.endedAt ?? null, reason: e.data.reason ?? null, cost: chargeCost(this.ctx.journal, this.ctx.billing, d.sessionId) });
         if (id) this.sendTool(id);
         break;

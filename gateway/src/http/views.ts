@@ -35,6 +35,7 @@ export const liveSessionSchema = z.object({
     .object({
       source: z.enum(['file', 'printer-counter', 'position-estimate']),
       uncertaintyMm: z.number().nullable().describe('± mm; null: unknown.'),
+      uncertaintyG: z.number().nullable().optional().describe("The same in grams of the printer's filament."),
       flagged: z.string().nullable().describe('Why a custodian should confirm or correct the figure; null: nothing to check.'),
     })
     .nullable()

@@ -44,6 +44,13 @@ export interface SessionUsage extends SessionRecord {
   /** Technician help during the session, in started minutes, and who helped. */
   technicianMin: number;
   technicians: string[];
+  /** Where the filament figure comes from (the session's print jobs), its uncertainty also in grams of the printer's filament. */
+  material?: SessionMaterial;
+}
+
+/** A session's material: its jobs' source, with the uncertainty in grams too (null: unknown). */
+export interface SessionMaterial extends Material {
+  uncertaintyG: number | null;
 }
 
 /** What an open session saves every few seconds, to be closed with after a crash. */
@@ -111,7 +118,7 @@ export function usageOf(open: OpenSession, toolId: string, readings: Readings, e
     filament,
     filamentMm: round3(filament.reduce((a, f) => a + f.mm, 0)),
     filamentG: round3(filament.reduce((a, f) => a + f.g, 0)),
-    ...(printer?.material && { material: printer.material }),
+    ...(printer?.material && { material: { ...printer.material, uncertaintyG: printer.material.uncertaintyMm === null ? null : round3(printer.gramsOf(printer.material.uncertaintyMm)) } }),
     technicianMin: Math.ceil(technicianMs / 60_000),
     technicians: [...open.technicians],
   };

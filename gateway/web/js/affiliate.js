@@ -3,7 +3,7 @@
  * their costs by month, and which tools are free.
  */
 import { api } from './api.js';
-import { dateTime, duration, energy, grams, money, monthName, monthOf, sumDecimals, time } from './format.js';
+import { dateTime, duration, energy, grams, materialSource, materialToCheck, money, monthName, monthOf, sumDecimals, time } from './format.js';
 import { dl, fill, grow, h, on, section, statusPill, table, toolStatus } from './parts.js';
 
 const PARTS = [
@@ -53,6 +53,7 @@ export function mount(root, { me, bus, failed }) {
     const refs = {
       elapsed: h('span', { class: 'figure' }),
       grams: h('span', { class: 'figure' }),
+      source: h('span', { class: 'source' }),
       energy: h('span', { class: 'figure' }),
       total: h('span', { class: 'figure big' }),
       parts: h('div'),
@@ -69,7 +70,7 @@ export function mount(root, { me, bus, failed }) {
         { class: 'figures' },
         h('div', {}, h('span', { class: 'label' }, 'Time'), refs.elapsed),
         // grams, energy and cost are announced when they change; the ticking clock is not
-        h('div', {}, h('span', { class: 'label' }, 'Material'), refs.grams),
+        h('div', { class: 'material' }, h('span', { class: 'label' }, 'Material'), refs.grams, refs.source),
         h('div', {}, h('span', { class: 'label' }, 'Energy'), refs.energy),
         h('div', { class: 'cost' }, h('span', { class: 'label' }, 'Cost so far'), refs.total),
       ),
@@ -92,6 +93,7 @@ export function mount(root, { me, bus, failed }) {
     Object.assign(entry, { data: s, at: Date.now() });
     const { refs } = entry;
     refs.grams.textContent = grams(s.filamentG);
+    showSource(refs.source, s.material);
     refs.energy.textContent = energy(s.energyWh);
     const cost = s.cost ?? s.charge ?? null;
     refs.total.textContent = cost ? money(cost.total, cost.currency) : 'Not charged';
@@ -118,6 +120,16 @@ export function mount(root, { me, bus, failed }) {
     }
   }
 
+  /** Where the grams come from, marked when the custodian is to check them. */
+  function showSource(el, m) {
+    el.textContent = materialSource(m) ?? '';
+    el.hidden = !m;
+    el.classList.toggle('check', materialToCheck(m));
+    return el;
+  }
+  /** A past session's grams, with their source when it is not the file. */
+  const materialCell = (s) => (materialToCheck(s.material) ? [grams(s.filamentG), showSource(h('span', { class: 'source' }), s.material)] : grams(s.filamentG));
+
   function tick() {
     for (const { data, at, refs } of live.values()) refs.elapsed.textContent = duration(data.elapsedS + (Date.now() - at) / 1000);
   }
@@ -140,7 +152,7 @@ export function mount(root, { me, bus, failed }) {
         const currency = charged[0]?.charge.currency;
         const total = charged.length ? money(sumDecimals(charged.map((s) => s.charge.total)), currency) : 'no charge';
         const caption = `${m === current ? 'This month' : monthName(m)}: ${list.length} session${list.length === 1 ? '' : 's'}, ${total}`;
-        const rows = list.map((s) => [dateTime(s.startedAt), toolName(s.toolId), ...(own ? [] : [who(s.affiliateId)]), s.useType, duration(s.durationS), grams(s.filamentG), s.charge ? money(s.charge.total, s.charge.currency) : '—']);
+        const rows = list.map((s) => [dateTime(s.startedAt), toolName(s.toolId), ...(own ? [] : [who(s.affiliateId)]), s.useType, duration(s.durationS), materialCell(s), s.charge ? money(s.charge.total, s.charge.currency) : '—']);
         const headings = ['Started', 'Tool', ...(own ? [] : ['Affiliate']), 'Use', 'Time', 'Material', 'Cost'];
         const last = headings.length - 1;
         return table(caption, headings, rows, { numeric: [last - 2, last - 1], money: [last] });

@@ -4,7 +4,7 @@
  * closing the month.
  */
 import { api, download } from './api.js';
-import { count, dateTime, minor, monthName, monthOf, percent } from './format.js';
+import { count, dateTime, materialSource, materialToCheck, minor, monthName, monthOf, percent } from './format.js';
 import { fill, formStatus, h, nextId, on, section, submitWith, table, width } from './parts.js';
 
 const FUNDS = [
@@ -20,6 +20,11 @@ const CHANGES = {
   technicianMin: { label: 'Change technician time (minutes)', input: { label: 'Technician minutes', type: 'number', step: '1', min: '0' } },
   void: { label: 'Void the charge', input: null },
 };
+
+/** A session whose grams the custodian has corrected: its figure is settled, whatever its source. */
+const corrected = (s) => s.entries.some((e) => e.kind === 'correction' && e.correction.change?.kind === 'material');
+/** A session whose material is still to be confirmed or corrected. */
+const toCheck = (s) => materialToCheck(s.material) && !corrected(s);
 
 export function mount(root, { bus, failed, confirmAction }) {
   const names = new Map(); // affiliate id → name
@@ -78,6 +83,7 @@ export function mount(root, { bus, failed, confirmAction }) {
 
   function renderGlance() {
     const f = st.funds;
+    const checks = st.sessions.filter(toCheck);
     fill(
       glance,
       h(
@@ -88,6 +94,13 @@ export function mount(root, { bus, failed, confirmAction }) {
         st.value ? h('div', { class: 'tile' }, h('span', { class: 'label' }, 'Value of uses without cash charge'), h('span', { class: 'figure' }, cash(st.value))) : null,
       ),
       table(`Totals per fund, ${monthName(period.value)}`, ['Fund', 'Amount'], FUNDS.map(([k, label]) => [label, cash(f[k])]), { money: [1] }),
+      checks.length
+        ? table(
+            `Material to check: ${checks.length} session${checks.length === 1 ? '' : 's'} (correct the grams below, or confirm them with the same figure)`,
+            ['Session', 'Tool', 'Affiliate', 'Where the grams come from'],
+            checks.map((s) => [dateTime(s.startedAt), tool(s.toolId), who(s.affiliateId), h('span', { class: 'source check' }, materialSource(s.material))]),
+          )
+        : null,
       st.tools.length ? table('Per tool', ['Tool', 'Sessions', 'Total'], st.tools.map((t) => [tool(t.toolId), String(t.sessions), cash(t.total)]), { numeric: [1], money: [2] }) : null,
     );
   }
@@ -141,7 +154,7 @@ export function mount(root, { bus, failed, confirmAction }) {
       s.entries.map((e, i) => [
         i === 0 ? dateTime(s.startedAt) : '',
         i === 0 ? tool(s.toolId) : '',
-        e.kind === 'correction' ? h('span', {}, 'Correction: ', h('em', {}, e.correction.reason), ` (${e.correction.by})`) : `${e.useType}${e.cash ? '' : ' (no cash)'}`,
+        e.kind === 'correction' ? h('span', {}, 'Correction: ', h('em', {}, e.correction.reason), ` (${e.correction.by})`) : [`${e.useType}${e.cash ? '' : ' (no cash)'}`, sourceLine(s)],
         cash(e.items.usage),
         cash(e.items.material),
         cash(e.items.technician),
@@ -151,6 +164,9 @@ export function mount(root, { bus, failed, confirmAction }) {
     const total = affiliateSt.funds.total;
     fill(affiliateBox, table(`${who(id)}, ${monthName(period.value)}: ${cash(total)}`, ['Session', 'Tool', 'Entry', 'Usage', 'Material', 'Technician', 'Total'], rows, { money: [6, 3, 4, 5] }));
   }
+
+  /** Where a session's grams come from, when it is not the file or was flagged: marked until corrected. */
+  const sourceLine = (s) => (materialToCheck(s.material) ? h('span', { class: `source${toCheck(s) ? ' check' : ''}` }, materialSource(s.material), corrected(s) ? ' (corrected)' : '') : null);
 
   function correctionForm() {
     const ids = { session: nextId('c-session'), change: nextId('c-change'), value: nextId('c-value'), reason: nextId('c-reason') };
@@ -215,7 +231,7 @@ export function mount(root, { bus, failed, confirmAction }) {
       fill(
         session,
         list.length ? null : h('option', { value: '' }, 'No charged session in this period'),
-        list.map((s) => h('option', { value: s.sessionId, selected: s.sessionId === chosen }, `${dateTime(s.startedAt)} · ${tool(s.toolId)} · ${who(s.affiliateId)} · ${cash(s.net.total)}`)),
+        list.map((s) => h('option', { value: s.sessionId, selected: s.sessionId === chosen }, `${dateTime(s.startedAt)} · ${tool(s.toolId)} · ${who(s.affiliateId)} · ${cash(s.net.total)}${toCheck(s) ? ' · material to check' : ''}`)),
       );
       showInput();
     };

@@ -92,3 +92,23 @@ export function ago(iso, now = Date.now()) {
 export function monthOf(date = new Date()) {
   return `${date.getFullYear()}-${String(date.getMonth() + 1).padStart(2, '0')}`;
 }
+
+/**
+ * Where a session's filament figure comes from, as a person reads it: the G-code file (exact),
+ * the printer's counter (± its uncertainty, in grams where known) or an estimate from extruder
+ * positions; with why the custodian should look at it. Null: no print job.
+ */
+export function materialSource(m) {
+  if (!m) return null;
+  const plusMinus = m.uncertaintyG !== null && m.uncertaintyG !== undefined ? grams(m.uncertaintyG) : m.uncertaintyMm !== null ? `${number0.format(m.uncertaintyMm)} mm` : null;
+  const from =
+    m.source === 'file'
+      ? `From the G-code file${m.uncertaintyMm ? `, up to ${plusMinus} more` : ''}`
+      : m.source === 'printer-counter'
+        ? `From the printer's counter${plusMinus ? `, ± ${plusMinus}` : ''}`
+        : 'Estimated from extruder positions';
+  return m.flagged ? `${from}. To be checked: ${m.flagged}` : from;
+}
+
+/** A figure the custodian should confirm or correct: not from the file, or flagged. */
+export const materialToCheck = (m) => Boolean(m && (m.source !== 'file' || m.flagged));

@@ -83,12 +83,12 @@ export function registerBillingCommands(program: Command): void {
   billingCmd
     .command('close')
     .argument('<period>', 'the month, YYYY-MM')
-    .description('close a month: later corrections to its sessions land in the next open month')
+    .description('close a month that has ended (UTC): later corrections to its sessions land in the next open month')
     .requiredOption('-c, --config <file>', 'the gateway configuration')
     .requiredOption('--by <who>', 'the custodian closing it')
     .action((period: string, opts: { config: string; by: string }) =>
       withBilling(opts, (billing) => {
-        billing.closePeriod(period, opts.by);
+        billing.closePeriod(period, opts.by, new Date());
         out(`${period} closed`);
       }),
     );

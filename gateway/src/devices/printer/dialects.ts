@@ -37,7 +37,7 @@ export interface PrinterDialect {
     position: string;
     /** Print counter statistics (`Stats: Filament used: …m`). */
     printCounter: string;
-    /** The SD file being printed (`Current file: DOS.GCO long name.gcode`); null: the firmware cannot say. */
+    /** The SD file being printed (`Current file: DOS.GCO long name.gcode`); null: the firmware cannot say, or says it in the SD status. */
     currentFile: string | null;
     pauseSd: string;
     resumeSd: string;
@@ -47,6 +47,8 @@ export interface PrinterDialect {
   };
   /** The print counter moves while printing (Marlin); Prusa-Firmware saves it when a print ends. */
   counterLive: boolean;
+  /** The SD status names the file on the line before `SD printing byte` (Prusa-Firmware's `M27`). */
+  sdStatusNamesFile: boolean;
   /** How its lines read. */
   parse: {
     isOk: typeof isOk;
@@ -99,11 +101,13 @@ const marlinGcode: PrinterDialect['gcode'] = {
 };
 
 export const DIALECTS: Record<PrinterDialect['name'], PrinterDialect> = {
-  marlin: { name: 'marlin', label: 'Marlin 2.x', positioningSetsE: true, counterLive: true, gcode: marlinGcode, parse: marlinParse },
+  // Marlin's `M27 C` gives the long name with LONG_FILENAME_HOST_SUPPORT, the option `M20 L`
+  // needs too: without it, or for a file without a long name, the DOS name is all there is.
+  marlin: { name: 'marlin', label: 'Marlin 2.x', positioningSetsE: true, counterLive: true, sdStatusNamesFile: false, gcode: marlinGcode, parse: marlinParse },
   // Prusa-Firmware is Marlin 1.x underneath: its temperature line (one decimal, P: and A:)
   // and Buddy's slash without a space are absorbed by the shared parsers. Its M78 reads the
-  // statistics saved when a print ends; its M27 has no C.
-  prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, counterLive: false, gcode: { ...marlinGcode, abortSd: 'M603', currentFile: null }, parse: marlinParse },
+  // statistics saved when a print ends; its M27 has no C but names the file on a line of its own.
+  prusa: { name: 'prusa', label: 'Prusa-Firmware (MK3/MK3S)', positioningSetsE: true, counterLive: false, sdStatusNamesFile: true, gcode: { ...marlinGcode, abortSd: 'M603', currentFile: null }, parse: marlinParse },
   // RepRapFirmware asks for resends with `rs N`, cancels a paused SD print with M0 and has no
   // temperature auto-report, so the driver polls M105, nor a host keep-alive.
   reprapfirmware: {
@@ -111,6 +115,7 @@ export const DIALECTS: Record<PrinterDialect['name'], PrinterDialect> = {
     label: 'RepRapFirmware',
     positioningSetsE: false,
     counterLive: false,
+    sdStatusNamesFile: false,
     gcode: { ...marlinGcode, autoreportTemperatures: null, autoreportSdStatus: null, hostKeepalive: null, abortSd: 'M0', clearHalt: 'M999', currentFile: null },
     parse: marlinParse,
   },

@@ -19,6 +19,7 @@ import {
   addPerExtruder,
   afterExtruderReading,
   combinedMaterial,
+  endedJobFromFile,
   jobCheckpoint,
   jobDurationS,
   jobFilamentByExtruderMm,
@@ -30,6 +31,7 @@ import {
   withSdReport,
   type ActiveJob,
   type JobInfo,
+  type JobMetered,
   type JobOutcome,
   type Material,
   type MaterialPolicy,
@@ -38,7 +40,7 @@ import { JobStore } from './job-store.js';
 import { LineProtocol } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
-import type { SdStatus, Temperatures } from './responses.js';
+import { parseSdNameLine, type SdStatus, type Temperatures } from './responses.js';
 
 /** What an SD print is called until the printer says its file's name. */
 const UNNAMED = 'SD card';
@@ -47,7 +49,10 @@ const COUNTER_STEP_MM = 10;
 
 export interface PrinterEvents {
   state: [PrinterState];
+  /** A job ended. */
   job: [JobInfo];
+  /** A running job got further: a line acknowledged (print-host mode) or a byte count reported (SD mode); 0..1. */
+  progress: [{ jobId: string; progress: number }];
 }
 
 const MAX_LINE = 1024;
@@ -104,6 +109,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   private readonly materials: { jobId: string; material: Material }[] = [];
   /** SD: a print seen, its name and counter being read before its job opens. */
   private sdOpening = false;
+  /** The line the printer sent before this one (Prusa-Firmware names the SD file on the line before its status). */
+  private lineBefore: string | null = null;
   private sdLatest = { byte: 0, total: 0 };
   private sdFileName: { dos: string; long: string | null } | 'none' | null = null;
   /** The printer said it was not printing from SD since the link opened: a print seen after that started with the gateway watching. */
@@ -191,16 +198,32 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
 
   /**
    * Keeps a G-code file for prints from the printer's own card: one of this name and size is then
-   * metered exactly. Returns what the file will use.
+   * metered exactly. Returns what the file will use, and what the ended jobs of this file metered
+   * otherwise used by it (journaled with jobMetered once their sessions are settled).
    */
-  holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number } {
+  holdFile(name: string, gcode: string): { name: string; bytes: number; filamentMm: number; filamentG: number; metered: JobMetered[] } {
     this.library.put(name, gcode);
     const p = this.library.find(name, Buffer.byteLength(gcode, 'latin1'))!;
     // given during the print it meters: the job is metered from the file from now on
     const s = this.job?.sd;
     if (s && !s.profile && this.job!.file.toLowerCase() === name.toLowerCase() && p.bytes === s.total) s.profile = p;
+    // given after the print: what the jobs of this file that ended without it used, up to the byte each read
+    const metered = this.jobs.endedWithoutFile(name, p.bytes).map(({ startedAt, endedAt, job }): JobMetered => ({
+      jobId: job.jobId,
+      file: job.file,
+      startedAt,
+      endedAt,
+      before: { filamentMm: job.filamentMm, filamentG: job.filamentG, material: job.material ?? null },
+      ...endedJobFromFile(job, p, this.spec),
+    }));
     const mm = (p.consumed.at(-1) ?? []).reduce((a, b) => a + b, 0);
-    return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000 };
+    return { name, bytes: p.bytes, filamentMm: Math.round(mm * 1000) / 1000, filamentG: Math.round(gramsOf(mm, this.spec) * 1000) / 1000, metered };
+  }
+
+  /** Journals an ended job metered from its file given since (`printer.job-metered`): it is not metered again. */
+  jobMetered(m: JobMetered): void {
+    this.jobs.metered(m);
+    this.log.info({ jobId: m.jobId }, `job ${m.file} metered from its file given after it ended: ${m.filamentG} g (was ${m.before.filamentG} g)`);
   }
 
   /** grams for a length of this printer's filament */
@@ -352,6 +375,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       onAck: () => {
         job.acked++;
         this.meter(job, line);
+        this.emit('progress', { jobId: job.id, progress: job.acked / job.lines.length });
         if (job.acked === job.lines.length && !job.cancelling && this.job === job) this.endJob('finished', 'all lines acknowledged');
       },
     };
@@ -390,6 +414,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       reason,
       filamentMm: info.filamentMm,
       filamentG: info.filamentG,
+      ...(job.sd && { sd: { byte: job.sd.byte, total: job.sd.total, done: job.sd.done } }),
       printCounterMm: printCounterUsedMm(job),
       material: info.material,
       durationS: jobDurationS(job, performance.now()),
@@ -487,6 +512,8 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
   }
 
   private onLine(line: string): void {
+    const before = this.lineBefore;
+    this.lineBefore = line;
     this.lastSeen = this.now();
     if (this.unresponsive) this.onHeardAgain();
     this.heardMono = performance.now();
@@ -508,6 +535,9 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     if (cap) this.capabilities[cap[0]] = cap[1];
     const sd = parse.sdStatus(line);
     if (sd) this.onSdStatus(sd);
+    // Prusa-Firmware names the file on the line before (after the job opens: it takes the name)
+    const named = sd?.printing && this.dialect.sdStatusNamesFile ? parseSdNameLine(before) : null;
+    if (named) this.onCurrentFile(named);
     const pos = parse.position(line);
     if (pos && this.job?.sd) this.job.sd.readings = afterExtruderReading(this.job.sd.readings, pos.e, this.cfg.maxRetractionMm);
     const counter = parse.printCounter(line);
@@ -584,7 +614,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
       this.sdLatest = { byte: sd.byte, total: sd.total };
       // A print we did not start: another host or the printer's own menu started it from SD.
       if (!this.job && !this.sdOpening) this.openSdJob();
-      if (this.job?.sd && !this.job.cancelling) withSdReport(this.job.sd, sd.byte, sd.total, performance.now());
+      if (this.job?.sd && !this.job.cancelling) {
+        withSdReport(this.job.sd, sd.byte, sd.total, performance.now());
+        this.emit('progress', { jobId: this.job.id, progress: sd.total ? Math.min(1, sd.byte / sd.total) : 0 });
+      }
     } else {
       this.sawSdIdle = true;
       if (this.sdOpening) this.sdEndedWhileOpening = { outcome: sd.done ? 'finished' : 'cancelled', reason: sd.done ? 'done printing file' : 'SD print stopped' };

@@ -6,13 +6,14 @@
  * or a power cut; at start it is ended `interrupted` with its last checkpoint.
  */
 import type { Journal } from '../../journal/journal.js';
-import { interruptedJobs, type JobCheckpoint, type JobEnded, type JobStarted } from './job.js';
+import { interruptedJobs, type JobCheckpoint, type JobEnded, type JobMetered, type JobStarted } from './job.js';
 
 export class JobStore {
   private readonly upsert;
   private readonly select;
   private readonly remove;
   private readonly unended;
+  private readonly unmetered;
 
   constructor(
     private readonly journal: Journal,
@@ -28,6 +29,14 @@ export class JobStore {
       WHERE s.kind = 'printer.job-started' AND s.device_id = ?
         AND NOT EXISTS (SELECT 1 FROM events e WHERE e.kind = 'printer.job-ended' AND json_extract(e.data, '$.jobId') = json_extract(s.data, '$.jobId'))
       ORDER BY s.id`);
+    // SD jobs of a file (any case) and size that ended without it and were not metered from it since
+    this.unmetered = db.prepare(`SELECT s.at AS startedAt, e.at AS endedAt, e.data FROM events e
+      JOIN events s ON s.kind = 'printer.job-started' AND s.device_id = e.device_id AND json_extract(s.data, '$.jobId') = json_extract(e.data, '$.jobId')
+      WHERE e.kind = 'printer.job-ended' AND e.device_id = @device AND json_extract(e.data, '$.mode') = 'sd'
+        AND lower(json_extract(e.data, '$.file')) = lower(@file) AND json_extract(e.data, '$.sd.total') = @bytes
+        AND COALESCE(json_extract(e.data, '$.material.source'), '') <> 'file'
+        AND NOT EXISTS (SELECT 1 FROM events m WHERE m.kind = 'printer.job-metered' AND m.device_id = e.device_id AND json_extract(m.data, '$.jobId') = json_extract(e.data, '$.jobId'))
+      ORDER BY e.id`);
   }
 
   started(job: JobStarted): void {
@@ -44,6 +53,16 @@ export class JobStore {
       this.journal.record('printer.job-ended', this.deviceId, { ...e });
       this.remove.run(e.jobId);
     });
+  }
+
+  /** The ended SD jobs of this file (name in any case, size) that its figure did not come from. */
+  endedWithoutFile(file: string, bytes: number): { startedAt: string; endedAt: string; job: JobEnded }[] {
+    return (this.unmetered.all({ device: this.deviceId, file, bytes }) as { startedAt: string; endedAt: string; data: string }[]).map((r) => ({ startedAt: r.startedAt, endedAt: r.endedAt, job: JSON.parse(r.data) as JobEnded }));
+  }
+
+  /** Journals that an ended job was metered again from its file. */
+  metered(m: JobMetered): void {
+    this.journal.durably(() => this.journal.record('printer.job-metered', this.deviceId, { ...m }));
   }
 
   /** Ends the jobs a crash or a power cut cut short, with their last checkpoints; returns them. */

@@ -51,12 +51,27 @@ export interface JobEnded {
   reason: string;
   filamentMm: number;
   filamentG: number;
+  /** SD mode: the byte the printer had read when the job ended, of the file's size, and whether the firmware said it was done. */
+  sd?: { byte: number; total: number; done: boolean };
   /** SD mode: what the firmware's print counter says the job used; null: not answered at the start or the end. */
   printCounterMm?: number | null;
   material?: Material;
   durationS: number;
   /** A job ended after a crash: when its last checkpoint was taken (null: none was). */
   lastCheckpointAt?: string | null;
+}
+
+/** An SD job that ended metered from the printer's counter or an estimate, metered again from its file given since (`printer.job-metered`). */
+export interface JobMetered {
+  jobId: string;
+  file: string;
+  /** When the job started and ended (the journal's times). */
+  startedAt: string;
+  endedAt: string;
+  /** The figure it ended with, and the file's up to the byte the printer read. */
+  before: { filamentMm: number; filamentG: number; material: Material | null };
+  filamentMm: number;
+  filamentG: number;
 }
 
 /** What `printer.job-started` says. */
@@ -190,6 +205,12 @@ export function jobMaterial(job: ActiveJob, policy: MaterialPolicy): { mm: numbe
 }
 
 const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
+
+/** An ended SD job's filament from its file, up to the byte the printer read (all of it when the firmware said it was done). */
+export function endedJobFromFile(job: JobEnded, profile: FileProfile, spec: FilamentSpec): { filamentMm: number; filamentG: number } {
+  const mm = sum(consumedAtByte(profile, job.sd!.done ? job.sd!.total : job.sd!.byte));
+  return { filamentMm: round(mm, 3), filamentG: round(gramsOf(mm, spec), 3) };
+}
 
 /**
  * The bytes the printer may have read since its last report, at `nowMono`: the largest step

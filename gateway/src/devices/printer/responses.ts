@@ -94,6 +94,17 @@ export function parseCurrentFile(line: string): { dos: string; long: string | nu
   return space < 0 ? { dos: m[1]!, long: null } : { dos: m[1]!.slice(0, space), long: m[1]!.slice(space + 1) };
 }
 
+/**
+ * Prusa-Firmware's `M27` while printing: the file's name on its own line (its long name where it
+ * has one, `LONGEST_FILENAME` in its cardreader.cpp), then `SD printing byte a/b`, then the time
+ * printed (`h:mm`). Given the line before `SD printing byte`, the name; null when that line is
+ * something else the printer says (an `ok`, an echo, a report).
+ */
+export function parseSdNameLine(lineBefore: string | null): { dos: string; long: null } | null {
+  if (!lineBefore || /^(ok\b|echo:|Error:|\/\/|T:|X:|SD printing|Not SD printing|Done printing|Stats|STATS|busy:)/.test(lineBefore)) return null;
+  return { dos: lineBefore.trim(), long: null };
+}
+
 /** The card went away mid-print (pulled, released with M22, or failing): `echo:SD card released`, `echo:SD init fail`. */
 export function parseCardLost(line: string): string | null {
   const m = /^(?:echo:\s*)?(SD card released|SD init fail|Card error.*)$/.exec(line);

@@ -8,7 +8,6 @@ import { actor, allow, ownAffiliate } from '../auth.js';
 import { billingOf, type AppContext } from '../context.js';
 import { freeText } from '../../config/common.js';
 import { idParam } from '../fields.js';
-import { HttpError } from '../errors.js';
 
 const monthOf = z
   .string()
@@ -88,9 +87,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     },
     async (req) => {
       const b = billingOf(ctx);
-      // a statement is final once its month is over, not while sessions can still be charged to it
-      if (req.params.period >= new Date().toISOString().slice(0, 7)) throw new HttpError(400, 'bad-request', `${req.params.period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
-      b.closePeriod(req.params.period, actor(req));
+      b.closePeriod(req.params.period, actor(req), new Date());
       return { closedPeriods: b.closedPeriods() };
     },
   );

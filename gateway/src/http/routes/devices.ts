@@ -2,7 +2,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { Printer } from '../../devices/printer/driver.js';
-import { allow, ownAffiliate } from '../auth.js';
+import { actor, allow, ownAffiliate } from '../auth.js';
 import { deviceOf, type AppContext } from '../context.js';
 import { HttpError } from '../errors.js';
 import { freeText } from '../../config/common.js';
@@ -42,7 +42,8 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
       preHandler: allow('custodian', 'maintainer', 'admin'),
       schema: {
         tags: ['devices'],
-        summary: "Give the gateway a G-code file (the request body) that is, or will be, on the printer's SD card: a print of it from the card is then metered exactly",
+        summary:
+          "Give the gateway a G-code file (the request body) that is, or will be, on the printer's SD card: a print of it from the card is then metered exactly; one that ended metered otherwise is metered again, and the session that held it corrected",
         params: params.extend({ name: z.string().min(1).max(255).refine((n) => !/[/\\]/.test(n) && ![...n].some((c) => c < ' '), 'a file name without slashes or control characters').describe('The file name on the card (its long name).') }),
       },
     },
@@ -51,7 +52,18 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
       if (typeof req.body !== 'string' || req.body.length === 0) {
         throw new HttpError(400, 'no-gcode', 'send the G-code file as the request body (Content-Type: text/plain or application/octet-stream)');
       }
-      return p.holdFile(req.params.name, req.body);
+      const held = p.holdFile(req.params.name, req.body);
+      // a print of it that ended metered otherwise: the session that held it is billed from the file now
+      const tool = [...ctx.tools.values()].find((t) => t.cfg.printer === req.params.id);
+      const metered = held.metered.map((job) => {
+        const open = tool?.current();
+        // a session still open that held the print: given again once it has ended, the file corrects it
+        if (open && open.startedAt <= job.endedAt) return { ...job, sessionId: open.sessionId, correction: null, skipped: `session ${open.sessionId} is still open: give the file again once it has ended` };
+        const sessions = !tool || !ctx.billing ? { sessionId: null, correction: null, skipped: 'the printer is not at a billed tool' } : ctx.billing.meterFromFile(tool.cfg.id, job, actor(req));
+        p.jobMetered(job);
+        return { ...job, ...sessions };
+      });
+      return { ...held, metered };
     },
   );
   for (const action of ['pause', 'resume', 'cancel'] as const) {
