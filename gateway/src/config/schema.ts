@@ -13,6 +13,7 @@ import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
 import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
 import { ledgerSchema } from '../ledger/config.js';
+import { notificationsSchema } from '../notify/config.js';
 import { brokerSchema } from '../mqtt/config.js';
 import { bridgeSchema } from '../mqtt/bridge-config.js';
 
@@ -286,6 +287,7 @@ export const configSchema = z
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
+    notifications: notificationsSchema.optional().describe('Receipts, switch-off warnings and alerts to people by e-mail, webhook, ntfy or Matrix (docs/notifications.md); without it nobody is told.'),
     affiliates: z
       .array(affiliateSchema)
       .default([])
