@@ -68,45 +68,66 @@ export class HttpReceiver {
   }
 }
 
-/** Whether python3-aiosmtpd is installed. */
-export const hasAiosmtpd = (): boolean => spawnSync('python3', ['-c', 'import aiosmtpd'], { stdio: 'ignore' }).status === 0;
+/** A python3 with aiosmtpd (the Debian package's is the system's, which a python3 on the PATH may hide), or null. */
+export const AIOSMTPD_PYTHON = ['/usr/bin/python3', 'python3'].find((py) => spawnSync(py, ['-c', 'import aiosmtpd'], { stdio: 'ignore' }).status === 0) ?? null;
 
 const HANDLER = `
-import sys, itertools
+import sys, os, json, ssl, itertools, email, email.policy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
-import asyncio, os
 
-out = sys.argv[1]
-counter = itertools.count()
+out, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+counter = itertools.count(1)
 
 class Keep:
     async def handle_DATA(self, server, session, envelope):
         n = next(counter)
-        with open(os.path.join(out, f"{n:05d}.eml.tmp"), "wb") as f:
-            f.write(b"X-Envelope-To: " + ",".join(envelope.rcpt_tos).encode() + b"\\r\\n")
-            f.write(b"X-Auth-Login: " + (session.auth_data.login if session.auth_data else b"") + b"\\r\\n")
-            f.write(envelope.original_content)
-        os.rename(os.path.join(out, f"{n:05d}.eml.tmp"), os.path.join(out, f"{n:05d}.eml"))
-        print(f"received {n + 1}", flush=True)
+        msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
+        parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+        kept = {
+            "envelopeTo": envelope.rcpt_tos, "login": session.auth_data.login.decode() if session.auth_data else None,
+            "tls": session.ssl is not None,
+            "headers": {k.lower(): str(v) for k, v in msg.items()},
+            "contentType": msg.get_content_type(), "text": parts.get("text/plain"), "html": parts.get("text/html"),
+        }
+        with open(os.path.join(out, f"{n:05d}.json"), "w") as f:
+            json.dump(kept, f)
+        print(f"received {n}", flush=True)
         return "250 OK"
 
 def auth(server, session, envelope, mechanism, auth_data):
-    ok = isinstance(auth_data, LoginPassword) and auth_data.login == b"gateway" and auth_data.password == b"s3cret"
-    return AuthResult(success=ok)
+    return AuthResult(success=isinstance(auth_data, LoginPassword) and auth_data.login == b"gateway" and auth_data.password == b"s3cret", handled=False, auth_data=auth_data)
 
-port = int(sys.argv[2])
-c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=auth, auth_require_tls=False)
+tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+tls.load_cert_chain(cert, key)
+c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=auth, tls_context=tls, require_starttls=True, auth_require_tls=True)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
 c.stop()
 `;
 
-/** aiosmtpd on a free port with AUTH (user gateway, password s3cret), keeping each message as a file. */
+/** A message as the SMTP server received it, parsed by Python's email package. */
+export interface Mail {
+  envelopeTo: string[];
+  login: string | null;
+  /** Whether it came over STARTTLS. */
+  tls: boolean;
+  headers: Record<string, string>;
+  contentType: string;
+  text: string | null;
+  html: string | null;
+}
+
+/**
+ * aiosmtpd on a free port that requires STARTTLS (with a certificate made for it, `ca` is its
+ * PEM) and AUTH (user gateway, password s3cret), keeping each message parsed as a JSON file.
+ */
 export class SmtpReceiver {
   readonly dir = tempDir('smtp');
   port = 0;
+  /** The PEM file of the server's certificate, to trust. */
+  ca = '';
   private child: ChildProcess | null = null;
   private count = 0;
   private listeners: (() => void)[] = [];
@@ -115,7 +136,11 @@ export class SmtpReceiver {
     this.port = await freePort();
     const script = join(this.dir, 'keep.py');
     writeFileSync(script, HANDLER);
-    const child = spawn('python3', [script, this.dir, String(this.port)], { stdio: ['pipe', 'pipe', 'inherit'] });
+    const [cert, key] = [join(this.dir, 'cert.pem'), join(this.dir, 'key.pem')];
+    const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
+    if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
+    this.ca = cert;
+    const child = spawn(AIOSMTPD_PYTHON ?? 'python3', [script, this.dir, String(this.port), cert, key], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {
@@ -131,16 +156,16 @@ export class SmtpReceiver {
     return this;
   }
 
-  /** The raw messages received so far, in order. */
-  messages(): string[] {
+  /** The messages received so far, in order. */
+  messages(): Mail[] {
     return readdirSync(this.dir)
-      .filter((f) => f.endsWith('.eml'))
+      .filter((f) => f.endsWith('.json'))
       .sort()
-      .map((f) => readFileSync(join(this.dir, f), 'utf8'));
+      .map((f) => JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as Mail);
   }
 
   /** Resolves with the messages once `n` have arrived (the server says so on its output). */
-  async received(n: number): Promise<string[]> {
+  async received(n: number): Promise<Mail[]> {
     if (this.count < n) {
       await new Promise<void>((resolve) => {
         const l = () => {
@@ -159,3 +184,21 @@ export class SmtpReceiver {
     this.child = null;
   }
 }
+
+/** A billing.charge event's data, as Billing writes it: a session of 1 h 30 min costing 12.34 CAD. */
+export const charge = (sessionId: string, affiliateId = 'ada') => ({
+  sessionId,
+  affiliateId,
+  useType: 'community',
+  startedAt: '2026-12-04T10:00:00.000Z',
+  endedAt: '2026-12-04T11:30:00.000Z',
+  period: '2026-12',
+  currency: 'CAD',
+  inputs: { usage: { durationS: 5400, filamentG: 42.5, energyWh: 180.25 } },
+  price: { total: 1234, cash: true },
+  parts: [
+    { account: 'material', amount: 850 },
+    { account: 'maintenance', amount: 192 },
+    { account: 'co-owner', affiliateId: 'bo', amount: 192 },
+  ],
+});

@@ -12,7 +12,7 @@ import { createLogger } from '../gateway/src/log.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
 import { Notifier } from '../gateway/src/notify/outbox.js';
 import { tempDir } from './helpers.js';
-import { HttpReceiver, type Received } from './notify-receivers.js';
+import { charge, HttpReceiver, type Received } from './notify-receivers.js';
 
 const SECRET = 'a-webhook-secret-of-some-length';
 
@@ -28,22 +28,6 @@ function verified(r: Received): { id: string; kind: string; severity: string; ti
   return body;
 }
 
-const charge = (sessionId: string, affiliateId = 'ada') => ({
-  sessionId,
-  affiliateId,
-  useType: 'community',
-  startedAt: '2026-12-04T10:00:00.000Z',
-  endedAt: '2026-12-04T11:30:00.000Z',
-  period: '2026-12',
-  currency: 'CAD',
-  inputs: { usage: { durationS: 5400, filamentG: 42.5, energyWh: 180.25 } },
-  price: { total: 1234, cash: true },
-  parts: [
-    { account: 'material', amount: 850 },
-    { account: 'maintenance', amount: 192 },
-    { account: 'co-owner', affiliateId: 'bo', amount: 192 },
-  ],
-});
 
 const stops: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -63,7 +47,7 @@ async function setup(over: Record<string, unknown> = {}) {
     backoff: { initialMs: 20, maxMs: 100 },
     ...over,
   });
-  const notifier = new Notifier(journal, cfg, { gateway: 'lab', rules: { billedTools: new Set(['t1']), minorUnit: 2 }, deviceIds: ['n1'] }, createLogger({ level: 'warn', format: 'json' }, sink));
+  const notifier = new Notifier(journal, cfg, { gateway: 'lab', baseDir: '.', rules: { billedTools: new Set(['t1']), minorUnit: 2 }, deviceIds: ['n1'] }, createLogger({ level: 'warn', format: 'json' }, sink));
   notifier.attach();
   notifier.start();
   stops.push(() => notifier.stop());

@@ -123,7 +123,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     if (config.notifications) {
       // Attached before any device or session records, like the ledger outbox.
       const rules = { billedTools: new Set(Object.keys(config.billing?.tools ?? {})), minorUnit: config.billing?.minorUnit ?? 2 };
-      notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, rules, deviceIds: config.devices.map((d) => d.id) }, log.child({ part: 'notify' }));
+      notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, baseDir, rules, deviceIds: config.devices.map((d) => d.id) }, log.child({ part: 'notify' }));
       notifier.attach();
       notifier.start();
       log.info({ channels: Object.keys(config.notifications.channels) }, 'notifications on');

@@ -4,6 +4,8 @@
  * whether trying again can help.
  */
 import { createHash, createHmac } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import nodemailer from 'nodemailer';
 import type { ChannelConfig } from './config.js';
 import { messageHtml, messageText, type Message, type Severity } from './rules.js';
@@ -54,7 +56,8 @@ export function webhookBody(d: Delivery, gateway: string): string {
 const NTFY_PRIORITY: Record<Severity, number> = { critical: 5, warning: 4, info: 3 };
 const NTFY_TAG: Record<Severity, string> = { critical: 'rotating_light', warning: 'warning', info: 'information_source' };
 
-export function createChannel(cfg: ChannelConfig, gateway: string): Channel {
+/** `baseDir`: what file names in the channel's config are relative to (the config file's directory). */
+export function createChannel(cfg: ChannelConfig, gateway: string, baseDir: string): Channel {
   switch (cfg.kind) {
     case 'webhook':
       return httpChannel(cfg.timeoutMs, (d) => {
@@ -80,7 +83,7 @@ export function createChannel(cfg: ChannelConfig, gateway: string): Channel {
         body: JSON.stringify({ msgtype: d.severity === 'info' ? 'm.notice' : 'm.text', body: `${d.message.title}\n\n${messageText(d.message)}`, format: 'org.matrix.custom.html', formatted_body: `<h4>${escape(d.message.title)}</h4>${messageHtml(d.message)}` }),
       }));
     case 'email':
-      return emailChannel(cfg, gateway);
+      return emailChannel(cfg, gateway, baseDir);
   }
 }
 
@@ -128,7 +131,7 @@ function retryAfter(res: Response, body: string): number | undefined {
   }
 }
 
-function emailChannel(cfg: Extract<ChannelConfig, { kind: 'email' }>, gateway: string): Channel {
+function emailChannel(cfg: Extract<ChannelConfig, { kind: 'email' }>, gateway: string, baseDir: string): Channel {
   const transport = nodemailer.createTransport({
     host: cfg.host,
     port: cfg.port,
@@ -136,6 +139,7 @@ function emailChannel(cfg: Extract<ChannelConfig, { kind: 'email' }>, gateway: s
     requireTLS: cfg.tls === 'starttls',
     ignoreTLS: cfg.tls === 'none',
     ...(cfg.user ? { auth: { user: cfg.user, pass: cfg.password ?? '' } } : {}),
+    ...(cfg.caFile ? { tls: { ca: readFileSync(resolve(baseDir, cfg.caFile)) } } : {}),
     connectionTimeout: cfg.timeoutMs,
     greetingTimeout: cfg.timeoutMs,
     socketTimeout: cfg.timeoutMs,

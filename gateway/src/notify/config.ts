@@ -15,6 +15,7 @@ const emailChannel = z.strictObject({
     .describe('starttls: upgrade the connection and refuse to send without it; implicit: TLS from the start (port 465); none: plain text (a local mail catcher only).'),
   user: z.string().min(1).optional().describe('SMTP login; without it no authentication.'),
   password: z.string().optional().describe('SMTP password (keep the config file readable by the service only).'),
+  caFile: z.string().min(1).optional().describe("PEM file of the certificate authority that signed the server's certificate (a lab's own mail server), relative to the config file; default: the system's authorities."),
   from: z.string().min(3).describe('Sender, e.g. "Lab gateway <gateway@lab.example.org>".'),
   timeoutMs,
 });

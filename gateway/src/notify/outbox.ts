@@ -133,6 +133,8 @@ const BACK = ['device.connected', 'device.reconnected', 'device.hello', 'device.
 
 export interface NotifierOptions {
   gateway: string;
+  /** The config file's directory (file names in channels are relative to it). */
+  baseDir: string;
   rules: RuleContext;
   /** The devices watched for being offline too long. */
   deviceIds: readonly string[];
@@ -161,7 +163,7 @@ export class Notifier {
     private readonly log: Logger,
   ) {
     this.store = new NotificationStore(journal, cfg);
-    this.channels = opts.channels ?? new Map(Object.entries(cfg.channels).map(([name, c]) => [name, createChannel(c, opts.gateway)]));
+    this.channels = opts.channels ?? new Map(Object.entries(cfg.channels).map(([name, c]) => [name, createChannel(c, opts.gateway, opts.baseDir)]));
     this.now = opts.now ?? Date.now;
   }
 
