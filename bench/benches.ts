@@ -11,6 +11,7 @@ import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
+import { benchNotify } from './notify.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import { benchSessionClose } from './session-close.js';
@@ -30,5 +31,6 @@ export const BENCHES: Record<string, Bench> = {
   billing: benchSplit,
   statement: benchStatement,
   ledger: benchLedger,
+  notify: benchNotify,
   api: benchApi,
 };
