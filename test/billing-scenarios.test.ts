@@ -15,11 +15,13 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
+import { formatMinor } from '../ledger-client/src/money.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { startLab } from '../simulators/src/lab.js';
+import type { CaughtMail, MailCatcher } from '../simulators/src/mail/mail-catcher.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { adminFetch, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
@@ -312,6 +314,7 @@ describe('a correction that repays the last co-owner', () => {
 
 describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial print', () => {
   let gw: RunningGateway & Pick<TestGateway, 'fetch'>;
+  let catcher: MailCatcher;
   // The lab's printer simulator runs at timeScale 5: demo.gcode would take over 5 minutes. Here it
   // runs at 60; the simulator plays SD moves at most about 20× real time (it catches up at most 1
   // simulated second per 50 ms tick), so the print takes about 45 s: longer than the node scenario's
@@ -333,7 +336,11 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
       moved.set(s.listen, listen);
       s.listen = listen;
       if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
+      if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
     }
+    // the mail channel names the catcher's port as a number
+    const mail = cfg.notifications!.channels.mail!;
+    if (mail.kind === 'email') mail.port = Number(moved.get(`127.0.0.1:${mail.port}`)!.split(':')[1]);
     const repoint = (node: Record<string, unknown>) => {
       for (const [k, v] of Object.entries(node)) {
         if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
@@ -344,6 +351,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
     for (const from of moved.keys()) expect(JSON.stringify(cfg), 'nothing left on the lab’s fixed ports').not.toContain(from);
     const running = await startLab(loaded, { logger: quietLogger() });
     gw = Object.assign(running, { fetch: adminFetch(running).fetch });
+    catcher = running.simulators.find((s) => s.name === 'mail')!.sim as MailCatcher;
   });
 
   afterAll(async () => {
@@ -409,6 +417,16 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
       { account: 'infrastructure', amount: Number(infrastructure) },
       ...agreement.map(([affiliateId], i) => ({ account: 'co-owner', affiliateId, amount: Number(shares[i]!) })),
     ]);
+
+    // ---- her receipt, caught by the lab's mail catcher ----
+    const receipt = await new Promise<CaughtMail>((resolve) => {
+      const find = () => catcher.caught.find((m) => m.to.includes('ada@simulated-lab.example') && m.subject.startsWith('Receipt'));
+      const found = find();
+      if (found) resolve(found);
+      else catcher.onMail(() => find() && resolve(find()!));
+    });
+    expect(receipt.subject).toBe(`Receipt: printer, ${formatMinor(total, 2)} CAD`);
+    expect(catcher.caught.filter((m) => m.subject.startsWith('Receipt'))).toHaveLength(1);
 
     // ---- the statement ----
     const st = await getJson<{

@@ -36,7 +36,11 @@ async function labOnFreePorts(): Promise<RunningLab> {
     const listen = `127.0.0.1:${await freePort()}`;
     moved.set(s.listen, listen);
     s.listen = listen;
+    if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
   }
+  // the mail channel names the catcher's port as a number
+  const mail = cfg.notifications!.channels.mail!;
+  if (mail.kind === 'email') mail.port = Number(moved.get(`127.0.0.1:${mail.port}`)!.split(':')[1]);
   const repoint = (node: Record<string, unknown>) => {
     for (const [k, v] of Object.entries(node)) {
       if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);

@@ -14,6 +14,7 @@ import { createLogger } from '../gateway/src/log.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
 import { Notifier } from '../gateway/src/notify/outbox.js';
 import { killCliChildren, runCli, tempDir } from './helpers.js';
+import { MailCatcher } from '../simulators/src/mail/mail-catcher.js';
 import { AIOSMTPD_PYTHON, charge, HttpReceiver, SmtpReceiver } from './notify-receivers.js';
 
 const skipWithoutSmtp = !AIOSMTPD_PYTHON && process.env.CI !== 'true';

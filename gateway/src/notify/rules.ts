@@ -103,8 +103,9 @@ export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
       });
     }
     case 'session.end-deferred': {
-      if (typeof d.affiliateId !== 'string') return [];
-      const why = REASON_TEXT[String(d.reason)] ?? String(d.reason);
+      // an end the affiliate asked for (badge-out while the tool is busy) needs no warning
+      const why = REASON_TEXT[String(d.reason)];
+      if (typeof d.affiliateId !== 'string' || !why) return [];
       const when = d.busy ? 'as soon as it is no longer busy' : `in ${duration(Number(d.offInS ?? 0))}`;
       return notice({
         key: `switch-off:${String(d.sessionId)}:${e.id}`,
