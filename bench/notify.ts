@@ -23,28 +23,12 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
 import { Notifier } from '../gateway/src/notify/outbox.js';
 import { SessionStore } from '../gateway/src/sessions/session-store.js';
+import { ended } from './session-close.js';
 import { round, summarize, type BenchResult, type BenchSize } from './stats.js';
 
 const SIZES = { full: { closes: 2000, warmup: 100, queued: 10_000 }, tiny: { closes: 20, warmup: 2, queued: 50 } } satisfies Record<BenchSize, object>;
 const ENQUEUE_TARGET_US = 200;
 const DRAIN_TARGET = 500;
-
-const ended = (i: number) => ({
-  sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
-  toolId: 'printer',
-  affiliateId: 'ada',
-  useType: 'commercial',
-  startedAt: '2026-11-24T10:00:00.000Z',
-  endedAt: '2026-11-24T11:30:00.000Z',
-  clockSynced: { start: true, end: true },
-  durationS: 5400,
-  activeS: 5100,
-  energyWh: 182.4,
-  filament: [{ extruder: 0, mm: 12034.5, g: 35.89 }],
-  filamentMm: 12034.5,
-  filamentG: 35.89,
-  reason: 'badge-out',
-});
 
 function withNotifier(dir: string, url: string): { journal: Journal; notifier: Notifier } {
   const journal = Journal.open(dir);

@@ -24,7 +24,7 @@ import { startLab } from '../simulators/src/lab.js';
 import type { CaughtMail, MailCatcher } from '../simulators/src/mail/mail-catcher.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
-import { adminFetch, freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { adminFetch, freePort, SIM_CLOCK_RATE, simulatedLabOnFreePorts, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
 
 const ADA = '04A1B2C3';
 
@@ -322,33 +322,8 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
   const PRINTER_TIME_SCALE = 60;
 
   beforeAll(async () => {
-    const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-    const cfg = loaded.config;
-    // baseDir stays config/, so the scenario files are the lab's own.
-    cfg.gateway.dataDir = join(tempDir('lab'), 'data');
-    cfg.gateway.http.port = 0;
-    // Every simulator on a free port, and whatever reaches one (the devices' socket:// paths, the
-    // ledger's URL…) pointed at its new address.
-    const moved = new Map<string, string>();
-    for (const s of cfg.simulators) {
-      if (s.kind === 'rig') continue; // reaches the gateway through its embedded broker
-      const listen = `127.0.0.1:${await freePort()}`;
-      moved.set(s.listen, listen);
-      s.listen = listen;
-      if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
-      if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
-    }
-    // the mail channel names the catcher's port as a number
-    const mail = cfg.notifications!.channels.mail!;
-    if (mail.kind === 'email') mail.port = Number(moved.get(`127.0.0.1:${mail.port}`)!.split(':')[1]);
-    const repoint = (node: Record<string, unknown>) => {
-      for (const [k, v] of Object.entries(node)) {
-        if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
-        else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-      }
-    };
-    for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-    for (const from of moved.keys()) expect(JSON.stringify(cfg), 'nothing left on the lab’s fixed ports').not.toContain(from);
+    const loaded = await simulatedLabOnFreePorts('lab');
+    for (const s of loaded.config.simulators) if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
     const running = await startLab(loaded, { logger: quietLogger() });
     gw = Object.assign(running, { fetch: adminFetch(running).fetch });
     catcher = running.simulators.find((s) => s.name === 'mail')!.sim as MailCatcher;

@@ -9,12 +9,11 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadConfig } from '../gateway/src/config/load.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import { createLogger } from '../gateway/src/log.js';
 import { startLab, type RunningLab } from '../simulators/src/lab.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
-import { freePort, tempDir, waitFor } from './helpers.js';
+import { simulatedLabOnFreePorts, waitFor } from './helpers.js';
 
 const CHROMIUM = '/usr/bin/chromium';
 /** Skipped on a laptop without Chromium; in CI (`CI=true`) it runs and fails loudly. */
@@ -25,29 +24,7 @@ const PHONE = { width: 360, height: 760 };
 
 /** The lab of `npm start` with every simulator on a free port and the journal in a temp dir. */
 async function labOnFreePorts(): Promise<RunningLab> {
-  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-  const cfg = loaded.config;
-  // baseDir stays config/, so the scenario files are the lab's own.
-  cfg.gateway.dataDir = join(tempDir('dashboard'), 'data');
-  cfg.gateway.http.port = 0;
-  const moved = new Map<string, string>();
-  for (const s of cfg.simulators) {
-    if (!('listen' in s)) continue;
-    const listen = `127.0.0.1:${await freePort()}`;
-    moved.set(s.listen, listen);
-    s.listen = listen;
-    if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
-  }
-  // the mail channel names the catcher's port as a number
-  const mail = cfg.notifications!.channels.mail!;
-  if (mail.kind === 'email') mail.port = Number(moved.get(`127.0.0.1:${mail.port}`)!.split(':')[1]);
-  const repoint = (node: Record<string, unknown>) => {
-    for (const [k, v] of Object.entries(node)) {
-      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
-      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-    }
-  };
-  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  const loaded = await simulatedLabOnFreePorts('dashboard');
   const quiet = new Writable({ write: (_chunk, _enc, done) => done() });
   return startLab(loaded, { logger: createLogger({ level: 'warn', format: 'json' }, quiet) });
 }

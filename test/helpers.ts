@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
+import { loadConfig, type LoadedConfig } from '../gateway/src/config/load.js';
 import { configSchema } from '../gateway/src/config/schema.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { createToken } from '../gateway/src/http/tokens.js';
@@ -27,6 +28,38 @@ export async function freePort(): Promise<number> {
   const { port } = s.address() as { port: number };
   s.close();
   return port;
+}
+
+/**
+ * The lab of `npm start` (config/simulated-lab.yaml) with its journal in a temp dir, the HTTP API
+ * and every simulator on a free port, and whatever reaches one (the devices' socket:// paths, the
+ * ledger's URL, the mail channel's port) pointed at its new address. baseDir stays config/, so
+ * the scenario files are the lab's own.
+ */
+export async function simulatedLabOnFreePorts(prefix: string): Promise<LoadedConfig> {
+  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+  const cfg = loaded.config;
+  cfg.gateway.dataDir = join(tempDir(prefix), 'data');
+  cfg.gateway.http.port = 0;
+  const moved = new Map<string, string>();
+  for (const s of cfg.simulators) {
+    if (s.kind === 'rig') continue; // reaches the gateway through its embedded broker
+    const listen = `127.0.0.1:${await freePort()}`;
+    moved.set(s.listen, listen);
+    s.listen = listen;
+    if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
+  }
+  const repoint = (node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
+      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+    }
+  };
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  // the mail channel names the catcher's port as a number
+  for (const c of Object.values(cfg.notifications?.channels ?? {})) if (c.kind === 'email' && moved.has(`${c.host}:${c.port}`)) c.port = Number(moved.get(`${c.host}:${c.port}`)!.split(':')[1]);
+  for (const from of moved.keys()) if (JSON.stringify(cfg).includes(from)) throw new Error(`the lab's config still names ${from}`);
+  return loaded;
 }
 
 export function tempDir(prefix: string): string {
