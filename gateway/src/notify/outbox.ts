@@ -257,9 +257,12 @@ export class Notifier {
   private async run(): Promise<void> {
     while (!this.stopping) {
       const now = this.now();
-      const queues = this.store.queues().filter((q) => (this.backoff.get(`${q.channel}\0${q.address}`)?.until ?? 0) <= now);
-      if (queues.length === 0) await this.sleep();
-      else await Promise.all(queues.map((q) => this.deliver(q.channel, q.address)));
+      const queues = this.store.queues();
+      const until = (q: { channel: string; address: string }) => this.backoff.get(`${q.channel}\0${q.address}`)?.until ?? 0;
+      const due = queues.filter((q) => until(q) <= now);
+      if (due.length) await Promise.all(due.map((q) => this.deliver(q.channel, q.address)));
+      // every queue waits (the earliest is due next) or none has anything: until then, or a kick
+      else await this.sleep(queues.length ? Math.min(...queues.map(until)) - now : 30_000);
     }
   }
 
@@ -298,14 +301,12 @@ export class Notifier {
     this.log.warn({ queue: queue.replace('\0', ' '), waitMs: Math.round(waitMs) }, `notifications to ${queue.replace('\0', ' ').trim()} wait ${Math.round(waitMs / 1000)} s: ${e.message}`);
   }
 
-  private sleep(): Promise<void> {
-    const now = this.now();
-    const next = Math.min(...[...this.backoff.values()].map((b) => b.until).filter((t) => t > now), now + 30_000);
+  private sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.wake = null;
         resolve();
-      }, Math.max(10, next - now));
+      }, Math.max(1, ms));
       this.wake = () => {
         clearTimeout(timer);
         resolve();
