@@ -115,6 +115,29 @@ describe('notifications', () => {
     expect(verified((await hook.received(3))[2]!).kind).toBe('month-closed');
   });
 
+  it('counts the minutes of a device lost before the gateway started from the start: back at once, it is not reported', async () => {
+    const dir = tempDir('notify-restart');
+    const before = Journal.open(dir, () => new Date(Date.now() - 3_600_000));
+    before.record('device.lost', 'n1', { reason: 'no heartbeat' }); // an hour ago, before a restart
+    before.close();
+    const hook = await new HttpReceiver().start();
+    stops.push(() => hook.stop());
+    const journal = Journal.open(dir);
+    stops.push(() => journal.close());
+    const cfg = notificationsSchema.parse({ channels: { hook: { kind: 'webhook', url: hook.url, secret: SECRET } }, recipients: { maintainer: [{ channel: 'hook' }], custodian: [{ channel: 'hook' }] }, offlineAfterMin: 0.1 });
+    const notifier = new Notifier(journal, cfg, { gateway: 'lab', baseDir: '.', rules: { billedTools: new Set(), minorUnit: 2 }, deviceIds: ['n1'] }, createLogger({ level: 'warn', format: 'json' }));
+    notifier.attach();
+    notifier.start();
+    stops.push(() => notifier.stop());
+    // an hour offline already: reported at once, it would be written within this moment
+    await new Promise((r) => setTimeout(r, 100));
+    journal.record('device.hello', 'n1', {}); // it answers as the gateway starts
+    journal.record('billing.period-closed', null, { period: '2026-09', by: 'carol' });
+    expect(verified((await hook.received(1))[0]!).kind).toBe('month-closed');
+    await notifier.stop();
+    expect(notifier.store.counts()).toMatchObject({ pending: 0, delivered: 1 });
+  });
+
   it('delivers in order per destination through failures, and dead-letters with the reason after the last try', async () => {
     const { hook, journal, notifier, logs } = await setup({ maxAttempts: 3 });
     let failures = 2;

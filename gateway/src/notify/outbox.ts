@@ -183,11 +183,14 @@ export class Notifier {
     );
   }
 
-  /** Starts delivering, and watches the devices offline when the gateway starts. */
+  /**
+   * Starts delivering, and watches the devices offline when the gateway starts: their minutes
+   * count from this start, so that a device that comes back as the gateway starts is not reported.
+   */
   start(): void {
     for (const id of this.opts.deviceIds) {
       const last = this.journal.prepared(`SELECT id, at, kind, device_id AS deviceId FROM events WHERE device_id = ? AND kind IN (${[...GONE, ...BACK].map(() => '?').join(', ')}) ORDER BY id DESC LIMIT 1`).get(id, ...GONE, ...BACK) as AppendedEvent | undefined;
-      if (last && GONE.includes(last.kind)) this.onDevice(last);
+      if (last && GONE.includes(last.kind)) this.onDevice(last, Math.max(Date.parse(last.at), this.now()));
     }
     this.loop = this.run();
   }
@@ -224,12 +227,12 @@ export class Notifier {
     };
   }
 
-  /** A device gone starts its timer; one back stops it, and resolves an offline alert that went out. */
-  private onDevice(e: Pick<AppendedEvent, 'id' | 'at' | 'kind' | 'deviceId'>): void {
+  /** A device gone starts its timer (from `fromMs`); one back stops it, and resolves an offline alert that went out. */
+  private onDevice(e: Pick<AppendedEvent, 'id' | 'at' | 'kind' | 'deviceId'>, fromMs = Date.parse(e.at)): void {
     const id = e.deviceId!;
     if (GONE.includes(e.kind)) {
       if (this.offline.has(id)) return;
-      const dueMs = Date.parse(e.at) + this.cfg.offlineAfterMin * 60_000 - this.now();
+      const dueMs = fromMs + this.cfg.offlineAfterMin * 60_000 - this.now();
       const timer = setTimeout(() => {
         this.offline.delete(id);
         this.writeNow(offlineNotice(id, e.at, e.id, false));
