@@ -142,3 +142,38 @@ describe('notifications by ntfy and Matrix, to endpoints shaped like theirs', ()
     expect(n.health()).toMatchObject({ backlog: 0, delivered: 1 });
   });
 });
+
+describe("the simulated lab's mail catcher", () => {
+  it('catches what the e-mail channel sends in plain text: a switch-off warning for Ada, the thermal runaway and its resolution, the closed month', async () => {
+    const catcher = await MailCatcher.start({ smtp: { host: '127.0.0.1', port: 0 }, http: { host: '127.0.0.1', port: 0 } });
+    stops.push(() => catcher.close());
+    const [host, port] = catcher.smtpAddress.split(':') as [string, string];
+    const mail = { kind: 'email', host, port: Number(port), tls: 'none', from: 'Simulated lab <gateway@simulated-lab.example>' };
+    const { journal } = notifier(tempDir('notify-catcher'), { mail }, { affiliate: [{ channel: 'mail' }], maintainer: [{ channel: 'mail', to: 'maintainers@simulated-lab.example' }], custodian: [{ channel: 'mail', to: 'custodian@simulated-lab.example' }] });
+    new AccessStore(journal).put({ id: 'ada', name: 'Ada Lovelace', email: 'ada@simulated-lab.example' });
+    const four = new Promise<void>((resolve) => catcher.onMail(() => catcher.caught.length === 4 && resolve()));
+    journal.record('session.end-deferred', 'printer', { sessionId: 's1', affiliateId: 'ada', reason: 'badge-out', busy: true, offInS: 0 }); // her own end: no warning
+    journal.record('session.end-deferred', 'printer', { sessionId: 's1', affiliateId: 'ada', reason: 'idle-timeout', busy: false, offInS: 60 });
+    journal.record('device.fault', 'mk3s', { kind: 'thermal-runaway', text: 'Error:Thermal Runaway, system stopped! Heater_ID: 0' });
+    journal.record('device.fault-cleared', 'mk3s', { kind: 'thermal-runaway', text: 'Error:Thermal Runaway, system stopped! Heater_ID: 0' });
+    journal.record('billing.period-closed', null, { period: '2026-11', by: 'custodian' });
+    await four;
+    // one queue per address: Ada's and the maintainers' arrive in their own order
+    expect(new Set(catcher.caught.map((m) => `${m.to.join()}: ${m.subject}`))).toEqual(
+      new Set([
+        'ada@simulated-lab.example: printer switches off in 1 min',
+        'maintainers@simulated-lab.example: mk3s: thermal-runaway',
+        'maintainers@simulated-lab.example: Resolved: mk3s: thermal-runaway',
+        'custodian@simulated-lab.example: Month 2026-11 closed',
+      ]),
+    );
+    const maintainers = catcher.caught.filter((m) => m.to.includes('maintainers@simulated-lab.example')).map((m) => m.subject);
+    expect(maintainers).toEqual(['mk3s: thermal-runaway', 'Resolved: mk3s: thermal-runaway']);
+    // the page lists them, each readable as sent
+    const alert = catcher.caught.find((m) => m.subject === 'mk3s: thermal-runaway')!;
+    expect(await (await fetch(`${catcher.url}/`)).text()).toContain(`<a href="/messages/${alert.n}.eml">mk3s: thermal-runaway</a>`);
+    const raw = await (await fetch(`${catcher.url}/messages/${alert.n}.eml`)).text();
+    expect(raw).toContain('Content-Type: multipart/alternative');
+    expect(raw).toContain('Error:Thermal Runaway, system stopped!');
+  });
+});
