@@ -80,7 +80,7 @@ describe('notifications', () => {
     expect(hook.requests).toHaveLength(1);
   });
 
-  it('tells of a fault at once and of its resolution once; a session end warning to the affiliate; a closed month to the custodian', async () => {
+  it('tells of a fault at once and of its resolution once; a session end warning to the affiliate; a closed month to the custodian; a receipt without cost for a tool not billed', async () => {
     const { hook, journal } = await setup();
     journal.record('device.fault', 'p1', { kind: 'thermal-runaway', text: 'Error:Thermal Runaway, system stopped! Heater_ID: 0' });
     journal.record('device.fault-cleared', 'p1', { kind: 'thermal-runaway', text: 'Error:Thermal Runaway, system stopped! Heater_ID: 0' });
@@ -88,13 +88,17 @@ describe('notifications', () => {
     journal.record('device.fault-cleared', 'p2', { kind: 'mintemp', text: 'never raised' });
     journal.record('session.end-deferred', 't1', { sessionId: 's2', affiliateId: 'ada', reason: 'idle-timeout', busy: false, offInS: 300 });
     journal.record('billing.period-closed', null, { period: '2026-11', by: 'carol' });
-    const bodies = (await hook.received(4)).map(verified);
+    journal.record('session.ended', 't1', { sessionId: 's3', affiliateId: 'ada', reason: 'badge-out', durationS: 600, filamentG: 0, energyWh: 12 }); // billed: its receipt comes with the charge
+    journal.record('session.ended', 'lathe', { sessionId: 's4', affiliateId: 'bo', reason: 'badge-out', durationS: 600, filamentG: 0, energyWh: 12 }); // not billed: with its end
+    const bodies = (await hook.received(5)).map(verified);
     expect(bodies.map((b) => [b.kind, b.severity, b.title])).toEqual([
       ['fault', 'critical', 'p1: thermal-runaway'],
       ['fault-resolved', 'info', 'Resolved: p1: thermal-runaway'],
       ['switch-off-warning', 'warning', 't1 switches off in 5 min'],
       ['month-closed', 'info', 'Month 2026-11 closed'],
+      ['receipt', 'info', 'Your session at lathe'],
     ]);
+    expect(bodies[4]).toMatchObject({ affiliateId: 'bo', facts: { Time: '10 min', Energy: '12.0 Wh' } });
     expect(bodies[0]!.facts['Firmware says']).toBe('Error:Thermal Runaway, system stopped! Heater_ID: 0');
     expect(bodies[1]!.id).toBe(`${bodies[0]!.id}:resolved`);
     expect(bodies[2]!.affiliateId).toBe('ada');

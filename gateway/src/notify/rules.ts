@@ -71,35 +71,22 @@ export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
   const notice = (n: Omit<Notice, 'incident' | 'resolves' | 'affiliateId'> & Partial<Pick<Notice, 'incident' | 'resolves' | 'affiliateId'>>): Notice[] => [
     { incident: null, resolves: false, affiliateId: null, ...n },
   ];
+  // one receipt a session: with its charge where the tool is billed, else with its end
+  const receipt = (message: Message) => notice({ key: `receipt:${String(d.sessionId)}`, kind: 'receipt', severity: 'info', role: 'affiliate', affiliateId: String(d.affiliateId), message });
   switch (e.kind) {
-    case 'session.ended': {
+    case 'session.ended':
       if (ctx.billedTools.has(tool)) return [];
-      return notice({
-        key: `receipt:${String(d.sessionId)}`,
-        kind: 'receipt',
-        severity: 'info',
-        role: 'affiliate',
-        affiliateId: String(d.affiliateId),
-        message: { title: `Your session at ${tool}`, summary: `Your session at ${tool} ended (${String(d.reason ?? 'ended')}); this tool is not charged.`, facts: usageFacts(d) },
-      });
-    }
+      return receipt({ title: `Your session at ${tool}`, summary: `Your session at ${tool} ended (${String(d.reason ?? 'ended')}); this tool is not charged.`, facts: usageFacts(d) });
     case 'billing.charge': {
       const inputs = d.inputs as { usage: Record<string, unknown> };
       const price = d.price as { total: number; cash: boolean };
       const parts = d.parts as { account: string; affiliateId?: string; amount: number }[];
       const money = (minor: number) => `${formatMinor(minor, ctx.minorUnit)} ${String(d.currency)}`;
       const split: Message['facts'] = parts.map((p) => [`  to ${p.account}${p.affiliateId ? ` (${p.affiliateId})` : ''}`, money(p.amount)]);
-      return notice({
-        key: `receipt:${String(d.sessionId)}`,
-        kind: 'receipt',
-        severity: 'info',
-        role: 'affiliate',
-        affiliateId: String(d.affiliateId),
-        message: {
-          title: `Receipt: ${tool}, ${money(price.total)}`,
-          summary: price.cash ? `Your session at ${tool} cost ${money(price.total)} (${String(d.useType)} use).` : `Your session at ${tool} was worth ${money(price.total)} (${String(d.useType)} use, nothing owed).`,
-          facts: [...usageFacts({ ...inputs.usage, startedAt: d.startedAt, endedAt: d.endedAt }), [price.cash ? 'Cost' : 'Value', money(price.total)], ...split],
-        },
+      return receipt({
+        title: `Receipt: ${tool}, ${money(price.total)}`,
+        summary: price.cash ? `Your session at ${tool} cost ${money(price.total)} (${String(d.useType)} use).` : `Your session at ${tool} was worth ${money(price.total)} (${String(d.useType)} use, nothing owed).`,
+        facts: [...usageFacts({ ...inputs.usage, startedAt: d.startedAt, endedAt: d.endedAt }), [price.cash ? 'Cost' : 'Value', money(price.total)], ...split],
       });
     }
     case 'session.end-deferred': {
