@@ -13,6 +13,7 @@ import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
+import { benchNotify } from './notify.js';
 import { benchPrinter } from './printer.js';
 import { benchRoundTrip } from './roundtrip.js';
 import { benchSessionClose } from './session-close.js';
@@ -32,6 +33,7 @@ export const BENCHES: Record<string, Bench> = {
   billing: benchSplit,
   statement: benchStatement,
   ledger: benchLedger,
+  notify: benchNotify,
   api: benchApi,
   affiliates: benchAffiliates,
   dashboard: benchDashboard,

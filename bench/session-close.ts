@@ -14,7 +14,8 @@ import { summarize, type BenchResult, type BenchSize } from './stats.js';
 /** Sessions closed and measured, after `warmup` that are not. */
 const SIZES = { full: { n: 2000, warmup: 100 }, tiny: { n: 20, warmup: 2 } } satisfies Record<BenchSize, object>;
 
-const ended = (i: number) => ({
+/** A closed session's `session.ended` data, numbered. */
+export const ended = (i: number) => ({
   sessionId: `00000000-0000-4000-8000-${String(i).padStart(12, '0')}`,
   toolId: 'printer',
   affiliateId: 'ada',

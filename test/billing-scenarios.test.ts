@@ -18,11 +18,13 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { verifyCharges } from '../gateway/src/billing/billing.js';
 import type { Printer } from '../gateway/src/devices/printer/driver.js';
 import { createToken } from '../gateway/src/http/tokens.js';
+import { formatMinor } from '../ledger-client/src/money.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import type { RunningGateway } from '../gateway/src/gateway.js';
 import { Journal, type JournalEvent } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { startLab } from '../simulators/src/lab.js';
+import type { CaughtMail, MailCatcher } from '../simulators/src/mail/mail-catcher.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
@@ -316,6 +318,7 @@ describe('a correction that repays the last co-owner', () => {
 
 describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial print', () => {
   let gw: RunningGateway & Pick<TestGateway, 'fetch'>;
+  let catcher: MailCatcher;
   // The lab's printer simulator runs at timeScale 5: demo.gcode would take over 5 minutes. Here it
   // runs at 60; the simulator plays SD moves at most about 20× real time (it catches up at most 1
   // simulated second per 50 ms tick), so the print takes about 45 s: longer than the node scenario's
@@ -327,6 +330,7 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
       for (const s of cfg.simulators) if (s.kind === 'printer') s.timeScale = PRINTER_TIME_SCALE;
     });
     gw = Object.assign(running, { fetch: adminFetch(running).fetch });
+    catcher = running.simulators.find((s) => s.name === 'mail')!.sim as MailCatcher;
   });
 
   afterAll(async () => {
@@ -395,6 +399,16 @@ describe('the simulated lab (config/simulated-lab.yaml): Ada’s commercial prin
       { account: 'infrastructure', amount: Number(infrastructure) },
       ...agreement.map(([affiliateId], i) => ({ account: 'co-owner', affiliateId, amount: Number(shares[i]!) })),
     ]);
+
+    // ---- her receipt, caught by the lab's mail catcher ----
+    const receipt = await new Promise<CaughtMail>((resolve) => {
+      const find = () => catcher.caught.find((m) => m.to.includes('ada@simulated-lab.example') && m.subject.startsWith('Receipt'));
+      const found = find();
+      if (found) resolve(found);
+      else catcher.onMail(() => find() && resolve(find()!));
+    });
+    expect(receipt.subject).toBe(`Receipt: printer, ${formatMinor(total, 2)} CAD`);
+    expect(catcher.caught.filter((m) => m.subject.startsWith('Receipt'))).toHaveLength(1);
 
     // ---- the statement ----
     const st = await getJson<{

@@ -34,6 +34,38 @@ export async function freePort(): Promise<number> {
   return port;
 }
 
+/**
+ * The lab of `npm start` (config/simulated-lab.yaml) with its journal in a temp dir, the HTTP API
+ * and every simulator on a free port, and whatever reaches one (the devices' socket:// paths, the
+ * ledger's URL, the mail channel's port) pointed at its new address. baseDir stays config/, so
+ * the scenario files are the lab's own.
+ */
+export async function simulatedLabOnFreePorts(prefix: string): Promise<LoadedConfig> {
+  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
+  const cfg = loaded.config;
+  cfg.gateway.dataDir = join(tempDir(prefix), 'data');
+  cfg.gateway.http.port = 0;
+  const moved = new Map<string, string>();
+  for (const s of cfg.simulators) {
+    if (s.kind === 'rig') continue; // reaches the gateway through its embedded broker
+    const listen = `127.0.0.1:${await freePort()}`;
+    moved.set(s.listen, listen);
+    s.listen = listen;
+    if (s.kind === 'mail') s.http = `127.0.0.1:${await freePort()}`;
+  }
+  const repoint = (node: Record<string, unknown>) => {
+    for (const [k, v] of Object.entries(node)) {
+      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
+      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+    }
+  };
+  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
+  // the mail channel names the catcher's port as a number
+  for (const c of Object.values(cfg.notifications?.channels ?? {})) if (c.kind === 'email' && moved.has(`${c.host}:${c.port}`)) c.port = Number(moved.get(`${c.host}:${c.port}`)!.split(':')[1]);
+  for (const from of moved.keys()) if (JSON.stringify(cfg).includes(from)) throw new Error(`the lab's config still names ${from}`);
+  return loaded;
+}
+
 export function tempDir(prefix: string): string {
   return mkdtempSync(join(tmpdir(), `ovn-${prefix}-`));
 }
@@ -101,33 +133,10 @@ export async function startTestGateway(config: unknown): Promise<TestGateway> {
   }) as TestGateway;
 }
 
-/**
- * The lab of `npm start` (config/simulated-lab.yaml) with its journal in a temp dir, the API on a
- * free port and every simulator on a free port, whatever reaches one (the devices' socket://
- * paths, the ledger's URL) pointed at its new address. Its scenarios are the lab's own (baseDir
- * stays config/). `adjust` may change the config before it starts.
- */
+/** The lab of `npm start` on free ports (`simulatedLabOnFreePorts`), started; `adjust` may change its config first. */
 export async function demoLabOnFreePorts(opts: StartOptions, adjust: (cfg: LoadedConfig['config']) => void = () => {}): Promise<RunningLab> {
-  const loaded = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-  const cfg = loaded.config;
-  cfg.gateway.dataDir = join(tempDir('demo'), 'data');
-  cfg.gateway.http.port = 0;
-  const moved = new Map<string, string>();
-  for (const s of cfg.simulators) {
-    if (!('listen' in s)) continue; // a rig reaches the gateway through its embedded broker
-    const listen = `127.0.0.1:${await freePort()}`;
-    moved.set(s.listen, listen);
-    s.listen = listen;
-  }
-  const repoint = (node: Record<string, unknown>) => {
-    for (const [k, v] of Object.entries(node)) {
-      if (typeof v === 'string') node[k] = [...moved].reduce((x, [from, to]) => x.replaceAll(from, to), v);
-      else if (v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-    }
-  };
-  for (const [k, v] of Object.entries(cfg)) if (k !== 'simulators' && v !== null && typeof v === 'object') repoint(v as Record<string, unknown>);
-  if (JSON.stringify(cfg).match(/127\.0\.0\.1:(7101|7102|8090)\b/)) throw new Error('something is left on the lab’s fixed ports');
-  adjust(cfg);
+  const loaded = await simulatedLabOnFreePorts('demo');
+  adjust(loaded.config);
   return startLab(loaded, opts);
 }
 

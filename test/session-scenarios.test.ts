@@ -341,7 +341,7 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       expect(started).toMatchObject({ affiliateId: 'fay', useType: 'commercial' }); // the lab's first use type
 
       const warned = await waitFor(() => events('session.end-deferred', 'printer', mark)[0], 10_000, 'idle warning');
-      expect(warned.data).toEqual({ sessionId: started.sessionId, reason: 'idle-timeout', busy: false });
+      expect(warned.data).toEqual({ sessionId: started.sessionId, affiliateId: 'fay', reason: 'idle-timeout', busy: false, offInS: 1 }); // warnBeforeOffS 1
       const ended = await sessionEnd('printer', mark);
       expect(ended).toMatchObject({ sessionId: started.sessionId, reason: 'idle-timeout' });
       expect(events('session.ended', 'printer', mark)[0]!.id).toBeGreaterThan(warned.id);
@@ -378,7 +378,7 @@ describe.skipIf(skipWithoutSocat)('session scenarios over serial (metering nodes
       const badgeOut = lastEventId();
       nodes.printer.badge(ADA);
       const deferred = await waitFor(() => data('session.end-deferred', 'printer', badgeOut)[0], 5000, 'end deferred');
-      expect(deferred).toEqual({ sessionId: started.sessionId, reason: 'badge-out', busy: true });
+      expect(deferred).toEqual({ sessionId: started.sessionId, affiliateId: 'ada', reason: 'badge-out', busy: true, offInS: 0 });
       // Still printing: the relay stays on and the session open.
       expect(printer().currentJob).not.toBeNull();
       expect(nodes.printer.truth().relay.sensed).toBe(true);

@@ -20,6 +20,7 @@ import { isBadgeReader, type ToolMeter, type ToolSwitch } from './devices/tool-i
 import { ClockStatus } from './clock.js';
 import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
+import { Notifier } from './notify/outbox.js';
 import { createTransport } from './ledger/transport.js';
 import { mappingContext } from './ledger/config.js';
 import { Journal } from './journal/journal.js';
@@ -78,6 +79,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   const tools = new Map<string, ToolSessions>();
   let broker: EmbeddedBroker | null = null;
   let ledger: OutboxDrain | null = null;
+  let notifier: Notifier | null = null;
   let bridge: UpstreamBridge | null = null;
 
   const stop = async () => {
@@ -85,6 +87,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const t of tools.values()) await t.stop();
     await bridge?.stop();
     await ledger?.stop();
+    await notifier?.stop();
     clock.stop();
     for (const d of [...devices.values()].reverse()) await d.stop();
     await broker?.stop();
@@ -117,6 +120,14 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       ledger = drain;
       log.info({ url: config.ledger.url, transport: config.ledger.transport }, `delivering to the ledger at ${config.ledger.url}`);
     }
+    if (config.notifications) {
+      // Attached before any device or session records, like the ledger outbox.
+      const rules = { billedTools: new Set(Object.keys(config.billing?.tools ?? {})), minorUnit: config.billing?.minorUnit ?? 2 };
+      notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, baseDir, rules, deviceIds: config.devices.map((d) => d.id) }, log.child({ part: 'notify' }));
+      notifier.attach();
+      notifier.start();
+      log.info({ channels: Object.keys(config.notifications.channels) }, 'notifications on');
+    }
     for (const dc of config.devices) devices.set(dc.id, createDevice(dc, journal, log, broker, config.gateway.checkpointS * 1000, { dataDir, baseDir }));
     for (const d of devices.values()) d.start();
     if (config.bridge) {
@@ -135,7 +146,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     for (const t of tools.values()) t.start();
 
     const http = config.gateway.http;
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, bridge, broker, storage, access, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, notifier, bridge, broker, storage, access, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

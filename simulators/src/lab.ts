@@ -16,6 +16,8 @@ import { MqttCredentials } from '../../gateway/src/mqtt/credentials.js';
 import { loadScenario, playScenario, type SimControl } from './control.js';
 import { ledgerControl } from './ledger/control.js';
 import { LedgerSim } from './ledger/ledger-sim.js';
+import { MailCatcher } from './mail/mail-catcher.js';
+import { mailControl } from './mail/control.js';
 import { nodeControl } from './metering-node/control.js';
 import { FirmwareNode, firmwareControl } from './metering-node/firmware-node.js';
 import { MeteringNodeSim } from './metering-node/node-sim.js';
@@ -33,7 +35,7 @@ export interface RunningSimulator {
   readonly name: string;
   /** What it is and where, e.g. `marlin printer on socket://127.0.0.1:7102`. */
   readonly what: string;
-  readonly sim: SimulatedDevice | LedgerSim | RigSim;
+  readonly sim: SimulatedDevice | LedgerSim | MailCatcher | RigSim;
   readonly control: SimControl;
   close(): Promise<void>;
 }
@@ -187,6 +189,13 @@ class Simulators {
       const ledger = await LedgerSim.start({ host, port, db: sc.db ? resolve(this.loaded.baseDir, sc.db) : undefined });
       slog.info(`simulated ledger on ${ledger.url} (records: ${ledger.url}/records)`);
       this.add('ledger', `ledger on ${ledger.url}`, ledger, ledgerControl(ledger), () => ledger.close(), sc, slog);
+      return;
+    }
+    if (sc.kind === 'mail') {
+      const mail = await MailCatcher.start({ smtp: { host, port }, http: splitHostPort(sc.http), ...(sc.dir ? { dir: resolve(this.loaded.baseDir, sc.dir) } : {}) });
+      slog.info(`mail catcher: SMTP on ${mail.smtpAddress}, the mail caught on ${mail.url}/`);
+      mail.onMail((m) => slog.info({ to: m.to }, `mail caught for ${m.to.join(', ')}: ${m.subject} (${mail.url}/messages/${m.n}.eml)`));
+      this.add('mail', `mail catcher on ${mail.smtpAddress}, ${mail.url}/`, mail, mailControl(mail), () => mail.close(), sc, slog);
       return;
     }
     let sim: SimulatedDevice;

@@ -31,6 +31,7 @@ export const affiliateSchema = z.strictObject({
   badges: z.array(uid).max(MAX_BADGES, `at most ${MAX_BADGES} badges`).default([]).describe(`Badge UIDs in hex, in any notation (04A1B2C3, 04:a1:b2:c3); stored as uppercase hex; at most ${MAX_BADGES}.`),
   qualifications: z.array(qualification).max(MAX_QUALIFICATIONS, `at most ${MAX_QUALIFICATIONS} qualifications`).default([]).describe('The tools they are trained on, each with an optional expiry.'),
   useType: id.nullish().describe('Use type of their sessions unless changed during one (commercial, community, project…); default (or null): the first of useTypes.'),
+  email: z.email().max(254).optional().describe('Where their receipts and switch-off warnings go when notifications has an e-mail channel for affiliates.'),
 });
 export type AffiliateInput = z.input<typeof affiliateSchema>;
 
@@ -64,12 +65,12 @@ export class AccessStore {
         const owner = this.journal.prepared('SELECT affiliate_id FROM badges WHERE uid = ?').pluck().get(b) as string | undefined;
         if (owner !== undefined && owner !== a.id) throw new Error(`badge ${b} already belongs to ${owner}`);
       }
-      this.journal.prepared(`INSERT INTO affiliates (id, name, status, use_type, updated_at) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, use_type = excluded.use_type, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, a.useType ?? null, new Date().toISOString());
+      this.journal.prepared(`INSERT INTO affiliates (id, name, status, use_type, email, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, status = excluded.status, use_type = excluded.use_type, email = excluded.email, updated_at = excluded.updated_at`).run(a.id, a.name, a.status, a.useType ?? null, a.email ?? null, new Date().toISOString());
       this.journal.prepared('DELETE FROM badges WHERE affiliate_id = ?').run(a.id);
       for (const b of a.badges) this.journal.prepared('INSERT INTO badges (uid, affiliate_id) VALUES (?, ?)').run(b, a.id);
       for (const q of a.qualifications) this.qualifyRow(a.id, q.tool, expiryInstant(q.expires));
-      this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications, useType: a.useType ?? null });
+      this.journal.record('affiliate.saved', null, { affiliateId: a.id, name: a.name, status: a.status, badges: a.badges, qualifications: a.qualifications, useType: a.useType ?? null, ...(a.email ? { email: a.email } : {}) });
     })();
     return this.get(a.id)!;
   }
@@ -127,7 +128,7 @@ export class AccessStore {
   }
 
   /**
-   * Imports a CSV with a header `id,name,status,badges,qualifications[,use_type]`: badges separated by
+   * Imports a CSV with a header `id,name,status,badges,qualifications[,use_type][,email]`: badges separated by
    * spaces or semicolons, qualifications as `tool` or `tool:YYYY-MM-DD` separated the same
    * way. All rows or none: every problem is listed as `line N, column: what is wrong` — a
    * malformed row, a bad value, an id twice, a badge twice or already another affiliate's, a
@@ -148,7 +149,7 @@ export class AccessStore {
     }) as unknown as { info: { lines: number }; record: string[] }[];
     const [head, ...records] = rows;
     const columns = (head?.record ?? []).map((c) => c.trim().toLowerCase());
-    for (const required of ['id', 'name']) if (!columns.includes(required)) problem(head?.info.lines ?? 1, required, 'missing from the header (id,name,status,badges,qualifications[,use_type])');
+    for (const required of ['id', 'name']) if (!columns.includes(required)) problem(head?.info.lines ?? 1, required, 'missing from the header (id,name,status,badges,qualifications[,use_type][,email])');
     const inputs: { line: number; input: z.output<typeof affiliateSchema> }[] = [];
     const idLine = new Map<string, number>();
     const badgeLine = new Map<string, { line: number; id: string }>();
@@ -162,6 +163,7 @@ export class AccessStore {
         name: r.name,
         status: r.status || undefined,
         useType: r.use_type || undefined,
+        email: r.email || undefined,
         badges: split(r.badges),
         qualifications: split(r.qualifications).map((q) => {
           const [tool, ...rest] = q.split(':');

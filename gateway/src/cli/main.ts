@@ -14,6 +14,7 @@ import { registerConfigCommands } from './commands/config.js';
 import { registerDeviceCommands } from './commands/devices.js';
 import { registerBackupCommands, registerVerifyCommands } from './commands/journal.js';
 import { registerLedgerCommands } from './commands/ledger.js';
+import { registerNotifyCommands } from './commands/notify.js';
 import { registerPrintCommand } from './commands/print.js';
 import { registerRunCommand } from './commands/run.js';
 import { registerSessionCommands } from './commands/sessions.js';
@@ -38,6 +39,7 @@ export function buildProgram(): Command {
   registerDeviceCommands(program);
   registerTokenCommands(program);
   registerLedgerCommands(program);
+  registerNotifyCommands(program);
   registerVerifyCommands(program);
   registerConfigCommands(program);
   registerSimCommands(program);

@@ -96,6 +96,8 @@ function rows(path: string, n: Node, required: boolean): Row[] {
   const own: Row = { path, node: n, required };
   const inner = objectMember(n) ?? n;
   if (inner.type === 'array' && inner.items?.properties) return [own, ...children(`${path}[]`, inner.items)];
+  // a map of kinds (notification channels): each kind's keys in turn, after its kind row
+  if (inner.type === 'object' && isRecord(inner) && inner.additionalProperties.oneOf) return [own, ...inner.additionalProperties.oneOf.flatMap((v) => children(`${path}.${mapKey(path)}`, v))];
   if (inner.type === 'object' && isRecord(inner)) return [own, ...children(`${path}.${mapKey(path)}`, inner.additionalProperties)];
   if (inner.properties) return [own, ...children(path, inner)];
   return [own];

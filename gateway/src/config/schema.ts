@@ -14,6 +14,7 @@ import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
 import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
 import { ledgerSchema } from '../ledger/config.js';
+import { notificationsSchema } from '../notify/config.js';
 import { brokerSchema } from '../mqtt/config.js';
 import { bridgeSchema } from '../mqtt/bridge-config.js';
 
@@ -124,6 +125,13 @@ const ledgerSimulator = z.strictObject({
   db: z.string().optional().describe('SQLite file of the simulated ledger, relative to this config file; default in memory.'),
 });
 
+const mailSimulator = z.strictObject({
+  kind: z.literal('mail').describe('A mail catcher: an SMTP server (plain text, no login) that keeps every message, and a page listing them. Point an email channel at it with tls: none.'),
+  listen: hostPort.describe('Address of its SMTP server: the email channel\'s host and port.'),
+  http: hostPort.describe('Address of the page listing the mail caught: open http://<this>/.'),
+  dir: z.string().optional().describe('Directory where each message is also written as <n>.eml, relative to this config file.'),
+});
+
 const rigSimulator = z.strictObject({
   kind: z.literal('rig').describe('A simulated networked instrument (as ovn-gateway sim rig) on the embedded broker.'),
   device: deviceId.describe('The mqtt-instrument device it plays: it connects to the embedded broker as this device, with credentials made for this run only (by the gateway, or by `sim lab` in the journal when it runs apart; that needs a fixed port in mqtt.listen).'),
@@ -135,7 +143,7 @@ const rigSimulator = z.strictObject({
   telemetryIntervalMs: z.number().int().min(50).default(2000).describe('Milliseconds between telemetry messages (it also publishes at every change).'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, rigSimulator]);
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({
@@ -319,6 +327,7 @@ export const configSchema = z
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
+    notifications: notificationsSchema.optional().describe('Receipts, switch-off warnings and alerts to people by e-mail, webhook, ntfy or Matrix (docs/notifications.md); without it nobody is told.'),
     affiliates: z
       .array(affiliateSchema)
       .default([])

@@ -4,6 +4,7 @@ import type { Billing } from '../billing/billing.js';
 import type { Device } from '../devices/device.js';
 import type { Journal } from '../journal/journal.js';
 import type { OutboxDrain } from '../ledger/outbox.js';
+import type { Notifier } from '../notify/outbox.js';
 import type { UpstreamBridge } from '../mqtt/bridge.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import type { StorageMonitor } from '../journal/storage.js';
@@ -15,6 +16,8 @@ export interface AppContext {
   billing: Billing | null;
   /** The ledger outbox's delivery, when a ledger is configured. */
   ledger: OutboxDrain | null;
+  /** Notifications to people, when configured. */
+  notifier?: Notifier | null;
   /** The bridge to the upstream MQTT broker, when one is configured. */
   bridge: UpstreamBridge | null;
   /** The embedded MQTT broker, when one is configured. */

@@ -168,4 +168,30 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   CREATE INDEX events_job_ended ON events (json_extract(data, '$.jobId')) WHERE kind = 'printer.job-ended';
   `,
+  // Notifications to people: written in the transaction of the event that causes them, one row
+  // per destination (a channel and its address), delivered in order per destination; and the
+  // affiliates' e-mail address for their receipts and warnings.
+  `
+  CREATE TABLE notifications (
+    seq           INTEGER PRIMARY KEY,              -- rows are never deleted: no AUTOINCREMENT (one page less per write)
+    key           TEXT NOT NULL,                    -- one message per incident: the same key is written once per destination
+    incident      TEXT,                             -- an alert and its resolved message share it
+    event_id      INTEGER,                          -- the journal event that caused it; NULL: a timer's (offline too long)
+    kind          TEXT NOT NULL,                    -- receipt, switch-off-warning, fault, offline, month-closed, test…
+    severity      TEXT NOT NULL CHECK (severity IN ('info', 'warning', 'critical')),
+    channel       TEXT NOT NULL,                    -- the configured channel's name
+    address       TEXT NOT NULL DEFAULT '',         -- e-mail address for mail; '' for the channel's own target
+    message       TEXT NOT NULL,                    -- JSON Message: title, summary, facts
+    state         TEXT NOT NULL DEFAULT 'pending' CHECK (state IN ('pending', 'delivered', 'dead')),
+    attempts      INTEGER NOT NULL DEFAULT 0,
+    last_error    TEXT,
+    created_at    TEXT NOT NULL,
+    delivered_at  TEXT,
+    UNIQUE (key, channel, address)
+  );
+  -- partial: a close writes as few index pages as it can, and the drain reads only what waits
+  CREATE INDEX notifications_pending ON notifications (channel, address, seq) WHERE state = 'pending';
+  CREATE INDEX notifications_by_incident ON notifications (incident, seq) WHERE incident IS NOT NULL;
+  ALTER TABLE affiliates ADD COLUMN email TEXT;
+  `,
 ];

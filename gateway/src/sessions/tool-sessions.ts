@@ -320,7 +320,7 @@ export class ToolSessions {
       case 'technician':
         return this.technician(out.affiliateId);
       case 'end-deferred':
-        this.journal.record('session.end-deferred', this.cfg.id, { sessionId: this.open?.id, reason: out.reason, busy: out.busy });
+        this.journal.record('session.end-deferred', this.cfg.id, { sessionId: this.open?.id, affiliateId: out.affiliateId, reason: out.reason, busy: out.busy, offInS: Math.max(0, Math.round((out.offAt - performance.now()) / 1000)) });
         this.log.warn({ reason: out.reason, busy: out.busy }, out.busy ? 'session end deferred: the tool is busy' : 'switching off soon');
         return;
       case 'session-started':
