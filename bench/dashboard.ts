@@ -18,8 +18,9 @@ const TARGET_KB = 40;
 const TARGET_MS = 1000;
 
 /** Marks, in the page, when Ada's session (or the word that none runs) first shows. */
+const CONTENT = '#view .session, #view .live-list p';
 const MARK_CONTENT = `new MutationObserver((_, o) => {
-  if (document.querySelector('#view .session, #view .live-list p')) { window.__firstContent = performance.now(); o.disconnect(); }
+  if (document.querySelector('${CONTENT}')) { window.__firstContent = performance.now(); o.disconnect(); }
 }).observe(document, { childList: true, subtree: true });`;
 
 export async function benchDashboard(size: BenchSize = 'full'): Promise<BenchResult[]> {
@@ -41,7 +42,8 @@ export async function benchDashboard(size: BenchSize = 'full'): Promise<BenchRes
       cdp.on('Network.loadingFinished', (e) => (transferred += e.encodedDataLength));
       await page.addInitScript(MARK_CONTENT);
       await page.goto(`${lab.url}/#token=${token}`);
-      await page.waitForFunction('window.__firstContent !== undefined');
+      // a selector, not a predicate: the page's Content-Security-Policy forbids what evaluates a string
+      await page.locator(CONTENT).first().waitFor();
       // complete: the history is shown (a table or the sentence that there is none yet)
       await page.locator('#view section').last().locator('.table-block, p:not(:has-text("Loading"))').first().waitFor();
       firstContentMs.push(await page.evaluate('window.__firstContent'));

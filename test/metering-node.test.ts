@@ -110,6 +110,33 @@ describe.each(transports)('metering node over a $name', ({ skip, serve }) => {
     await node.setRelay(false, 'session-end');
   });
 
+  it.skipIf(skip)('catches up, by the next heartbeat, a busy input and a relay whose reports the node gave up on', async () => {
+    const busy: boolean[] = [];
+    const onBusy = (b: boolean) => busy.push(b);
+    node.on('busy', onBusy);
+    // every try of the INPUT report falls in the silence: the node drops it (PROTOCOL.md §7)
+    await waitFor(() => sim.truth().unacknowledged === 0);
+    sim.silence(1400);
+    sim.setBusy(true);
+    await waitFor(() => node.isBusy, 5000);
+    expect(busy).toEqual([true]);
+    expect(gw.logs.some((l) => /busy input is on by the heartbeat/.test(String(l.msg)))).toBe(true);
+    sim.setBusy(false);
+    await waitFor(() => !node.isBusy);
+    node.off('busy', onBusy);
+
+    // a contact that closes late, reported in a silence
+    sim.setRelayStuck(true);
+    await node.setRelay(true, 'session-start');
+    await waitFor(() => node.relayState.requested && node.relayState.sensed === false);
+    await waitFor(() => sim.truth().unacknowledged === 0); // the fault it raises too
+    sim.silence(1400);
+    sim.setRelayStuck(false);
+    await waitFor(() => node.relayState.sensed === true, 5000);
+    expect(gw.logs.some((l) => /relay is on by the heartbeat/.test(String(l.msg)))).toBe(true);
+    await node.setRelay(false, 'session-end');
+  });
+
   it.skipIf(skip)('journals faults with the firmware\'s words and shows them in health until cleared', async () => {
     const before = kinds().length;
     sim.fault(0x0101, 3, 'overcurrent 16.2 A');

@@ -256,6 +256,8 @@ describe('a gateway whose storage cannot record', () => {
       rmSync(filler);
       await waitFor(() => logged(/storage is usable again/), 20_000);
       expect(child.exitCode).toBeNull();
+    } catch (err) {
+      throw Object.assign(err as Error, { message: `${(err as Error).message}; the gateway's log ended with:\n${out.slice(-40).join('\n')}` });
     } finally {
       child.kill('SIGTERM');
       if (child.exitCode === null) await once(child, 'exit');

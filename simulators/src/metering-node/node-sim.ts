@@ -61,6 +61,8 @@ export interface Truth {
   reported: Counters;
   relay: { requested: boolean; sensed: boolean };
   indications: { pattern: number; durationMs: number; text: string }[];
+  /** Reliable messages sent or queued and not yet acknowledged. */
+  unacknowledged: number;
 }
 
 interface Pending {
@@ -223,6 +225,7 @@ export class MeteringNodeSim extends EventEmitter<{ received: [Message]; sent: [
       reported,
       relay: { requested: this.relayRequested, sensed: this.relaySensed },
       indications: [...this.indications],
+      unacknowledged: (this.inflight ? 1 : 0) + this.queue.length,
     };
   }
 

@@ -19,6 +19,7 @@ import {
   CAPABILITY,
   encodeFrame,
   FrameDecoder,
+  HEARTBEAT_FLAG,
   INDICATE_PATTERN,
   INPUT_BIT,
   MESSAGES,
@@ -402,7 +403,8 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       case 'HELLO':
         return this.onHello(msg);
       case 'HEARTBEAT':
-        return;
+        // Only the newest: a heartbeat that came late says what was, not what is.
+        return msg.seq === window.top ? this.onHeartbeat(msg.flags) : undefined;
       case 'METER':
         return this.onMeter(msg);
       case 'ACK':
@@ -435,6 +437,28 @@ export class MeteringNode extends EventEmitter<NodeEvents> implements BadgeReade
       default:
         this.frameWarnings.warn('unexpected', { type: msg.type }, `unexpected ${msg.type} from a node`);
     }
+  }
+
+  /**
+   * A node drops a reliable message after its last retransmission, and its heartbeat carries
+   * the state the message would have changed (PROTOCOL.md §7): an INPUT or RELAY_STATE lost while
+   * the gateway could not answer is caught up here, rather than leaving a tool busy for ever.
+   */
+  private onHeartbeat(flags: number): void {
+    const busy = (flags & HEARTBEAT_FLAG.BUSY) !== 0;
+    if (busy !== this.isBusy) {
+      this.log.warn({ busy }, `the busy input is ${busy ? 'on' : 'off'} by the heartbeat: its INPUT report was lost or is late`);
+      this.inputs = busy ? this.inputs | INPUT_BIT.BUSY : this.inputs & ~INPUT_BIT.BUSY;
+      this.emit('busy', busy);
+    }
+    if (!this.relayReported) return;
+    const requested = (flags & HEARTBEAT_FLAG.RELAY_REQUESTED) !== 0;
+    const sensed = this.relay.sensed === null ? null : (flags & HEARTBEAT_FLAG.RELAY_SENSED) !== 0;
+    // A contact still settling after a command is not a lost report: its RELAY_STATE follows.
+    if ((sensed !== null && sensed !== requested) || (requested === this.relay.requested && sensed === this.relay.sensed)) return;
+    this.log.warn({ requested, sensed }, `the relay is ${requested ? 'on' : 'off'} by the heartbeat: its RELAY_STATE report was lost or is late`);
+    this.relay = { requested, sensed };
+    this.emit('relay', { ...this.relay, reason: 0 });
   }
 
   private onHello(msg: MessageOf<'HELLO'>): void {
