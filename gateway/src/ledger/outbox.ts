@@ -253,14 +253,16 @@ export class OutboxDrain {
   private async run(): Promise<void> {
     while (!this.stopping) {
       let worked = false;
+      // When the first waiting tool may try again, from the same readings that made it wait: a
+      // backoff that ends between two readings of the clock is not taken for no backoff at all.
+      let nextTry = this.now() + 30_000;
       for (const toolId of this.outbox.toolsWithPending()) {
         if (this.stopping) break;
-        const b = this.backoff.get(toolId);
-        if (b && b.until > this.now()) continue;
-        worked = (await this.deliver(toolId)) || worked;
+        if (!((this.backoff.get(toolId)?.until ?? 0) > this.now())) worked = (await this.deliver(toolId)) || worked;
+        nextTry = Math.min(nextTry, this.backoff.get(toolId)?.until ?? Infinity);
       }
       if (this.stopping) break;
-      if (!worked) await this.sleep();
+      if (!worked) await this.sleep(nextTry);
     }
     this.running = false;
   }
@@ -304,14 +306,13 @@ export class OutboxDrain {
     return false;
   }
 
-  private sleep(): Promise<void> {
-    const next = Math.min(...[...this.backoff.values()].map((b) => b.until).filter((t) => t > this.now()), this.now() + 30_000);
+  private sleep(until: number): Promise<void> {
     return new Promise<void>((resolve) => {
       this.wake = resolve;
       this.timer = setTimeout(() => {
         this.wake = null;
         resolve();
-      }, Math.max(10, next - this.now()));
+      }, Math.max(10, until - this.now()));
     }).finally(() => {
       if (this.timer) clearTimeout(this.timer);
       this.timer = null;
