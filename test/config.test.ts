@@ -143,6 +143,9 @@ simulators:
     expect(run.status).toBe(2);
     expect(run.stderr).toBe(check.stderr);
     expect(existsSync(join(dir, 'data')), 'the journal was not touched').toBe(false);
+    // the simulators' files are another process's when they run on their own
+    const apart = spawnSync(process.execPath, [cli, 'run', '--no-simulators', '--config', config], { encoding: 'utf8' });
+    expect(apart.stderr.split('\n').slice(1).map((l) => l.trim()).filter(Boolean)).toEqual([`mqtt.tls.key (${join(dir, 'missing-key.pem')}): cannot read it: ENOENT`]);
 
     writeFileSync(join(dir, 'nope.yaml'), '- { after: 100, do: "badge 01" }\n');
     writeFileSync(join(dir, 'bad-steps.yaml'), '[]\n');

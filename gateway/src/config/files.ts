@@ -9,8 +9,11 @@ import { createSecureContext } from 'node:tls';
 import { ConfigError, type LoadedConfig } from './load.js';
 import { loadScenario } from './scenario.js';
 
-/** Throws a ConfigError listing every problem of every file the config names, as `config.path (file): what is wrong`. */
-export function checkNamedFiles(loaded: LoadedConfig): void {
+/**
+ * Throws a ConfigError listing every problem of every file the config names, as `config.path
+ * (file): what is wrong`. `simulators: false`: the simulators' files are not this process's.
+ */
+export function checkNamedFiles(loaded: LoadedConfig, { simulators = true } = {}): void {
   const problems: string[] = [];
   const at = (path: string, file: string, check: () => void) => {
     try {
@@ -21,7 +24,7 @@ export function checkNamedFiles(loaded: LoadedConfig): void {
     }
   };
   const { config, baseDir } = loaded;
-  config.simulators.forEach((s, i) => {
+  if (simulators) config.simulators.forEach((s, i) => {
     if ('scenario' in s && s.scenario) {
       const file = resolve(baseDir, s.scenario);
       at(`simulators.${i}.scenario`, file, () => loadScenario(file));

@@ -26,7 +26,7 @@ export function registerRunCommand(program: Command): void {
     .action(async (opts: { config: string; httpPort?: number; simulators: boolean; fresh?: boolean }) => {
       const loaded = loadConfig(opts.config);
       // what the config names is checked before the journal is opened
-      checkNamedFiles(loaded);
+      checkNamedFiles(loaded, { simulators: opts.simulators });
       if (opts.fresh) {
         const aside = setJournalAside(resolve(loaded.baseDir, loaded.config.gateway.dataDir));
         if (aside) out(`the journal so far is kept at ${aside}; starting from an empty one`);
