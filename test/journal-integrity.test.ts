@@ -186,7 +186,8 @@ describe('the head beside the journal', () => {
 });
 
 describe("SQLite's check of the file, and repair", () => {
-  it('a damaged index page: verify names it, billing verify points to verify and repair, repair rebuilds it, verify then passes', () => {
+  // nine runs of the command line, each a process of its own: a loaded machine needs the time
+  it('a damaged index page: verify names it, billing verify points to verify and repair, repair rebuilds it, verify then passes', { timeout: 90_000 }, () => {
     const { dir, file } = journalWith(300);
     expect(ovn('verify', '--data', dir).stdout).toMatch(/300 events, chain intact .*\n.*integrity_check ok\n$/);
     damagePage(file, 'events_by_kind');
