@@ -419,6 +419,11 @@ export class Notifier {
     for (const c of this.channels.values()) c.close();
   }
 
+  /** The channels affiliates are told on (what each may choose among). */
+  affiliateChannels(): string[] {
+    return [...new Set(this.cfg.recipients.affiliate.map((d) => d.channel))];
+  }
+
   /** Something new to deliver, or a dead letter put back: go now rather than at the next timer. */
   kick(): void {
     const w = this.wake;
