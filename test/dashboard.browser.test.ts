@@ -242,11 +242,11 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
     const form = page.getByRole('form', { name: 'Notifications' });
     await form.waitFor({ timeout: 20_000 });
     await poll(() => form.locator('dd').first().textContent()).toBe('ada@simulated-lab.example');
-    expect(await form.getByLabel('mail').isChecked()).toBe(true);
+    expect(await form.getByLabel('mail', { exact: true }).isChecked()).toBe(true);
     await tabTo(page, form.getByLabel('Receipts when a session ends'));
     await page.keyboard.press('Space'); // off
-    await form.getByLabel('From').fill('22:00');
-    await form.getByLabel('To').fill('07:30');
+    await form.getByLabel('From', { exact: true }).fill('22:00');
+    await form.getByLabel('To', { exact: true }).fill('07:30');
     await tabTo(page, form.getByRole('button', { name: 'Save' }));
     await page.keyboard.press('Enter');
     await poll(() => form.getByRole('status').textContent()).toBe('Saved: not told of 1 kind, quiet 22:00-07:30.');
