@@ -406,7 +406,9 @@ export class Notifier {
     }
   }
 
+  /** Writes what the last commits scheduled (sent at the next start if not now), and stops. */
   async stop(): Promise<void> {
+    if (!this.stopping && this.removers.length) this.catchUp();
     this.stopping = true;
     for (const r of this.removers.splice(0)) r();
     if (this.catchUpDue) clearImmediate(this.catchUpDue);

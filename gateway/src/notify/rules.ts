@@ -57,8 +57,8 @@ const DENY_TEXT: Record<string, string> = {
   'storage-unavailable': "the gateway cannot record a session now (its storage); the maintainers are told",
 };
 
-/** Kinds a person may turn off (none critical); the rest always go. */
-export const OPTIONAL_KINDS = ['receipt', 'switch-off-warning', 'job-finished', 'job-failed', 'refused-badge', 'correction', 'month-ready', 'month-closed', 'maintenance-due', 'implausible-reading'] as const;
+/** The kinds sent to affiliates, which each may turn off (none is critical). */
+export const OPTIONAL_KINDS = ['receipt', 'switch-off-warning', 'job-finished', 'job-failed', 'refused-badge'] as const;
 
 interface EventIn {
   id: number;
