@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { createChannel, DeliveryError, type Channel, type Delivery } from './channels.js';
 import type { NotificationsConfig } from './config.js';
 import { quietUntil, PreferencesStore } from './preferences.js';
-import { clockCondition, ledgerConditions, maintenanceConditions, monthReadyNotice, noticesFor, offlineNotice, type Condition, type Message, type Notice, type RuleContext, type Severity } from './rules.js';
+import { clockCondition, ledgerConditions, maintenanceConditions, monthReadyNotice, noticesFor, offlineNotice, OPTIONAL_KINDS, type Condition, type Message, type Notice, type RuleContext, type Severity } from './rules.js';
 
 export interface NotificationRow {
   seq: number;
@@ -419,6 +419,11 @@ export class Notifier {
     this.kick();
     await this.loop;
     for (const c of this.channels.values()) c.close();
+  }
+
+  /** The kinds this lab sends affiliates (a refused badge only with refusedBadges), which each may turn off. */
+  affiliateKinds(): string[] {
+    return OPTIONAL_KINDS.filter((k) => k !== 'refused-badge' || this.cfg.refusedBadges);
   }
 
   /** The channels affiliates are told on (what each may choose among). */

@@ -36,7 +36,7 @@ function notificationChoices(box, me, failed) {
       const input = h('input', { id, type: 'checkbox', name: 'channel', value: name, checked: c.channels === null || c.channels.includes(name) });
       return { name, input, el: h('div', { class: 'check' }, input, h('label', { for: id }, name)) };
     });
-    const kindBoxes = Object.entries(KIND_NAMES).map(([kind, text]) => {
+    const kindBoxes = c.kinds.map((kind) => [kind, KIND_NAMES[kind] ?? kind]).map(([kind, text]) => {
       const id = nextId('kind');
       const input = h('input', { id, type: 'checkbox', name: 'kind', value: kind, checked: !c.optOut.includes(kind) });
       return { kind, input, el: h('div', { class: 'check' }, input, h('label', { for: id }, text)) };

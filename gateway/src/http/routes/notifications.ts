@@ -20,7 +20,7 @@ export const notificationChoicesSchema = z.object({
   affiliateId: z.string(),
   email: z.string().nullable().describe('Where their e-mail goes (the allow-list); null: none, so no e-mail.'),
   available: z.array(z.string()).describe("The channels of the affiliate role (notifications.recipients.affiliate); empty when notifications are off."),
-  kinds: z.array(z.string()).describe('The kinds that may be turned off.'),
+  kinds: z.array(z.string()).describe('The kinds this lab sends affiliates, which each may turn off.'),
   channels: z.array(z.string()).nullable().describe('The channels chosen; null: every one available.'),
   optOut: z.array(z.string()),
   quietHours: z.string().nullable(),
@@ -38,7 +38,7 @@ export const notificationRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = as
   const view = (id: string) => {
     const a = ctx.access.get(id);
     if (!a) throw new HttpError(404, 'unknown-affiliate', `no affiliate "${id}"`);
-    return { affiliateId: id, email: a.email ?? null, available: available(), kinds: [...OPTIONAL_KINDS], ...store.get(id) };
+    return { affiliateId: id, email: a.email ?? null, available: available(), kinds: ctx.notifier?.affiliateKinds() ?? [...OPTIONAL_KINDS], ...store.get(id) };
   };
 
   app.get('/api/affiliates/:id/notifications', { schema: { tags: ['notifications'], summary: "A person's notification choices and e-mail address", params, response: { 200: notificationChoicesSchema } } }, async (req) => {
