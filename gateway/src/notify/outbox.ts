@@ -497,7 +497,7 @@ export class Notifier {
       // every queue waits (the earliest is due next), or messages are held, or nothing: until then, or a kick
       const held = this.store.nextHold(new Date(now));
       const summary = this.store.nextSummary();
-      const next = Math.min(queues.length ? Math.min(...queues.map(until)) : Infinity, held ? Date.parse(held) : Infinity, summary ? Date.parse(summary) : Infinity, now + 30_000);
+      const next = Math.min(queues.length ? Math.min(...queues.map(until)) : Infinity, held ? Date.parse(held) : Infinity, summary ? Math.max(Date.parse(summary), now + 50) : Infinity, now + 30_000);
       await this.sleep(next - now);
       if (summary && Date.parse(summary) <= this.now()) this.check();
     }
