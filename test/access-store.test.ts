@@ -49,13 +49,13 @@ describe('allow-list store', () => {
     expect(run('affiliates', 'list', '--config', config).stdout).toBe('no affiliates (affiliates add or affiliates import adds them)\n');
 
     const good = join(dir, 'good.csv');
-    writeFileSync(good, 'id,name,status,badges,qualifications\nada,"Lovelace, Ada",active,04A1B2C3 04A1B2C4,mk3s:2027-01-31;laser\nbo,Bo,suspended,DEADBEEF,\n');
+    writeFileSync(good, 'id,name,status,badges,qualifications,email\nada,"Lovelace, Ada",active,04A1B2C3 04A1B2C4,mk3s:2027-01-31;laser,ada@example.org\nbo,Bo,suspended,DEADBEEF,,bo@example.org\n');
     expect(run('affiliates', 'import', good, '--config', config).stdout).toContain('2 affiliates imported');
     expect(run('affiliates', 'qualify', 'bo', 'mk3s', '--config', config).status).toBe(0);
     expect(run('affiliates', 'list', '--config', config).stdout.trim().split('\n')).toEqual([
-      'id\tname\tstatus\tbadges\tqualified',
-      'ada\tLovelace, Ada\tactive\t04A1B2C3 04A1B2C4\tlaser, mk3s (until 2027-01-31)',
-      'bo\tBo\tsuspended\tDEADBEEF\tmk3s',
+      'id\tname\tstatus\tbadges\tqualified\temail',
+      'ada\tLovelace, Ada\tactive\t04A1B2C3 04A1B2C4\tlaser, mk3s (until 2027-01-31)\tada@example.org',
+      'bo\tBo\tsuspended\tDEADBEEF\tmk3s\tbo@example.org',
     ]);
   });
 

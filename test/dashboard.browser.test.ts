@@ -237,6 +237,38 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
     expect(scriptErrors(page)).toEqual([]);
   });
 
+  it('Ada chooses what she is told and her quiet hours on her page, sees her address; the API keeps her choice, and refuses it to another affiliate', { timeout: 60_000 }, async () => {
+    const page = await open(`/#token=${tokens.affiliate}`);
+    const form = page.getByRole('form', { name: 'Notifications' });
+    await form.waitFor({ timeout: 20_000 });
+    await poll(() => form.locator('dd').first().textContent()).toBe('ada@simulated-lab.example');
+    expect(await form.getByLabel('mail', { exact: true }).isChecked()).toBe(true);
+    await tabTo(page, form.getByLabel('Receipts when a session ends'));
+    await page.keyboard.press('Space'); // off
+    await form.getByLabel('From', { exact: true }).fill('22:00');
+    await form.getByLabel('To', { exact: true }).fill('07:30');
+    await tabTo(page, form.getByRole('button', { name: 'Save' }));
+    await page.keyboard.press('Enter');
+    await poll(() => form.getByRole('status').textContent()).toBe('Saved: not told of 1 kind, quiet 22:00-07:30.');
+    await checkBothSizes(page, 'affiliate-notifications', false);
+    const saved = await api('/api/affiliates/ada/notifications', tokens.affiliate);
+    expect(saved).toMatchObject({ affiliateId: 'ada', email: 'ada@simulated-lab.example', available: ['mail'], kinds: ['receipt', 'switch-off-warning', 'job-finished', 'job-failed'], channels: null, optOut: ['receipt'], quietHours: '22:00-07:30' });
+    // staff read it (with the address); another affiliate may not, nor change it
+    expect(await api('/api/affiliates/ada/notifications', tokens.maintainer)).toMatchObject({ email: 'ada@simulated-lab.example', optOut: ['receipt'] });
+    const bo = createToken(gw.journal, { role: 'affiliate', affiliateId: 'bo', name: 'Bo' }).token;
+    const refused = await fetch(`${gw.url}/api/affiliates/ada/notifications`, { method: 'PUT', headers: { authorization: `Bearer ${bo}`, 'content-type': 'application/json' }, body: '{"optOut":[]}' });
+    expect(refused.status).toBe(403);
+    const custodianPut = await fetch(`${gw.url}/api/affiliates/ada/notifications`, { method: 'PUT', headers: { authorization: `Bearer ${tokens.custodian}`, 'content-type': 'application/json' }, body: '{"optOut":[]}' });
+    expect(custodianPut.status).toBe(403);
+    // an admin may, for anyone; a channel the lab does not have is refused by name
+    const bad = await fetch(`${gw.url}/api/affiliates/ada/notifications`, { method: 'PUT', headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' }, body: '{"channels":["pager"]}' });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { message: string }).message).toContain('no channel "pager"');
+    const reset = await fetch(`${gw.url}/api/affiliates/ada/notifications`, { method: 'PUT', headers: { authorization: `Bearer ${tokens.admin}`, 'content-type': 'application/json' }, body: '{}' });
+    expect(await reset.json()).toMatchObject({ optOut: [], quietHours: null });
+    expect(scriptErrors(page)).toEqual([]);
+  });
+
   it('the custodian, with the keyboard alone, corrects Ada’s session with a reason, exports the CSV and closes the month before', { timeout: 90_000 }, async () => {
     const page = await open('/');
     await page.getByLabel('Token').fill(tokens.custodian);

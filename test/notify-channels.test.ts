@@ -2,7 +2,8 @@
  * Every channel against a real receiver: e-mail to an aiosmtpd server that requires STARTTLS
  * and AUTH (the mail parsed by Python's email package: headers, both parts, amounts); ntfy and
  * Matrix to HTTP endpoints that check method, path, headers and body as their documentation
- * says; and `ovn-gateway notify test|status|dead-letters|retry` on them.
+ * says; and `ovn-gateway notify test|status|dead-letters|retry` on them. E-mail over implicit
+ * TLS (port 465 style) from a running gateway: the month-closed mail with its statement CSV.
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +14,8 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
 import { Notifier } from '../gateway/src/notify/outbox.js';
-import { killCliChildren, runCli, tempDir } from './helpers.js';
+import { connect } from 'node:net';
+import { adminHeaders, freePort, killCliChildren, runCli, tempDir } from './helpers.js';
 import { MailCatcher } from '../simulators/src/mail/mail-catcher.js';
 import { AIOSMTPD_PYTHON, charge, HttpReceiver, SmtpReceiver } from './notify-receivers.js';
 
@@ -85,7 +87,7 @@ describe.skipIf(skipWithoutSmtp)('notifications by e-mail, to aiosmtpd over STAR
     expect(fault!.text).toContain('Firmware says: Error:Thermal Runaway, system stopped! Heater_ID: 0');
   });
 
-  it('a refused login is a dead letter at once with the server\'s words; notify status, dead-letters, retry and test say so', async () => {
+  it('a refused login is a dead letter at once with the server\'s words; notify status, dead-letters, retry and test say so', { timeout: 90_000 }, async () => {
     const dir = tempDir('notify-mail-cli');
     const mail = { kind: 'email', host: '127.0.0.1', port: smtp.port, tls: 'starttls', user: 'gateway', password: 'wrong', caFile: smtp.ca, from: 'gateway@lab.example.org' };
     const recipients = { custodian: [{ channel: 'mail', to: 'carol@lab.example.org' }] };
@@ -178,5 +180,62 @@ describe("the simulated lab's mail catcher", () => {
     const raw = await (await fetch(`${catcher.url}/messages/${alert.n}.eml`)).text();
     expect(raw).toContain('Content-Type: multipart/alternative');
     expect(raw).toContain('Error:Thermal Runaway, system stopped!');
+  });
+});
+
+describe.skipIf(skipWithoutSmtp)('notifications by e-mail over implicit TLS (port 465 style), from the gateway', () => {
+  const smtp = new SmtpReceiver('implicit');
+  beforeAll(() => smtp.start());
+  afterAll(() => smtp.stop());
+
+  it('sends the custodian the month-closed mail with its statement CSV attached, over TLS from the first byte with AUTH; a plain-text client gets nowhere', { timeout: 60_000 }, async () => {
+    // what the server speaks first is TLS: a plain connection reads no SMTP greeting
+    const plain = await new Promise<string>((resolve) => {
+      const s = connect(smtp.port, '127.0.0.1');
+      let got = '';
+      s.on('data', (d: Buffer) => (got += d.toString('latin1')));
+      s.setTimeout(500, () => (s.destroy(), resolve(got)));
+      s.on('error', () => resolve(got));
+      s.on('close', () => resolve(got));
+    });
+    expect(plain).not.toMatch(/^220 /);
+
+    const dir = tempDir('notify-smtps');
+    const config = join(dir, 'lab.yaml');
+    writeFileSync(
+      config,
+      `gateway: { dataDir: data, log: { format: json } }
+billing: { currency: CAD }
+notifications:
+  channels:
+    mail: { kind: email, host: 127.0.0.1, port: ${smtp.port}, tls: implicit, user: gateway, password: s3cret, caFile: ${smtp.ca}, from: "Lab One <gateway@lab.example.org>" }
+  recipients: { custodian: [{ channel: mail, to: treasurer@lab.example.org }] }
+  backoff: { initialMs: 20, maxMs: 200 }
+`,
+    );
+    const port = await freePort();
+    const auth = adminHeaders(join(dir, 'data')).headers as Record<string, string>;
+    const gateway = runCli(['run', '--config', config, '--http-port', String(port)]);
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      gateway.stdout.on('data', (d: Buffer) => (out += d.toString()).includes('HTTP API on') && resolve());
+      gateway.on('exit', (code) => reject(new Error(`the gateway exited with ${code}:\n${out}`)));
+    });
+    const before = smtp.messages().length;
+    expect((await fetch(`http://127.0.0.1:${port}/api/billing/periods/2026-01/close`, { method: 'POST', headers: auth })).status).toBe(200);
+    // the closed month, and the month before this one, ready to close
+    const got = (await smtp.received(before + 2)).slice(before);
+    const closed = got.find((m) => m.headers.subject === 'Month 2026-01 closed')!;
+    expect(closed).toMatchObject({ envelopeTo: ['treasurer@lab.example.org'], login: 'gateway', tls: true, contentType: 'multipart/mixed' });
+    expect(closed.headers['x-ovn-kind']).toBe('month-closed');
+    expect(closed.text).toContain('closed 2026-01: its statement is final');
+    expect(closed.html).toContain('<table>');
+    expect(closed.attachments).toHaveLength(1);
+    expect(closed.attachments[0]).toMatchObject({ filename: 'statement-2026-01.csv', contentType: 'text/csv' });
+    expect(closed.attachments[0]!.content!.split(/\r?\n/)[0]).toMatch(/^period,/);
+    expect(got.find((m) => m.headers['x-ovn-kind'] === 'month-ready')!.attachments).toEqual([]);
+    const exited = new Promise((r) => gateway.on('exit', r));
+    gateway.kill('SIGTERM');
+    await exited;
   });
 });

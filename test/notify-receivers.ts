@@ -76,17 +76,20 @@ import sys, os, json, ssl, itertools, email, email.policy
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
-out, port, cert, key = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+out, port, cert, key, mode = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 counter = itertools.count(1)
 
 class Keep:
     async def handle_DATA(self, server, session, envelope):
         n = next(counter)
         msg = email.message_from_bytes(envelope.original_content, policy=email.policy.default)
-        parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart()}
+        parts = {p.get_content_type(): p.get_content() for p in msg.walk() if not p.is_multipart() and p.get_filename() is None}
+        attachments = [{"filename": p.get_filename(), "contentType": p.get_content_type(), "content": p.get_content() if p.get_content_maintype() == "text" else None} for p in msg.walk() if not p.is_multipart() and p.get_filename() is not None]
         kept = {
             "envelopeTo": envelope.rcpt_tos, "login": session.auth_data.login.decode() if session.auth_data else None,
-            "tls": session.ssl is not None,
+            # STARTTLS, or TLS from the first byte (implicit, port 465 style)
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
+            "attachments": attachments,
             "headers": {k.lower(): str(v) for k, v in msg.items()},
             "contentType": msg.get_content_type(), "text": parts.get("text/plain"), "html": parts.get("text/html"),
         }
@@ -100,7 +103,11 @@ def auth(server, session, envelope, mechanism, auth_data):
 
 tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
 tls.load_cert_chain(cert, key)
-c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=auth, tls_context=tls, require_starttls=True, auth_require_tls=True)
+if mode == "implicit":
+    # TLS from the first byte: a client that speaks plain SMTP gets no answer it can read
+    c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=auth, ssl_context=tls, auth_require_tls=False)
+else:
+    c = Controller(Keep(), hostname="127.0.0.1", port=port, authenticator=auth, tls_context=tls, require_starttls=True, auth_require_tls=True)
 c.start()
 print("ready", flush=True)
 sys.stdin.read()
@@ -111,8 +118,10 @@ c.stop()
 export interface Mail {
   envelopeTo: string[];
   login: string | null;
-  /** Whether it came over STARTTLS. */
+  /** Whether it came over TLS (STARTTLS, or implicit). */
   tls: boolean;
+  /** Parts with a file name: text ones with their content. */
+  attachments: { filename: string; contentType: string; content: string | null }[];
   headers: Record<string, string>;
   contentType: string;
   text: string | null;
@@ -122,8 +131,11 @@ export interface Mail {
 /**
  * aiosmtpd on a free port that requires STARTTLS (with a certificate made for it, `ca` is its
  * PEM) and AUTH (user gateway, password s3cret), keeping each message parsed as a JSON file.
+ * `implicit`: TLS from the first byte instead (SMTPS, port 465 style).
  */
 export class SmtpReceiver {
+  constructor(private readonly mode: 'starttls' | 'implicit' = 'starttls') {}
+
   readonly dir = tempDir('smtp');
   port = 0;
   /** The PEM file of the server's certificate, to trust. */
@@ -140,7 +152,7 @@ export class SmtpReceiver {
     const made = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost', '-keyout', key, '-out', cert], { encoding: 'utf8' });
     if (made.status !== 0) throw new Error(`openssl: ${made.stderr}`);
     this.ca = cert;
-    const child = spawn(AIOSMTPD_PYTHON ?? 'python3', [script, this.dir, String(this.port), cert, key], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+    const child = spawn(AIOSMTPD_PYTHON ?? 'python3', [script, this.dir, String(this.port), cert, key, this.mode], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
       createInterface({ input: child.stdout! }).on('line', (line) => {

@@ -20,7 +20,10 @@ import { isBadgeReader, type ToolMeter, type ToolSwitch } from './devices/tool-i
 import { ClockStatus } from './clock.js';
 import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
-import { Notifier } from './notify/outbox.js';
+import { Notifier, type NotificationRow, type NotifierProbes } from './notify/outbox.js';
+import { Maintenance } from './http/maintenance.js';
+import { statement } from './billing/statement.js';
+import { statementCsv } from './billing/render.js';
 import { createTransport } from './ledger/transport.js';
 import { mappingContext } from './ledger/config.js';
 import { Journal } from './journal/journal.js';
@@ -122,8 +125,24 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     }
     if (config.notifications) {
       // Attached before any device or session records, like the ledger outbox.
-      const rules = { billedTools: new Set(Object.keys(config.billing?.tools ?? {})), minorUnit: config.billing?.minorUnit ?? 2 };
-      notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, baseDir, rules, deviceIds: config.devices.map((d) => d.id) }, log.child({ part: 'notify' }));
+      const printerTools = new Map(config.tools.flatMap((t) => (t.printer ? [[t.printer, t.id] as const] : [])));
+      const rules = { billedTools: new Set(Object.keys(config.billing?.tools ?? {})), minorUnit: config.billing?.minorUnit ?? 2, refusedBadges: config.notifications.refusedBadges, printerTools };
+      const maintenance = new Maintenance(journal);
+      const billingCfg = config.billing;
+      const probes: NotifierProbes = {
+        // the tools are made after the notifier: until then, none
+        maintenance: () => [...tools.values()].flatMap((t) => (t.cfg.serviceEveryH ? [{ toolId: t.cfg.id, runHours: maintenance.runHours(t), serviceEveryH: t.cfg.serviceEveryH }] : [])),
+        clockSynced: () => clock.synced,
+        ...(config.ledger ? { ledger: () => ledger?.health() ?? { alarm: null, deadLetters: 0 } } : {}),
+        ...(billingCfg ? { monthToClose: (now: Date) => monthToClose(journal, now) } : {}),
+      };
+      // the month-closed mail carries its statement (the invoices, once they exist, go beside it)
+      const attachments = (row: NotificationRow) => {
+        if (row.kind !== 'month-closed' || !billingCfg) return [];
+        const period = row.key.slice('month-closed:'.length);
+        return [{ filename: `statement-${period}.csv`, contentType: 'text/csv; charset=utf-8', content: statementCsv(statement(journal, { from: period, to: period }), billingCfg.currency, billingCfg.minorUnit) }];
+      };
+      notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, baseDir, rules, deviceIds: config.devices.map((d) => d.id), probes, attachments }, log.child({ part: 'notify' }));
       notifier.attach();
       notifier.start();
       log.info({ channels: Object.keys(config.notifications.channels) }, 'notifications on');
@@ -158,6 +177,14 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     await stop().catch(() => {});
     throw err;
   }
+}
+
+/** The month before `now`'s (UTC) when it is not closed yet: ready to close. */
+function monthToClose(journal: Journal, now: Date): string | null {
+  const d = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
+  const period = d.toISOString().slice(0, 7);
+  const closed = journal.prepared(`SELECT 1 FROM events WHERE kind = 'billing.period-closed' AND json_extract(data, '$.period') = ? LIMIT 1`).get(period);
+  return closed ? null : period;
 }
 
 /** Opens the journal, migrating it when this version brings a new schema; a failure is logged before it stops the start. */

@@ -15,6 +15,8 @@ export interface Affiliate {
   badges: readonly string[];
   /** Default use type of their sessions; null: the lab's default. */
   useType?: string | null;
+  /** Where their notifications by e-mail go; absent: none. */
+  email?: string;
 }
 
 export interface Qualification {

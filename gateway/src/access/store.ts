@@ -50,6 +50,10 @@ export class ImportError extends Error {
   }
 }
 
+type WithEmail = Omit<Affiliate, 'badges' | 'email'> & { email: string | null };
+/** The address only when there is one (an affiliate without one reads as before). */
+const withEmail = ({ email, ...r }: WithEmail): Omit<Affiliate, 'badges'> => (email ? { ...r, email } : r);
+
 export class AccessStore {
   constructor(private readonly journal: Journal) {}
 
@@ -93,12 +97,12 @@ export class AccessStore {
   }
 
   get(affiliateId: string): Affiliate | null {
-    const row = this.journal.prepared('SELECT id, name, status, use_type AS useType FROM affiliates WHERE id = ?').get(affiliateId) as Omit<Affiliate, 'badges'> | undefined;
-    return row ? { ...row, badges: this.journal.prepared('SELECT uid FROM badges WHERE affiliate_id = ? ORDER BY uid').pluck().all(row.id) as string[] } : null;
+    const row = this.journal.prepared('SELECT id, name, status, use_type AS useType, email FROM affiliates WHERE id = ?').get(affiliateId) as WithEmail | undefined;
+    return row ? { ...withEmail(row), badges: this.journal.prepared('SELECT uid FROM badges WHERE affiliate_id = ? ORDER BY uid').pluck().all(row.id) as string[] } : null;
   }
 
   list(): Affiliate[] {
-    const rows = this.journal.prepared('SELECT id, name, status, use_type AS useType FROM affiliates ORDER BY id').all() as Omit<Affiliate, 'badges'>[];
+    const rows = (this.journal.prepared('SELECT id, name, status, use_type AS useType, email FROM affiliates ORDER BY id').all() as WithEmail[]).map(withEmail);
     const badges = new Map<string, string[]>();
     for (const b of this.journal.prepared('SELECT uid, affiliate_id FROM badges ORDER BY uid').all() as { uid: string; affiliate_id: string }[]) {
       const own = badges.get(b.affiliate_id);

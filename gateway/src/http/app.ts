@@ -26,6 +26,7 @@ import { deviceRoutes } from './routes/devices.js';
 import { ledgerRoutes } from './routes/ledger.js';
 import { maintenanceRoutes } from './routes/maintenance.js';
 import { meRoutes } from './routes/me.js';
+import { notificationRoutes } from './routes/notifications.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { toolRoutes } from './routes/tools.js';
 import { TokenCheck } from './tokens.js';
@@ -125,7 +126,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
     api.addHook('onRequest', async (req) => {
       req.auth = authenticate(tokens, failures, req, true);
     });
-    for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes]) void api.register(routes, { ctx });
+    for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes, notificationRoutes]) void api.register(routes, { ctx });
     api.get(
       '/api/events',
       { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().max(100).optional() }) } },

@@ -77,9 +77,10 @@ export class Metrics {
       oldestAgeS: new Gauge({ name: 'ovn_gateway_outbox_oldest_age_seconds', help: 'Age of the oldest record waiting for the ledger (0: none)', registers: [r] }),
       deadLetters: new Gauge({ name: 'ovn_gateway_outbox_dead_letters', help: 'Records the ledger refused, waiting for a person', registers: [r] }),
     };
-    new Gauge({ name: 'ovn_gateway_notifications', help: 'Notifications to people, by state: pending (the backlog), dead (dead letters); 0 without notifications', labelNames: ['state'], registers: [r], collect() {
+    new Gauge({ name: 'ovn_gateway_notifications', help: 'Notifications to people, by state: pending (the backlog), held (for quiet hours), dead (dead letters); 0 without notifications', labelNames: ['state'], registers: [r], collect() {
       const h = ctx.notifier?.health();
       this.set({ state: 'pending' }, h?.backlog ?? 0);
+      this.set({ state: 'held' }, h?.held ?? 0);
       this.set({ state: 'dead' }, h?.deadLetters ?? 0);
     } });
     new Gauge({ name: 'ovn_gateway_notifications_oldest_age_seconds', help: 'Age of the oldest notification waiting to be delivered (0: none)', registers: [r], collect() {

@@ -194,4 +194,35 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   CREATE INDEX notifications_by_incident ON notifications (incident, seq) WHERE incident IS NOT NULL;
   ALTER TABLE affiliates ADD COLUMN email TEXT;
   `,
+  // Notifications derived from the journal after each commit, from a saved cursor; incidents with
+  // their flapping state; messages held through a person's quiet hours; each person's choices.
+  `
+  CREATE TABLE notify_cursor (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    event_id INTEGER NOT NULL                       -- the last event whose notifications are written
+  );
+  CREATE TABLE notify_incidents (
+    incident     TEXT PRIMARY KEY,
+    open         INTEGER NOT NULL,                  -- 1: its last alert is not resolved
+    alert_key    TEXT,                              -- the key of the last alert sent; its resolution is <key>:resolved
+    changed_at   TEXT NOT NULL,                     -- when it last opened or closed
+    notice       TEXT NOT NULL,                     -- JSON Notice of its last alert (for a flapping summary)
+    flaps        INTEGER NOT NULL DEFAULT 0,        -- openings not sent since flap_since
+    flap_since   TEXT,
+    summary_due  TEXT                               -- NOT NULL: flapping; the summary goes at this time
+  );
+  INSERT INTO notify_incidents (incident, open, alert_key, changed_at, notice)
+    SELECT incident, substr(key, -9) <> ':resolved', CASE WHEN substr(key, -9) = ':resolved' THEN substr(key, 1, length(key) - 9) ELSE key END, created_at,
+      json_object('kind', kind, 'severity', severity, 'message', json(message))
+    FROM notifications n WHERE incident IS NOT NULL AND seq = (SELECT MAX(seq) FROM notifications m WHERE m.incident = n.incident);
+  ALTER TABLE notifications ADD COLUMN hold_until TEXT; -- quiet hours: not sent before this time
+  CREATE INDEX notifications_held ON notifications (hold_until) WHERE state = 'pending' AND hold_until IS NOT NULL;
+  CREATE TABLE notify_preferences (
+    affiliate_id TEXT PRIMARY KEY,
+    channels     TEXT,                              -- JSON array of channel names; NULL: every channel of their role
+    opt_out      TEXT NOT NULL DEFAULT '[]',        -- JSON array of kinds they do not want (never a critical one)
+    quiet_hours  TEXT,                              -- HH:MM-HH:MM in notifications.timeZone; NULL: none
+    updated_at   TEXT NOT NULL
+  );
+  `,
 ];

@@ -21,6 +21,8 @@ export interface Delivery {
   address: string;
   message: Message;
   createdAt: string;
+  /** Files sent with it, by e-mail only (the month-closed mail's statement CSV). */
+  attachments?: { filename: string; contentType: string; content: string | Buffer }[];
 }
 
 export class DeliveryError extends Error {
@@ -158,6 +160,7 @@ function emailChannel(cfg: Extract<ChannelConfig, { kind: 'email' }>, gateway: s
           messageId: `<${createHash('sha256').update(`${d.key}\n${d.address}`).digest('hex').slice(0, 32)}@${gateway.replace(/[^A-Za-z0-9.-]/g, '-')}.ovn-gateway>`,
           priority: d.severity === 'critical' ? 'high' : 'normal',
           headers: { 'X-OVN-Kind': d.kind, 'X-OVN-Severity': d.severity },
+          attachments: (d.attachments ?? []).map((a) => ({ filename: a.filename, contentType: a.contentType, content: a.content })),
         });
       } catch (err) {
         const e = err as Error & { responseCode?: number };

@@ -46,9 +46,22 @@ const matrixChannel = z.strictObject({
 export const channelSchema = z.discriminatedUnion('kind', [emailChannel, webhookChannel, ntfyChannel, matrixChannel]);
 export type ChannelConfig = z.output<typeof channelSchema>;
 
+/** "22:00-07:00": from, to (to before from: overnight). */
+export const quietHours = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d$/, 'HH:MM-HH:MM, e.g. 22:00-07:00');
+
+const timeZone = z.string().refine((tz) => {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}, 'an IANA time zone such as Europe/Paris');
+
 const destination = z.strictObject({
   channel: name.describe('A channel named in notifications.channels.'),
   to: z.email().optional().describe("E-mail address, for an email channel (affiliates: their own address in the allow-list instead)."),
+  quietHours: quietHours.optional().describe('No message but critical ones between these times (in notifications.timeZone); the others are held and sent when they end. Affiliates set their own on the dashboard.'),
 });
 
 export const ROLES = ['affiliate', 'maintainer', 'custodian'] as const;
@@ -59,13 +72,22 @@ export const notificationsSchema = z
     channels: z.record(name, channelSchema).describe('The channels by name: email, webhook, ntfy, matrix.'),
     recipients: z
       .strictObject({
-        affiliate: z.array(destination).default([]).describe('Receipts and switch-off warnings to the affiliate concerned; an email channel goes to their address in the allow-list.'),
-        maintainer: z.array(destination).default([]).describe('Device faults (thermal runaway…) and devices offline, with their resolution.'),
-        custodian: z.array(destination).default([]).describe('Months closed.'),
+        affiliate: z.array(destination).default([]).describe('Receipts, switch-off warnings, print jobs finished or failed, refused badges (refusedBadges) to the affiliate concerned; an email channel goes to their address in the allow-list.'),
+        maintainer: z.array(destination).default([]).describe('Device faults (thermal runaway…), devices offline, implausible meter readings, maintenance due and overdue, journal storage, ledger backlog and dead letters, clock not synchronised; with their resolution.'),
+        custodian: z.array(destination).default([]).describe('Months ready to close and closed (with the statement CSV), corrections.'),
       })
       .default({ affiliate: [], maintainer: [], custodian: [] })
       .describe('Where each role is told, as a list of channels.'),
     offlineAfterMin: z.number().min(0.01).default(10).describe('A device offline longer than this many minutes is reported to the maintainers.'),
+    clockUnsyncedAfterMin: z.number().min(0.01).default(30).describe('The wall clock not synchronised (NTP) longer than this many minutes is reported to the maintainers.'),
+    overdueFactor: z.number().min(1).default(1.1).describe("A tool's service is overdue (critical) past this many times its service interval (serviceEveryH); due at once."),
+    refusedBadges: z.boolean().default(false).describe('Tell an affiliate when a tool refuses their badge, with the reason.'),
+    checkEveryS: z.number().min(0.05).default(60).describe('How often maintenance, the clock, the ledger and the months are looked at.'),
+    flapping: z
+      .strictObject({ windowMin: z.number().min(0).default(30).describe('An incident that opens again within this many minutes of closing is flapping: its changes are not sent, a summary is, this long after the first of them. 0: every change is sent.') })
+      .default({ windowMin: 30 })
+      .describe('Flapping suppression.'),
+    timeZone: timeZone.optional().describe("Quiet hours are in this time zone (default: the system's)."),
     maxAttempts: z.number().int().min(1).default(10).describe('Failed tries after which a notification becomes a dead letter, with the reason (ovn-gateway notify dead-letters).'),
     backoff: z
       .strictObject({

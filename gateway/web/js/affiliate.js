@@ -4,7 +4,7 @@
  */
 import { api } from './api.js';
 import { dateTime, duration, energy, grams, materialSource, materialToCheck, money, monthName, monthOf, sumDecimals, time } from './format.js';
-import { dl, fill, grow, h, on, section, statusPill, table, toolStatus } from './parts.js';
+import { dl, fill, formStatus, grow, h, nextId, on, section, statusPill, submitWith, table, toolStatus } from './parts.js';
 
 const PARTS = [
   ['material', 'Material'],
@@ -13,6 +13,66 @@ const PARTS = [
   ['payback', 'Co-owner payback'],
   ['technician', 'Technician'],
 ];
+
+/** The kinds a person may turn off, as they read them. */
+const KIND_NAMES = {
+  receipt: 'Receipts when a session ends',
+  'switch-off-warning': 'Warnings before a tool switches off',
+  'job-finished': 'A print finished',
+  'job-failed': 'A print failed or was cancelled',
+  'refused-badge': 'A badge refused, with the reason',
+};
+
+/**
+ * The person's notification choices: the channels they are told on, what they want to hear of,
+ * quiet hours; their address as the lab has it. Critical messages always go.
+ */
+function notificationChoices(box, me, failed) {
+  const path = `/api/affiliates/${encodeURIComponent(me.affiliateId)}/notifications`;
+  const render = (c) => {
+    const ids = { from: nextId('quiet-from'), to: nextId('quiet-to') };
+    const channelBoxes = c.available.map((name) => {
+      const id = nextId('channel');
+      const input = h('input', { id, type: 'checkbox', name: 'channel', value: name, checked: c.channels === null || c.channels.includes(name) });
+      return { name, input, el: h('div', { class: 'check' }, input, h('label', { for: id }, name)) };
+    });
+    const kindBoxes = c.kinds.map((kind) => [kind, KIND_NAMES[kind] ?? kind]).map(([kind, text]) => {
+      const id = nextId('kind');
+      const input = h('input', { id, type: 'checkbox', name: 'kind', value: kind, checked: !c.optOut.includes(kind) });
+      return { kind, input, el: h('div', { class: 'check' }, input, h('label', { for: id }, text)) };
+    });
+    const [qFrom, qTo] = (c.quietHours ?? '-').split('-');
+    const from = h('input', { id: ids.from, type: 'time', value: qFrom });
+    const to = h('input', { id: ids.to, type: 'time', value: qTo });
+    const save = h('button', { type: 'submit' }, 'Save');
+    const said = formStatus();
+    const form = h(
+      'form',
+      {
+        'aria-label': 'Notifications',
+        onsubmit: submitWith(save, said, failed, async () => {
+          if (Boolean(from.value) !== Boolean(to.value)) throw new Error('Quiet hours need a start and an end (or neither).');
+          const chosen = channelBoxes.filter((b) => b.input.checked).map((b) => b.name);
+          const body = {
+            channels: chosen.length === channelBoxes.length ? null : chosen,
+            optOut: kindBoxes.filter((b) => !b.input.checked).map((b) => b.kind),
+            quietHours: from.value ? `${from.value}-${to.value}` : null,
+          };
+          const next = await api(path, { method: 'PUT', body });
+          return `Saved: ${next.optOut.length ? `not told of ${next.optOut.length} kind${next.optOut.length === 1 ? '' : 's'}` : 'told of everything'}${next.quietHours ? `, quiet ${next.quietHours}` : ''}.`;
+        }),
+      },
+      dl([['E-mail', c.email ?? 'none: ask the lab to add your address']]),
+      channelBoxes.length ? h('fieldset', {}, h('legend', {}, 'Tell me on'), channelBoxes.map((b) => b.el)) : h('p', { class: 'muted' }, 'The lab sends no notifications to affiliates.'),
+      h('fieldset', {}, h('legend', {}, 'Tell me of'), kindBoxes.map((b) => b.el)),
+      h('fieldset', { class: 'inline-form' }, h('legend', {}, 'Quiet hours (only urgent messages then)'), h('div', { class: 'field' }, h('label', { for: ids.from }, 'From'), from), h('div', { class: 'field' }, h('label', { for: ids.to }, 'To'), to)),
+      save,
+      said.el,
+    );
+    fill(box, form);
+  };
+  api(path).then(render, failed);
+}
 
 export function mount(root, { me, bus, failed }) {
   const own = me.role === 'affiliate';
@@ -24,13 +84,16 @@ export function mount(root, { me, bus, failed }) {
   // a session starting or ending is said once; each card then says its own changes
   const startsAndEnds = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
   const names = new Map(); // affiliate id → name, for those who see everyone's sessions
+  const choicesBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
   fill(
     root,
     h('h1', { class: 'visually-hidden' }, own ? 'My use' : 'Use of the tools'),
     section(own ? 'My session' : 'Live sessions', startsAndEnds, liveBox),
     section('Tools', toolsBox),
     section(own ? 'My sessions' : 'Sessions', historyBox),
+    own ? section('My notifications', choicesBox) : null,
   );
+  if (own) notificationChoices(choicesBox, me, failed);
 
   const toolName = (id) => tools.get(id)?.name ?? id;
   const who = (id) => names.get(id) ?? id;

@@ -21,15 +21,15 @@ function existing(store: AccessStore, id: string): string {
 export function registerAffiliateCommands(program: Command): void {
   const affiliates = program.command('affiliates').description('the local allow-list: affiliates, badges, qualifications');
   withData(affiliates.command('list'))
-    .description('list affiliates with their badges and qualifications')
+    .description('list affiliates with their badges, qualifications and e-mail address')
     .action((opts: DataOptions) =>
       withStore(opts, (store) => {
         const quals = store.qualifications();
         const rows = store.list().map((a) => {
           const q = quals.filter((x) => x.affiliateId === a.id).map((x) => (x.expiresAt ? `${x.toolId} (until ${x.expiresAt.slice(0, 10)})` : x.toolId));
-          return [a.id, a.name, a.status, a.badges.join(' '), q.join(', ')];
+          return [a.id, a.name, a.status, a.badges.join(' '), q.join(', '), a.email ?? ''];
         });
-        list(['id', 'name', 'status', 'badges', 'qualified'], rows, 'no affiliates (affiliates add or affiliates import adds them)');
+        list(['id', 'name', 'status', 'badges', 'qualified', 'email'], rows, 'no affiliates (affiliates add or affiliates import adds them)');
       }),
     );
   withData(affiliates.command('import').argument('<csv>', 'header: id,name,status,badges,qualifications'))

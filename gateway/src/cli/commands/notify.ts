@@ -29,7 +29,7 @@ export function registerNotifyCommands(program: Command): void {
     .action((opts: { config: string }) =>
       withStore(opts, (store) => {
         const c = store.counts();
-        out(`pending ${c.pending}${c.oldestPending ? ` (oldest from ${c.oldestPending})` : ''}, delivered ${c.delivered}, dead letters ${c.dead}`);
+        out(`pending ${c.pending}${c.oldestPending ? ` (oldest from ${c.oldestPending})` : ''}${c.held ? `, held for quiet hours ${c.held}` : ''}, delivered ${c.delivered}, dead letters ${c.dead}`);
       }),
     );
   notify
