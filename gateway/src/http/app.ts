@@ -29,6 +29,7 @@ import { meRoutes } from './routes/me.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { toolRoutes } from './routes/tools.js';
 import { TokenCheck } from './tokens.js';
+import { octoPrintRoutes } from './octoprint.js';
 
 export type { AppContext } from './context.js';
 
@@ -132,6 +133,9 @@ export function buildApp(ctx: AppContext, log: Logger) {
       async (req, reply) => events.connect(req, reply),
     );
   });
+
+  // The API slicers speak, one base URL per printer tool, with its own key handling (X-Api-Key).
+  if (ctx.printQueue) void app.register(octoPrintRoutes, { prefix: '/octoprint/:tool', queue: ctx.printQueue, tokens, failures });
 
   void app.register(registerDashboard);
   return app;
