@@ -61,15 +61,6 @@ function requireOwnerOrStaff(req: FastifyRequest, job: PrintJob): void {
 
 
 export const octoPrintRoutes: FastifyPluginAsync<OctoPrintOptions> = async (app, { queue, tokens, failures }) => {
-  /** The file each caller selected last at each tool (OctoPrint's "selected file"), by tool and owner. */
-  const selected = new Map<string, string>();
-  // the body of an upload is read by busboy as it arrives, never whole
-  app.addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
-  app.addHook('onRequest', async (req) => {
-    req.auth = authenticate(tokens, failures, req, true);
-  });
-
-  const base = (req: FastifyRequest) => `/octoprint/${encodeURIComponent((req.params as { tool: string }).tool)}`;
   const printerAt = (tool: string) => {
     try {
       return queue.toolWithPrinter(tool);
@@ -78,6 +69,17 @@ export const octoPrintRoutes: FastifyPluginAsync<OctoPrintOptions> = async (app,
       throw err;
     }
   };
+  /** The file each caller selected last at each tool (OctoPrint's "selected file"), by tool and owner. */
+  const selected = new Map<string, string>();
+  // the body of an upload is read by busboy as it arrives, never whole
+  app.addContentTypeParser('multipart/form-data', (_req, _payload, done) => done(null));
+  app.addHook('onRequest', async (req) => {
+    req.auth = authenticate(tokens, failures, req, true);
+  });
+  // a slicer pointed at a tool that is not a printer fails its connection test, with the reason
+  app.addHook('preHandler', async (req) => void printerAt((req.params as { tool: string }).tool));
+
+  const base = (req: FastifyRequest) => `/octoprint/${encodeURIComponent((req.params as { tool: string }).tool)}`;
   /** The jobs this caller sees: an affiliate their own, the others all. */
   const visible = (req: FastifyRequest) => (req.auth!.role === 'affiliate' ? req.auth!.affiliateId : null);
   const fileOf = (req: FastifyRequest, tool: string, path: string): PrintJob => {

@@ -1,0 +1,253 @@
+/**
+ * Printing from a slicer, end to end: PrusaSlicer's own requests (its version check and its
+ * upload, byte for byte as libcurl sends them) replayed as raw HTTP against the gateway's
+ * OctoPrint-compatible API; the quote; the badge at a simulated metering node that releases the
+ * job; the simulated Marlin printer that prints it; the session that meters it and the charge.
+ * The node and the printer each on a pseudo-terminal, through the real serial stack.
+ */
+import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Printer } from '../gateway/src/devices/printer/driver.js';
+import { createToken } from '../gateway/src/http/tokens.js';
+import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
+import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
+import { servePty, type SimTransport } from '../simulators/src/transports.js';
+import { SIM_CLOCK_RATE, skipWithoutSocat, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+
+const ADA = '04A1B2C3';
+const BO = '0411223344';
+const CUBE = readFileSync(join(import.meta.dirname, 'fixtures', 'slicers', 'cube-prusaslicer-2.5.gcode'));
+/** libcurl's boundary: 24 dashes and 16 hex digits. */
+const BOUNDARY = '------------------------9a3b5c7d1e2f4a6b';
+
+interface RawResponse {
+  status: number;
+  headers: Record<string, string>;
+  body: string;
+  /** What came before the final response: "HTTP/1.1 100 Continue" when the client asked for it. */
+  interim: string[];
+}
+
+/** Sends bytes as they are and reads one response; with `Expect: 100-continue` the body waits for the 100. */
+function raw(url: string, head: string, body: Buffer | null = null): Promise<RawResponse> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname);
+    let got = Buffer.alloc(0);
+    const interim: string[] = [];
+    let sentBody = body === null;
+    socket.on('error', reject);
+    socket.on('connect', () => socket.write(head));
+    socket.on('data', (d) => {
+      got = Buffer.concat([got, d]);
+      for (;;) {
+        const end = got.indexOf('\r\n\r\n');
+        if (end < 0) return;
+        const lines = got.toString('latin1', 0, end).split('\r\n');
+        const status = Number(lines[0]!.split(' ')[1]);
+        if (status === 100) {
+          interim.push(lines[0]!);
+          got = got.subarray(end + 4);
+          if (!sentBody) {
+            sentBody = true;
+            socket.write(body!);
+          }
+          continue;
+        }
+        const headers = Object.fromEntries(lines.slice(1).map((l) => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]));
+        const length = Number(headers['content-length'] ?? 0);
+        if (got.length < end + 4 + length) return;
+        socket.end();
+        return resolve({ status, headers, body: got.toString('utf8', end + 4, end + 4 + length), interim });
+      }
+    });
+  });
+}
+
+/** PrusaSlicer 2.5's connection test (OctoPrint::test): GET api/version with its key. */
+const versionCheck = (url: string, tool: string, key: string) =>
+  raw(url, `GET /octoprint/${tool}/api/version HTTP/1.1\r\nHost: ${new URL(url).host}\r\nUser-Agent: PrusaSlicer/2.5.0\r\nAccept: */*\r\nX-Api-Key: ${key}\r\n\r\n`);
+
+/** PrusaSlicer 2.5's upload (OctoPrint::upload_inner_with_host): form fields print, path, then the file, through libcurl's form API. */
+function prusaSlicerUpload(url: string, tool: string, key: string, name: string, file: Buffer, print: boolean): Promise<RawResponse> {
+  const part = (headers: string) => Buffer.from(`--${BOUNDARY}\r\n${headers}\r\n\r\n`);
+  const body = Buffer.concat([
+    part('Content-Disposition: form-data; name="print"'),
+    Buffer.from(`${print}\r\n`),
+    part('Content-Disposition: form-data; name="path"'),
+    Buffer.from('\r\n'),
+    part(`Content-Disposition: form-data; name="file"; filename="${name}"\r\nContent-Type: application/octet-stream`),
+    file,
+    Buffer.from(`\r\n--${BOUNDARY}--\r\n`),
+  ]);
+  const head =
+    `POST /octoprint/${tool}/api/files/local HTTP/1.1\r\nHost: ${new URL(url).host}\r\nUser-Agent: PrusaSlicer/2.5.0\r\nAccept: */*\r\nX-Api-Key: ${key}\r\n` +
+    `Content-Length: ${body.length}\r\nContent-Type: multipart/form-data; boundary=${BOUNDARY}\r\nExpect: 100-continue\r\n\r\n`;
+  return raw(url, head, body);
+}
+
+describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-compatible API', () => {
+  const transports: SimTransport[] = [];
+  const node = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 50, powerW: 150, timeScale: 60 });
+  const printerSim = new PrinterSim({ timeScale: 400, keepaliveMs: 100 });
+  let gw: TestGateway;
+  const keys: Record<string, string> = {};
+  const printer = () => gw.devices.get('mk3s') as Printer;
+  const lastEventId = () => gw.journal.db.prepare('SELECT COALESCE(MAX(id), 0) FROM events').pluck().get() as number;
+  const data = (kind: string, after = 0) => gw.journal.events({ kind, deviceId: 'printer', afterId: after, limit: 1_000_000 }).map((e) => e.data);
+  const call = async (method: string, path: string, key: string, body?: unknown) => {
+    const res = await gw.app.inject({ method: method as 'GET', url: path, headers: { 'x-api-key': key }, ...(body !== undefined && { payload: body as object }) });
+    return { status: res.statusCode, body: res.body ? (res.json() as Record<string, any>) : null }; // eslint-disable-line @typescript-eslint/no-explicit-any
+  };
+
+  async function badge(uid: string, kind: 'session.started' | 'session.ended'): Promise<Record<string, unknown>> {
+    const mark = lastEventId();
+    node.badge(uid);
+    return waitFor(() => data(kind, mark)[0], 10_000, kind);
+  }
+
+  beforeAll(async () => {
+    const dir = tempDir('slicer');
+    transports.push(await servePty(node, join(dir, 'ttyNODE')), await servePty(printerSim, join(dir, 'ttyPRINTER')));
+    const reconnect = { initialMs: 50, maxMs: 300 };
+    gw = await startTestGateway({
+      devices: [
+        { id: 'n1', kind: 'metering-node', nodeId: 'n1', maxClockRate: SIM_CLOCK_RATE, serial: { path: transports[0]!.address, reconnect } },
+        { id: 'mk3s', kind: 'printer', serial: { path: transports[1]!.address, reconnect }, pollIntervalS: 1, timeouts: { communicationMs: 400, maxConsecutive: 3, startMs: 300 } },
+      ],
+      tools: [{ id: 'printer', node: 'n1', printer: 'mk3s', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
+      useTypes: ['commercial', 'community', 'maintenance'],
+      billing: {
+        currency: 'EUR',
+        materials: { PLA: { pricePerGram: '0.05' } },
+        tools: { printer: { tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15 }, maintenance: { hourlyRate: '6.00', cash: false } } } },
+      },
+      affiliates: [
+        { id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'printer' }] },
+        { id: 'bo', name: 'Bo', badges: [BO], qualifications: [{ tool: 'printer' }] },
+        { id: 'cy', name: 'Cy', badges: ['C0FFEE01'] },
+      ],
+    });
+    keys.ada = createToken(gw.journal, { role: 'affiliate', affiliateId: 'ada', name: 'ada-laptop' }).token;
+    keys.bo = createToken(gw.journal, { role: 'affiliate', affiliateId: 'bo' }).token;
+    keys.cy = createToken(gw.journal, { role: 'affiliate', affiliateId: 'cy' }).token;
+    keys.custodian = createToken(gw.journal, { role: 'custodian', name: 'carla' }).token;
+    keys.maintainer = createToken(gw.journal, { role: 'maintainer', name: 'mo' }).token;
+    await waitFor(async () => (await gw.health()).devices.every((d) => d.state === 'online'), 15_000, 'devices online');
+    await waitFor(() => printer().state === 'idle', 10_000, 'printer idle');
+  });
+
+  afterAll(async () => {
+    await gw?.stop();
+    for (const t of transports) await t.close();
+  });
+
+  it("passes PrusaSlicer's connection test with an API token as its key, and refuses a wrong key", async () => {
+    const ok = await versionCheck(gw.url, 'printer', keys.ada!);
+    expect(ok.status).toBe(200);
+    const version = JSON.parse(ok.body) as Record<string, string>;
+    // what PrusaSlicer checks: an "api" field, and a "text" that starts with "OctoPrint"
+    expect(version.api).toBeDefined();
+    expect(version.text!.startsWith('OctoPrint')).toBe(true);
+    expect((await versionCheck(gw.url, 'printer', 'ovn_wrong')).status).toBe(401);
+    expect(JSON.parse((await versionCheck(gw.url, 'printer', '')).body)).toMatchObject({ error: 'bad-token', message: expect.stringContaining('API Key') });
+    // the other ways to give it, and an unknown tool
+    expect((await gw.app.inject({ url: `/octoprint/printer/api/server?apikey=${keys.ada}` })).json()).toMatchObject({ version: expect.any(String) });
+    expect((await gw.app.inject({ url: '/octoprint/printer/api/version', headers: { authorization: `Bearer ${keys.ada}` } })).statusCode).toBe(200);
+    expect(await call('GET', '/octoprint/lathe/api/version', keys.ada!)).toMatchObject({ status: 404, body: { message: expect.stringContaining('no tool "lathe"') } });
+  });
+
+  it('refuses what the gateway cannot meter or may not take, saying why', async () => {
+    const cy = await prusaSlicerUpload(gw.url, 'printer', keys.cy!, 'box.gcode', CUBE, true);
+    expect(cy.status).toBe(403);
+    expect(JSON.parse(cy.body).message).toBe('Cy is not qualified on tool "printer": a custodian can add the qualification once the training is done');
+    const binary = await prusaSlicerUpload(gw.url, 'printer', keys.ada!, 'box.bgcode', Buffer.from('GCDE\u0001\u0000'), true);
+    expect(binary.status).toBe(415);
+    expect(JSON.parse(binary.body).message).toMatch(/binary G-code.*plain \.gcode/);
+    const custodian = await prusaSlicerUpload(gw.url, 'printer', keys.custodian!, 'box.gcode', CUBE, false);
+    expect(custodian.status).toBe(403);
+    expect((await call('GET', '/octoprint/printer/api/files', keys.ada!)).body).toMatchObject({ files: [] });
+  });
+
+  it('quotes the upload, holds it until Ada badges in, prints it in her session and charges her', async () => {
+    const up = await prusaSlicerUpload(gw.url, 'printer', keys.ada!, 'cube.gcode', CUBE, true);
+    expect(up.interim).toEqual(['HTTP/1.1 100 Continue']);
+    expect(up.status, up.body).toBe(201);
+    const reply = JSON.parse(up.body);
+    expect(reply).toMatchObject({ done: true, effectivePrint: true, files: { local: { name: 'cube.gcode', origin: 'local' } } });
+    expect(up.headers.location).toMatch(/\/octoprint\/printer\/api\/files\/local\/cube\.gcode$/);
+    const quote = reply.ovn.quote;
+    expect(reply.ovn).toMatchObject({ state: 'queued', owner: 'ada' });
+    expect(quote).toMatchObject({ useType: 'commercial', material: 'PLA', durationS: 511, slicer: { slicer: 'PrusaSlicer 2.5.0', filamentG: 1.27, filamentMm: 426.99 }, notes: [] });
+    expect(Math.abs(quote.filamentG - 1.27)).toBeLessThan(0.01);
+    // 8 min 31 s in 15-minute increments at 6.00 an hour, and the grams at 0.05
+    const material = (Math.round(quote.filamentG * 1000) * 5) / 100_000;
+    expect(quote.price).toMatchObject({ currency: 'EUR', cash: true, billedMin: 15, usage: '1.50', material: material.toFixed(2), total: (1.5 + Number(material.toFixed(2))).toFixed(2) });
+
+    // the slicer's and the dashboard's views of it
+    const job = await call('GET', '/octoprint/printer/api/job', keys.ada!);
+    expect(job.body).toMatchObject({ state: 'Operational', job: { file: { name: 'cube.gcode' }, estimatedPrintTime: 511, user: 'ada' }, ovn: { job: { state: 'queued' }, queue: [{ file: 'cube.gcode' }] } });
+    expect((await call('GET', '/octoprint/printer/api/files/local/cube.gcode', keys.ada!)).body).toMatchObject({ name: 'cube.gcode', size: CUBE.length, gcodeAnalysis: { estimatedPrintTime: 511 } });
+    // Bo sees neither the file nor the job
+    expect((await call('GET', '/octoprint/printer/api/files/local/cube.gcode', keys.bo!)).status).toBe(404);
+    expect((await call('GET', '/octoprint/printer/api/files', keys.bo!)).body!.files).toEqual([]);
+
+    // Bo's session does not release Ada's job
+    await badge(BO, 'session.started');
+    await new Promise((r) => setTimeout(r, 1500)); // the queue looks every second
+    expect(printer().currentJob).toBeNull();
+    await badge(BO, 'session.ended');
+
+    // Ada's badge does
+    const mark = lastEventId();
+    const truthBefore = printerSim.truth().totalExtrudedG;
+    const session = await badge(ADA, 'session.started');
+    const started = await waitFor(() => data('print-job.started', mark)[0], 10_000, 'the job started');
+    expect(started).toMatchObject({ owner: 'ada', file: 'cube.gcode', sessionId: session.sessionId });
+    const ended = await waitFor(() => data('print-job.ended', mark)[0], 60_000, 'the job ended');
+    expect(ended).toMatchObject({ outcome: 'finished', owner: 'ada', sessionId: session.sessionId, estimateG: quote.filamentG });
+    const truthG = printerSim.truth().totalExtrudedG - truthBefore;
+    expect(Math.abs((ended.meteredG as number) - truthG) / truthG).toBeLessThan(0.001);
+
+    // estimate vs actual, kept with the job
+    const after = await call('GET', '/octoprint/printer/api/job', keys.ada!);
+    expect(after.body).toMatchObject({ ovn: { job: { state: 'finished', estimateG: quote.filamentG, meteredG: ended.meteredG } } });
+
+    // her session metered it, and its end charges her for it
+    const end = await badge(ADA, 'session.ended');
+    expect(end).toMatchObject({ sessionId: session.sessionId, affiliateId: 'ada' });
+    expect(Math.abs((end.filamentG as number) - (ended.meteredG as number))).toBeLessThan(0.001);
+    const charge = await waitFor(() => data('billing.charge', mark).find((c) => c.sessionId === session.sessionId), 5000, 'the charge');
+    expect(charge).toMatchObject({ affiliateId: 'ada', useType: 'commercial', price: { cash: true } });
+    expect((charge.price as { material: number }).material).toBe(Math.round((Math.round((end.filamentG as number) * 1000) * 5) / 1000));
+  });
+
+  it("a maintainer's job with no session open runs under a maintenance session of their own", async () => {
+    const mark = lastEventId();
+    const up = await prusaSlicerUpload(gw.url, 'printer', keys.maintainer!, 'calibration.gcode', CUBE, true);
+    expect(up.status, up.body).toBe(201);
+    expect(JSON.parse(up.body).ovn.quote).toMatchObject({ useType: 'maintenance', price: { cash: false } });
+    const session = await waitFor(() => data('session.started', mark)[0], 10_000, 'a session for the job');
+    expect(session).toMatchObject({ affiliateId: 'mo', useType: 'maintenance' });
+    expect(data('session.opened-for-job', mark)[0]).toMatchObject({ affiliateId: 'mo', useType: 'maintenance', by: 'mo' });
+    const ended = await waitFor(() => data('print-job.ended', mark)[0], 60_000, 'the job ended');
+    expect(ended).toMatchObject({ outcome: 'finished', owner: 'mo', sessionId: session.sessionId });
+    const stop = await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
+    expect(stop.status).toBe(200);
+    const closed = await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
+    expect(closed).toMatchObject({ affiliateId: 'mo', useType: 'maintenance' });
+    expect((closed.filamentG as number) - (ended.meteredG as number)).toBeCloseTo(0, 3);
+  });
+
+  it('a queued job is removed by its owner, not by another affiliate', async () => {
+    const up = await prusaSlicerUpload(gw.url, 'printer', keys.ada!, 'later.gcode', CUBE, true);
+    expect(up.status).toBe(201);
+    expect((await call('DELETE', '/octoprint/printer/api/files/local/later.gcode', keys.bo!)).status).toBe(404);
+    expect((await call('POST', '/octoprint/printer/api/job', keys.bo!, { command: 'cancel' })).status).toBe(409);
+    expect((await call('POST', '/octoprint/printer/api/job', keys.ada!, { command: 'cancel' })).status).toBe(204);
+    expect(data('print-job.removed').at(-1)).toMatchObject({ file: 'later.gcode', was: 'queued', by: 'ada-laptop' });
+    expect((await call('GET', '/octoprint/printer/api/files', keys.ada!)).body!.files.map((f: { name: string }) => f.name)).toEqual(['cube.gcode']);
+  });
+});
