@@ -6,7 +6,9 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { applyGcode, applyGcodeInPlace, initialExtrusion } from '../gateway/src/devices/printer/filament.js';
 import { noMetadata, parseDuration, readSlicerComment } from '../gateway/src/devices/printer/slicer-metadata.js';
 import { MultipartError, readMultipart } from '../gateway/src/http/multipart.js';
 import { FileRefusal, safeFileName, saveStream, scanGcode } from '../gateway/src/print-jobs/files.js';
@@ -52,6 +54,28 @@ describe('slicer metadata', () => {
 
   it('reads durations as slicers write them, and refuses what is not one', () => {
     expect([parseDuration('1d 2h 3m 4s'), parseDuration('45s'), parseDuration('2h 5m'), parseDuration('soon'), parseDuration('5m later')]).toEqual([93784, 45, 7500, null, null]);
+  });
+});
+
+describe('the filament engine over a whole file', () => {
+  const word = fc.constantFrom('G0', 'G1', 'G01', 'g1', 'G2', 'G3', 'G92', 'G90', 'G91', 'M82', 'M83', 'T0', 'T1', 'T 1', 'M104', 'G28', 'N', 'X', 'G1.5', '');
+  const param = fc.constantFrom(' X1.5', ' E2', ' E-1.25', ' E', ' E .5', ' e3', 'E+4', ' Y-2', ' E1e2', ' F1800', 'E.', ' E0', ' E10.', '  E 7');
+  const tail = fc.constantFrom('', ' ; E99', '*71', ' (E5) E1', '\r', ' ;', '\t');
+  const line = fc.tuple(fc.constantFrom('', '  ', 'N12 ', 'n3', 'N12'), word, fc.array(param, { maxLength: 4 }), tail).map(([a, w, ps, t]) => a + w + ps.join('') + t);
+
+  it('counts in place exactly what applyGcode counts, line for line', () => {
+    fc.assert(
+      fc.property(fc.boolean(), fc.array(line, { maxLength: 40 }), (setsE, lines) => {
+        let pure = initialExtrusion(setsE);
+        const inPlace = initialExtrusion(setsE);
+        for (const l of lines) {
+          pure = applyGcode(pure, l).state;
+          applyGcodeInPlace(inPlace, l);
+          expect(inPlace, l).toEqual(pure);
+        }
+      }),
+      { numRuns: 2000 },
+    );
   });
 });
 

@@ -7,7 +7,7 @@
 import { createReadStream, createWriteStream, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { Transform, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { applyGcode, initialExtrusion, totalConsumedMm } from '../devices/printer/filament.js';
+import { applyGcodeInPlace, initialExtrusion, totalConsumedMm } from '../devices/printer/filament.js';
 import { noMetadata, readSlicerComment, type SlicerMetadata } from '../devices/printer/slicer-metadata.js';
 
 /** A file refused, with the HTTP status that says why and a sentence for the person who sent it. */
@@ -92,7 +92,7 @@ export interface GcodeScan {
  * command, and the slicer's comments. Read in chunks, so memory does not grow with the file.
  */
 export async function scanGcode(path: string, positioningSetsE: boolean): Promise<GcodeScan> {
-  let state = initialExtrusion(positioningSetsE);
+  const state = initialExtrusion(positioningSetsE);
   const slicer = noMetadata();
   let commands = 0;
   let bytes = 0;
@@ -100,12 +100,11 @@ export async function scanGcode(path: string, positioningSetsE: boolean): Promis
   const line = (l: string) => {
     const c = l.charCodeAt(0);
     if (c === 59 /* ; */) return readSlicerComment(slicer, l);
-    const s = l.trim();
-    if (s.length === 0 || s[0] === ';') return;
+    let i = 0;
+    while (i < l.length && l.charCodeAt(i) <= 32) i++;
+    if (i === l.length || l.charCodeAt(i) === 59) return;
     commands++;
-    // only moves, positioning modes, G92 and tool changes can change what is extruded
-    const k = s.charCodeAt(0) | 0x20;
-    if (k === 0x67 /* g */ || k === 0x6d /* m */ || k === 0x74 /* t */ || k === 0x6e /* n */) state = applyGcode(state, s).state;
+    applyGcodeInPlace(state, l);
   };
   for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
     const buf = chunk as Buffer;
