@@ -106,7 +106,7 @@ export async function scanGcode(path: string, positioningSetsE: boolean): Promis
     commands++;
     applyGcodeInPlace(state, l);
   };
-  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) {
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 16 })) {
     const buf = chunk as Buffer;
     bytes += buf.length;
     const lines = (rest + buf.toString('latin1')).split('\n');
