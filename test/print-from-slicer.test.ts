@@ -30,16 +30,17 @@ interface RawResponse {
   interim: string[];
 }
 
-/** Sends bytes as they are and reads one response; with `Expect: 100-continue` the body waits for the 100. */
+/** Sends bytes as they are and reads one response; with `Expect: 100-continue` the body waits for the 100, else it follows the head at once. */
 function raw(url: string, head: string, body: Buffer | null = null): Promise<RawResponse> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
     const socket = connect(Number(port), hostname);
     let got = Buffer.alloc(0);
     const interim: string[] = [];
-    let sentBody = body === null;
+    const waits = /\r\nExpect: 100-continue\r\n/i.test(head);
+    let sentBody = body === null || !waits;
     socket.on('error', reject);
-    socket.on('connect', () => socket.write(head));
+    socket.on('connect', () => socket.write(waits || body === null ? head : Buffer.concat([Buffer.from(head), body])));
     socket.on('data', (d) => {
       got = Buffer.concat([got, d]);
       for (;;) {
@@ -249,5 +250,55 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect((await call('POST', '/octoprint/printer/api/job', keys.ada!, { command: 'cancel' })).status).toBe(204);
     expect(data('print-job.removed').at(-1)).toMatchObject({ file: 'later.gcode', was: 'queued', by: 'ada-laptop' });
     expect((await call('GET', '/octoprint/printer/api/files', keys.ada!)).body!.files.map((f: { name: string }) => f.name)).toEqual(['cube.gcode']);
+  });
+
+  it("takes Cura's OctoPrint plugin: its key check, its user, the printer's name, and its upload with select and print", async () => {
+    const host = new URL(gw.url).host;
+    const get = (path: string) => raw(gw.url, `GET /octoprint/printer/api/${path} HTTP/1.1\r\nHost: ${host}\r\nX-Api-Key: ${keys.bo}\r\nUser-Agent: Cura/5.0.0\r\n\r\n`);
+    // the plugin's discovery takes a 200 from api/settings as "API key accepted"
+    expect(await get('settings')).toMatchObject({ status: 200 });
+    expect(JSON.parse((await get('settings')).body)).toMatchObject({ feature: { sdSupport: false }, webcam: { streamUrl: '' } });
+    expect(JSON.parse((await get('printerprofiles')).body)).toMatchObject({ profiles: { printer: { current: true, name: 'printer' } } });
+    expect((await call('POST', '/octoprint/printer/api/login', keys.bo!, { passive: true })).body).toMatchObject({ name: 'bo' });
+    // QHttpMultiPart: a quoted boundary; parts path, file, select, print, each with its Content-Type
+    const b = 'boundary_.oOo._MTg4NjU0NzA2OQ==MjA0ODk3NDY0';
+    const part = (disposition: string, type: string, data: Buffer) => Buffer.concat([Buffer.from(`--${b}\r\nContent-Type: ${type}\r\nContent-Disposition: form-data; ${disposition}\r\n\r\n`), data, Buffer.from('\r\n')]);
+    const body = Buffer.concat([
+      part('name="path"', 'text/plain', Buffer.alloc(0)),
+      part('name="file"; filename="cube_cura.gcode"', 'application/octet-stream', CUBE),
+      part('name="select"', 'text/plain', Buffer.from('true')),
+      part('name="print"', 'text/plain', Buffer.from('true')),
+      Buffer.from(`--${b}--\r\n`),
+    ]);
+    const head = `POST /octoprint/printer/api/files/local HTTP/1.1\r\nHost: ${host}\r\nX-Api-Key: ${keys.bo}\r\nUser-Agent: Cura/5.0.0\r\nContent-Type: multipart/form-data; boundary="${b}"\r\nMIME-Version: 1.0\r\nContent-Length: ${body.length}\r\n\r\n`;
+    const up = await raw(gw.url, head, body);
+    expect(up.status, up.body).toBe(201);
+    expect(JSON.parse(up.body)).toMatchObject({ effectiveSelect: true, effectivePrint: true, ovn: { owner: 'bo', state: 'queued', file: 'cube_cura.gcode', quote: { durationS: 511 } } });
+    expect((await call('DELETE', '/octoprint/printer/api/files/local/cube_cura.gcode', keys.bo!)).status).toBe(204);
+  });
+
+  it('a queued job expires when its owner does not badge in within printJobs.queuedExpiryH', async () => {
+    const up = await prusaSlicerUpload(gw.url, 'printer', keys.bo!, 'forgotten.gcode', CUBE, true);
+    const job = JSON.parse(up.body).ovn;
+    // 24 h from when it was queued (a moment after its upload)
+    expect(Date.parse(job.expiresAt) - Date.parse(job.createdAt)).toBeGreaterThanOrEqual(24 * 3_600_000);
+    expect(Date.parse(job.expiresAt) - Date.parse(job.createdAt)).toBeLessThan(24 * 3_600_000 + 5000);
+    // a day later, as far as the queue can tell
+    gw.journal.db.prepare('UPDATE print_jobs SET expires_at = ? WHERE id = ?').run(new Date(Date.now() - 1000).toISOString(), job.id);
+    expect(await waitFor(() => data('print-job.expired').find((e) => e.jobId === job.id), 5000, 'the job expired')).toMatchObject({ owner: 'bo', file: 'forgotten.gcode' });
+    expect((await call('GET', '/octoprint/printer/api/files/local/forgotten.gcode', keys.bo!)).body).toMatchObject({ ovn: { state: 'expired' } });
+  });
+
+  it("the maintainers' print-host endpoint queues a job at a tool with no session, to run under a session of the sender's own", async () => {
+    const mark = lastEventId();
+    const res = await gw.fetch(`${gw.url}/api/devices/mk3s/jobs?name=plain.gcode`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: CUBE.toString('latin1') });
+    expect(res.status).toBe(202);
+    expect(await res.json()).toMatchObject({ file: 'plain.gcode', state: 'queued', printJob: { owner: 'test', staff: true, quote: { useType: 'maintenance' } } });
+    const session = await waitFor(() => data('session.started', mark)[0], 10_000, 'a session for the job');
+    expect(session).toMatchObject({ affiliateId: 'test', useType: 'maintenance' });
+    const ended = await waitFor(() => data('print-job.ended', mark)[0], 60_000, 'the job ended');
+    expect(ended).toMatchObject({ outcome: 'finished', owner: 'test', sessionId: session.sessionId });
+    expect((await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(200);
+    await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
   });
 });

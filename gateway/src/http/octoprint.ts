@@ -110,6 +110,15 @@ export const octoPrintRoutes: FastifyPluginAsync<OctoPrintOptions> = async (app,
   app.get('/api/version', { schema: { hide: true } }, async () => ({ api: OCTOPRINT_API, server: OCTOPRINT_VERSION, text: `OctoPrint ${OCTOPRINT_VERSION} (compatible: ovn-gateway ${VERSION})` }));
   app.get('/api/server', { schema: { hide: true } }, async () => ({ version: OCTOPRINT_VERSION, safemode: null }));
 
+  // Cura's OctoPrint plugin: its key check (settings), its user (login) and the printer's name (printer profiles)
+  app.get('/api/settings', { schema: { hide: true } }, async () => ({ api: { enabled: true }, feature: { sdSupport: false }, webcam: { webcamEnabled: false, streamUrl: '' }, plugins: {} }));
+  app.post('/api/login', { schema: { hide: true } }, async (req) => ({ name: ownerOf(req).id, active: true, admin: req.auth!.role === 'admin' }));
+  app.get('/api/printerprofiles', { schema: { hide: true } }, async (req) => {
+    const { tool } = toolParams.parse(req.params);
+    const { tool: t, printer } = printerAt(tool);
+    return { profiles: { [tool]: { id: tool, name: t.cfg.name ?? tool, model: printer.id, current: true, default: true } } };
+  });
+
   app.post('/api/files/:location', { schema: { hide: true } }, async (req, reply) => {
     const { tool, location } = req.params as { tool: string; location: string };
     if (location !== 'local') throw new HttpError(404, 'not-found', `files go to "local" (the gateway's storage); the printer's SD card ("${location}") is not reachable from here`);
