@@ -3,7 +3,7 @@
  * G-code, the file names the gateway keeps, the streaming multipart reader (split at every
  * byte), and the pass over a real slicer's file that feeds the quote.
  */
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import fc from 'fast-check';
@@ -12,6 +12,11 @@ import { applyGcode, applyGcodeInPlace, initialExtrusion } from '../gateway/src/
 import { noMetadata, parseDuration, readSlicerComment } from '../gateway/src/devices/printer/slicer-metadata.js';
 import { MultipartError, readMultipart } from '../gateway/src/http/multipart.js';
 import { FileRefusal, safeFileName, saveStream, scanGcode } from '../gateway/src/print-jobs/files.js';
+import pino from 'pino';
+import { AccessStore } from '../gateway/src/access/store.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { printJobsSchema } from '../gateway/src/print-jobs/config.js';
+import { PrintQueue } from '../gateway/src/print-jobs/queue.js';
 import { tempDir } from './helpers.js';
 
 const FIXTURE = join(import.meta.dirname, 'fixtures', 'slicers', 'cube-prusaslicer-2.5.gcode');
@@ -173,5 +178,61 @@ describe('kept files', () => {
     const dir = tempDir('scan');
     writeFileSync(join(dir, 'crlf.gcode'), 'M83\r\nG1 X1 E2.5\r\n;TIME:60\r\nG1 X2 E-1\r\nG1 X3 E1.5');
     expect(await scanGcode(join(dir, 'crlf.gcode'), true)).toMatchObject({ commands: 4, filamentMm: 3, slicer: { estimatedS: 60 } });
+  });
+});
+
+describe('the print queue over its journal', () => {
+  const quote = JSON.stringify({ filamentG: 2 });
+  function queueAt(now: Date) {
+    const dir = tempDir('queue');
+    const journal = Journal.open(join(dir, 'data'));
+    const cfg = printJobsSchema.parse({ keepFilesDays: 7 });
+    const queue = new PrintQueue({ journal, dataDir: join(dir, 'data'), cfg, tools: new Map(), devices: new Map(), billing: null, access: new AccessStore(journal), useTypes: ['commercial'], storageRefusal: () => null, floorBytes: 0, log: pino({ level: 'silent' }), now: () => now });
+    const insert = (id: string, state: string, at: { created: string; ended?: string; expires?: string }, printerJobId: string | null = null) => {
+      mkdirSync(join(dir, 'data', 'uploads', 'printer'), { recursive: true });
+      writeFileSync(join(dir, 'data', 'uploads', 'printer', `${id}.gcode`), 'G1 X1 E1\n');
+      journal.db
+        .prepare('INSERT INTO print_jobs (id, tool_id, owner, file, stored, bytes, quote, state, created_at, ended_at, expires_at, printer_job_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(id, 'printer', 'ada', `${id}.gcode`, join('uploads', 'printer', `${id}.gcode`), 9, quote, state, at.created, at.ended ?? null, at.expires ?? null, printerJobId);
+    };
+    const state = (id: string) => journal.db.prepare('SELECT state, metered_g AS meteredG, file_deleted AS deleted FROM print_jobs WHERE id = ?').get(id);
+    const kept = (id: string) => existsSync(join(dir, 'data', 'uploads', 'printer', `${id}.gcode`));
+    return { journal, queue, insert, state, kept };
+  }
+
+  it('ends the jobs a crash cut short as their printer jobs ended, or as interrupted', () => {
+    const q = queueAt(new Date('2026-12-01T12:00:00Z'));
+    q.insert('a', 'printing', { created: '2026-12-01T10:00:00Z' }, 'p1');
+    q.insert('b', 'printing', { created: '2026-12-01T11:00:00Z' }, 'p2');
+    q.journal.record('printer.job-ended', 'mk3s', { jobId: 'p1', outcome: 'interrupted', filamentG: 1.5, reason: 'the gateway stopped' });
+    q.queue.start();
+    q.queue.stop();
+    expect(q.state('a')).toEqual({ state: 'interrupted', meteredG: 1.5, deleted: 0 });
+    expect(q.state('b')).toEqual({ state: 'interrupted', meteredG: null, deleted: 0 });
+    expect(q.journal.events({ kind: 'print-job.ended' }).map((e) => e.data)).toEqual([
+      expect.objectContaining({ jobId: 'a', outcome: 'interrupted', estimateG: 2, meteredG: 1.5 }),
+      expect.objectContaining({ jobId: 'b', outcome: 'interrupted', meteredG: null }),
+    ]);
+    q.journal.close();
+  });
+
+  it('expires queued jobs past their time and deletes files kept their days, never a waiting one', () => {
+    const q = queueAt(new Date('2026-12-10T12:00:00Z'));
+    q.insert('late', 'queued', { created: '2026-12-09T11:00:00Z', expires: '2026-12-10T11:00:00Z' });
+    q.insert('waiting', 'queued', { created: '2026-12-10T11:00:00Z', expires: '2026-12-11T11:00:00Z' });
+    q.insert('old', 'finished', { created: '2026-12-01T11:00:00Z', ended: '2026-12-02T11:00:00Z' });
+    q.insert('recent', 'finished', { created: '2026-12-05T11:00:00Z', ended: '2026-12-05T12:00:00Z' });
+    q.insert('stored', 'stored', { created: '2026-11-01T11:00:00Z' });
+    q.queue.check();
+    expect([q.state('late'), q.state('waiting'), q.state('old'), q.state('recent'), q.state('stored')]).toEqual([
+      { state: 'expired', meteredG: null, deleted: 0 },
+      { state: 'queued', meteredG: null, deleted: 0 },
+      { state: 'finished', meteredG: null, deleted: 1 },
+      { state: 'finished', meteredG: null, deleted: 0 },
+      { state: 'stored', meteredG: null, deleted: 0 },
+    ]);
+    expect([q.kept('old'), q.kept('recent'), q.kept('late')]).toEqual([false, true, true]);
+    expect(q.journal.events({ kind: 'print-job.expired' }).map((e) => e.data)).toEqual([expect.objectContaining({ jobId: 'late', owner: 'ada', queuedUntil: '2026-12-10T11:00:00Z' })]);
+    q.journal.close();
   });
 });

@@ -135,6 +135,7 @@ export class PrintQueue {
   }
 
   start(): void {
+    this.recover();
     for (const t of this.p.tools.values()) {
       const printer = this.printerOf(t);
       if (!printer) continue;
@@ -358,6 +359,28 @@ export class PrintQueue {
     })();
     if (this.p.cfg.keepFilesDays === 0) this.deleteFile(row);
     setImmediate(() => this.check());
+  }
+
+  /**
+   * Jobs the journal shows printing when the gateway starts were cut short by a crash or a power
+   * cut: each ends as its printer's job ended (the driver closed it at its start, with its last
+   * checkpoint), or as interrupted when the printer's job was never journaled as started.
+   */
+  private recover(): void {
+    const cut = this.p.journal.prepared("SELECT * FROM print_jobs WHERE state = 'printing'").all() as Row[];
+    for (const r of cut) {
+      const end = this.p.journal
+        .prepared("SELECT data FROM events WHERE kind = 'printer.job-ended' AND json_extract(data, '$.jobId') = ? ORDER BY id DESC LIMIT 1")
+        .pluck()
+        .get(r.printer_job_id) as string | undefined;
+      const ended = end ? (JSON.parse(end) as { outcome: PrintJobState; filamentG: number; reason?: string }) : null;
+      const outcome = ended?.outcome ?? 'interrupted';
+      this.p.journal.db.transaction(() => {
+        this.p.journal.prepared('UPDATE print_jobs SET state = ?, ended_at = ?, metered_g = ? WHERE id = ?').run(outcome, this.now().toISOString(), ended?.filamentG ?? null, r.id);
+        this.p.journal.record('print-job.ended', r.tool_id, { jobId: r.id, owner: r.owner, file: r.file, outcome, reason: ended?.reason ?? 'the gateway stopped while it printed', sessionId: r.session_id, estimateG: this.quoteOf(r).filamentG, meteredG: ended?.filamentG ?? null });
+      })();
+      this.p.log.warn({ jobId: r.id, outcome }, `print job ${r.file} was printing when the gateway stopped: ${outcome}`);
+    }
   }
 
   private expire(): void {
