@@ -301,4 +301,20 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect((await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(200);
     await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
   });
+
+  it("the gateway's own API lists the jobs with their quotes: an affiliate's own, every one for the staff", async () => {
+    const as = async (key: string, method: string, url: string) => {
+      const res = await gw.app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${key}` } });
+      return { status: res.statusCode, body: res.json() };
+    };
+    const ada = (await as(keys.ada!, 'GET', '/api/print-jobs')).body as { id: string; file: string; owner: string; state: string; meteredG: number | null }[];
+    expect(ada.every((j) => j.owner === 'ada')).toBe(true);
+    expect(ada.find((j) => j.file === 'cube.gcode')).toMatchObject({ state: 'finished', meteredG: expect.any(Number) });
+    const all = (await as(keys.maintainer!, 'GET', '/api/print-jobs?tool=printer')).body as { owner: string }[];
+    expect(new Set(all.map((j) => j.owner))).toEqual(new Set(['ada', 'bo', 'mo', 'test']));
+    const cube = ada.find((j) => j.file === 'cube.gcode')!;
+    expect((await as(keys.bo!, 'GET', `/api/print-jobs/${cube.id}`)).status).toBe(404);
+    expect((await as(keys.custodian!, 'DELETE', `/api/print-jobs/${cube.id}`)).status).toBe(403);
+    expect((await as(keys.ada!, 'GET', '/api/print-jobs?tool=lathe')).status).toBe(404);
+  });
 });

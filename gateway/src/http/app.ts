@@ -30,6 +30,7 @@ import { sessionRoutes } from './routes/sessions.js';
 import { toolRoutes } from './routes/tools.js';
 import { TokenCheck } from './tokens.js';
 import { octoPrintRoutes } from './octoprint.js';
+import { printJobRoutes } from './routes/print-jobs.js';
 
 export type { AppContext } from './context.js';
 
@@ -127,6 +128,7 @@ export function buildApp(ctx: AppContext, log: Logger) {
       req.auth = authenticate(tokens, failures, req, true);
     });
     for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes]) void api.register(routes, { ctx });
+    if (ctx.printQueue) void api.register(printJobRoutes, { ctx, queue: ctx.printQueue });
     api.get(
       '/api/events',
       { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().max(100).optional() }) } },
