@@ -123,11 +123,15 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
       billing: {
         currency: 'EUR',
         materials: { PLA: { pricePerGram: '0.05' } },
-        tools: { printer: { tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15 }, maintenance: { hourlyRate: '6.00', cash: false } } } },
+        tools: {
+          printer: {
+            tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15 }, community: { hourlyRate: '6.00', incrementMin: 15, confirmAbove: '1.00' }, maintenance: { hourlyRate: '6.00', cash: false } },
+          },
+        },
       },
       affiliates: [
         { id: 'ada', name: 'Ada', badges: [ADA], qualifications: [{ tool: 'printer' }] },
-        { id: 'bo', name: 'Bo', badges: [BO], qualifications: [{ tool: 'printer' }] },
+        { id: 'bo', name: 'Bo', badges: [BO], qualifications: [{ tool: 'printer' }], useType: 'community' },
         { id: 'cy', name: 'Cy', badges: ['C0FFEE01'] },
       ],
     });
@@ -316,5 +320,25 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect((await as(keys.bo!, 'GET', `/api/print-jobs/${cube.id}`)).status).toBe(404);
     expect((await as(keys.custodian!, 'DELETE', `/api/print-jobs/${cube.id}`)).status).toBe(403);
     expect((await as(keys.ada!, 'GET', '/api/print-jobs?tool=lathe')).status).toBe(404);
+  });
+
+  it("a quote above the tariff's confirmAbove waits for its owner's confirmation, then for their badge", async () => {
+    const up = await prusaSlicerUpload(gw.url, 'printer', keys.bo!, 'dear.gcode', CUBE, true);
+    const job = JSON.parse(up.body).ovn;
+    expect(job.quote).toMatchObject({ useType: 'community', price: { total: expect.any(String) }, confirm: { above: '1.00', needed: true }, notes: [expect.stringContaining('confirm it before badging in')] });
+    expect(job.releasedBy).toContain(`POST /api/print-jobs/${job.id}/confirm`);
+    const mark = lastEventId();
+    await badge(BO, 'session.started');
+    await new Promise((r) => setTimeout(r, 1500)); // the queue looks every second
+    expect(printer().currentJob).toBeNull();
+    const confirm = (key: string) => gw.app.inject({ method: 'POST', url: `/api/print-jobs/${job.id}/confirm`, headers: { authorization: `Bearer ${key}` } });
+    expect((await confirm(keys.ada!)).statusCode).toBe(404);
+    expect((await confirm(keys.maintainer!)).statusCode).toBe(403);
+    expect((await confirm(keys.bo!)).json()).toMatchObject({ confirmedAt: expect.any(String), state: 'queued' });
+    expect(await waitFor(() => data('print-job.started', mark)[0], 10_000, 'the job started')).toMatchObject({ owner: 'bo', file: 'dear.gcode' });
+    expect(data('print-job.confirmed', mark)[0]).toMatchObject({ owner: 'bo', by: 'bo' });
+    expect((await call('POST', '/octoprint/printer/api/job', keys.bo!, { command: 'cancel' })).status).toBe(204);
+    expect(await waitFor(() => data('print-job.ended', mark)[0], 30_000, 'the job ended')).toMatchObject({ outcome: 'cancelled', owner: 'bo' });
+    await badge(BO, 'session.ended');
   });
 });

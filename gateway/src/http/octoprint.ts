@@ -287,6 +287,11 @@ function ovnOf(j: PrintJob) {
     quote: j.quote,
     estimateG: j.quote.filamentG,
     meteredG: j.meteredG,
-    releasedBy: j.staff ? 'a session of its own when none is open' : `${j.owner}'s badge at the printer`,
+    confirmedAt: j.confirmedAt,
+    releasedBy: j.staff
+      ? 'a session of its own when none is open'
+      : j.quote.confirm?.needed && !j.confirmedAt
+        ? `${j.owner}'s confirmation of the quote (POST /api/print-jobs/${j.id}/confirm), then their badge at the printer`
+        : `${j.owner}'s badge at the printer`,
   };
 }

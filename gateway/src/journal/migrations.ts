@@ -215,6 +215,7 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     printer_job_id TEXT,
     session_id     TEXT,
     metered_g      REAL,
+    confirmed_at   TEXT,                           -- when its owner confirmed a quote above the tariff's confirmAbove
     file_deleted   INTEGER NOT NULL DEFAULT 0     -- 1: its file is gone (removed, or kept its days after the job)
   );
   CREATE INDEX print_jobs_by_file ON print_jobs (tool_id, file) WHERE file_deleted = 0;

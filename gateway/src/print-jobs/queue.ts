@@ -16,6 +16,7 @@ import { readFileSync, rmSync, statfsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { formatMinor } from '../../../ledger-client/src/money.js';
+import { toMinor } from '../billing/money.js';
 import type { AccessStore } from '../access/store.js';
 import type { Billing } from '../billing/billing.js';
 import type { Device } from '../devices/device.js';
@@ -59,6 +60,8 @@ export interface Quote {
     /** Where the money would go: material, maintenance, infrastructure, co-owners. */
     split: { account: string; affiliateId?: string; amount: string }[];
   } | null;
+  /** The tariff's confirmAbove, and whether this quote is above it: its owner must confirm it before their badge releases the job. null: the tariff asks no confirmation. */
+  confirm: { above: string; needed: boolean } | null;
   /** What a person should know about the figures (a file sliced for another material…). */
   notes: string[];
 }
@@ -80,6 +83,8 @@ export interface PrintJob {
   sessionId: string | null;
   /** Filament metered by the printer driver once it ran, grams: the estimate vs the actual. */
   meteredG: number | null;
+  /** When its owner confirmed a quote above the tariff's confirmAbove; null: not (yet). */
+  confirmedAt: string | null;
   fileKept: boolean;
 }
 
@@ -100,6 +105,7 @@ interface Row {
   printer_job_id: string | null;
   session_id: string | null;
   metered_g: number | null;
+  confirmed_at: string | null;
   file_deleted: number;
 }
 
@@ -247,6 +253,21 @@ export class PrintQueue {
     return this.get(id)!;
   }
 
+  /** Its owner confirms a quote above the tariff's confirmAbove: their badge may then release it. */
+  confirm(id: string, by: string): PrintJob {
+    const row = this.row(id);
+    if (!row) throw new FileRefusal(400, `no print job ${id}`);
+    if (!this.quoteOf(row).confirm?.needed) throw new FileRefusal(409, `${row.file} needs no confirmation: its quote is not above the tariff's confirmAbove`);
+    if (row.confirmed_at) return this.view(row);
+    const at = this.now().toISOString();
+    this.p.journal.db.transaction(() => {
+      this.p.journal.prepared('UPDATE print_jobs SET confirmed_at = ? WHERE id = ?').run(at, id);
+      this.p.journal.record('print-job.confirmed', row.tool_id, { jobId: id, owner: row.owner, file: row.file, total: this.quoteOf(row).price?.total ?? null, by });
+    })();
+    setImmediate(() => this.check());
+    return this.get(id)!;
+  }
+
   /** Takes a job out of the queue (or a kept file away): its owner, a maintainer or an admin. A printing job is cancelled at the printer instead. */
   remove(id: string, by: string): PrintJob {
     const row = this.row(id);
@@ -310,9 +331,11 @@ export class PrintQueue {
     if (session) {
       this.opening.delete(toolId);
       const next = this.p.journal
-        .prepared("SELECT * FROM print_jobs WHERE tool_id = ? AND state = 'queued' AND owner = ? ORDER BY created_at, id LIMIT 1")
+        .prepared("SELECT * FROM print_jobs WHERE tool_id = ? AND state = 'queued' AND owner = ? AND staff = 0 AND (json_extract(quote, '$.confirm.needed') IS NOT 1 OR confirmed_at IS NOT NULL) ORDER BY created_at, id LIMIT 1")
         .get(toolId, session.affiliateId) as Row | undefined;
-      if (next) this.begin(next, printer, session.sessionId);
+      const staffNext = next ? undefined : (this.p.journal.prepared("SELECT * FROM print_jobs WHERE tool_id = ? AND state = 'queued' AND owner = ? AND staff = 1 ORDER BY created_at, id LIMIT 1").get(toolId, session.affiliateId) as Row | undefined);
+      const job = next ?? staffNext;
+      if (job) this.begin(job, printer, session.sessionId);
       return;
     }
     const staff = this.p.journal.prepared("SELECT * FROM print_jobs WHERE tool_id = ? AND state = 'queued' AND staff = 1 ORDER BY created_at, id LIMIT 1").get(toolId) as Row | undefined;
@@ -448,6 +471,7 @@ export class PrintQueue {
       printerJobId: r.printer_job_id,
       sessionId: r.session_id,
       meteredG: r.metered_g,
+      confirmedAt: r.confirmed_at,
       fileKept: r.file_deleted === 0,
     };
   }
@@ -469,6 +493,7 @@ export class PrintQueue {
       notes.push(`the slicer says ${scan.slicer.filamentG} g (its own density); the gateway counts ${filamentG} g with the printer's`);
     }
     let price: Quote['price'] = null;
+    let confirm: Quote['confirm'] = null;
     const billing = this.p.billing;
     if (billing) {
       const at = this.now().toISOString();
@@ -485,10 +510,16 @@ export class PrintQueue {
           total: m(c.price.total),
           split: c.parts.filter((x) => x.amount !== 0).map((x) => ({ account: x.account, ...(x.affiliateId !== undefined && { affiliateId: x.affiliateId }), amount: m(x.amount) })),
         };
-        if (!billing.cfg.tools[toolId]?.tariffs[useType]) notes.push(`tool "${toolId}" has no tariff for ${useType} use: nothing is charged`);
+        const tariff = billing.cfg.tools[toolId]?.tariffs[useType];
+        if (!tariff) notes.push(`tool "${toolId}" has no tariff for ${useType} use: nothing is charged`);
+        if (tariff?.confirmAbove !== undefined && !owner.staff) {
+          const needed = c.price.total > toMinor(tariff.confirmAbove, mu, 'confirmAbove');
+          confirm = { above: tariff.confirmAbove, needed };
+          if (needed) notes.push(`the quote is above ${tariff.confirmAbove} ${billing.cfg.currency}: confirm it before badging in, or the job waits`);
+        }
       }
     }
-    return { useType, material: filament.material, filamentMm: Math.round(scan.filamentMm * 1000) / 1000, filamentG, slicer: scan.slicer, durationS, price, notes };
+    return { useType, material: filament.material, filamentMm: Math.round(scan.filamentMm * 1000) / 1000, filamentG, slicer: scan.slicer, durationS, price, confirm, notes };
   }
 
   private defaultUseType(affiliateId: string): string {

@@ -53,6 +53,15 @@ export const printJobRoutes: FastifyPluginAsyncZod<{ ctx: AppContext; queue: Pri
     mayChange(req.auth!.role, ownAffiliate(req), job);
     return queue.remove(job.id, actor(req));
   });
+  app.post(
+    '/api/print-jobs/:id/confirm',
+    { schema: { tags: ['print-jobs'], summary: "Its owner confirms a quote above the tariff's confirmAbove: their badge may then release the job", params } },
+    async (req) => {
+      const job = find(req, req.params.id);
+      if (req.auth!.role !== 'affiliate' || job.staff || job.owner !== req.auth!.affiliateId) throw new HttpError(403, 'forbidden', `only ${job.owner} may confirm the quote of their job`);
+      return queue.confirm(job.id, actor(req));
+    },
+  );
   app.post('/api/print-jobs/:id/queue', { schema: { tags: ['print-jobs'], summary: "Queues a kept file: it prints once its owner's session at the tool releases it", params } }, async (req) => {
     const job = find(req, req.params.id);
     mayChange(req.auth!.role, ownAffiliate(req), job);
