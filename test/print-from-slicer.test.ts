@@ -341,4 +341,16 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect(await waitFor(() => data('print-job.ended', mark)[0], 30_000, 'the job ended')).toMatchObject({ outcome: 'cancelled', owner: 'bo' });
     await badge(BO, 'session.ended');
   });
+
+  it('a job never prints on without its session: a forced stop cancels it at the printer', async () => {
+    // three cubes: long enough to be stopped half-way
+    expect((await prusaSlicerUpload(gw.url, 'printer', keys.ada!, 'stopped.gcode', Buffer.concat([CUBE, CUBE, CUBE]), true)).status).toBe(201);
+    const mark = lastEventId();
+    const session = await badge(ADA, 'session.started');
+    await waitFor(() => data('print-job.started', mark)[0], 10_000, 'the job started');
+    expect((await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(200);
+    expect(await waitFor(() => data('print-job.cancelled', mark)[0], 10_000, 'the job cancelled')).toMatchObject({ owner: 'ada', sessionId: session.sessionId, reason: 'its session ended' });
+    expect(await waitFor(() => data('print-job.ended', mark)[0], 30_000, 'the job ended')).toMatchObject({ outcome: 'cancelled', file: 'stopped.gcode' });
+    await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
+  });
 });

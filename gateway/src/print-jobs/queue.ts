@@ -8,8 +8,8 @@
  * - A maintainer's or admin's job with no session open at the tool opens one attributed to them
  *   (`staffUseType`); with someone else's session open it waits like any other.
  *
- * One check a second (and one after every change) releases, expires and sweeps; the printer's
- * own `job` event ends a job. Rows in `print_jobs`, changes journaled (`print-job.*`).
+ * One check a second, and one after every change (a session started or ended, the printer's
+ * state), releases, guards, expires and sweeps; the printer's own `job` event ends a job. Rows in `print_jobs`, changes journaled (`print-job.*`).
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync, rmSync, statfsSync, mkdirSync } from 'node:fs';
@@ -151,6 +151,8 @@ export class PrintQueue {
       printer.on('state', onState);
       this.unsubscribe.push(() => printer.off('job', onJob), () => printer.off('state', onState));
     }
+    // a session that starts releases its owner's job at once; one that ends stops its job at once
+    this.unsubscribe.push(this.p.journal.afterCommit((e) => (e.kind === 'session.started' || e.kind === 'session.ended') && setImmediate(() => this.check())));
     this.timer = setInterval(() => this.check(), 1000);
     this.check();
   }
@@ -309,7 +311,10 @@ export class PrintQueue {
     try {
       this.expire();
       this.sweep();
-      for (const tool of this.p.tools.values()) this.release(tool);
+      for (const tool of this.p.tools.values()) {
+        this.guard(tool);
+        this.release(tool);
+      }
     } catch (err) {
       this.p.log.error({ err }, 'the print queue check failed');
     }
@@ -321,6 +326,26 @@ export class PrintQueue {
     const id = tool.cfg.printer;
     const d = id ? this.p.devices.get(id) : undefined;
     return d instanceof Printer ? d : null;
+  }
+
+  /**
+   * A job runs only in the session that released it: when that session ends (a forced stop, a
+   * handover to someone else) the job is cancelled at the printer, its cancel script metered
+   * with it, rather than run on unattributed or in someone else's session.
+   */
+  private guard(tool: ToolSessions): void {
+    const printer = this.printerOf(tool);
+    const current = printer?.currentJob;
+    if (!printer || !current) return;
+    const row = this.p.journal.prepared("SELECT * FROM print_jobs WHERE printer_job_id = ? AND state = 'printing'").get(current.id) as Row | undefined;
+    if (!row || tool.current()?.sessionId === row.session_id) return;
+    try {
+      printer.cancel();
+    } catch {
+      return; // already cancelling
+    }
+    this.p.journal.record('print-job.cancelled', row.tool_id, { jobId: row.id, owner: row.owner, file: row.file, sessionId: row.session_id, reason: 'its session ended' });
+    this.p.log.warn({ jobId: row.id, sessionId: row.session_id }, `print job ${row.file} cancelled: the session it ran in ended`);
   }
 
   private release(tool: ToolSessions): void {
