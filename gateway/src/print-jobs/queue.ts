@@ -329,16 +329,17 @@ export class PrintQueue {
   }
 
   /**
-   * A job runs only in the session that released it: when that session ends (a forced stop, a
-   * handover to someone else) the job is cancelled at the printer, its cancel script metered
-   * with it, rather than run on unattributed or in someone else's session.
+   * No job prints without a session: when the session it ran in ends while it prints (a forced
+   * stop), the job is cancelled at the printer, its cancel script metered with it. A handover
+   * is not an end: the print goes on in the next session, which is billed from that moment, as
+   * for any print (access-and-sessions.md).
    */
   private guard(tool: ToolSessions): void {
     const printer = this.printerOf(tool);
     const current = printer?.currentJob;
     if (!printer || !current) return;
     const row = this.p.journal.prepared("SELECT * FROM print_jobs WHERE printer_job_id = ? AND state = 'printing'").get(current.id) as Row | undefined;
-    if (!row || tool.current()?.sessionId === row.session_id) return;
+    if (!row || tool.current() !== null) return;
     try {
       printer.cancel();
     } catch {
