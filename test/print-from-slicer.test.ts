@@ -5,7 +5,7 @@
  * job; the simulated Marlin printer that prints it; the session that meters it and the charge.
  * The node and the printer each on a pseudo-terminal, through the real serial stack.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -120,6 +120,8 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
       ],
       tools: [{ id: 'printer', node: 'n1', printer: 'mk3s', idleTimeoutMin: 60, warnBeforeOffS: 0 }],
       useTypes: ['commercial', 'community', 'maintenance'],
+      // room for three cubes in a file, and for a few files each
+      printJobs: { maxFileMb: 0.3, quotaMb: 0.5 },
       billing: {
         currency: 'EUR',
         materials: { PLA: { pricePerGram: '0.05' } },
@@ -352,5 +354,18 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect(await waitFor(() => data('print-job.cancelled', mark)[0], 10_000, 'the job cancelled')).toMatchObject({ owner: 'ada', sessionId: session.sessionId, reason: 'its session ended' });
     expect(await waitFor(() => data('print-job.ended', mark)[0], 30_000, 'the job ended')).toMatchObject({ outcome: 'cancelled', file: 'stopped.gcode' });
     await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
+  });
+
+  it('refuses a file past the size limit or past its owner\'s quota as soon as it passes, keeping nothing of it', async () => {
+    const big = await prusaSlicerUpload(gw.url, 'printer', keys.bo!, 'big.gcode', Buffer.concat([CUBE, CUBE, CUBE, CUBE]), false);
+    expect(big.status).toBe(413);
+    expect(JSON.parse(big.body).message).toBe('this file is larger than the 0.3 MB the gateway takes (printJobs.maxFileMb)');
+    // Ada keeps cube.gcode and stopped.gcode (four cubes): three more pass her 0.5 MB
+    const over = await prusaSlicerUpload(gw.url, 'printer', keys.ada!, 'more.gcode', Buffer.concat([CUBE, CUBE, CUBE]), false);
+    expect(over.status).toBe(413);
+    expect(JSON.parse(over.body).message).toMatch(/^this file would take ada's files at tool "printer" past the quota of 0\.5 MB \(printJobs\.quotaMb; 0\.3 MB held\): delete some first$/);
+    const dir = join(String(gw.journal.file).replace(/journal\.sqlite$/, ''), 'uploads', 'printer');
+    expect(readdirSync(dir).filter((f) => f.endsWith('.part'))).toEqual([]);
+    expect((await call('GET', '/octoprint/printer/api/files', keys.bo!)).body!.files.map((f: { name: string }) => f.name)).not.toContain('big.gcode');
   });
 });
