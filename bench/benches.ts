@@ -19,6 +19,7 @@ import { benchRoundTrip } from './roundtrip.js';
 import { benchSessionClose } from './session-close.js';
 import { benchStatement } from './statement.js';
 import type { Bench } from './stats.js';
+import { benchUpload } from './upload.js';
 
 export const BENCHES: Record<string, Bench> = {
   codec: benchCodec,
@@ -28,6 +29,7 @@ export const BENCHES: Record<string, Bench> = {
   'badge-relay': benchBadgeRelay,
   'session-close': benchSessionClose,
   printer: benchPrinter,
+  upload: benchUpload,
   journal: benchJournal,
   mqtt: benchMqtt,
   billing: benchSplit,

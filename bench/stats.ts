@@ -36,7 +36,9 @@ export type Bench = (size?: BenchSize) => Promise<BenchResult[]>;
 
 /** A result's main figure as the table prints it; '' when it has none the table knows. */
 export function figure(r: BenchResult): string {
-  return r.framesPerSec !== undefined
+  return r.mbPerS !== undefined
+    ? `${String(r.mbPerS)} MB/s`
+    : r.framesPerSec !== undefined
     ? `${Number(r.framesPerSec).toLocaleString('en')} frames/s`
     : r.linesPerSec !== undefined
       ? `${Number(r.linesPerSec).toLocaleString('en')} lines/s`

@@ -13,6 +13,7 @@ import { GpioSwitch } from './devices/gpio/switch.js';
 import { RfidReader } from './devices/rfid/reader.js';
 import { MqttBadgeReader } from './devices/mqtt-reader/reader.js';
 import { MqttInstrument } from './devices/mqtt-instrument/driver.js';
+import { PrintQueue } from './print-jobs/queue.js';
 import { buildApp } from './http/app.js';
 import { renewDemoTokens } from './http/tokens.js';
 import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
@@ -84,9 +85,11 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let ledger: OutboxDrain | null = null;
   let notifier: Notifier | null = null;
   let bridge: UpstreamBridge | null = null;
+  let printQueue: PrintQueue | null = null;
 
   const stop = async () => {
     await app?.close();
+    printQueue?.stop();
     for (const t of tools.values()) await t.stop();
     await bridge?.stop();
     await ledger?.stop();
@@ -163,9 +166,23 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: useTypeIds(config.useTypes), clock, billing, technicians: config.billing?.technicians ?? [], storage };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();
+    printQueue = new PrintQueue({
+      journal,
+      dataDir,
+      cfg: config.printJobs,
+      tools,
+      devices,
+      billing,
+      access,
+      useTypes: useTypeIds(config.useTypes),
+      storageRefusal: () => storage.refusal(),
+      floorBytes: config.gateway.minFreeMb * 1e6,
+      log: log.child({ part: 'print-jobs' }),
+    });
+    printQueue.start();
 
     const http = config.gateway.http;
-    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, notifier, bridge, broker, storage, access, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
+    app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, notifier, bridge, broker, storage, access, printQueue, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
     log.info({ url }, `HTTP API on ${url}/api/health`);

@@ -25,6 +25,7 @@ export const tariffSchema = z.strictObject({
   chargeMaterial: z.boolean().default(true).describe('Whether the material used is charged.'),
   cash: z.boolean().default(true).describe('false: no money is owed (e.g. project use); the session is still valued with this tariff and recorded.'),
   split: shares.default({ maintenance: 30, infrastructure: 20, payback: 50 }).describe('How the usage fee is split, in whole percentages summing to 100.'),
+  confirmAbove: decimalString.optional().describe("A print job sent from a slicer quoted above this total (an amount, e.g. \"20.00\") waits for its owner's confirmation (POST /api/print-jobs/<id>/confirm) before their badge releases it; absent: never asked."),
 });
 
 const coOwnership = z.strictObject({

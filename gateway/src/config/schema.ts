@@ -13,6 +13,7 @@ import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
 import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
+import { printJobsSchema } from '../print-jobs/config.js';
 import { ledgerSchema } from '../ledger/config.js';
 import { notificationsSchema } from '../notify/config.js';
 import { brokerSchema } from '../mqtt/config.js';
@@ -327,6 +328,9 @@ export const configSchema = z
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
+    printJobs: printJobsSchema
+      .prefault({})
+      .describe('Print jobs sent from a slicer through the OctoPrint-compatible API (/octoprint/<tool>/) or the API: file size, quota, how long a queued job waits for its owner\'s badge, how long files are kept (docs/printing-from-slicers.md).'),
     notifications: notificationsSchema.optional().describe('Receipts, switch-off warnings and alerts to people by e-mail, webhook, ntfy or Matrix (docs/notifications.md); without it nobody is told.'),
     affiliates: z
       .array(affiliateSchema)

@@ -30,6 +30,8 @@ import { notificationRoutes } from './routes/notifications.js';
 import { sessionRoutes } from './routes/sessions.js';
 import { toolRoutes } from './routes/tools.js';
 import { TokenCheck } from './tokens.js';
+import { octoPrintRoutes } from './octoprint.js';
+import { printJobRoutes } from './routes/print-jobs.js';
 
 export type { AppContext } from './context.js';
 
@@ -127,12 +129,16 @@ export function buildApp(ctx: AppContext, log: Logger) {
       req.auth = authenticate(tokens, failures, req, true);
     });
     for (const routes of [meRoutes, toolRoutes, sessionRoutes, billingRoutes, deviceRoutes, maintenanceRoutes, affiliateRoutes, ledgerRoutes, notificationRoutes]) void api.register(routes, { ctx });
+    if (ctx.printQueue) void api.register(printJobRoutes, { ctx, queue: ctx.printQueue });
     api.get(
       '/api/events',
       { schema: { tags: ['events'], summary: 'Server-Sent Events: tool, session, device, alert (token also as ?token= for EventSource)', querystring: z.object({ token: z.string().max(100).optional() }) } },
       async (req, reply) => events.connect(req, reply),
     );
   });
+
+  // The API slicers speak, one base URL per printer tool, with its own key handling (X-Api-Key).
+  if (ctx.printQueue) void app.register(octoPrintRoutes, { prefix: '/octoprint/:tool', queue: ctx.printQueue, tokens, failures });
 
   void app.register(registerDashboard);
   return app;

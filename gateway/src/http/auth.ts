@@ -56,8 +56,12 @@ export class FailureLimit {
 function presented(req: FastifyRequest): string | null {
   const header = req.headers.authorization;
   if (header) return /^Bearer\s+(\S+)$/i.exec(header)?.[1] ?? '';
-  // EventSource cannot set headers: the event stream also takes ?token=.
+  // Slicers send the key of their print host as X-Api-Key (OctoPrint's header), or in the query.
+  const key = req.headers['x-api-key'];
+  if (typeof key === 'string') return key.trim();
   const query = req.query as Record<string, unknown> | undefined;
+  if (req.url.startsWith('/octoprint/') && typeof query?.apikey === 'string') return query.apikey;
+  // EventSource cannot set headers: the event stream also takes ?token=.
   return req.routeOptions.url === '/api/events' && typeof query?.token === 'string' ? query.token : null;
 }
 
@@ -78,7 +82,11 @@ export function authenticate(tokens: TokenCheck, limit: FailureLimit, req: Fasti
     throw new HttpError(401, 'unauthorized', 'this needs an API token: send "Authorization: Bearer <token>" (make one with: ovn-gateway tokens create --role …)');
   }
   limit.fail(req.ip, now);
-  throw new HttpError(401, 'bad-token', token ? 'this API token is not valid: unknown, mistyped or revoked' : 'the Authorization header must be "Bearer <token>"');
+  throw new HttpError(
+    401,
+    'bad-token',
+    token ? 'this API token is not valid: unknown, mistyped or revoked' : req.headers.authorization ? 'the Authorization header must be "Bearer <token>"' : 'the API key is empty: paste a gateway API token into the slicer\'s "API Key" field',
+  );
 }
 
 /** Refuses (403) a caller whose role is not one of these. */

@@ -9,6 +9,7 @@ import type { UpstreamBridge } from '../mqtt/bridge.js';
 import type { EmbeddedBroker } from '../mqtt/broker.js';
 import type { StorageMonitor } from '../journal/storage.js';
 import type { ToolSessions } from '../sessions/tool-sessions.js';
+import type { PrintQueue } from '../print-jobs/queue.js';
 import type { UseType } from '../config/schema.js';
 import { HttpError } from './errors.js';
 
@@ -34,6 +35,8 @@ export interface AppContext {
   metricsPublic: boolean;
   /** Addresses (or CIDR ranges) of reverse proxies whose X-Forwarded-For names the client. */
   trustProxy: readonly string[];
+  /** Print jobs from slicers and the API, queued until a session releases them; absent: none are taken. */
+  printQueue?: PrintQueue | null;
   /** The config's use types: which an affiliate may choose for their own session. */
   useTypes: readonly UseType[];
 }

@@ -11,6 +11,7 @@ import { BillingError } from '../billing/money.js';
 import { PrinterRefusal } from '../devices/printer/driver.js';
 import type { Logger } from '../log.js';
 import { SessionRefusal } from '../sessions/tool-sessions.js';
+import { FileRefusal } from '../print-jobs/files.js';
 
 export const errorBody = z.object({ error: z.string().describe('A stable code: bad-request, unauthorized, forbidden, not-found, conflict, too-many-requests…'), message: z.string().describe('What was wrong, for a person.') });
 
@@ -29,7 +30,7 @@ export class HttpError extends Error {
 const conflictOr400 = (status: number) => (status === 409 ? 'conflict' : 'bad-request');
 
 /** The code of a refusal fastify or a plugin makes itself (a wrong media type, a file outside the dashboard…). */
-const CODES: Record<number, string> = { 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 406: 'not-acceptable', 408: 'timeout', 413: 'too-large', 414: 'uri-too-long', 415: 'unsupported-media-type', 429: 'too-many-requests', 431: 'headers-too-large' };
+const CODES: Record<number, string> = { 409: 'conflict', 507: 'insufficient-storage', 403: 'forbidden', 404: 'not-found', 405: 'method-not-allowed', 406: 'not-acceptable', 408: 'timeout', 413: 'too-large', 414: 'uri-too-long', 415: 'unsupported-media-type', 429: 'too-many-requests', 431: 'headers-too-large' };
 export const codeOf = (status: number): string => CODES[status] ?? 'bad-request';
 
 /** A request's path for a message: without its query, and cut short (a 5 KB URL is not repeated back). */
@@ -68,6 +69,7 @@ export function errorHandler(log: Logger) {
     if (hasZodFastifySchemaValidationErrors(err)) return reply.code(400).send({ error: 'bad-request', message: validationMessage(err) });
     if (err instanceof z.ZodError) return reply.code(400).send({ error: 'bad-request', message: err.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; ') });
     if (err instanceof BillingError) return reply.code(400).send({ error: 'bad-request', message: err.message });
+    if (err instanceof FileRefusal) return reply.code(err.status).send({ error: codeOf(err.status), message: err.message });
     if (err instanceof SessionRefusal || err instanceof PrinterRefusal) return reply.code(err.status).send({ error: conflictOr400(err.status), message: err.message });
     if (err.statusCode && err.statusCode < 500) return reply.code(err.statusCode).send({ error: codeOf(err.statusCode), message: err.message.length > 300 ? `${err.message.slice(0, 300)}…` : err.message });
     log.error({ err }, 'request failed');

@@ -225,4 +225,32 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
     updated_at   TEXT NOT NULL
   );
   `,
+  // Print jobs sent from a slicer (or the API): each a file kept under the data directory,
+  // queued until its owner's session at the tool releases it, with its quote and, once it ran,
+  // the printer's job and the session that metered it.
+  `
+  CREATE TABLE print_jobs (
+    id             TEXT PRIMARY KEY,
+    tool_id        TEXT NOT NULL,
+    owner          TEXT NOT NULL,                  -- the affiliate (or the staff token's name) the job runs for
+    staff          INTEGER NOT NULL DEFAULT 0,     -- 1: a maintainer's or admin's job (runs under a session of its own)
+    file           TEXT NOT NULL,                  -- its name as uploaded (sanitised)
+    stored         TEXT NOT NULL,                  -- where it is kept, relative to the data directory
+    bytes          INTEGER NOT NULL,
+    quote          TEXT NOT NULL,                  -- JSON Quote
+    state          TEXT NOT NULL CHECK (state IN ('stored', 'queued', 'printing', 'finished', 'cancelled', 'failed', 'interrupted', 'expired', 'removed')),
+    created_at     TEXT NOT NULL,
+    expires_at     TEXT,
+    started_at     TEXT,
+    ended_at       TEXT,
+    printer_job_id TEXT,
+    session_id     TEXT,
+    metered_g      REAL,
+    confirmed_at   TEXT,                           -- when its owner confirmed a quote above the tariff's confirmAbove
+    file_deleted   INTEGER NOT NULL DEFAULT 0     -- 1: its file is gone (removed, or kept its days after the job)
+  );
+  CREATE INDEX print_jobs_by_file ON print_jobs (tool_id, file) WHERE file_deleted = 0;
+  CREATE INDEX print_jobs_waiting ON print_jobs (tool_id, created_at) WHERE state = 'queued';
+  CREATE INDEX print_jobs_by_printer_job ON print_jobs (printer_job_id) WHERE printer_job_id IS NOT NULL;
+  `,
 ];

@@ -86,6 +86,8 @@ export class ToolSessions {
   /** Set at start until the tool has been made safe (see the file comment). */
   private recovery: { resume: Resume | null; deadline: number | null } | null = null;
   private resuming: Resume | null = null;
+  /** The use type of the session openFor is opening (not an affiliate's default). */
+  private pendingUseType: { owner: string; useType: string } | null = null;
   private relayKnown = false;
   private lastRelayCommand: Promise<void> = Promise.resolve();
   /** Session events waiting for a meter reading, in order. */
@@ -183,6 +185,22 @@ export class ToolSessions {
     if (open.useType === useType) return this.usage(open, null);
     this.journal.record('session.use-type', this.cfg.id, { sessionId: open.id, useType, previous: open.useType, by });
     return this.usage((this.open = { ...open, useType }), null);
+  }
+
+  /**
+   * Opens a session without a badge, for a maintainer's or admin's print job when none is open:
+   * the same path as a granted badge (relay on, confirmed, then the session), attributed to
+   * `owner` with `useType`, so what the job uses has an owner. Refused while a session is open
+   * or starting, or when the journal cannot record one.
+   */
+  openFor(owner: string, useType: string, by: string): void {
+    if (this.state.phase !== 'idle') throw new SessionRefusal(409, `a session is already ${this.state.phase === 'starting' ? 'starting' : 'open'} at tool "${this.cfg.id}"`);
+    const refusal = this.policy.storage?.refusal();
+    if (refusal) throw new SessionRefusal(409, `no session can be recorded now: ${refusal}`);
+    this.pendingUseType = { owner, useType };
+    this.journal.record('session.opened-for-job', this.cfg.id, { affiliateId: owner, useType, by });
+    this.log.info({ owner, useType, by }, `opening a session for ${owner}'s print job`);
+    this.apply({ type: 'decision', decision: { kind: 'grant', affiliateId: owner } });
   }
 
   private requireOpen(): OpenSession {
@@ -335,7 +353,9 @@ export class ToolSessions {
     const resume = this.resuming;
     this.resuming = null;
     const affiliate = this.access.get(affiliateId);
-    const useType = resume?.useType ?? (affiliate?.useType && this.policy.useTypes.includes(affiliate.useType) ? affiliate.useType : this.policy.useTypes[0]!);
+    const forJob = this.pendingUseType?.owner === affiliateId ? this.pendingUseType.useType : null;
+    this.pendingUseType = null;
+    const useType = resume?.useType ?? forJob ?? (affiliate?.useType && this.policy.useTypes.includes(affiliate.useType) ? affiliate.useType : this.policy.useTypes[0]!);
     const open = newSession({
       id: randomUUID(),
       affiliateId,

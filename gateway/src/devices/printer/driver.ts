@@ -226,6 +226,21 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.log.info({ jobId: m.jobId }, `job ${m.file} metered from its file given after it ended: ${m.filamentG} g (was ${m.before.filamentG} g)`);
   }
 
+  /** The filament the printer holds, as configured (its density filled in from the material when not given). */
+  get filament(): { material: string; diameterMm: number; densityGPerCm3: number } {
+    return { material: this.cfg.filament.material, diameterMm: this.spec.diameterMm, densityGPerCm3: this.spec.densityGPerCm3 };
+  }
+
+  /** Whether G90/G91 also switch E in this printer's firmware (its dialect): how a file's extrusion is counted. */
+  get positioningSetsE(): boolean {
+    return this.dialect.positioningSetsE;
+  }
+
+  /** The last temperatures the printer reported; null: none yet. */
+  get temperatures(): Temperatures | null {
+    return this.temps;
+  }
+
   /** grams for a length of this printer's filament */
   gramsOf(mm: number): number {
     return gramsOf(mm, this.spec);

@@ -8,6 +8,8 @@ import { HttpError } from '../errors.js';
 import { freeText } from '../../config/common.js';
 import { idParam } from '../fields.js';
 import { withArticle } from '../../words.js';
+import { Readable } from 'node:stream';
+
 
 const params = z.object({ id: idParam.describe('Device id, as in the config.') });
 const maintainers = allow('maintainer', 'admin');
@@ -27,13 +29,23 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
 
   app.post(
     '/api/devices/:id/jobs',
-    { preHandler: maintainers, schema: { tags: ['devices'], summary: 'Print a G-code file (the request body) in print-host mode', params, querystring: z.object({ name: freeText(200).optional() }) } },
+    { preHandler: maintainers, schema: { tags: ['devices'], summary: 'Print a G-code file (the request body) in print-host mode: at once (201) under the session open at its tool, or, with none open, queued (202) to run under a session of its own for the sender', params, querystring: z.object({ name: freeText(200).optional() }) } },
     async (req, reply) => {
       const p = printer(req.params.id);
       if (typeof req.body !== 'string' || req.body.length === 0) {
         throw new HttpError(400, 'no-gcode', 'send the G-code file as the request body (Content-Type: text/plain or application/octet-stream)');
       }
-      return reply.code(201).send(p.startJob(req.query.name ?? 'upload.gcode', req.body));
+      const name = req.query.name ?? 'upload.gcode';
+      // At a tool, no job runs without a session: with none open, the job waits in the tool's
+      // queue and opens one attributed to whoever sent it (printJobs.staffUseType).
+      const tool = [...ctx.tools.values()].find((t) => t.cfg.printer === req.params.id);
+      if (tool && ctx.printQueue && !tool.current()) {
+        const owner = { id: req.auth!.name ?? req.auth!.role, staff: true };
+        const job = await ctx.printQueue.upload(tool.cfg.id, owner, name, Readable.from([Buffer.from(req.body)]), { declaredBytes: Buffer.byteLength(req.body) });
+        const queued = ctx.printQueue.enqueue(job.id, actor(req));
+        return reply.code(202).send({ id: null, file: queued.file, state: 'queued', progress: 0, filamentMm: 0, filamentG: 0, printJob: queued });
+      }
+      return reply.code(201).send(p.startJob(name, req.body));
     },
   );
   app.put(
