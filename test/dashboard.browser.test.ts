@@ -252,7 +252,7 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
     await poll(() => form.getByRole('status').textContent()).toBe('Saved: not told of 1 kind, quiet 22:00-07:30.');
     await checkBothSizes(page, 'affiliate-notifications', false);
     const saved = await api('/api/affiliates/ada/notifications', tokens.affiliate);
-    expect(saved).toMatchObject({ affiliateId: 'ada', email: 'ada@simulated-lab.example', available: ['mail'], kinds: ['receipt', 'switch-off-warning', 'job-finished', 'job-failed'], channels: null, optOut: ['receipt'], quietHours: '22:00-07:30' });
+    expect(saved).toMatchObject({ affiliateId: 'ada', email: 'ada@simulated-lab.example', available: ['mail'], kinds: ['receipt', 'switch-off-warning', 'job-waiting', 'quote-waiting', 'job-finished', 'job-failed'], channels: null, optOut: ['receipt'], quietHours: '22:00-07:30' });
     // staff read it (with the address); another affiliate may not, nor change it
     expect(await api('/api/affiliates/ada/notifications', tokens.maintainer)).toMatchObject({ email: 'ada@simulated-lab.example', optOut: ['receipt'] });
     const bo = createToken(gw.journal, { role: 'affiliate', affiliateId: 'bo', name: 'Bo' }).token;

@@ -100,12 +100,21 @@ describe('notification kinds', () => {
     journal.record('printer.job-ended', 'mk4', { jobId: 'j1', mode: 'host', file: 'benchy.gcode', outcome: 'finished', reason: 'done', filamentMm: 3000, filamentG: 8.9, durationS: 3900 });
     journal.record('printer.job-ended', 'mk4', { jobId: 'j2', mode: 'sd', file: 'vase.gcode', outcome: 'failed', reason: 'thermal runaway', filamentMm: 100, filamentG: 0.3, durationS: 60 });
     journal.record('printer.job-ended', 'other-printer', { jobId: 'j3', mode: 'host', file: 'x.gcode', outcome: 'finished', reason: 'done', filamentMm: 0, filamentG: 0, durationS: 1 }); // no tool: nobody
-    const a = await until('affiliate', 3);
+    // jobs sent from a slicer wait for their owner's badge, or first for their word on the quote
+    const queued = { expiresAt: '2026-12-06T10:00:00.000Z', by: 'ada' };
+    journal.record('print-job.queued', 'printer', { jobId: 'p1', owner: 'ada', staff: false, file: 'hook.gcode', quote: { filamentG: 4.21, durationS: 1800, total: '1.37 CAD', confirmNeeded: false }, ...queued });
+    journal.record('print-job.queued', 'printer', { jobId: 'p2', owner: 'ada', staff: false, file: 'vase.gcode', quote: { filamentG: 120, durationS: 36000, total: '31.20 CAD', confirmNeeded: true }, ...queued });
+    journal.record('print-job.queued', 'printer', { jobId: 'p3', owner: 'mia', staff: true, file: 'calibration.gcode', quote: { filamentG: 1, durationS: 60, total: null, confirmNeeded: false }, ...queued }); // staff: no one to tell
+    const a = await until('affiliate', 5);
     expect(a.map((b) => [b.kind, b.severity, b.affiliateId, b.title])).toEqual([
       ['refused-badge', 'info', 'ada', 't1 refused your badge'],
       ['job-finished', 'info', 'bo', 'mk4: benchy.gcode is done'],
       ['job-failed', 'warning', 'bo', 'mk4: vase.gcode failed'],
+      ['job-waiting', 'info', 'ada', 'printer: hook.gcode waits for your badge'],
+      ['quote-waiting', 'info', 'ada', 'printer: confirm the quote for vase.gcode'],
     ]);
+    expect(a[3]!.facts).toMatchObject({ Quote: '1.37 CAD', Filament: '4.2 g', 'Estimated time': '30 min' });
+    expect(a[4]!.summary).toBe('Your print vase.gcode is quoted 31.20 CAD, above what printer starts without your word: confirm it on the dashboard, then badge in at printer to start it.');
     expect(a[0]!.summary).toBe('t1 did not start for you: your qualification on this tool has expired.');
     expect(a[1]!.facts).toMatchObject({ Time: '1 h 5 min', Filament: '8.9 g' });
   });

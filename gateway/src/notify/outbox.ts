@@ -14,7 +14,7 @@ import type { Logger } from '../log.js';
 import { createChannel, DeliveryError, type Channel, type Delivery } from './channels.js';
 import type { NotificationsConfig } from './config.js';
 import { quietUntil, PreferencesStore } from './preferences.js';
-import { clockCondition, ledgerConditions, maintenanceConditions, monthReadyNotice, noticesFor, offlineNotice, OPTIONAL_KINDS, type Condition, type Message, type Notice, type RuleContext, type Severity } from './rules.js';
+import { clockCondition, ledgerConditions, maintenanceConditions, monthReadyNotice, noticesFor, offlineNotice, TOLD_EVENTS, OPTIONAL_KINDS, type Condition, type Message, type Notice, type RuleContext, type Severity } from './rules.js';
 
 export interface NotificationRow {
   seq: number;
@@ -237,9 +237,6 @@ export class NotificationStore {
 const GONE = ['device.lost', 'device.unresponsive'];
 const BACK = ['device.connected', 'device.reconnected', 'device.hello', 'device.responsive'];
 
-/** The event kinds the rules read (the cursor skips the rest without reading their data). */
-const TOLD = ['session.ended', 'billing.charge', 'session.end-deferred', 'device.fault', 'device.fault-cleared', 'billing.period-closed', 'meter.implausible', 'storage.problem', 'storage.recovered', 'billing.correction', 'access.decision', 'printer.job-ended'];
-
 /** Looked at every `checkEveryS`: states that are not events. Each is optional. */
 export interface NotifierProbes {
   /** Tools with a service interval and their run hours since the last service that reset them. */
@@ -327,13 +324,13 @@ export class Notifier {
    * Returns how many rows were written. Run after each commit and at start (what a stop left).
    */
   catchUp(): number {
-    const read = this.journal.prepared(`SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE id > ? AND id <= ? AND kind IN (${TOLD.map(() => '?').join(', ')}) ORDER BY id`);
+    const read = this.journal.prepared(`SELECT id, at, kind, device_id AS deviceId, data FROM events WHERE id > ? AND id <= ? AND kind IN (${TOLD_EVENTS.map(() => '?').join(', ')}) ORDER BY id`);
     const batch = this.journal.db.transaction(() => {
       const from = this.store.cursor() ?? 0;
       const last = Math.min(this.journal.prepared('SELECT COALESCE(MAX(id), 0) FROM events').pluck().get() as number, from + 1000);
       if (last <= from) return null;
       let written = 0;
-      for (const r of read.all(from, last, ...TOLD) as { id: number; at: string; kind: string; deviceId: string | null; data: string }[]) {
+      for (const r of read.all(from, last, ...TOLD_EVENTS) as { id: number; at: string; kind: string; deviceId: string | null; data: string }[]) {
         const e = { ...r, data: JSON.parse(r.data) as Record<string, unknown> };
         for (const n of noticesFor(e, this.rules())) written += this.store.write(n, e.id, e.at);
       }

@@ -58,7 +58,7 @@ const DENY_TEXT: Record<string, string> = {
 };
 
 /** The kinds sent to affiliates, which each may turn off (none is critical). */
-export const OPTIONAL_KINDS = ['receipt', 'switch-off-warning', 'job-finished', 'job-failed', 'refused-badge'] as const;
+export const OPTIONAL_KINDS = ['receipt', 'switch-off-warning', 'job-waiting', 'quote-waiting', 'job-finished', 'job-failed', 'refused-badge'] as const;
 
 interface EventIn {
   id: number;
@@ -84,6 +84,9 @@ const usageFacts = (u: { durationS?: unknown; filamentG?: unknown; energyWh?: un
 ];
 
 const REASON_TEXT: Record<string, string> = { 'idle-timeout': 'it has been idle', 'max-duration': 'the session reached its maximum duration' };
+
+/** The journal's kinds of event that noticesFor may tell someone of (the cursor skips the rest without reading their data). */
+export const TOLD_EVENTS = ['session.ended', 'billing.charge', 'session.end-deferred', 'device.fault', 'device.fault-cleared', 'billing.period-closed', 'meter.implausible', 'storage.problem', 'storage.recovered', 'billing.correction', 'access.decision', 'printer.job-ended', 'print-job.queued'];
 
 /** The notices an event calls for (none for most events). */
 export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
@@ -223,6 +226,27 @@ export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
           title: ok ? `${tool}: ${String(d.file)} is done` : `${tool}: ${String(d.file)} ${outcome}`,
           summary: ok ? `Your print ${String(d.file)} at ${tool} finished.` : `Your print ${String(d.file)} at ${tool} ${outcome}: ${String(d.reason ?? '')}`,
           facts: [['Printer', tool], ['File', String(d.file)], ['Outcome', outcome], ['Time', duration(Number(d.durationS ?? 0))], ['Filament', `${Number(d.filamentG ?? 0).toFixed(1)} g`]],
+        },
+      });
+    }
+    case 'print-job.queued': {
+      // a job sent from a slicer waits for its owner's badge, or first for their confirmation of its quote
+      if (d.staff === true || typeof d.owner !== 'string') return [];
+      const q = (d.quote ?? {}) as { filamentG?: number; durationS?: number | null; total?: string | null; confirmNeeded?: boolean };
+      const file = String(d.file);
+      const confirm = q.confirmNeeded === true;
+      return notice({
+        key: `job-waiting:${String(d.jobId)}`,
+        kind: confirm ? 'quote-waiting' : 'job-waiting',
+        severity: 'info',
+        role: 'affiliate',
+        affiliateId: d.owner,
+        message: {
+          title: confirm ? `${tool}: confirm the quote for ${file}` : `${tool}: ${file} waits for your badge`,
+          summary: confirm
+            ? `Your print ${file} is quoted ${q.total ?? '?'}, above what ${tool} starts without your word: confirm it on the dashboard, then badge in at ${tool} to start it.`
+            : `Your print ${file} is queued at ${tool}: badge in there to start it.`,
+          facts: [['Printer', tool], ['File', file], ['Quote', q.total ?? 'not charged'], ['Filament', `${Number(q.filamentG ?? 0).toFixed(1)} g`], ...(q.durationS ? [['Estimated time', duration(q.durationS)] as [string, string]] : []), ['Waits until', String(d.expiresAt)]],
         },
       });
     }

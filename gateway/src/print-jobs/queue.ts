@@ -249,7 +249,9 @@ export class PrintQueue {
     const expires = new Date(this.now().getTime() + this.p.cfg.queuedExpiryH * 3_600_000).toISOString();
     this.p.journal.db.transaction(() => {
       this.p.journal.prepared("UPDATE print_jobs SET state = 'queued', expires_at = ? WHERE id = ?").run(expires, id);
-      this.p.journal.record('print-job.queued', row.tool_id, { jobId: id, owner: row.owner, file: row.file, expiresAt: expires, by });
+      const q = this.quoteOf(row);
+      const quote = { filamentG: q.filamentG, durationS: q.durationS, total: q.price ? `${q.price.total} ${q.price.currency}` : null, confirmNeeded: Boolean(q.confirm?.needed && !row.confirmed_at) };
+      this.p.journal.record('print-job.queued', row.tool_id, { jobId: id, owner: row.owner, staff: row.staff === 1, file: row.file, expiresAt: expires, quote, by });
     })();
     setImmediate(() => this.check());
     return this.get(id)!;

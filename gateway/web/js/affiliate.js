@@ -18,6 +18,8 @@ const PARTS = [
 const KIND_NAMES = {
   receipt: 'Receipts when a session ends',
   'switch-off-warning': 'Warnings before a tool switches off',
+  'job-waiting': 'A print sent from a slicer waits for my badge',
+  'quote-waiting': 'A print waits for me to confirm its quote',
   'job-finished': 'A print finished',
   'job-failed': 'A print failed or was cancelled',
   'refused-badge': 'A badge refused, with the reason',
