@@ -11,6 +11,7 @@ import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
 import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
+import { numberInvoices, type Invoice } from './invoice.js';
 import { BillingError, toMinor } from './money.js';
 import type { SessionUsage } from './price.js';
 import { capOf, type Part } from './split.js';
@@ -197,13 +198,17 @@ export class Billing {
   /**
    * Closes a month that has ended at `now` (UTC): later corrections to its sessions land in the
    * next open month. A statement is final once its month is over, not while sessions can still
-   * be charged to it.
+   * be charged to it. Every affiliate with money in the month gets its invoice number, in the
+   * same transaction (invoice.ts); returns the invoices.
    */
-  closePeriod(period: string, by: string, now: Date): void {
+  closePeriod(period: string, by: string, now: Date): Invoice[] {
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new BillingError(`a period is a month written YYYY-MM, not "${period}"`);
     if (period >= now.toISOString().slice(0, 7)) throw new BillingError(`${period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
-    if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
-    this.journal.record('billing.period-closed', null, { period, by });
+    return this.journal.durably(() => {
+      if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
+      this.journal.record('billing.period-closed', null, { period, by });
+      return numberInvoices(this.journal, this.cfg, period, now.toISOString());
+    });
   }
 
   // ---- corrections ----

@@ -1,0 +1,197 @@
+/**
+ * Invoices and payments through the journal on disk: numbers given when a month is closed,
+ * gapless per year and never reused (also after the journal is opened again), taxes per invoice,
+ * balances, a payment typed twice refused; the PDF read back with Debian's pdftotext (poppler-utils)
+ * and every amount on it checked.
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { formatMinor } from '../ledger-client/src/money.js';
+import { AccessStore } from '../gateway/src/access/store.js';
+import { Billing } from '../gateway/src/billing/billing.js';
+import { billingSchema } from '../gateway/src/billing/config.js';
+import { balances, invoices, payments, recordPayment } from '../gateway/src/billing/invoice.js';
+import { affiliateMonth, affiliateMonthPdf } from '../gateway/src/billing/pdf.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { tempDir } from './helpers.js';
+
+const hasPdftotext = (() => {
+  try {
+    execFileSync('pdftotext', ['-v'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
+const skipPdf = !hasPdftotext && process.env.CI !== 'true';
+
+const root = join(import.meta.dirname, '..');
+export const invoiceConfig = billingSchema.parse({
+  currency: 'CAD',
+  technicianRate: '25.00',
+  materials: { PLA: { pricePerGram: '0.030' } },
+  documents: { labName: 'Atelier Partagé de Montréal', address: ['5000 rue Iberville', 'Montréal QC H2H 2S6'], logo: 'docs/screenshots/affiliate.png', timeZone: 'America/Toronto' },
+  taxes: [
+    { id: 'gst', name: 'GST', rate: '5', registration: '123456789RT0001', exemptUseTypes: ['community'] },
+    { id: 'qst', name: 'QST', rate: '9.975', exemptUseTypes: ['community'] },
+  ],
+  tools: {
+    printer: {
+      material: 'PLA',
+      tariffs: {
+        commercial: { hourlyRate: '6.00', incrementMin: 15, minimumCharge: '2.00', split: { maintenance: 30, infrastructure: 20, payback: 50 } },
+        community: { hourlyRate: '2.00', billedTime: 'active', incrementMin: 15, split: { maintenance: 60, infrastructure: 40, payback: 0 } },
+        project: { hourlyRate: '6.00', cash: false },
+      },
+      coOwnership: { coOwners: [{ affiliate: 'ada', contribution: '300.00' }, { affiliate: 'bo', contribution: '100.00' }] },
+    },
+  },
+});
+
+let n = 0;
+function use(billing: Billing, journal: Journal, affiliateId: string, useType: string, start: string, minutes: number, grams = 0): string {
+  const sessionId = `s${++n}`;
+  const end = new Date(Date.parse(start) + minutes * 60_000).toISOString();
+  journal.durably(() => billing.charge({ sessionId, toolId: 'printer', affiliateId, useType, startedAt: start, endedAt: end, durationS: minutes * 60, activeS: minutes * 60, filamentG: grams }));
+  return sessionId;
+}
+
+function open(dir: string) {
+  const journal = Journal.open(dir);
+  return { journal, billing: new Billing(invoiceConfig, journal, new Map(), ['commercial', 'community', 'project']) };
+}
+
+function pdfText(pdf: Buffer, dir: string, name: string): string {
+  const file = join(dir, name);
+  writeFileSync(file, pdf);
+  return execFileSync('pdftotext', ['-layout', file, '-'], { encoding: 'utf8' }).replace(/\u00a0/g, ' ');
+}
+
+describe('invoices', () => {
+  it('numbers each closed month’s invoices without gaps per year, never twice, also after a restart; taxes once per invoice', () => {
+    const dir = tempDir('invoices');
+    let { journal, billing } = open(dir);
+    const access = new AccessStore(journal);
+    for (const [id, name] of [['ada', 'Ada Lovelace'], ['bo', 'Bo Chen'], ['cy', 'Cy Twombly']]) access.put({ id: id!, name: name!, badges: [] });
+
+    const octAda = use(billing, journal, 'ada', 'commercial', '2026-10-05T14:00:00.000Z', 60, 10); // 6.00 + 0.30
+    use(billing, journal, 'ada', 'community', '2026-10-06T14:00:00.000Z', 30); // 1.00, no tax
+    use(billing, journal, 'bo', 'commercial', '2026-10-07T14:00:00.000Z', 10); // the minimum: 2.00
+    use(billing, journal, 'cy', 'project', '2026-10-08T14:00:00.000Z', 60); // value only: no invoice
+    const oct = billing.closePeriod('2026-10', 'custodian', new Date('2026-11-01T00:00:00Z'));
+    expect(oct.map((i) => [i.number, i.affiliateId])).toEqual([['2026-0001', 'ada'], ['2026-0002', 'bo']]);
+    // ada: 6.30 taxed, 1.00 exempt; GST 5 % of 6.30 = 0.315 → 0.32, QST 9.975 % of 6.30 = 0.628… → 0.63
+    expect(oct[0]).toMatchObject({ subtotal: 730, taxes: [{ id: 'gst', base: 630, amount: 32 }, { id: 'qst', base: 630, amount: 63 }], tax: 95, total: 825 });
+    expect(oct[1]).toMatchObject({ subtotal: 200, taxes: [{ base: 200, amount: 10 }, { base: 200, amount: 20 }], total: 230 });
+    expect(() => billing.closePeriod('2026-10', 'custodian', new Date('2026-11-02T00:00:00Z'))).toThrow('2026-10 is already closed');
+
+    // November: a session and a correction of October's (lands in November, taxed as it was).
+    use(billing, journal, 'ada', 'commercial', '2026-11-10T15:00:00.000Z', 45, 20); // 4.50 + 0.60
+    billing.correct(octAda, { kind: 'use-type', useType: 'community' }, 'was a community project', 'custodian');
+    journal.close();
+
+    ({ journal, billing } = open(dir)); // the numbers live in the journal, not in memory
+    const nov = billing.closePeriod('2026-11', 'custodian', new Date('2026-12-01T00:00:00Z'));
+    expect(nov.map((i) => [i.number, i.affiliateId])).toEqual([['2026-0003', 'ada']]);
+    // 5.10 taxed; the correction: 6.30 → 2.30 (community, 60 min at 2.00 + 0.30), −4.00, and the 6.30 leaves the taxed base
+    expect(nov[0]).toMatchObject({ subtotal: 510 - 400, taxes: [{ base: 510 - 630, amount: -6 }, { base: -120, amount: -12 }], total: 110 - 18 });
+    use(billing, journal, 'bo', 'commercial', '2026-12-01T15:00:00.000Z', 15);
+    use(billing, journal, 'bo', 'commercial', '2027-01-01T15:00:00.000Z', 15);
+    expect(billing.closePeriod('2027-01', 'custodian', new Date('2027-02-01T00:00:00Z')).map((i) => i.number)).toEqual(['2027-0001']);
+    expect(billing.closePeriod('2026-12', 'custodian', new Date('2027-02-01T00:00:00Z')).map((i) => i.number)).toEqual(['2026-0004']);
+
+    const all = invoices(journal);
+    for (const year of [2026, 2027]) {
+      const seqs = all.filter((i) => i.year === year).map((i) => i.seq);
+      expect(seqs).toEqual(seqs.map((_, k) => k + 1));
+    }
+    expect(new Set(all.map((i) => i.number)).size).toBe(all.length);
+    expect(journal.events({ kind: 'billing.invoice' }).map((e) => e.data.number)).toEqual(['2026-0001', '2026-0002', '2026-0003', '2027-0001', '2026-0004']);
+    // The table refuses a number twice, whatever writes it.
+    expect(() => journal.db.prepare("INSERT INTO invoices (number, year, seq, affiliate_id, period, event_id, subtotal, tax, total) VALUES ('2026-0009', 2026, 2, 'cy', '2026-10', 1, 0, 0, 0)").run()).toThrow(/UNIQUE/);
+    journal.close();
+  });
+
+  it('records payments, refuses one typed twice, and keeps each balance as invoiced − paid', () => {
+    const { journal, billing } = open(tempDir('payments'));
+    new AccessStore(journal).put({ id: 'ada', name: 'Ada Lovelace', badges: [] });
+    use(billing, journal, 'ada', 'commercial', '2026-10-05T14:00:00.000Z', 60, 10);
+    billing.closePeriod('2026-10', 'custodian', new Date('2026-11-01T00:00:00Z'));
+    const now = new Date('2026-11-20T12:00:00Z');
+    expect(balances(journal, 'ada')).toEqual([{ affiliateId: 'ada', invoiced: 725, paid: 0, balance: 725 }]);
+    recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-03', amount: '5.00', method: 'cheque', reference: 'CHQ 101', by: 'custodian' }, now);
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-04', amount: '5.00', method: 'cheque', reference: ' CHQ 101 ', by: 'custodian' }, now)).toThrow(
+      'reference: payment "CHQ 101" of ada is already recorded (event',
+    );
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-31', amount: '1', method: 'cash', reference: 'r', by: 'c' }, now)).toThrow('date: a day written YYYY-MM-DD, not "2026-11-31"');
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-21', amount: '1', method: 'cash', reference: 'r', by: 'c' }, now)).toThrow('in the future');
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-02', amount: '1.005', method: 'cash', reference: 'r', by: 'c' }, now)).toThrow('more decimals');
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-02', amount: '1', method: 'bitcoin', reference: 'r', by: 'c' }, now)).toThrow('method: one of cash, cheque');
+    expect(() => recordPayment(journal, invoiceConfig, { affiliateId: 'zed', paidOn: '2026-11-02', amount: '1', method: 'cash', reference: 'r', by: 'c' }, now)).toThrow('no affiliate "zed"');
+    recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-11-05', amount: '2.25', method: 'transfer', reference: 'INTERAC-77', by: 'custodian' }, now);
+    expect(balances(journal)).toEqual([{ affiliateId: 'ada', invoiced: 725, paid: 725, balance: 0 }]);
+    expect(payments(journal, { affiliate: 'ada' }).map((p) => [p.paidOn, p.amount, p.method, p.reference, p.by])).toEqual([
+      ['2026-11-03', 500, 'cheque', 'CHQ 101', 'custodian'],
+      ['2026-11-05', 225, 'transfer', 'INTERAC-77', 'custodian'],
+    ]);
+    expect(journal.events({ kind: 'billing.payment' })).toHaveLength(2);
+    // November's statement shows the account: 7.25 before, the two payments, 0 after.
+    const m = affiliateMonth(journal, invoiceConfig, 'ada', '2026-11', { baseDir: root });
+    expect(m.account).toMatchObject({ opening: 725, invoiced: 0, paid: 725, closing: 0 });
+    journal.close();
+  });
+
+  it.skipIf(skipPdf)('writes the month as a PDF with every session, correction, tax and fund on it, in English and in French', async () => {
+    const dir = tempDir('invoice-pdf');
+    const { journal, billing } = open(dir);
+    new AccessStore(journal).put({ id: 'ada', name: 'Ada Lovelace', badges: [] });
+    const s1 = use(billing, journal, 'ada', 'commercial', '2026-10-05T14:00:00.000Z', 60, 10);
+    use(billing, journal, 'ada', 'community', '2026-10-06T14:00:00.000Z', 30, 12.5);
+    use(billing, journal, 'ada', 'project', '2026-10-07T14:00:00.000Z', 60);
+    // many sessions: the table runs over a page
+    for (let d = 0; d < 60; d++) use(billing, journal, 'ada', 'commercial', `2026-10-${String(10 + (d % 18)).padStart(2, '0')}T12:${String(d % 60).padStart(2, '0')}:00.000Z`, 15 + d, d);
+    billing.correct(s1, { kind: 'technician', technicianMin: 30 }, 'helped with bed levelling', 'custodian');
+    billing.closePeriod('2026-10', 'custodian', new Date('2026-11-02T10:00:00Z'));
+    recordPayment(journal, invoiceConfig, { affiliateId: 'ada', paidOn: '2026-10-20', amount: '10.00', method: 'cheque', reference: 'CHQ 7', by: 'custodian' }, new Date('2026-11-02T10:00:00Z'));
+
+    const m = affiliateMonth(journal, invoiceConfig, 'ada', '2026-10', { baseDir: root });
+    const text = pdfText(await affiliateMonthPdf(journal, invoiceConfig, 'ada', '2026-10', { baseDir: root }), dir, 'en.pdf');
+    const lines = text.split('\n');
+    for (const s of ['Atelier Partagé de Montréal', '5000 rue Iberville', 'Montréal QC H2H 2S6', 'Invoice', 'Invoice number: 2026-0001', 'Issued: 2026-11-02', 'Period: October 2026', 'Ada Lovelace (ada)', 'GST Registration no. 123456789RT0001', 'Correction: helped with bed levelling', 'Where your money goes', 'Page 2', 'Amounts in CAD; times in America/Toronto']) {
+      expect(text).toContain(s);
+    }
+    const money = (minor: number) => formatMinor(minor, 2);
+    // Every entry: a line with its time (Toronto), use type, grams and the four amounts in order.
+    for (const s of m.statement.sessions) {
+      for (const e of s.entries) {
+        const cells = [e.useType, ...(e.kind === 'charge' && s.filamentG !== null ? [String(Math.round(s.filamentG * 10) / 10)] : []), money(e.items.usage), money(e.items.material), money(e.items.technician), money(e.items.total)];
+        const re = new RegExp(cells.map((c) => c.replace(/[.]/g, '\\.')).join('\\s+'));
+        expect(lines.some((l) => re.test(l) && (e.kind === 'correction' || l.includes(new Intl.DateTimeFormat('en-CA', { timeZone: 'America/Toronto', hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(s.startedAt!))))), `${s.sessionId} ${e.kind}: ${cells.join(' ')}`).toBe(true);
+      }
+    }
+    expect(m.statement.sessions).toHaveLength(63);
+    const row = (label: string, minor: number) => expect(text).toMatch(new RegExp(`${label}\\s+\\$${money(minor).replace('.', '\\.').replace(/\B(?=(\d{3})+\.)/g, ',')}`));
+    row('Subtotal', m.subtotal);
+    row(`GST 5 % on ${money(m.taxes[0]!.base).replace(/\B(?=(\d{3})+\.)/g, ',')}`, m.taxes[0]!.amount);
+    row('QST 9.975 % on [\\d,.]+', m.taxes[1]!.amount);
+    row('Total of this invoice', m.total);
+    row('Maintenance of the tools', m.statement.funds.maintenance);
+    row('Infrastructure', m.statement.funds.infrastructure);
+    row('Paying back the co-owners', m.statement.funds.payback);
+    row('Material', m.statement.funds.material);
+    row('Technician', m.statement.funds.technician);
+    expect(m.statement.funds.total).toBe(m.subtotal);
+    expect(text).toMatch(/Payment 2026-10-20 \(cheque, CHQ 7\)\s+-\$10\.00/);
+    row('Balance', m.total - 1000);
+    expect(text).toContain('no charge (value 6.00)');
+
+    const fr = pdfText(await affiliateMonthPdf(journal, invoiceConfig, 'ada', '2026-10', { baseDir: root, language: 'fr' }), dir, 'fr.pdf');
+    for (const s of ['Facture', 'Numéro de facture : 2026-0001', 'Période : octobre 2026', 'Où va votre argent', 'Correction : helped with bed levelling', 'Sous-total', 'Total de cette facture', 'Paiement du 2026-10-20 (chèque, CHQ 7)', 'GST 5 % sur', 'QST 9,975 % sur']) {
+      expect(fr).toContain(s);
+    }
+    expect(fr).toContain(`${money(m.total).replace('.', ',').replace(/\B(?=(\d{3})+,)/g, ' ')} $`);
+    journal.close();
+  });
+});
