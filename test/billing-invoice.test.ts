@@ -4,8 +4,8 @@
  * balances, a payment typed twice refused; the PDF read back with Debian's pdftotext (poppler-utils)
  * and every amount on it checked.
  */
-import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatMinor } from '../ledger-client/src/money.js';
@@ -15,6 +15,7 @@ import { billingSchema } from '../gateway/src/billing/config.js';
 import { balances, invoices, payments, recordPayment } from '../gateway/src/billing/invoice.js';
 import { affiliateMonth, affiliateMonthPdf } from '../gateway/src/billing/pdf.js';
 import { Journal } from '../gateway/src/journal/journal.js';
+import { startApiLab } from './api-lab.js';
 import { tempDir } from './helpers.js';
 
 const hasPdftotext = (() => {
@@ -195,3 +196,130 @@ describe('invoices', () => {
     journal.close();
   });
 });
+
+describe('invoices and payments through the API', () => {
+  it('gives custodians every invoice and affiliates their own; records payments once; balances per affiliate', { timeout: 60_000 }, async () => {
+    const lab = await startApiLab();
+    try {
+      // Sessions of a month that has ended, charged with the gateway's own tariffs.
+      const cfg = billingSchema.parse({
+        currency: 'EUR',
+        technicianRate: '30.00',
+        tools: { printer: { tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15, minimumCharge: '2.00' }, project: { hourlyRate: '6.00', cash: false } }, coOwnership: { coOwners: [{ affiliate: 'ada', contribution: '300.00' }, { affiliate: 'bo', contribution: '100.00' }] } } },
+      });
+      const billing = new Billing(cfg, lab.gw.journal);
+      use(billing, lab.gw.journal, 'ada', 'commercial', '2026-10-05T14:00:00.000Z', 60); // 6.00
+      use(billing, lab.gw.journal, 'bo', 'commercial', '2026-10-06T14:00:00.000Z', 10); // 2.00
+
+      expect((await lab.call('POST', '/api/billing/periods/2026-10/close', 'affiliate', {})).status).toBe(403);
+      const closed = await lab.call('POST', '/api/billing/periods/2026-10/close', 'custodian', {});
+      expect(closed.status).toBe(200);
+      expect(closed.body.invoices).toEqual([{ number: '2026-0001', affiliateId: 'ada', total: 600 }, { number: '2026-0002', affiliateId: 'bo', total: 200 }]);
+
+      expect((await lab.call('GET', '/api/billing/invoices?month=2026-10', 'custodian')).body.map((i: { number: string }) => i.number)).toEqual(['2026-0001', '2026-0002']);
+      expect((await lab.call('GET', '/api/billing/invoices', 'affiliate')).body.map((i: { number: string }) => i.number)).toEqual(['2026-0001']);
+      expect((await lab.call('GET', '/api/billing/invoices?affiliate=bo', 'affiliate')).status).toBe(403);
+      expect((await lab.call('GET', '/api/billing/invoices', 'maintainer')).status).toBe(403);
+
+      const pdf = await lab.gw.app.inject({ method: 'GET', url: '/api/billing/invoices/2026-10/ada', headers: { authorization: `Bearer ${lab.tokens.affiliate}` } });
+      expect(pdf.statusCode).toBe(200);
+      expect(pdf.headers['content-type']).toBe('application/pdf');
+      expect(pdf.headers['content-disposition']).toBe('attachment; filename="invoice-2026-0001-ada.pdf"');
+      expect(pdf.rawPayload.subarray(0, 5).toString()).toBe('%PDF-');
+      if (!skipPdf) expect(pdfText(pdf.rawPayload, tempDir('api-pdf'), 'ada.pdf')).toContain('Invoice number: 2026-0001');
+      const fr = await lab.gw.app.inject({ method: 'GET', url: '/api/billing/invoices/2026-10/ada?lang=fr', headers: { authorization: `Bearer ${lab.tokens.custodian}` } });
+      if (!skipPdf) expect(pdfText(fr.rawPayload, tempDir('api-pdf'), 'ada-fr.pdf')).toContain('Numéro de facture : 2026-0001');
+      expect((await lab.call('GET', '/api/billing/invoices/2026-10/ada', 'bo')).status).toBe(403);
+      const json = await lab.call('GET', '/api/billing/invoices/2026-10/bo?format=json', 'custodian');
+      expect(json.body).toMatchObject({ invoice: { number: '2026-0002', total: 200 }, lab: { name: expect.any(String) }, total: 200 });
+      expect(json.body.lab).not.toHaveProperty('logo');
+
+      const pay = { affiliateId: 'ada', date: '2026-11-03', amount: '6.00', method: 'transfer', reference: 'SEPA 42' };
+      expect((await lab.call('POST', '/api/billing/payments', 'affiliate', pay)).status).toBe(403);
+      const paid = await lab.call('POST', '/api/billing/payments', 'custodian', pay);
+      expect(paid.status).toBe(201);
+      expect(paid.body).toMatchObject({ affiliateId: 'ada', paidOn: '2026-11-03', amount: 600, method: 'transfer', reference: 'SEPA 42', by: 'carla' });
+      const twice = await lab.call('POST', '/api/billing/payments', 'custodian', pay);
+      expect(twice.status).toBe(409);
+      expect(twice.body).toEqual({ error: 'conflict', message: expect.stringContaining('payment "SEPA 42" of ada is already recorded') });
+      const bad = await lab.call('POST', '/api/billing/payments', 'custodian', { ...pay, amount: '6,00', reference: 'x' });
+      expect(bad.status).toBe(400);
+      expect(bad.body.message).toContain('amount');
+
+      expect((await lab.call('GET', '/api/billing/balances', 'custodian')).body).toEqual([
+        { affiliateId: 'ada', invoiced: 600, paid: 600, balance: 0 },
+        { affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200 },
+      ]);
+      expect((await lab.call('GET', '/api/billing/balances', 'bo')).body).toEqual([{ affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200 }]);
+      expect((await lab.call('GET', '/api/billing/payments', 'bo')).body).toEqual([]);
+      expect((await lab.call('GET', '/api/billing/payments', 'affiliate')).body).toHaveLength(1);
+    } finally {
+      await lab.stop();
+    }
+  });
+});
+
+describe('invoices and payments on the command line', () => {
+  it('closes a month, writes one PDF or all of them to a folder, records a payment once and lists balances', { timeout: 120_000 }, async () => {
+    const dir = tempDir('invoice-cli');
+    const file = join(dir, 'lab.yaml');
+    writeFileSync(
+      file,
+      `gateway: { name: CLI invoice lab, dataDir: data }
+devices: [{ id: n1, kind: metering-node, nodeId: n1, serial: { path: "socket://127.0.0.1:9" } }]
+tools: [{ id: printer, node: n1 }]
+billing:
+  currency: CAD
+  documents: { labName: Atelier CLI, address: [1 rue Test], languages: { bo: fr } }
+  taxes: [{ id: gst, name: TPS, rate: "5" }]
+  tools:
+    printer:
+      tariffs:
+        commercial: { hourlyRate: "6.00", incrementMin: 15, minimumCharge: "2.00" }
+`,
+    );
+    const journal = Journal.open(join(dir, 'data'));
+    const billing = new Billing(billingSchema.parse({ currency: 'CAD', taxes: [{ id: 'gst', name: 'TPS', rate: '5' }], tools: { printer: { tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15, minimumCharge: '2.00' } } } } }), journal);
+    const access = new AccessStore(journal);
+    access.put({ id: 'ada', name: 'Ada', badges: [] });
+    access.put({ id: 'bo', name: 'Bo', badges: [] });
+    use(billing, journal, 'ada', 'commercial', '2026-10-05T14:00:00.000Z', 60);
+    use(billing, journal, 'bo', 'commercial', '2026-10-06T14:00:00.000Z', 30);
+    journal.close();
+
+    const closed = await ovn('billing', 'close', '2026-10', '--config', file, '--by', 'custodian');
+    expect(closed).toMatchObject({ code: 0, stdout: '2026-10 closed: 2 invoices (2026-0001 … 2026-0002)\n' });
+    const one = await ovn('billing', 'invoice', '--config', file, '--affiliate', 'ada', '--month', '2026-10', '--out', join(dir, 'ada.pdf'));
+    expect(one).toMatchObject({ code: 0, stdout: `${join(dir, 'ada.pdf')}: invoice 2026-0001, 6.30 CAD\n` });
+    const all = await ovn('billing', 'invoices', '--config', file, '--month', '2026-10', '--out', join(dir, 'out'));
+    expect(all.code).toBe(0);
+    expect(all.stdout).toContain(`2 documents of 2026-10 in ${join(dir, 'out')}`);
+    expect(readdirSync(join(dir, 'out')).sort()).toEqual(['invoice-2026-0001-ada.pdf', 'invoice-2026-0002-bo.pdf']);
+    if (!skipPdf) {
+      expect(pdfText(readFileSync(join(dir, 'out', 'invoice-2026-0002-bo.pdf')), dir, 'bo.pdf')).toMatch(/Numéro de facture : 2026-0002[\s\S]*TPS 5 % sur 3,00\s+0,15 \$[\s\S]*Total de cette facture\s+3,15 \$/);
+    }
+    const pay = ['billing', 'pay', '--config', file, '--affiliate', 'ada', '--amount', '6.30', '--date', '2026-11-02', '--method', 'cheque', '--reference', '1001', '--by', 'custodian'];
+    expect((await ovn(...pay)).stdout).toMatch(/^payment \d+: 6\.30 CAD from ada on 2026-11-02; balance 0\.00 CAD\n$/);
+    const again = await ovn(...pay);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('payment "1001" of ada is already recorded');
+    const balances = await ovn('billing', 'balances', '--config', file);
+    expect(balances.stdout.split('\n').slice(1, 3).map((l) => l.split(/\s+/))).toEqual([
+      ['ada', '6.30', '6.30', '0.00'],
+      ['bo', '3.15', '0.00', '3.15'],
+    ]);
+    expect((await ovn('billing', 'payments', '--config', file)).stdout).toContain('2026-11-02  ada');
+  });
+});
+
+/** Runs `ovn-gateway …` as a user would, to its exit. */
+function ovn(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(root, 'bin', 'ovn-gateway.js'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let [stdout, stderr] = ['', ''];
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
+}

@@ -11,7 +11,9 @@ import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
 import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
-import { numberInvoices, type Invoice } from './invoice.js';
+import { balances, invoices, numberInvoices, payments, recordPayment, type Balance, type Invoice, type Payment, type PaymentInput } from './invoice.js';
+import type { Language } from './messages.js';
+import { affiliateMonth, affiliateMonthPdf, type AffiliateMonth } from './pdf.js';
 import { BillingError, toMinor } from './money.js';
 import type { SessionUsage } from './price.js';
 import { capOf, type Part } from './split.js';
@@ -85,7 +87,40 @@ export class Billing {
     private readonly printerMaterial: ReadonlyMap<string, string> = new Map(),
     /** The lab's use types, to refuse a correction to one that does not exist. */
     private readonly useTypes: readonly string[] | null = null,
+    /** Where the config file is (a logo's path is relative to it) and the gateway's name, for statements and invoices. */
+    readonly documents: { baseDir: string; gatewayName: string } = { baseDir: '.', gatewayName: 'ovn-gateway' },
   ) {}
+
+  /**
+   * An affiliate's month as a PDF: the invoice once the month is closed (with its number), the
+   * statement while it is open. In the affiliate's language unless `language` says otherwise.
+   */
+  monthPdf(affiliateId: string, period: string, language?: Language): Promise<Buffer> {
+    return affiliateMonthPdf(this.journal, this.cfg, affiliateId, period, { ...this.documents, ...(language && { language }) });
+  }
+
+  /** Records a payment (invoice.ts: a reference once per affiliate). */
+  recordPayment(p: PaymentInput, now: Date): Payment {
+    return recordPayment(this.journal, this.cfg, p, now);
+  }
+
+  payments(q: { affiliate?: string; from?: string; to?: string } = {}): Payment[] {
+    return payments(this.journal, q);
+  }
+
+  /** Invoiced − paid, per affiliate. */
+  balances(affiliate?: string): Balance[] {
+    return balances(this.journal, affiliate);
+  }
+
+  invoices(q: { period?: string; affiliate?: string } = {}): Invoice[] {
+    return invoices(this.journal, q);
+  }
+
+  /** Everything on that PDF, as data. */
+  month(affiliateId: string, period: string, language?: Language): AffiliateMonth {
+    return affiliateMonth(this.journal, this.cfg, affiliateId, period, { ...this.documents, ...(language && { language }) });
+  }
 
   private get db() {
     return this.journal.db;

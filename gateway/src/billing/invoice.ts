@@ -69,6 +69,11 @@ export interface Balance {
   balance: number;
 }
 
+/** A payment whose reference this affiliate's payments already have: typed in twice, most likely. */
+export class DuplicatePaymentError extends BillingError {
+  override name = 'DuplicatePaymentError';
+}
+
 const isTaxed = (t: TaxConfig, useType: string) => !t.exemptUseTypes.includes(useType);
 
 /**
@@ -180,7 +185,7 @@ export function recordPayment(journal: Journal, cfg: BillingConfig, p: PaymentIn
       | { eventId: number; paidOn: string; amount: number; method: string }
       | undefined;
     if (twice) {
-      throw new BillingError(
+      throw new DuplicatePaymentError(
         `reference: payment "${reference}" of ${p.affiliateId} is already recorded (event ${twice.eventId}: ${formatAmount(twice.amount, cfg)} by ${twice.method} on ${twice.paidOn}); a second payment needs its own reference`,
       );
     }
