@@ -151,7 +151,7 @@ export function renderPdf(m: AffiliateMonth): Promise<Buffer> {
     doc.font('Helvetica-Bold').fontSize(8);
     let x = left;
     for (const [key, w, r] of COLUMNS) {
-      doc.text(f.t(key), x, y, { width: w - 4, align: r ? 'right' : 'left', lineBreak: false });
+      cell(f.t(key), x, w, r);
       x += w;
     }
     y += 12;
@@ -164,12 +164,28 @@ export function renderPdf(m: AffiliateMonth): Promise<Buffer> {
     y = doc.page.margins.top;
     header();
   };
+  /**
+   * A table cell at (x, y) in a column `w` wide, cut with an ellipsis when longer. Placed by
+   * hand, without pdfkit's line wrapping, which costs more than the rest of the page.
+   */
+  const cell = (text: string, x: number, w: number, alignRight: boolean) => {
+    if (!text) return;
+    const space = w - 4;
+    let s = text;
+    let sw = doc.widthOfString(s);
+    if (sw > space) {
+      while (s.length > 1 && doc.widthOfString(`${s}…`) > space) s = s.slice(0, -1);
+      s = `${s}…`;
+      sw = doc.widthOfString(s);
+    }
+    doc.text(s, alignRight ? x + space - sw : x, y, { lineBreak: false });
+  };
   const row = (cells: string[], opts: { bold?: boolean } = {}) => {
     room(11);
     doc.font(opts.bold ? 'Helvetica-Bold' : 'Helvetica').fontSize(8);
     let x = left;
     COLUMNS.forEach(([, w, r], i) => {
-      doc.text(cells[i] ?? '', x, y, { width: w - 4, height: 10, align: r ? 'right' : 'left', ellipsis: true });
+      cell(cells[i] ?? '', x, w, r);
       x += w;
     });
     y += 11;
@@ -182,7 +198,7 @@ export function renderPdf(m: AffiliateMonth): Promise<Buffer> {
   };
 
   header();
-  if (m.statement.sessions.length === 0) row([f.t('noSessions')]);
+  if (m.statement.sessions.length === 0) note(f.t('noSessions'));
   for (const s of m.statement.sessions) {
     for (const e of s.entries) {
       const items = [amt(e.items.usage), amt(e.items.material), amt(e.items.technician), amt(e.items.total)];

@@ -98,7 +98,8 @@ export function registerBillingCommands(program: Command): void {
     .action((period: string, opts: { config: string; by: string }) =>
       withBilling(opts, (billing) => {
         const issued = billing.closePeriod(period, opts.by, new Date());
-        out(`${period} closed: ${issued.length} ${issued.length === 1 ? 'invoice' : 'invoices'}${issued.length ? ` (${issued[0]!.number} … ${issued.at(-1)!.number})` : ''}`);
+        const numbers = issued.length > 1 ? ` (${issued[0]!.number} … ${issued.at(-1)!.number})` : issued.length ? ` (${issued[0]!.number})` : '';
+        out(`${period} closed: ${issued.length} ${issued.length === 1 ? 'invoice' : 'invoices'}${numbers}`);
       }),
     );
   billingCmd
