@@ -247,10 +247,10 @@ describe('invoices and payments through the API', () => {
       expect(bad.body.message).toContain('amount');
 
       expect((await lab.call('GET', '/api/billing/balances', 'custodian')).body).toEqual([
-        { affiliateId: 'ada', invoiced: 600, paid: 600, balance: 0 },
-        { affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200 },
+        { affiliateId: 'ada', invoiced: 600, paid: 600, balance: 0, currency: 'EUR', minorUnit: 2 },
+        { affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200, currency: 'EUR', minorUnit: 2 },
       ]);
-      expect((await lab.call('GET', '/api/billing/balances', 'bo')).body).toEqual([{ affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200 }]);
+      expect((await lab.call('GET', '/api/billing/balances', 'bo')).body).toEqual([{ affiliateId: 'bo', invoiced: 200, paid: 0, balance: 200, currency: 'EUR', minorUnit: 2 }]);
       expect((await lab.call('GET', '/api/billing/payments', 'bo')).body).toEqual([]);
       expect((await lab.call('GET', '/api/billing/payments', 'affiliate')).body).toHaveLength(1);
     } finally {

@@ -66,7 +66,7 @@ const invoiceSchema = z.object({
   total: minor,
 });
 const paymentSchema = z.object({ eventId: z.number().int(), affiliateId: z.string(), paidOn: z.string(), amount: minor, method: z.enum(PAYMENT_METHODS), reference: z.string(), by: z.string(), recordedAt: z.string() });
-const balanceSchema = z.object({ affiliateId: z.string(), invoiced: minor, paid: minor, balance: minor.describe('invoiced − paid: owed by the affiliate (negative: paid ahead).') });
+const balanceSchema = z.object({ affiliateId: z.string(), invoiced: minor, paid: minor, balance: minor.describe('invoiced − paid: owed by the affiliate (negative: paid ahead).'), currency: z.string(), minorUnit: z.number().int() });
 const month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
 const paymentBody = z.strictObject({
   affiliateId: idParam,
@@ -164,7 +164,10 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
   app.get(
     '/api/billing/balances',
     { preHandler: allow('affiliate', 'custodian', 'admin'), schema: { tags: ['billing'], summary: 'Invoiced, paid and the balance per affiliate (an affiliate token: its own)', querystring: z.strictObject({ affiliate: idParam.optional() }), response: { 200: z.array(balanceSchema) } } },
-    async (req) => billingOf(ctx).balances(ownOnly(req, req.query.affiliate)),
+    async (req) => {
+      const b = billingOf(ctx);
+      return b.balances(ownOnly(req, req.query.affiliate)).map((x) => ({ ...x, currency: b.cfg.currency, minorUnit: b.cfg.minorUnit }));
+    },
   );
 
   app.post(
