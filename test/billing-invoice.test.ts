@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { formatMinor } from '../ledger-client/src/money.js';
 import { AccessStore } from '../gateway/src/access/store.js';
-import { Billing } from '../gateway/src/billing/billing.js';
+import { Billing, verifyCharges } from '../gateway/src/billing/billing.js';
 import { billingSchema } from '../gateway/src/billing/config.js';
 import { balances, invoices, payments, recordPayment } from '../gateway/src/billing/invoice.js';
 import { affiliateMonth, affiliateMonthPdf } from '../gateway/src/billing/pdf.js';
@@ -110,7 +110,10 @@ describe('invoices', () => {
     }
     expect(new Set(all.map((i) => i.number)).size).toBe(all.length);
     expect(journal.events({ kind: 'billing.invoice' }).map((e) => e.data.number)).toEqual(['2026-0001', '2026-0002', '2026-0003', '2027-0001', '2026-0004']);
-    // The table refuses a number twice, whatever writes it.
+    expect(verifyCharges(journal).mismatches).toEqual([]);
+    // The table refuses a number twice, whatever writes it; verify finds a gap.
+    journal.db.prepare("UPDATE invoices SET seq = 5, number = '2027-0005' WHERE number = '2027-0001'").run();
+    expect(verifyCharges(journal).mismatches.map((m) => m.problem)).toEqual(['invoice 2027-0005: number 5 of 2027 where 1 was next (a gap)', 'invoice 2027-0005: the invoices table and its event disagree']);
     expect(() => journal.db.prepare("INSERT INTO invoices (number, year, seq, affiliate_id, period, event_id, subtotal, tax, total) VALUES ('2026-0009', 2026, 2, 'cy', '2026-10', 1, 0, 0, 0)").run()).toThrow(/UNIQUE/);
     journal.close();
   });

@@ -449,5 +449,17 @@ export function verifyCharges(journal: Journal): { checked: number; mismatches: 
     )
     .all() as { toolId: string; who: string; paid: number; parts: number }[];
   for (const d of drift) mismatches.push({ eventId: 0, kind: 'payback_received', sessionId: '', problem: `${d.who} at ${d.toolId}: the running total says ${d.paid}, the parts ${d.parts}` });
+  // Invoice numbers run without gaps through each year, each as its billing.invoice event says.
+  const numbered = journal.db.prepare('SELECT i.year, i.seq, i.number, i.total, i.event_id AS eventId, e.data FROM invoices i LEFT JOIN events e ON e.id = i.event_id ORDER BY i.year, i.seq').all() as { year: number; seq: number; number: string; total: number; eventId: number; data: string | null }[];
+  let year = 0;
+  let expected = 1;
+  for (const i of numbered) {
+    if (i.year !== year) [year, expected] = [i.year, 1];
+    const fail = (problem: string) => mismatches.push({ eventId: i.eventId, kind: 'billing.invoice', sessionId: '', problem });
+    if (i.seq !== expected) fail(`invoice ${i.number}: number ${i.seq} of ${i.year} where ${expected} was next (a gap)`);
+    expected = i.seq + 1;
+    const e = i.data ? (JSON.parse(i.data) as { number?: string; total?: number }) : null;
+    if (!e || e.number !== i.number || e.total !== i.total) fail(`invoice ${i.number}: the invoices table and its event disagree`);
+  }
   return { checked, mismatches };
 }
