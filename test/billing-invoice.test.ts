@@ -14,6 +14,8 @@ import { Billing, verifyCharges } from '../gateway/src/billing/billing.js';
 import { billingSchema } from '../gateway/src/billing/config.js';
 import { balances, invoices, payments, recordPayment } from '../gateway/src/billing/invoice.js';
 import { affiliateMonth, affiliateMonthPdf } from '../gateway/src/billing/pdf.js';
+import { checkNamedFiles } from '../gateway/src/config/files.js';
+import { loadConfig, type ConfigError } from '../gateway/src/config/load.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { startApiLab } from './api-lab.js';
 import { tempDir } from './helpers.js';
@@ -326,3 +328,33 @@ function ovn(...args: string[]): Promise<{ code: number | null; stdout: string; 
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
 }
+
+describe('the logo of statements and invoices', () => {
+  it('is checked with the other files the config names: readable, and a PNG or JPEG', () => {
+    const dir = tempDir('invoice-logo');
+    const file = join(dir, 'lab.yaml');
+    const lab = (logo: string) =>
+      writeFileSync(
+        file,
+        `devices: [{ id: n1, kind: metering-node, nodeId: n1, serial: { path: "socket://127.0.0.1:9" } }]
+tools: [{ id: printer, node: n1 }]
+billing: { documents: { labName: Atelier, logo: ${logo} } }
+`,
+      );
+    const problems = () => {
+      try {
+        checkNamedFiles(loadConfig(file));
+        return [];
+      } catch (err) {
+        return (err as ConfigError).problems;
+      }
+    };
+    lab('missing.png');
+    expect(problems()).toEqual([`billing.documents.logo (${join(dir, 'missing.png')}): cannot read it: ENOENT`]);
+    writeFileSync(join(dir, 'logo.svg'), '<svg/>');
+    lab('logo.svg');
+    expect(problems()).toEqual([`billing.documents.logo (${join(dir, 'logo.svg')}): not a PNG or JPEG image (statements and invoices take only those)`]);
+    lab(join(root, 'docs', 'screenshots', 'affiliate.png'));
+    expect(problems()).toEqual([]);
+  });
+});
