@@ -235,6 +235,7 @@ describe('invoices and payments through the API', () => {
       const fr = await lab.gw.app.inject({ method: 'GET', url: '/api/billing/invoices/2026-10/ada?lang=fr', headers: { authorization: `Bearer ${lab.tokens.custodian}` } });
       if (!skipPdf) expect(pdfText(fr.rawPayload, tempDir('api-pdf'), 'ada-fr.pdf')).toContain('Numéro de facture : 2026-0001');
       expect((await lab.call('GET', '/api/billing/invoices/2026-10/ada', 'bo')).status).toBe(403);
+      expect((await lab.call('GET', '/api/billing/invoices/2026-10/zed', 'custodian')).body).toEqual({ error: 'unknown-affiliate', message: 'no affiliate "zed"' });
       const json = await lab.call('GET', '/api/billing/invoices/2026-10/bo?format=json', 'custodian');
       expect(json.body).toMatchObject({ invoice: { number: '2026-0002', total: 200 }, lab: { name: expect.any(String) }, total: 200 });
       expect(json.body.lab).not.toHaveProperty('logo');

@@ -135,6 +135,7 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     async (req, reply) => {
       const b = billingOf(ctx);
       const affiliate = ownOnly(req, req.params.affiliate)!;
+      if (!ctx.access.get(affiliate)) throw new HttpError(404, 'unknown-affiliate', `no affiliate "${affiliate}"`);
       const m = b.month(affiliate, req.params.month, req.query.lang);
       if (req.query.format === 'json') return { ...m, lab: { name: m.lab.name, address: m.lab.address } }; // not the logo's path on the gateway
       return reply.type('application/pdf').header('content-disposition', `attachment; filename="${pdfName(m)}"`).send(await renderPdf(m));
