@@ -8,6 +8,7 @@ import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
 import { benchDashboard } from './dashboard.js';
+import { benchInvoice } from './invoice.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
@@ -34,6 +35,7 @@ export const BENCHES: Record<string, Bench> = {
   mqtt: benchMqtt,
   billing: benchSplit,
   statement: benchStatement,
+  invoice: benchInvoice,
   ledger: benchLedger,
   notify: benchNotify,
   api: benchApi,

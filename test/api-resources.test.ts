@@ -119,7 +119,7 @@ describe('API resources', () => {
     expect(lab.gw.journal.latest('api.action', null)!.data).toMatchObject({ method: 'POST', route: '/api/billing/corrections', status: 201, tokenId: expect.stringMatching(/^[0-9a-f]{12}$/), name: 'carla', role: 'custodian' });
     expect((await lab.call('POST', `/api/billing/periods/${month}/close`, 'admin')).body).toEqual({ error: 'bad-request', message: `${month} has not ended yet: a month can be closed from the first day of the next (UTC)` });
     const closed = await lab.call('POST', `/api/billing/periods/${lastMonth}/close`, 'admin');
-    expect(closed.body, closed.text).toEqual({ closedPeriods: [lastMonth] });
+    expect(closed.body, closed.text).toEqual({ closedPeriods: [lastMonth], invoices: [] }); // the sessions are this month's: nothing to invoice last month
     expect(lab.gw.journal.latest('billing.period-closed', null)!.data).toMatchObject({ period: lastMonth, by: 'root' });
   });
 

@@ -689,7 +689,7 @@ affiliates: [{ id: ada, name: Ada, badges: ["${ADA}"], qualifications: [{ tool: 
     expect([m![3], m![4]]).toEqual([month, money(delta)]);
 
     const closed = await ovn('billing', 'close', month, '--config', file, '--by', 'custodian');
-    expect(closed).toMatchObject({ code: 0, stdout: `${month} closed\n`, stderr: '' });
+    expect(closed).toMatchObject({ code: 0, stdout: `${month} closed: 1 invoice (${month.slice(0, 4)}-0001)\n`, stderr: '' });
     const again = await ovn('billing', 'close', month, '--config', file, '--by', 'custodian');
     expect(again.code).not.toBe(0);
     expect(again.stderr).toContain(`${month} is already closed`);

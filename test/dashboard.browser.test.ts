@@ -11,6 +11,8 @@ import { join } from 'node:path';
 import axe from 'axe-core';
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Billing } from '../gateway/src/billing/billing.js';
+import { loadConfig } from '../gateway/src/config/load.js';
 import { createToken } from '../gateway/src/http/tokens.js';
 import type { RunningLab } from '../simulators/src/lab.js';
 import { PrinterSim } from '../simulators/src/printer/printer-sim.js';
@@ -408,7 +410,7 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
       maintainer: await open(`/#token=${tokens.maintainer}`, PHONE),
     };
     await pages.custodian.getByLabel('Affiliate', { exact: true }).selectOption('ada');
-    const expected = { affiliate: 1, custodian: 3, maintainer: 1 };
+    const expected = { affiliate: 2, custodian: 3, maintainer: 1 }; // Ada: this month's sessions and her account
     for (const [role, page] of Object.entries(pages)) {
       await poll(() => page.locator('table').count()).toBe(expected[role as keyof typeof expected]);
       for (const wrap of await page.locator('.table-wrap').all()) {
@@ -461,5 +463,33 @@ describe.skipIf(skipWithoutChromium)('the dashboard in Chromium, against the sim
     await poll(() => maintainer.getByLabel('Token').isVisible()).toBe(true);
     expect(await maintainer.evaluate('sessionStorage.length')).toBe(0);
     expect(scriptErrors(page)).toEqual([]);
+  });
+
+  it('Ada sees her balance and her invoices by month, and downloads an invoice as PDF and a statement as CSV', { timeout: 90_000 }, async () => {
+    // a charge in a month long past, invoiced when the custodian closes it, and a payment of part of it
+    // (last: the custodian's test above expects no month closed before hers)
+    const billing = new Billing(loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml')).config.billing!, gw.journal);
+    gw.journal.durably(() => billing.charge({ sessionId: 'old-ada', toolId: 'printer', affiliateId: 'ada', useType: 'commercial', startedAt: '2025-01-10T10:00:00.000Z', endedAt: '2025-01-10T11:00:00.000Z', durationS: 3600, activeS: 3600, filamentG: 0 }));
+    const [invoice] = billing.closePeriod('2025-01', 'custodian', new Date());
+    expect(invoice).toMatchObject({ affiliateId: 'ada', total: 600 });
+    billing.recordPayment({ affiliateId: 'ada', paidOn: '2025-02-03', amount: '2.50', method: 'cash', reference: 'receipt 17', by: 'custodian' }, new Date());
+    const [balance] = await api<{ balance: number; invoiced: number }[]>('/api/billing/balances', tokens.affiliate);
+
+    const page = await open(`/#token=${tokens.affiliate}`);
+    const account = page.locator('section', { has: page.getByRole('heading', { name: 'My account' }) });
+    await account.locator('table').waitFor({ timeout: 30_000 });
+    expect(await account.locator('dl').textContent()).toContain(`Balance to pay${new Intl.NumberFormat('en-US', { style: 'currency', currency: 'CAD' }).format(balance!.balance / 100)}`);
+    const row = account.locator('tr', { hasText: invoice!.number });
+    expect(await row.textContent()).toMatch(/January 2025.*CA\$6\.00/);
+    expect(await account.locator('tr', { hasText: 'This month (open)' }).count()).toBe(1);
+
+    const [pdf] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: `Invoice ${invoice!.number} as PDF` }).click()]);
+    expect(pdf.suggestedFilename()).toBe(`invoice-${invoice!.number}-ada.pdf`);
+    expect(readFileSync((await pdf.path())!).subarray(0, 5).toString()).toBe('%PDF-');
+    const [csv] = await Promise.all([page.waitForEvent('download'), row.getByRole('button', { name: 'Statement of January 2025 as CSV' }).click()]);
+    expect(csv.suggestedFilename()).toBe('statement-2025-01-2025-01.csv');
+    expect(readFileSync((await csv.path())!, 'utf8')).toContain(',old-ada,printer,ada,commercial,');
+    await poll(() => account.locator('.form-status').textContent()).toBe('Downloaded statement-2025-01-2025-01.csv.');
+    await checkBothSizes(page, 'affiliate-account', false);
   });
 });

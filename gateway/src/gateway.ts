@@ -162,7 +162,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       bridge = new UpstreamBridge(config.bridge, journal, log.child({ part: 'bridge' }), { health: summary, devices: () => [...devices.values()].map((d) => ({ id: d.id, state: d.health().state })) });
       bridge.start();
     }
-    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), useTypeIds(config.useTypes)) : null;
+    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), useTypeIds(config.useTypes), { baseDir, gatewayName: config.gateway.name }) : null;
     const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: useTypeIds(config.useTypes), clock, billing, technicians: config.billing?.technicians ?? [], storage };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();

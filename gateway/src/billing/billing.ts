@@ -11,6 +11,9 @@ import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
 import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
+import { balances, invoices, numberInvoices, payments, recordPayment, type Balance, type Invoice, type Payment, type PaymentInput } from './invoice.js';
+import type { Language } from './messages.js';
+import { affiliateMonth, affiliateMonthPdf, type AffiliateMonth } from './pdf.js';
 import { BillingError, toMinor } from './money.js';
 import type { SessionUsage } from './price.js';
 import { capOf, type Part } from './split.js';
@@ -84,7 +87,40 @@ export class Billing {
     private readonly printerMaterial: ReadonlyMap<string, string> = new Map(),
     /** The lab's use types, to refuse a correction to one that does not exist. */
     private readonly useTypes: readonly string[] | null = null,
+    /** Where the config file is (a logo's path is relative to it) and the gateway's name, for statements and invoices. */
+    readonly documents: { baseDir: string; gatewayName: string } = { baseDir: '.', gatewayName: 'ovn-gateway' },
   ) {}
+
+  /**
+   * An affiliate's month as a PDF: the invoice once the month is closed (with its number), the
+   * statement while it is open. In the affiliate's language unless `language` says otherwise.
+   */
+  monthPdf(affiliateId: string, period: string, language?: Language): Promise<Buffer> {
+    return affiliateMonthPdf(this.journal, this.cfg, affiliateId, period, { ...this.documents, ...(language && { language }) });
+  }
+
+  /** Records a payment (invoice.ts: a reference once per affiliate). */
+  recordPayment(p: PaymentInput, now: Date): Payment {
+    return recordPayment(this.journal, this.cfg, p, now);
+  }
+
+  payments(q: { affiliate?: string; from?: string; to?: string } = {}): Payment[] {
+    return payments(this.journal, q);
+  }
+
+  /** Invoiced − paid, per affiliate. */
+  balances(affiliate?: string): Balance[] {
+    return balances(this.journal, affiliate);
+  }
+
+  invoices(q: { period?: string; affiliate?: string } = {}): Invoice[] {
+    return invoices(this.journal, q);
+  }
+
+  /** Everything on that PDF, as data. */
+  month(affiliateId: string, period: string, language?: Language): AffiliateMonth {
+    return affiliateMonth(this.journal, this.cfg, affiliateId, period, { ...this.documents, ...(language && { language }) });
+  }
 
   private get db() {
     return this.journal.db;
@@ -197,13 +233,17 @@ export class Billing {
   /**
    * Closes a month that has ended at `now` (UTC): later corrections to its sessions land in the
    * next open month. A statement is final once its month is over, not while sessions can still
-   * be charged to it.
+   * be charged to it. Every affiliate with money in the month gets its invoice number, in the
+   * same transaction (invoice.ts); returns the invoices.
    */
-  closePeriod(period: string, by: string, now: Date): void {
+  closePeriod(period: string, by: string, now: Date): Invoice[] {
     if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(period)) throw new BillingError(`a period is a month written YYYY-MM, not "${period}"`);
     if (period >= now.toISOString().slice(0, 7)) throw new BillingError(`${period} has not ended yet: a month can be closed from the first day of the next (UTC)`);
-    if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
-    this.journal.record('billing.period-closed', null, { period, by });
+    return this.journal.durably(() => {
+      if (this.closedPeriods().includes(period)) throw new BillingError(`${period} is already closed`);
+      this.journal.record('billing.period-closed', null, { period, by });
+      return numberInvoices(this.journal, this.cfg, period, now.toISOString());
+    });
   }
 
   // ---- corrections ----
@@ -409,5 +449,17 @@ export function verifyCharges(journal: Journal): { checked: number; mismatches: 
     )
     .all() as { toolId: string; who: string; paid: number; parts: number }[];
   for (const d of drift) mismatches.push({ eventId: 0, kind: 'payback_received', sessionId: '', problem: `${d.who} at ${d.toolId}: the running total says ${d.paid}, the parts ${d.parts}` });
+  // Invoice numbers run without gaps through each year, each as its billing.invoice event says.
+  const numbered = journal.db.prepare('SELECT i.year, i.seq, i.number, i.total, i.event_id AS eventId, e.data FROM invoices i LEFT JOIN events e ON e.id = i.event_id ORDER BY i.year, i.seq').all() as { year: number; seq: number; number: string; total: number; eventId: number; data: string | null }[];
+  let year = 0;
+  let expected = 1;
+  for (const i of numbered) {
+    if (i.year !== year) [year, expected] = [i.year, 1];
+    const fail = (problem: string) => mismatches.push({ eventId: i.eventId, kind: 'billing.invoice', sessionId: '', problem });
+    if (i.seq !== expected) fail(`invoice ${i.number}: number ${i.seq} of ${i.year} where ${expected} was next (a gap)`);
+    expected = i.seq + 1;
+    const e = i.data ? (JSON.parse(i.data) as { number?: string; total?: number }) : null;
+    if (!e || e.number !== i.number || e.total !== i.total) fail(`invoice ${i.number}: the invoices table and its event disagree`);
+  }
   return { checked, mismatches };
 }

@@ -46,6 +46,37 @@ const toolBilling = z.strictObject({
   coOwnership: coOwnership.optional().describe('The co-owner agreement, when the tool was co-financed.'),
 });
 
+const language = z.enum(['en', 'fr']);
+
+const tax = z.strictObject({
+  id: id.describe('Short id of the tax, e.g. gst.'),
+  name: z.string().min(1).max(40).describe('Its name on an invoice, e.g. "GST" or "TPS".'),
+  rate: decimalString.describe('Percentage of the pre-tax amount, e.g. "5" or "9.975".'),
+  registration: z.string().max(40).optional().describe("The lab's registration number for this tax, printed on the invoice."),
+  exemptUseTypes: z.array(id).default([]).describe('Use types this tax does not apply to (e.g. community).'),
+});
+
+const documents = z.strictObject({
+  labName: z.string().min(1).max(120).describe("The lab's name at the top of statements and invoices."),
+  address: z.array(z.string().max(120)).max(6).default([]).describe("The lab's postal address, one line each."),
+  logo: z.string().min(1).optional().describe('A PNG or JPEG logo printed at the top left; relative to the config file.'),
+  language: language.default('en').describe('Language of statements and invoices: en or fr.'),
+  languages: z.record(id, language).default({}).describe('Language per affiliate (by id) where it differs from `language`, e.g. { ada: fr }.'),
+  timeZone: z
+    .string()
+    .default('UTC')
+    .refine((tz) => {
+      try {
+        new Intl.DateTimeFormat('en', { timeZone: tz });
+        return true;
+      } catch {
+        return false;
+      }
+    }, 'an IANA time zone such as America/Toronto')
+    .describe('Time zone of the dates and times printed on statements (months are still UTC months), e.g. America/Toronto.'),
+  invoicePrefix: z.string().regex(/^[A-Z0-9-]{0,12}$/, 'capital letters, digits and dashes').default('').describe('Written before every invoice number (e.g. "FAB-" gives FAB-2026-0001).'),
+});
+
 export const billingSchema = z.strictObject({
   currency: z.string().regex(/^[A-Z]{3}$/, 'an ISO 4217 code such as CAD, EUR, USD').default('CAD').describe('ISO 4217 code of the currency every price is in.'),
   minorUnit: z.number().int().min(0).max(MAX_MINOR_UNIT).default(2).describe('Decimals of the currency: 2 for cents.'),
@@ -63,8 +94,16 @@ export const billingSchema = z.strictObject({
     })
     .default({ maxTechnicianFactor: 2, maxFilamentG: 10_000 })
     .describe('Bounds on corrections, so that a slip of the keyboard cannot charge a fortune; a larger correction is refused with the bound.'),
+  documents: documents.optional().describe("The lab's name, address and logo on statements and invoices (PDF), and their language; without it they carry the gateway's name only."),
+  taxes: z
+    .array(tax)
+    .default([])
+    .refine((t) => new Set(t.map((x) => x.id)).size === t.length, 'tax ids must be unique')
+    .describe('Sales taxes added to an invoice, each on the pre-tax amount of the use types it applies to, rounded half up once per invoice (e.g. GST 5 and QST 9.975 in Québec); empty: no tax.'),
 });
 
 export type BillingConfig = z.output<typeof billingSchema>;
+export type DocumentsConfig = z.output<typeof documents>;
+export type TaxConfig = z.output<typeof tax>;
 export type TariffConfig = z.output<typeof tariffSchema>;
 export type ToolBillingConfig = z.output<typeof toolBilling>;

@@ -45,6 +45,8 @@ export interface StatementSession {
   billedMin: number | null;
   /** Where the session's filament figure came from (a print job's); null: no print job, or charged before it was recorded. */
   material: Material | null;
+  /** The filament charged with the session, g (a correction of the grams shows in its entry); null: none recorded. */
+  filamentG: number | null;
   entries: StatementEntry[];
   /** The sum of the entries in this statement. */
   net: LineItems;
@@ -110,7 +112,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
               COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
               COALESCE(SUM(CASE WHEN p.account = 'material' THEN p.amount END), 0) AS material,
               COALESCE(SUM(CASE WHEN p.account = 'technician' THEN p.amount END), 0) AS technician,
-              CASE c.kind WHEN 'charge' THEN json_extract(e.data, '$.startedAt', '$.endedAt', '$.price.billedMin', '$.material')
+              CASE c.kind WHEN 'charge' THEN json_extract(e.data, '$.startedAt', '$.endedAt', '$.price.billedMin', '$.material', '$.inputs.usage.filamentG')
                           ELSE json_extract(e.data, '$.corrects', '$.change', '$.reason', '$.by') END AS data
        FROM charges c JOIN events e ON e.id = c.event_id LEFT JOIN charge_parts p ON p.event_id = c.event_id
        WHERE c.event_id IN (${selected}) GROUP BY c.event_id ORDER BY c.event_id`,
@@ -119,14 +121,14 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
 
   const sessions = new Map<string, StatementSession>();
   for (const r of rows) {
-    // A charge: [startedAt, endedAt, billedMin, material]; a correction: [corrects, change, reason, by] (null where absent).
+    // A charge: [startedAt, endedAt, billedMin, material, filamentG]; a correction: [corrects, change, reason, by] (null where absent).
     const d = JSON.parse(r.data) as unknown[];
     let s = sessions.get(r.sessionId);
     if (!s) {
-      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, material: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
+      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, material: null, filamentG: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
       sessions.set(r.sessionId, s);
     }
-    if (r.kind === 'charge') Object.assign(s, { startedAt: d[0] as string | null, endedAt: d[1] as string | null, billedMin: d[2] as number | null, material: (d[3] as Material | null) ?? null });
+    if (r.kind === 'charge') Object.assign(s, { startedAt: d[0] as string | null, endedAt: d[1] as string | null, billedMin: d[2] as number | null, material: (d[3] as Material | null) ?? null, filamentG: (d[4] as number | null) ?? null });
     const items = { usage: r.usage, material: r.material, technician: r.technician, total: r.total };
     s.entries.push({
       eventId: r.eventId,

@@ -1,5 +1,5 @@
 /**
- * The files a config names besides itself (scenarios, TLS certificate and key), read and checked
+ * The files a config names besides itself (scenarios, TLS certificate and key, the invoices' logo), read and checked
  * the way `run` will use them, so that `config check` finds what `run` would trip on, and `run`
  * refuses before it opens the journal.
  */
@@ -46,6 +46,21 @@ export function checkNamedFiles(loaded: LoadedConfig, { simulators = true } = {}
     };
     const [cert, key] = [read('cert'), read('key')];
     if (cert && key) at('mqtt.tls', `${tls.cert}, ${tls.key}`, () => createSecureContext({ cert, key }));
+  }
+  const logo = config.billing?.documents?.logo;
+  if (logo) {
+    const file = resolve(baseDir, logo);
+    at('billing.documents.logo', file, () => {
+      let head: Buffer;
+      try {
+        head = readFileSync(file).subarray(0, 4);
+      } catch (err) {
+        throw new Error(`cannot read it: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+      }
+      const png = head.equals(Buffer.from([0x89, 0x50, 0x4e, 0x47]));
+      const jpeg = head[0] === 0xff && head[1] === 0xd8;
+      if (!png && !jpeg) throw new Error('not a PNG or JPEG image (statements and invoices take only those)');
+    });
   }
   if (problems.length) throw new ConfigError(loaded.file, problems);
 }

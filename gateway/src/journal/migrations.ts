@@ -253,4 +253,32 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   CREATE INDEX print_jobs_waiting ON print_jobs (tool_id, created_at) WHERE state = 'queued';
   CREATE INDEX print_jobs_by_printer_job ON print_jobs (printer_job_id) WHERE printer_job_id IS NOT NULL;
   `,
+  // Invoices: a number per affiliate and closed month, gapless per year and never reused (rows
+  // are never deleted; each is journaled as a billing.invoice event); and the payments the
+  // custodian records, one reference once per affiliate (a payment typed in twice is refused).
+  `
+  CREATE TABLE invoices (
+    number        TEXT PRIMARY KEY,                 -- the prefix, the year and the sequence: 2026-0001
+    year          INTEGER NOT NULL,
+    seq           INTEGER NOT NULL,
+    affiliate_id  TEXT NOT NULL,
+    period        TEXT NOT NULL,                    -- YYYY-MM
+    event_id      INTEGER NOT NULL,                 -- the billing.invoice event
+    subtotal      INTEGER NOT NULL,                 -- minor units, before taxes
+    tax           INTEGER NOT NULL,
+    total         INTEGER NOT NULL,
+    UNIQUE (year, seq),
+    UNIQUE (affiliate_id, period)
+  );
+  CREATE TABLE payments (
+    event_id      INTEGER PRIMARY KEY,              -- the billing.payment event
+    affiliate_id  TEXT NOT NULL,
+    paid_on       TEXT NOT NULL,                    -- YYYY-MM-DD
+    amount        INTEGER NOT NULL CHECK (amount > 0),
+    method        TEXT NOT NULL,
+    reference     TEXT NOT NULL,
+    UNIQUE (affiliate_id, reference)
+  );
+  CREATE INDEX payments_by_affiliate ON payments (affiliate_id, paid_on);
+  `,
 ];

@@ -1,9 +1,10 @@
 /**
  * The affiliate's view: the running session with its cost updating live, past sessions and
- * their costs by month, and which tools are free.
+ * their costs by month, which tools are free, and (her own) her balance and her invoices and
+ * statements by month to download as PDF or CSV.
  */
-import { api } from './api.js';
-import { dateTime, duration, energy, grams, materialSource, materialToCheck, money, monthName, monthOf, sumDecimals, time } from './format.js';
+import { api, download } from './api.js';
+import { dateTime, duration, energy, grams, materialSource, materialToCheck, minor, money, monthName, monthOf, sumDecimals, time } from './format.js';
 import { dl, fill, formStatus, grow, h, nextId, on, section, statusPill, submitWith, table, toolStatus } from './parts.js';
 
 const PARTS = [
@@ -87,15 +88,70 @@ export function mount(root, { me, bus, failed }) {
   const startsAndEnds = h('p', { class: 'visually-hidden', 'aria-live': 'polite' });
   const names = new Map(); // affiliate id → name, for those who see everyone's sessions
   const choicesBox = h('div', {}, h('p', { class: 'muted' }, 'Loading…'));
+  const accountBox = h('div', { class: 'account' }, h('p', { class: 'muted' }, 'Loading…'));
+  const accountStatus = formStatus();
   fill(
     root,
     h('h1', { class: 'visually-hidden' }, own ? 'My use' : 'Use of the tools'),
     section(own ? 'My session' : 'Live sessions', startsAndEnds, liveBox),
     section('Tools', toolsBox),
     section(own ? 'My sessions' : 'Sessions', historyBox),
+    own ? section('My account', accountBox, accountStatus.el) : null,
     own ? section('My notifications', choicesBox) : null,
   );
   if (own) notificationChoices(choicesBox, me, failed);
+
+  /** Saves a file the API gives (a PDF, a CSV) under the name the gateway gave it. */
+  async function save(path) {
+    const { name, blob } = await download(path);
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: name, hidden: true });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    accountStatus.say(`Downloaded ${name}.`);
+  }
+  const saveButton = (label, name, path) => {
+    const b = h('button', { type: 'button', 'aria-label': name }, label);
+    b.addEventListener('click', () => save(path).catch((err) => (err.status === 401 ? failed(err) : accountStatus.say(err.message, 'error'))));
+    return b;
+  };
+
+  /** Her balance (invoiced − paid) and her months: the invoices of closed months, this month's statement so far. */
+  async function loadAccount() {
+    let balances, invoices;
+    try {
+      [balances, invoices] = await Promise.all([api('/api/billing/balances'), api('/api/billing/invoices')]);
+    } catch (err) {
+      if (err.status === 404) return fill(accountBox, h('p', { class: 'muted' }, 'This lab does not bill its tools.'));
+      throw err;
+    }
+    const b = balances[0];
+    const current = monthOf();
+    const months = [{ period: current, invoice: null }, ...invoices.slice().reverse().map((i) => ({ period: i.period, invoice: i }))];
+    const rows = months.map(({ period, invoice }) => [
+      period === current ? 'This month (open)' : monthName(period),
+      invoice ? invoice.number : '—',
+      invoice ? minor(invoice.total, invoice.currency, b.minorUnit) : '—',
+      h(
+        'span',
+        { class: 'downloads' },
+        saveButton('PDF', `${invoice ? `Invoice ${invoice.number}` : `Statement of ${monthName(period)}`} as PDF`, `/api/billing/invoices/${period}/${encodeURIComponent(me.affiliateId)}`),
+        ' ',
+        saveButton('CSV', `Statement of ${monthName(period)} as CSV`, `/api/billing/statement?from=${period}&format=csv`),
+      ),
+    ]);
+    fill(
+      accountBox,
+      dl([
+        ['Invoiced', minor(b.invoiced, b.currency, b.minorUnit)],
+        ['Paid', minor(b.paid, b.currency, b.minorUnit)],
+        [b.balance > 0 ? 'Balance to pay' : 'Balance', h('span', { class: 'figure balance' }, minor(b.balance, b.currency, b.minorUnit))],
+      ]),
+      table('Invoices and statements', ['Month', 'Invoice', 'Total', 'Download'], rows, { money: [2] }),
+    );
+  }
 
   const toolName = (id) => tools.get(id)?.name ?? id;
   const who = (id) => names.get(id) ?? id;
@@ -242,7 +298,7 @@ export function mount(root, { me, bus, failed }) {
     renderTools();
     for (const t of list) if (t.session?.affiliateId) showSession(t.session);
     renderNoSession();
-    await loadHistory();
+    await Promise.all([loadHistory(), own ? loadAccount() : null]);
   })().catch(failed);
 
   return () => {

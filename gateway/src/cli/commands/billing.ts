@@ -1,9 +1,13 @@
 /** `ovn-gateway billing`: charges, statements, corrections and accounting periods, from the config's tariffs and the journal. */
 import { InvalidArgumentError, type Command } from 'commander';
-import { resolve } from 'node:path';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { Billing, printerMaterials, verifyCharges, type CorrectionChange } from '../../billing/billing.js';
 import { formatMinor } from '../../../../ledger-client/src/money.js';
+import { affiliatesWithMoney, PAYMENT_METHODS } from '../../billing/invoice.js';
+import { isLanguage, type Language } from '../../billing/messages.js';
 import { BillingError } from '../../billing/money.js';
+import { pdfName, renderPdf } from '../../billing/pdf.js';
 import { statementCsv, statementDocument, statementTable } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { loadConfig } from '../../config/load.js';
@@ -19,13 +23,18 @@ function withBilling<T>(opts: { config: string }, fn: (billing: Billing, journal
   const billing = cfg.billing;
   return withJournal({ data: resolve(baseDir, cfg.gateway.dataDir) }, (journal) => {
     try {
-      return fn(new Billing(billing, journal, printerMaterials(cfg), useTypeIds(cfg.useTypes)), journal);
+      return fn(new Billing(billing, journal, printerMaterials(cfg), useTypeIds(cfg.useTypes), { baseDir, gatewayName: cfg.gateway.name }), journal);
     } catch (err) {
       if (err instanceof BillingError) throw new CliError(err.message);
       throw err;
     }
   });
 }
+
+const language = (v: string): Language => {
+  if (!isLanguage(v)) throw new InvalidArgumentError('en or fr');
+  return v;
+};
 
 const month = (v: string) => {
   if (!/^\d{4}-(0[1-9]|1[0-2])(-\d{2})?$/.test(v)) throw new InvalidArgumentError('expected a month YYYY-MM (or a date, whose month counts)');
@@ -83,13 +92,97 @@ export function registerBillingCommands(program: Command): void {
   billingCmd
     .command('close')
     .argument('<period>', 'the month, YYYY-MM')
-    .description('close a month that has ended (UTC): later corrections to its sessions land in the next open month')
+    .description('close a month that has ended (UTC): every affiliate with money in it gets an invoice number; later corrections to its sessions land in the next open month')
     .requiredOption('-c, --config <file>', 'the gateway configuration')
     .requiredOption('--by <who>', 'the custodian closing it')
     .action((period: string, opts: { config: string; by: string }) =>
       withBilling(opts, (billing) => {
-        billing.closePeriod(period, opts.by, new Date());
-        out(`${period} closed`);
+        const issued = billing.closePeriod(period, opts.by, new Date());
+        const numbers = issued.length > 1 ? ` (${issued[0]!.number} … ${issued.at(-1)!.number})` : issued.length ? ` (${issued[0]!.number})` : '';
+        out(`${period} closed: ${issued.length} ${issued.length === 1 ? 'invoice' : 'invoices'}${numbers}`);
+      }),
+    );
+  billingCmd
+    .command('invoice')
+    .description("an affiliate's month as a PDF: the invoice with its number once the month is closed, else the statement so far")
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--affiliate <id>')
+    .requiredOption('--month <YYYY-MM>', 'the month', month)
+    .option('--lang <language>', 'en or fr (default: the affiliate\'s, from billing.documents)', language)
+    .option('--out <file>', 'where to write it (default: invoice-<number>-<affiliate>.pdf, or statement-<month>-<affiliate>.pdf, here)')
+    .action((opts: { config: string; affiliate: string; month: string; lang?: Language; out?: string }) =>
+      withBilling(opts, async (billing) => {
+        const m = billing.month(opts.affiliate, opts.month, opts.lang);
+        const file = resolve(opts.out ?? pdfName(m));
+        writeFileSync(file, await renderPdf(m));
+        out(`${file}: ${m.invoice ? `invoice ${m.invoice.number}` : `statement (no invoice${m.closed ? ': nothing to pay' : ': the month is open'})`}, ${formatMinor(m.total, billing.cfg.minorUnit)} ${billing.cfg.currency}`);
+      }),
+    );
+  billingCmd
+    .command('invoices')
+    .description("every affiliate's PDF of a month into a folder: the invoices once the month is closed, the statements so far before")
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--month <YYYY-MM>', 'the month', month)
+    .requiredOption('--out <dir>', 'the folder (made if missing)')
+    .option('--lang <language>', 'en or fr for all (default: each affiliate\'s)', language)
+    .action((opts: { config: string; month: string; out: string; lang?: Language }) =>
+      withBilling(opts, async (billing, journal) => {
+        mkdirSync(opts.out, { recursive: true });
+        const who = [...new Set([...affiliatesWithMoney(journal, opts.month), ...billing.invoices({ period: opts.month }).map((i) => i.affiliateId)])].sort();
+        for (const affiliate of who) {
+          const m = billing.month(affiliate, opts.month, opts.lang);
+          writeFileSync(join(opts.out, pdfName(m)), await renderPdf(m));
+          out(`${pdfName(m)}  ${(m.invoice?.number ?? '-').padEnd(14)} ${formatMinor(m.total, billing.cfg.minorUnit).padStart(12)} ${billing.cfg.currency}`);
+        }
+        out(`${who.length} ${who.length === 1 ? 'document' : 'documents'} of ${opts.month} in ${resolve(opts.out)}`);
+      }),
+    );
+  billingCmd
+    .command('pay')
+    .description("record a payment an affiliate made (journaled; the same reference twice for one affiliate is refused)")
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .requiredOption('--affiliate <id>')
+    .requiredOption('--amount <amount>', 'in the currency, e.g. 42.50')
+    .requiredOption('--date <YYYY-MM-DD>', 'the day it was paid')
+    .requiredOption('--method <method>', PAYMENT_METHODS.join(', '))
+    .requiredOption('--reference <text>', 'cheque number, transfer reference, receipt number')
+    .requiredOption('--by <who>', 'the custodian recording it')
+    .action((opts: { config: string; affiliate: string; amount: string; date: string; method: string; reference: string; by: string }) =>
+      withBilling(opts, (billing) => {
+        const p = billing.recordPayment({ affiliateId: opts.affiliate, paidOn: opts.date, amount: opts.amount, method: opts.method, reference: opts.reference, by: opts.by }, new Date());
+        const [b] = billing.balances(opts.affiliate);
+        out(`payment ${p.eventId}: ${formatMinor(p.amount, billing.cfg.minorUnit)} ${billing.cfg.currency} from ${p.affiliateId} on ${p.paidOn}; balance ${formatMinor(b!.balance, billing.cfg.minorUnit)} ${billing.cfg.currency}`);
+      }),
+    );
+  billingCmd
+    .command('payments')
+    .description('payments recorded, in date order')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .option('--affiliate <id>')
+    .option('--format <format>', 'table or json', 'table')
+    .action((opts: { config: string; affiliate?: string; format: string }) =>
+      withBilling(opts, (billing) => {
+        const list = billing.payments({ affiliate: opts.affiliate });
+        if (opts.format === 'json') return out(JSON.stringify(list, null, 2));
+        if (opts.format !== 'table') throw new CliError(`--format: table or json, not "${opts.format}"`);
+        for (const p of list) out(`${p.paidOn}  ${p.affiliateId.padEnd(16)} ${formatMinor(p.amount, billing.cfg.minorUnit).padStart(12)}  ${p.method.padEnd(9)} ${p.reference}  (by ${p.by})`);
+        out(`${list.length} ${list.length === 1 ? 'payment' : 'payments'}`);
+      }),
+    );
+  billingCmd
+    .command('balances')
+    .description('per affiliate: invoiced, paid and the balance (invoiced − paid)')
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .option('--affiliate <id>')
+    .option('--format <format>', 'table or json', 'table')
+    .action((opts: { config: string; affiliate?: string; format: string }) =>
+      withBilling(opts, (billing) => {
+        const list = billing.balances(opts.affiliate);
+        if (opts.format === 'json') return out(JSON.stringify(list, null, 2));
+        if (opts.format !== 'table') throw new CliError(`--format: table or json, not "${opts.format}"`);
+        const money = (m: number) => formatMinor(m, billing.cfg.minorUnit).padStart(12);
+        out(`${'affiliate'.padEnd(16)} ${'invoiced'.padStart(12)} ${'paid'.padStart(12)} ${'balance'.padStart(12)}  (${billing.cfg.currency})`);
+        for (const b of list) out(`${b.affiliateId.padEnd(16)} ${money(b.invoiced)} ${money(b.paid)} ${money(b.balance)}`);
       }),
     );
   billingCmd

@@ -1,12 +1,16 @@
 /** Billing: statements, co-owner payback, corrections and closing months. */
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { FastifyRequest } from 'fastify';
 import type { CorrectionChange } from '../../billing/billing.js';
+import { DuplicatePaymentError, PAYMENT_METHODS } from '../../billing/invoice.js';
+import { pdfName, renderPdf } from '../../billing/pdf.js';
 import { statementCsv, statementDocument } from '../../billing/render.js';
 import { statement } from '../../billing/statement.js';
 import { actor, allow, ownAffiliate } from '../auth.js';
 import { billingOf, type AppContext } from '../context.js';
 import { freeText } from '../../config/common.js';
+import { HttpError } from '../errors.js';
 import { idParam } from '../fields.js';
 
 const monthOf = z
@@ -47,6 +51,38 @@ const paybackSchema = z.array(
   }),
 );
 
+const invoiceSchema = z.object({
+  number: z.string(),
+  year: z.number().int(),
+  seq: z.number().int().describe('Its place in the year: 1, 2, 3… without gaps.'),
+  affiliateId: z.string(),
+  period: z.string(),
+  eventId: z.number().int().describe('The billing.invoice event in the journal.'),
+  issuedAt: z.string(),
+  currency: z.string(),
+  subtotal: minor,
+  taxes: z.array(z.object({ id: z.string(), name: z.string(), rate: z.string(), registration: z.string().nullable(), base: minor, amount: minor })),
+  tax: minor,
+  total: minor,
+});
+const paymentSchema = z.object({ eventId: z.number().int(), affiliateId: z.string(), paidOn: z.string(), amount: minor, method: z.enum(PAYMENT_METHODS), reference: z.string(), by: z.string(), recordedAt: z.string() });
+const balanceSchema = z.object({ affiliateId: z.string(), invoiced: minor, paid: minor, balance: minor.describe('invoiced − paid: owed by the affiliate (negative: paid ahead).'), currency: z.string(), minorUnit: z.number().int() });
+const month = z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'a month YYYY-MM');
+const paymentBody = z.strictObject({
+  affiliateId: idParam,
+  date: z.string().regex(/^\d{4}-\d{2}-\d{2}$/, 'a day YYYY-MM-DD').describe('The day it was paid.'),
+  amount: z.string().regex(/^\d+(\.\d+)?$/, 'an amount written as text, e.g. "42.50"').describe('In the currency, as text: "42.50".'),
+  method: z.enum(PAYMENT_METHODS),
+  reference: freeText(100).min(1, 'say which payment it is: cheque number, transfer reference…').describe('Taken once per affiliate: a payment typed in twice is refused (409).'),
+});
+
+/** An affiliate token asks for its own only. */
+function ownOnly(req: FastifyRequest, affiliateId: string | undefined): string | undefined {
+  const own = ownAffiliate(req);
+  if (own !== null && affiliateId !== undefined && affiliateId !== own) throw new HttpError(403, 'forbidden', `an affiliate token sees its own invoices, payments and balance only (${own}), not ${affiliateId}'s`);
+  return own ?? affiliateId;
+}
+
 export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (app, { ctx }) => {
   app.get(
     '/api/billing/statement',
@@ -79,6 +115,62 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     },
   );
 
+  app.get(
+    '/api/billing/invoices',
+    { preHandler: allow('affiliate', 'custodian', 'admin'), schema: { tags: ['billing'], summary: 'Invoices in number order, of a month or an affiliate (an affiliate token: its own)', querystring: z.strictObject({ month: month.optional(), affiliate: idParam.optional() }), response: { 200: z.array(invoiceSchema) } } },
+    async (req) => billingOf(ctx).invoices({ period: req.query.month, affiliate: ownOnly(req, req.query.affiliate) }),
+  );
+
+  app.get(
+    '/api/billing/invoices/:month/:affiliate',
+    {
+      preHandler: allow('affiliate', 'custodian', 'admin'),
+      schema: {
+        tags: ['billing'],
+        summary: "An affiliate's month: the invoice once the month is closed (with its number), the statement so far before; PDF, or JSON with format=json",
+        params: z.object({ month, affiliate: idParam }),
+        querystring: z.strictObject({ lang: z.enum(['en', 'fr']).optional().describe("Default: the affiliate's (billing.documents)."), format: z.enum(['pdf', 'json']).default('pdf') }),
+      },
+    },
+    async (req, reply) => {
+      const b = billingOf(ctx);
+      const affiliate = ownOnly(req, req.params.affiliate)!;
+      if (!ctx.access.get(affiliate)) throw new HttpError(404, 'unknown-affiliate', `no affiliate "${affiliate}"`);
+      const m = b.month(affiliate, req.params.month, req.query.lang);
+      if (req.query.format === 'json') return { ...m, lab: { name: m.lab.name, address: m.lab.address } }; // not the logo's path on the gateway
+      return reply.type('application/pdf').header('content-disposition', `attachment; filename="${pdfName(m)}"`).send(await renderPdf(m));
+    },
+  );
+
+  app.post(
+    '/api/billing/payments',
+    { preHandler: allow('custodian', 'admin'), schema: { tags: ['billing'], summary: "Record a payment an affiliate made; the same reference twice for one affiliate is refused (409)", body: paymentBody, response: { 201: paymentSchema } } },
+    async (req, reply) => {
+      const p = req.body;
+      try {
+        return reply.code(201).send(billingOf(ctx).recordPayment({ affiliateId: p.affiliateId, paidOn: p.date, amount: p.amount, method: p.method, reference: p.reference, by: actor(req) }, new Date()));
+      } catch (err) {
+        if (err instanceof DuplicatePaymentError) throw new HttpError(409, 'conflict', err.message);
+        throw err;
+      }
+    },
+  );
+
+  app.get(
+    '/api/billing/payments',
+    { preHandler: allow('affiliate', 'custodian', 'admin'), schema: { tags: ['billing'], summary: 'Payments in date order (an affiliate token: its own)', querystring: z.strictObject({ affiliate: idParam.optional() }), response: { 200: z.array(paymentSchema) } } },
+    async (req) => billingOf(ctx).payments({ affiliate: ownOnly(req, req.query.affiliate) }),
+  );
+
+  app.get(
+    '/api/billing/balances',
+    { preHandler: allow('affiliate', 'custodian', 'admin'), schema: { tags: ['billing'], summary: 'Invoiced, paid and the balance per affiliate (an affiliate token: its own)', querystring: z.strictObject({ affiliate: idParam.optional() }), response: { 200: z.array(balanceSchema) } } },
+    async (req) => {
+      const b = billingOf(ctx);
+      return b.balances(ownOnly(req, req.query.affiliate)).map((x) => ({ ...x, currency: b.cfg.currency, minorUnit: b.cfg.minorUnit }));
+    },
+  );
+
   app.post(
     '/api/billing/periods/:period/close',
     {
@@ -87,8 +179,8 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     },
     async (req) => {
       const b = billingOf(ctx);
-      b.closePeriod(req.params.period, actor(req), new Date());
-      return { closedPeriods: b.closedPeriods() };
+      const issued = b.closePeriod(req.params.period, actor(req), new Date());
+      return { closedPeriods: b.closedPeriods(), invoices: issued.map((i) => ({ number: i.number, affiliateId: i.affiliateId, total: i.total })) };
     },
   );
 };
