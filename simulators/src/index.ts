@@ -5,6 +5,8 @@ export { ledgerControl } from './ledger/control.js';
 export { LedgerSim } from './ledger/ledger-sim.js';
 export { nodeControl } from './metering-node/control.js';
 export { MeteringNodeSim } from './metering-node/node-sim.js';
+export { moonrakerControl } from './moonraker/control.js';
+export { MoonrakerSim } from './moonraker/moonraker-sim.js';
 export { printerControl } from './printer/control.js';
 export { PrinterSim } from './printer/printer-sim.js';
 export { rfidControl } from './rfid/control.js';

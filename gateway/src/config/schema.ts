@@ -106,6 +106,16 @@ const printerSimulator = z.strictObject({
   sdFiles: z.array(z.string().min(1)).default([]).describe('G-code files put on its SD card besides demo.gcode (paths relative to this config file; on the card under their file names).'),
 });
 
+const moonrakerSimulator = z.strictObject({
+  kind: z.literal('moonraker').describe("A simulated Moonraker host of a Klipper printer (as ovn-gateway sim moonraker), printing from its gcodes folder (demo.gcode and `files`): point a moonraker-printer device's url at http://<listen>."),
+  listen: hostPort.describe('Address of its HTTP server and websocket (/websocket).'),
+  scenario: simulatorCommon.scenario,
+  timeScale: simulatorCommon.timeScale,
+  apiKey: z.string().min(1).optional().describe('The API key it requires (X-Api-Key, or api_key when identifying); without it every client is trusted.'),
+  files: z.array(z.string().min(1)).default([]).describe('G-code files put in its gcodes folder besides demo.gcode (paths relative to this config file; there under their file names).'),
+  linesPerS: z.number().positive().default(200).describe('G-code lines Klipper runs per simulated second.'),
+});
+
 const ledgerSimulator = z.strictObject({
   kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): GraphQL on the published vf-graphql 0.9 schema, and the JSON batch API; its records at http://<listen>/records.'),
   listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
@@ -130,7 +140,7 @@ const rigSimulator = z.strictObject({
   telemetryIntervalMs: z.number().int().min(50).default(2000).describe('Milliseconds between telemetry messages (it also publishes at every change).'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, moonrakerSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({

@@ -5,6 +5,8 @@
  * production gateway never loads it.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { checkNamedFiles } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
@@ -177,6 +179,35 @@ export function registerSimCommands(program: Command): void {
       const ctl = ledgerControl(ledger);
       complain(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
       commandsFromStdin(ctl, () => ledger.close());
+    });
+
+  sim
+    .command('moonraker')
+    .description("a Klipper printer's Moonraker host (websocket JSON-RPC at /websocket, API key or trusted clients, job history) printing from its gcodes folder, with fault injection; reads commands on stdin")
+    .option('--listen <host:port>', 'where to listen (point a moonraker-printer device at http://<this>)', '127.0.0.1:7125')
+    .option('--api-key <key>', 'require this API key (X-Api-Key); without it every client is trusted')
+    .option('--file <path...>', 'G-code files put in its gcodes folder besides demo.gcode (under their file names)')
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--lines-per-s <n>', 'G-code lines Klipper runs per simulated second', positive, 200)
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
+    .action(async (opts: { listen: string; apiKey?: string; file?: string[]; timeScale: number; linesPerS: number; scenario?: string }) => {
+      const m = /^(.+):(\d+)$/.exec(opts.listen);
+      if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
+      const files: Record<string, string> = {};
+      for (const f of opts.file ?? []) {
+        try {
+          files[basename(f)] = readFileSync(f, 'latin1');
+        } catch (err) {
+          throw new CliError(`--file: cannot read ${f} (${(err as Error).message})`);
+        }
+      }
+      const { MoonrakerSim, moonrakerControl, loadScenario, playScenario } = await simulators();
+      const sim = await MoonrakerSim.start({ host: m[1]!, port: Number(m[2]), apiKey: opts.apiKey ?? null, files, timeScale: opts.timeScale, linesPerS: opts.linesPerS });
+      const ctl = moonrakerControl(sim);
+      complain(`simulated Moonraker at ${sim.url} (websocket ${sim.url.replace('http', 'ws')}/websocket, ${opts.apiKey ? 'API key required' : 'every client trusted'}); type "help" for commands`);
+      const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+      void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
+      commandsFromStdin(ctl, () => sim.close());
     });
 
   sim
