@@ -11,6 +11,7 @@ import { benchDashboard } from './dashboard.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
+import { benchMoonraker } from './moonraker.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
 import { benchNotify } from './notify.js';
@@ -28,6 +29,7 @@ export const BENCHES: Record<string, Bench> = {
   'badge-relay': benchBadgeRelay,
   'session-close': benchSessionClose,
   printer: benchPrinter,
+  moonraker: benchMoonraker,
   journal: benchJournal,
   mqtt: benchMqtt,
   billing: benchSplit,

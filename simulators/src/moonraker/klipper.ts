@@ -42,6 +42,11 @@ export interface KlipperOptions {
   linesPerS?: number;
   filamentDiameterMm?: number;
   densityGPerCm3?: number;
+  /**
+   * Thermistor noise, ± °C: Klipper's readings of a heater at rest still change between two
+   * updates, so a real host sends temperatures every 250 ms whatever the printer does. 0: none.
+   */
+  sensorNoiseC?: number;
 }
 
 export interface JobTruth {
@@ -78,7 +83,7 @@ export class KlipperSim extends EventEmitter<{ change: []; klippy: [KlippyState]
 
   constructor(opts: KlipperOptions = {}) {
     super();
-    this.opts = { timeScale: 1, linesPerS: 200, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, ...opts, files: { 'demo.gcode': demoGcode(), ...opts.files } };
+    this.opts = { timeScale: 1, linesPerS: 200, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, sensorNoiseC: 0.1, ...opts, files: { 'demo.gcode': demoGcode(), ...opts.files } };
     this.lastTickS = this.simNowS();
     this.timer = setInterval(() => this.tick(), 20);
   }
@@ -93,7 +98,8 @@ export class KlipperSim extends EventEmitter<{ change: []; klippy: [KlippyState]
     this.heaters.integrate(this.opts.timeScale);
     const sd = this.sd;
     const progress = sd && sd.size ? sd.position / sd.size : 0;
-    const round2 = (x: number) => Math.round(x * 100) / 100;
+    const noise = this.opts.sensorNoiseC;
+    const round2 = (x: number) => Math.round((x + (noise ? (Math.random() * 2 - 1) * noise : 0)) * 100) / 100;
     return {
       webhooks: { state: this.klippy, state_message: this.klippyMessage },
       print_stats: { ...this.stats, filament_used: this.stats.filament_used, info: { total_layer: null, current_layer: null } },

@@ -347,7 +347,8 @@ export class MoonrakerSim {
   }
 
   private sendStatus(): void {
-    if (!this.changed || this.klipper.klippy === 'disconnected') return;
+    // with noisy thermistors something always changed
+    if ((!this.changed && !this.klipper.opts.sensorNoiseC) || this.klipper.klippy === 'disconnected') return;
     this.changed = false;
     const all = this.klipper.objects();
     const eventtime = performance.now() / 1000;

@@ -202,10 +202,14 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
     }
   }
 
+  private healthState(): DeviceState {
+    return this.authRefused ? 'fault' : deviceState(this.connected && this.identified, this.problem());
+  }
+
   health(): DeviceHealth {
     const online = this.connected && this.identified;
     const problem = this.problem();
-    const state: DeviceState = this.authRefused ? 'fault' : deviceState(online, problem);
+    const state = this.healthState();
     return {
       id: this.cfg.id,
       kind: this.kind,
@@ -665,7 +669,7 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
   }
 
   private updateState(): void {
-    const health = this.health().state;
+    const health = this.healthState();
     if (health !== this.healthNow) {
       this.healthNow = health;
       this.since = this.now();
