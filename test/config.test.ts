@@ -21,7 +21,7 @@ function problems(text: string): string[] {
 describe('configuration', () => {
   it('accepts the shipped example config', () => {
     const { config } = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'rig-1', 'rig-1-reader']);
+    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'voron', 'rig-1', 'rig-1-reader']);
     expect(config.gateway.http.port).toBe(8080);
     // the gateway holds the simulated card's own demo print: the two must be the same file
     expect(readFileSync(join(import.meta.dirname, '..', 'config', 'demo.gcode'), 'latin1')).toBe(demoGcode());
