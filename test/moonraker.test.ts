@@ -11,6 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { configSchema } from '../gateway/src/config/schema.js';
 import type { MoonrakerPrinter } from '../gateway/src/devices/moonraker/driver.js';
+import { mergeStatus, outcomeOfHistory, outcomeOfPrintState, temperaturesOf } from '../gateway/src/devices/moonraker/host-status.js';
 import { createLogger } from '../gateway/src/log.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { MoonrakerSim } from '../simulators/src/moonraker/moonraker-sim.js';
@@ -89,6 +90,27 @@ async function rawClient(url: string, headers: Record<string, string> = {}) {
       ws.send(sent);
     });
 }
+
+describe("what Moonraker's objects mean", () => {
+  it('merges updates object by object, ignores what was not subscribed, and maps states to outcomes', () => {
+    let s = mergeStatus({}, { print_stats: { state: 'printing', filename: 'a.gcode', filament_used: 1 }, extruder: { temperature: 200, target: 210 } });
+    s = mergeStatus(s, { print_stats: { filament_used: 2.5 }, toolhead: { position: [0, 0, 0, 0] }, heater_bed: null });
+    expect(s).toEqual({ print_stats: { state: 'printing', filename: 'a.gcode', filament_used: 2.5 }, extruder: { temperature: 200, target: 210 } });
+    expect(mergeStatus(s, 'garbage')).toBe(s);
+    expect(temperaturesOf(s)).toEqual({ hotend: { actual: 200, target: 210 }, tools: [{ actual: 200, target: 210 }] });
+    expect(['complete', 'cancelled', 'error', 'standby'].map(outcomeOfPrintState)).toEqual(['finished', 'cancelled', 'failed', 'cancelled']);
+    expect(['in_progress', 'completed', 'cancelled', 'error', 'klippy_shutdown', 'klippy_disconnect', 'interrupted', 'something_new'].map(outcomeOfHistory)).toEqual([
+      null,
+      'finished',
+      'cancelled',
+      'failed',
+      'failed',
+      'interrupted',
+      'interrupted',
+      'interrupted',
+    ]);
+  });
+});
 
 describe('simulated Moonraker refuses what Moonraker refuses', () => {
   it('unknown methods, bad params, unauthenticated requests and a wrong key', async () => {
@@ -256,9 +278,12 @@ describe('a Moonraker printer at the gateway', () => {
     sim.klipper.startPrint('part.gcode');
     await waitFor(() => (gw.printer().currentJob?.progress ?? 0) > 0.1, 10_000, 'printing');
     const first = gw.printer().currentJob!.id;
+    sim.klipper.pause(); // still running when the next gateway is up, however loaded the machine
     await gw.stop();
     gw = await gateway(config, dataDir);
     await waitFor(() => gw.printer().currentJob?.id === first, 10_000, 'followed on after the restart');
+    expect(gw.printer().state).toBe('paused');
+    sim.klipper.resume();
     const ended1 = await waitFor(() => gw.events('printer.job-ended')[0], 30_000, 'first job ended');
     expect(ended1).toMatchObject({ jobId: first, outcome: 'finished' });
     within(ended1.filamentMm as number, sim.klipper.truth()!.extrudedMm, 0.001);

@@ -289,6 +289,7 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
       if (ws !== this.ws) return;
       this.moonraker = { version: String(info.moonraker_version ?? 'unknown'), apiVersion: String(info.api_version_string ?? 'unknown') };
       this.identified = true;
+      if (this.authRefused !== null) this.journal.record('device.fault-cleared', this.cfg.id, { kind: 'auth-refused', text: this.authRefused, by: 'Moonraker accepted the gateway' });
       this.authRefused = null;
       this.journal.record(this.everConnected ? 'device.reconnected' : 'device.connected', this.cfg.id, { target: this.cfg.url });
       this.journal.record('device.hello', this.cfg.id, { firmware: `Moonraker ${this.moonraker.version}`, apiVersion: this.moonraker.apiVersion, klippy: info.klippy_state ?? null });
@@ -421,9 +422,9 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
     this.temps = temperaturesOf(s) ?? this.temps;
     const job = this.job;
     const used = filamentUsedMm(s);
-    if (job && !job.away && used !== undefined && fileName(s) === job.file) job.mm = Math.max(job.mm, used);
+    if (job && !job.away && used !== undefined && jobFile(s) === job.file) job.mm = Math.max(job.mm, used);
     const progress = progressOf(s);
-    if (job && !job.away && progress !== undefined && progress !== job.progress && fileName(s) === job.file) {
+    if (job && !job.away && progress !== undefined && progress !== job.progress && jobFile(s) === job.file) {
       job.progress = progress;
       this.emit('progress', { jobId: job.id, progress });
     }
@@ -507,11 +508,11 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
 
   /** A print the host started (its screen, Mainsail, the API): its start is journaled with the host's history id. */
   private openJob(s: HostObjects, history: HistoryJob | null): HostJob {
-    const sameFile = history === null || fileName(s) === history.filename;
+    const sameFile = history === null || jobFile(s) === history.filename;
     const job: HostJob = {
       id: randomUUID(),
       hostJobId: history?.job_id ?? null,
-      file: history?.filename ?? (fileName(s) || 'unnamed'),
+      file: history?.filename ?? jobFile(s),
       startedAt: this.now(),
       startedMono: performance.now(),
       paused: sameFile && printState(s) === 'paused',
@@ -600,7 +601,7 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
       else this.endAway(away, history);
     }
     for (const o of open) {
-      if (o.started.jobId === away?.id) continue;
+      if (o.started.jobId === away?.id || o.started.jobId === this.job?.id) continue;
       this.counters.historyRecoveries++;
       const job: HostJob = {
         id: o.started.jobId,
@@ -686,6 +687,11 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
     this.stateNow = next;
     this.emit('state', next);
   }
+}
+
+/** The file a job is named after: print_stats.filename, relative to the host's gcodes folder. */
+function jobFile(s: HostObjects): string {
+  return fileName(s) || 'unnamed';
 }
 
 /** Moonraker answers a request it will not take from an unauthenticated client with 401, sent over JSON-RPC as -32602 "Unauthorized". */
