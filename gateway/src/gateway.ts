@@ -10,6 +10,7 @@ import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
 import { MoonrakerPrinter } from './devices/moonraker/driver.js';
+import { PrusalinkPrinter } from './devices/prusalink/driver.js';
 import { GpioSwitch } from './devices/gpio/switch.js';
 import { RfidReader } from './devices/rfid/reader.js';
 import { MqttBadgeReader } from './devices/mqtt-reader/reader.js';
@@ -192,6 +193,8 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: E
       return new Printer(dc, journal, log, { checkpointMs, gcodeDir: join(dirs.dataDir, 'gcode', dc.id), baseDir: dirs.baseDir });
     case 'moonraker-printer':
       return new MoonrakerPrinter(dc, journal, log, { checkpointMs });
+    case 'prusalink-printer':
+      return new PrusalinkPrinter(dc, journal, log, { checkpointMs });
     case 'gpio':
       return new GpioSwitch(dc, journal, log);
     case 'rfid-reader':

@@ -7,6 +7,8 @@ export { nodeControl } from './metering-node/control.js';
 export { MeteringNodeSim } from './metering-node/node-sim.js';
 export { moonrakerControl } from './moonraker/control.js';
 export { MoonrakerSim } from './moonraker/moonraker-sim.js';
+export { prusalinkControl } from './prusalink/control.js';
+export { PrusaLinkSim } from './prusalink/prusalink-sim.js';
 export { printerControl } from './printer/control.js';
 export { PrinterSim } from './printer/printer-sim.js';
 export { rfidControl } from './rfid/control.js';

@@ -11,6 +11,7 @@ import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
 import { moonrakerPrinterSchema } from '../devices/moonraker/config.js';
+import { prusalinkPrinterSchema } from '../devices/prusalink/config.js';
 import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
 import { ledgerSchema } from '../ledger/config.js';
@@ -78,7 +79,7 @@ export const printerSchema = z.strictObject({
     .describe('G-code sent after a cancelled print (by default: heaters off, retract 2 mm, lift 10 mm, fan and motors off); its extrusion is metered with the job.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, moonrakerPrinterSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, moonrakerPrinterSchema, prusalinkPrinterSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
 
 const simulatorCommon = {
   listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),
@@ -150,7 +151,7 @@ export const toolSchema = z
     switch: deviceId.optional().describe('What switches the tool: a metering node, a gpio device or an mqtt-instrument; default: the node.'),
     meter: deviceId.optional().describe('What meters the tool and says whether it is busy: a metering node or an mqtt-instrument; default: the node.'),
     readers: z.array(deviceId).default([]).describe('Badge readers at this tool besides the node: rfid-reader or mqtt-badge-reader devices.'),
-    printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool: a printer (serial) or a moonraker-printer.'),
+    printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool: a printer (serial), a moonraker-printer or a prusalink-printer.'),
     handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
     idleTimeoutMin: z.number().positive().default(15).describe('Minutes without a busy signal that end the session, after a warning of warnBeforeOffS.'),
     maxDurationH: z.number().positive().default(12).describe('Hours after which the session ends, after the same warning; a busy tool is switched off only once it stops being busy.'),
@@ -163,7 +164,7 @@ export type ToolConfig = z.output<typeof toolSchema>;
 const SWITCH_KINDS = ['metering-node', 'gpio', 'mqtt-instrument'];
 const METER_KINDS = ['metering-node', 'mqtt-instrument'];
 const READER_KINDS = ['metering-node', 'rfid-reader', 'mqtt-badge-reader'];
-const PRINTER_KINDS = ['printer', 'moonraker-printer'];
+const PRINTER_KINDS = ['printer', 'moonraker-printer', 'prusalink-printer'];
 
 /** Each tool names devices that exist and are of the right kind; a switch serves one tool. */
 function toolReferences(
@@ -344,6 +345,7 @@ export type DeviceConfig = z.output<typeof deviceSchema>;
 export type MeteringNodeConfig = Extract<DeviceConfig, { kind: 'metering-node' }>;
 export type PrinterConfig = Extract<DeviceConfig, { kind: 'printer' }>;
 export type MoonrakerPrinterConfig = Extract<DeviceConfig, { kind: 'moonraker-printer' }>;
+export type PrusalinkPrinterConfig = Extract<DeviceConfig, { kind: 'prusalink-printer' }>;
 export type SerialConfig = z.output<typeof serialSchema>;
 export type SimulatorConfig = z.output<typeof simulatorSchema>;
 
