@@ -70,7 +70,7 @@ tools:
   - { id: printer, node: node-2 }
   - { id: laser, node: node-1, printer: node-1 }
 `),
-    ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer or a moonraker-printer']);
+    ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer or a moonraker-printer or a prusalink-printer']);
   });
 
   it('checks that a simulated node counting faster than life plays a device whose physics allow it', () => {
@@ -91,7 +91,7 @@ devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0
 mqtt: { listen: "127.0.0.1:0", baseTopic: ovn/lab }
 tools: [{ id: t, node: plug, printer: n1 }]
 `;
-    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer or a moonraker-printer']);
+    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer or a moonraker-printer or a prusalink-printer']);
   });
 
   it('points at the line of a YAML syntax error', () => {

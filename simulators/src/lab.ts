@@ -20,6 +20,8 @@ import { MailCatcher } from './mail/mail-catcher.js';
 import { mailControl } from './mail/control.js';
 import { moonrakerControl } from './moonraker/control.js';
 import { MoonrakerSim } from './moonraker/moonraker-sim.js';
+import { prusalinkControl } from './prusalink/control.js';
+import { PrusaLinkSim } from './prusalink/prusalink-sim.js';
 import { nodeControl } from './metering-node/control.js';
 import { FirmwareNode, firmwareControl } from './metering-node/firmware-node.js';
 import { MeteringNodeSim } from './metering-node/node-sim.js';
@@ -37,7 +39,7 @@ export interface RunningSimulator {
   readonly name: string;
   /** What it is and where, e.g. `marlin printer on socket://127.0.0.1:7102`. */
   readonly what: string;
-  readonly sim: SimulatedDevice | LedgerSim | MailCatcher | RigSim | MoonrakerSim;
+  readonly sim: SimulatedDevice | LedgerSim | MailCatcher | RigSim | MoonrakerSim | PrusaLinkSim;
   readonly control: SimControl;
   close(): Promise<void>;
 }
@@ -198,6 +200,13 @@ class Simulators {
       const sim = await MoonrakerSim.start({ host, port, apiKey: sc.apiKey ?? null, files, timeScale: sc.timeScale, linesPerS: sc.linesPerS });
       slog.info(`simulated Moonraker (Klipper printer) on ${sim.url}`);
       this.add('moonraker', `Moonraker on ${sim.url}`, sim, moonrakerControl(sim), () => sim.close(), sc, slog);
+      return;
+    }
+    if (sc.kind === 'prusalink') {
+      const files = Object.fromEntries(sc.files.map((f) => [basename(f), readFileSync(resolve(this.loaded.baseDir, f), 'latin1')]));
+      const sim = await PrusaLinkSim.start({ host, port, username: sc.username, password: sc.password, files, timeScale: sc.timeScale, linesPerS: sc.linesPerS });
+      slog.info(`simulated PrusaLink printer on ${sim.url}`);
+      this.add('prusalink', `PrusaLink printer on ${sim.url}`, sim, prusalinkControl(sim), () => sim.close(), sc, slog);
       return;
     }
     if (sc.kind === 'mail') {

@@ -117,6 +117,17 @@ const moonrakerSimulator = z.strictObject({
   linesPerS: z.number().positive().default(200).describe('G-code lines Klipper runs per simulated second.'),
 });
 
+const prusalinkSimulator = z.strictObject({
+  kind: z.literal('prusalink').describe("A simulated Prusa printer with PrusaLink (as ovn-gateway sim prusalink), printing from its storage (demo.gcode and `files`): point a prusalink-printer device's url at http://<listen>."),
+  listen: hostPort.describe('Address of its HTTP server.'),
+  scenario: simulatorCommon.scenario,
+  timeScale: simulatorCommon.timeScale,
+  username: z.string().min(1).default('maker').describe('Digest user name it requires.'),
+  password: z.string().min(1).default('sim-password').describe('Digest password it requires.'),
+  files: z.array(z.string().min(1)).default([]).describe('G-code files put in its storage besides demo.gcode (paths relative to this config file; there under their file names).'),
+  linesPerS: z.number().positive().default(200).describe('G-code lines the printer runs per simulated second.'),
+});
+
 const ledgerSimulator = z.strictObject({
   kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): GraphQL on the published vf-graphql 0.9 schema, and the JSON batch API; its records at http://<listen>/records.'),
   listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
@@ -141,7 +152,7 @@ const rigSimulator = z.strictObject({
   telemetryIntervalMs: z.number().int().min(50).default(2000).describe('Milliseconds between telemetry messages (it also publishes at every change).'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, moonrakerSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, moonrakerSimulator, prusalinkSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({
