@@ -296,7 +296,8 @@ export class PrusalinkPrinter extends EventEmitter<PrinterEvents> implements Dev
       this.journal.record('device.fault-cleared', this.cfg.id, { kind: this.fault.kind, text: this.fault.text, by: `the printer is ${p.state ?? 'back'}` });
       this.fault = null;
     }
-    const running = p.state === 'PRINTING' || p.state === 'PAUSED' || (p.state === 'BUSY' && s.job?.id !== undefined);
+    // ATTENTION (a filament runout waiting for the user) and BUSY keep the job they interrupt
+    const running = s.job?.id !== undefined && ['PRINTING', 'PAUSED', 'ATTENTION', 'BUSY'].includes(p.state ?? '');
     const job = this.job;
     if (job && (!running || s.job?.id !== job.hostJobId)) {
       const outcome: JobOutcome = p.state === 'FINISHED' ? 'finished' : p.state === 'ERROR' ? 'failed' : 'cancelled';
@@ -304,7 +305,7 @@ export class PrusalinkPrinter extends EventEmitter<PrinterEvents> implements Dev
       if (outcome === 'finished') job.progress = 100;
       this.endJob(job, outcome, outcome === 'failed' ? (this.fault?.text ?? 'the printer reports an error') : outcome === 'finished' ? 'the printer finished the print' : `the print stopped (PrusaLink: ${p.state ?? 'unknown'})`);
     } else if (job && s.job?.progress !== undefined) {
-      job.paused = p.state === 'PAUSED';
+      job.paused = p.state === 'PAUSED' || p.state === 'ATTENTION';
       if (s.job.progress !== job.progress) {
         job.progress = s.job.progress;
         this.emit('progress', { jobId: job.id, progress: job.progress / 100 });
@@ -400,7 +401,7 @@ export class PrusalinkPrinter extends EventEmitter<PrinterEvents> implements Dev
     const open = this.jobs.open<{ jobId: string; mode: 'sd'; file: string; hostJobId?: number }>();
     if (open.length === 0) return;
     const detail = await this.getJson<JobDetail>('/api/v1/job').catch(() => null);
-    const runningId = s.printer?.state === 'PRINTING' || s.printer?.state === 'PAUSED' ? s.job?.id : undefined;
+    const runningId = ['PRINTING', 'PAUSED', 'ATTENTION', 'BUSY'].includes(s.printer?.state ?? '') ? s.job?.id : undefined;
     for (const o of open) {
       if (o.started.jobId === this.job?.id) {
         if (runningId === this.job.hostJobId) continue; // still printing: followed on
