@@ -256,7 +256,10 @@ describe('a Moonraker printer at the gateway', () => {
     const ended = await waitFor(() => gw.events('printer.job-ended')[0], 10_000, 'job ended');
     expect(ended).toMatchObject({ outcome: 'failed' });
     expect(String(ended.reason)).toMatch(/^MCU 'mcu' shutdown: Timer too close/);
-    within(ended.filamentMm as number, sim.klipper.truth()!.extrudedMm, 0.001);
+    // stopped mid-print: Klipper's count is short by the retraction outstanding then (0.8 mm in this G-code), never over
+    const truth = sim.klipper.truth()!;
+    expect(ended.filamentMm as number).toBeLessThanOrEqual(truth.extrudedMm + 1e-6);
+    expect(truth.extrudedMm - (ended.filamentMm as number)).toBeLessThanOrEqual(0.8 + 1e-6);
     expect(gw.printer().state).toBe('error');
     const h = gw.printer().health();
     expect(h.state).toBe('fault');
@@ -298,7 +301,10 @@ describe('a Moonraker printer at the gateway', () => {
     gw = await gateway(config, dataDir);
     const ended2 = await waitFor(() => gw.events('printer.job-ended').find((e) => e.jobId === second), 10_000, 'second job ended from history');
     expect(ended2).toMatchObject({ outcome: 'finished', file: 'small.gcode', reason: 'ended while the gateway was away (Moonraker history: completed)' });
-    expect(ended2.filamentMm).toBeCloseTo(sim.klipper.history[0]!.filament_used, 3);
+    expect(ended2.filamentMm as number).toBeGreaterThanOrEqual(sim.klipper.history[0]!.filament_used - 1e-3);
+    // short of the truth by the end script's 2 mm retraction at most
+    expect(sim.klipper.truth()!.extrudedMm - (ended2.filamentMm as number)).toBeLessThanOrEqual(2 + 1e-6);
+    expect(ended2.filamentMm as number).toBeLessThanOrEqual(sim.klipper.truth()!.extrudedMm + 1e-6);
     expect(gw.events('printer.job-started').map((e) => e.jobId)).toEqual([first, second]);
     expect(gw.events('printer.job-ended').map((e) => e.jobId)).toEqual([first, second]);
   });
