@@ -182,6 +182,10 @@ describe('a Moonraker printer at the gateway', () => {
     const { fetch: authed } = adminFetch(gw.lab);
     const devices = (await (await authed(`${gw.lab.url}/api/devices`)).json()) as { id: string; state: string; detail: { link: { connects: number } } }[];
     expect(devices.find((d) => d.id === 'voron')).toMatchObject({ state: 'online', detail: { link: { connects: 1 } } });
+    // the gateway follows the host and does not control it: the serial printers' controls refuse it
+    const clear = await authed(`${gw.lab.url}/api/devices/voron/fault/clear`, { method: 'POST' });
+    expect(clear.status).toBe(400);
+    expect(await clear.json()).toMatchObject({ message: 'device "voron" is a moonraker-printer, not a printer' });
   });
 
   it('a print too short to be seen printing between two status updates is metered from the history', async () => {
