@@ -278,13 +278,18 @@ export class MoonrakerPrinter extends EventEmitter<PrinterEvents> implements Dev
       ws.ping();
     }, PING_MS);
     try {
-      await rpc.request('server.connection.identify', {
-        client_name: 'ovn-gateway',
-        version: VERSION,
-        type: 'other',
-        url: 'https://github.com/ovn-gateway',
-        ...(this.cfg.apiKey && { api_key: this.cfg.apiKey }),
-      });
+      await rpc
+        .request('server.connection.identify', {
+          client_name: 'ovn-gateway',
+          version: VERSION,
+          type: 'other',
+          url: 'https://github.com/ovn-gateway',
+          ...(this.cfg.apiKey && { api_key: this.cfg.apiKey }),
+        })
+        .catch((err: unknown) => {
+          // a Moonraker without the method (an old one) still serves the rest
+          if (!(err instanceof RpcError) || err.code !== -32601) throw err;
+        });
       const info = await rpc.request<{ klippy_connected?: boolean; klippy_state?: string; moonraker_version?: string; api_version_string?: string }>('server.info');
       if (ws !== this.ws) return;
       this.moonraker = { version: String(info.moonraker_version ?? 'unknown'), apiVersion: String(info.api_version_string ?? 'unknown') };
