@@ -19,6 +19,7 @@ export const PURE_CORE = [
   'gateway/src/devices/printer/job.ts',
   'gateway/src/devices/printer/printer-state.ts',
   'gateway/src/devices/printer/slicer-metadata.ts',
+  'gateway/src/devices/moonraker/host-status.ts',
   'gateway/src/billing/money.ts',
   'gateway/src/billing/price.ts',
   'gateway/src/billing/split.ts',

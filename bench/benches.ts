@@ -12,6 +12,7 @@ import { benchInvoice } from './invoice.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
+import { benchMoonraker } from './moonraker.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
 import { benchNotify } from './notify.js';
@@ -31,6 +32,7 @@ export const BENCHES: Record<string, Bench> = {
   'session-close': benchSessionClose,
   printer: benchPrinter,
   upload: benchUpload,
+  moonraker: benchMoonraker,
   journal: benchJournal,
   mqtt: benchMqtt,
   billing: benchSplit,

@@ -21,7 +21,7 @@ function problems(text: string): string[] {
 describe('configuration', () => {
   it('accepts the shipped example config', () => {
     const { config } = loadConfig(join(import.meta.dirname, '..', 'config', 'simulated-lab.yaml'));
-    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'rig-1', 'rig-1-reader']);
+    expect(config.devices.map((d) => d.id)).toEqual(['printer-node-1', 'mk3s', 'voron', 'rig-1', 'rig-1-reader']);
     expect(config.gateway.http.port).toBe(8080);
     // the gateway holds the simulated card's own demo print: the two must be the same file
     expect(readFileSync(join(import.meta.dirname, '..', 'config', 'demo.gcode'), 'latin1')).toBe(demoGcode());
@@ -70,7 +70,7 @@ tools:
   - { id: printer, node: node-2 }
   - { id: laser, node: node-1, printer: node-1 }
 `),
-    ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer']);
+    ).toEqual(['tools.0.node: no device "node-2" in devices', 'tools.1.printer: "node-1" is a metering-node, not a printer or a moonraker-printer or a prusalink-printer']);
   });
 
   it('checks that a simulated node counting faster than life plays a device whose physics allow it', () => {
@@ -91,7 +91,7 @@ devices: [{ id: n1, kind: metering-node, ${rate} serial: { path: "socket://127.0
 mqtt: { listen: "127.0.0.1:0", baseTopic: ovn/lab }
 tools: [{ id: t, node: plug, printer: n1 }]
 `;
-    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer']);
+    expect(problems(lab)).toEqual(['tools.0.node: "plug" is an mqtt-instrument, not a metering-node', 'tools.0.printer: "n1" is a metering-node, not a printer or a moonraker-printer or a prusalink-printer']);
   });
 
   it('points at the line of a YAML syntax error', () => {

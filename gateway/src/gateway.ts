@@ -9,6 +9,8 @@ import { useTypeIds, type DeviceConfig, type ToolConfig } from './config/schema.
 import type { Device } from './devices/device.js';
 import { MeteringNode } from './devices/metering-node/driver.js';
 import { Printer } from './devices/printer/driver.js';
+import { MoonrakerPrinter } from './devices/moonraker/driver.js';
+import { PrusalinkPrinter } from './devices/prusalink/driver.js';
 import { GpioSwitch } from './devices/gpio/switch.js';
 import { RfidReader } from './devices/rfid/reader.js';
 import { MqttBadgeReader } from './devices/mqtt-reader/reader.js';
@@ -17,7 +19,7 @@ import { PrintQueue } from './print-jobs/queue.js';
 import { buildApp } from './http/app.js';
 import { renewDemoTokens } from './http/tokens.js';
 import { ToolSessions, type ToolParts } from './sessions/tool-sessions.js';
-import { isBadgeReader, type ToolMeter, type ToolSwitch } from './devices/tool-io.js';
+import { isBadgeReader, type ToolMeter, type ToolPrinter, type ToolSwitch } from './devices/tool-io.js';
 import { ClockStatus } from './clock.js';
 import { Billing, printerMaterials } from './billing/billing.js';
 import { Outbox, OutboxDrain } from './ledger/outbox.js';
@@ -223,7 +225,7 @@ function toolParts(tc: ToolConfig, devices: ReadonlyMap<string, Device>): ToolPa
   const node = tc.node ? (devices.get(tc.node) as MeteringNode) : null;
   const readers = [...(node ? [node] : []), ...tc.readers.map((id) => devices.get(id)!)].filter(isBadgeReader);
   const meter = tc.meter ? (devices.get(tc.meter) as ToolMeter) : node;
-  return { switch: devices.get(tc.switch ?? tc.node!) as ToolSwitch, readers, meter, printer: tc.printer ? (devices.get(tc.printer) as Printer) : null };
+  return { switch: devices.get(tc.switch ?? tc.node!) as ToolSwitch, readers, meter, printer: tc.printer ? (devices.get(tc.printer) as ToolPrinter) : null };
 }
 
 /** The config schema has checked that a broker is configured for the devices that need it. */
@@ -233,6 +235,10 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: E
       return new MeteringNode(dc, journal, log);
     case 'printer':
       return new Printer(dc, journal, log, { checkpointMs, gcodeDir: join(dirs.dataDir, 'gcode', dc.id), baseDir: dirs.baseDir });
+    case 'moonraker-printer':
+      return new MoonrakerPrinter(dc, journal, log, { checkpointMs });
+    case 'prusalink-printer':
+      return new PrusalinkPrinter(dc, journal, log, { checkpointMs });
     case 'gpio':
       return new GpioSwitch(dc, journal, log);
     case 'rfid-reader':

@@ -18,6 +18,10 @@ import { ledgerControl } from './ledger/control.js';
 import { LedgerSim } from './ledger/ledger-sim.js';
 import { MailCatcher } from './mail/mail-catcher.js';
 import { mailControl } from './mail/control.js';
+import { moonrakerControl } from './moonraker/control.js';
+import { MoonrakerSim } from './moonraker/moonraker-sim.js';
+import { prusalinkControl } from './prusalink/control.js';
+import { PrusaLinkSim } from './prusalink/prusalink-sim.js';
 import { nodeControl } from './metering-node/control.js';
 import { FirmwareNode, firmwareControl } from './metering-node/firmware-node.js';
 import { MeteringNodeSim } from './metering-node/node-sim.js';
@@ -35,7 +39,7 @@ export interface RunningSimulator {
   readonly name: string;
   /** What it is and where, e.g. `marlin printer on socket://127.0.0.1:7102`. */
   readonly what: string;
-  readonly sim: SimulatedDevice | LedgerSim | MailCatcher | RigSim;
+  readonly sim: SimulatedDevice | LedgerSim | MailCatcher | RigSim | MoonrakerSim | PrusaLinkSim;
   readonly control: SimControl;
   close(): Promise<void>;
 }
@@ -189,6 +193,20 @@ class Simulators {
       const ledger = await LedgerSim.start({ host, port, db: sc.db ? resolve(this.loaded.baseDir, sc.db) : undefined });
       slog.info(`simulated ledger on ${ledger.url} (records: ${ledger.url}/records)`);
       this.add('ledger', `ledger on ${ledger.url}`, ledger, ledgerControl(ledger), () => ledger.close(), sc, slog);
+      return;
+    }
+    if (sc.kind === 'moonraker') {
+      const files = Object.fromEntries(sc.files.map((f) => [basename(f), readFileSync(resolve(this.loaded.baseDir, f), 'latin1')]));
+      const sim = await MoonrakerSim.start({ host, port, apiKey: sc.apiKey ?? null, files, timeScale: sc.timeScale, linesPerS: sc.linesPerS });
+      slog.info(`simulated Moonraker (Klipper printer) on ${sim.url}`);
+      this.add('moonraker', `Moonraker on ${sim.url}`, sim, moonrakerControl(sim), () => sim.close(), sc, slog);
+      return;
+    }
+    if (sc.kind === 'prusalink') {
+      const files = Object.fromEntries(sc.files.map((f) => [basename(f), readFileSync(resolve(this.loaded.baseDir, f), 'latin1')]));
+      const sim = await PrusaLinkSim.start({ host, port, username: sc.username, password: sc.password, files, timeScale: sc.timeScale, linesPerS: sc.linesPerS });
+      slog.info(`simulated PrusaLink printer on ${sim.url}`);
+      this.add('prusalink', `PrusaLink printer on ${sim.url}`, sim, prusalinkControl(sim), () => sim.close(), sc, slog);
       return;
     }
     if (sc.kind === 'mail') {

@@ -1,5 +1,6 @@
 /** Config building blocks shared by the main schema and the device kinds' own schemas. */
 import { z } from 'zod';
+import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
 
 export const hostPort = z
   .string()
@@ -71,3 +72,19 @@ export const freeText = (max: number, opts: { lines?: boolean } = {}) =>
     .string()
     .max(max, `at most ${max} characters`)
     .refine((s) => !UNSAFE.test(s) && (opts.lines || !UNSAFE_IN_LINE.test(s)), `control characters and bidirectional overrides are not allowed${opts.lines ? '' : ', nor line breaks'}`);
+
+const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
+const KNOWN_DENSITIES = Object.entries(MATERIAL_DENSITY).map(([material, density]) => `${material} ${density}`).join(', ');
+
+/** A printer's filament, whoever drives the printer. */
+export const filamentSchema = z
+  .strictObject({
+    diameterMm: z.number().positive().max(5).default(1.75).describe('Filament diameter in mm.'),
+    material: z.string().min(1).default('PLA').describe(`Material name, also the one billing prices. Known densities in g/cm³: ${KNOWN_DENSITIES}; another material needs densityGPerCm3.`),
+    densityGPerCm3: z.number().positive().max(5).optional().describe("Density in g/cm³; overrides the material's known density."),
+  })
+  .refine((f) => f.densityGPerCm3 !== undefined || KNOWN_MATERIALS.includes(f.material.toUpperCase()), {
+    message: `unknown material density: give densityGPerCm3, or use one of ${KNOWN_MATERIALS.join(', ')}`,
+  })
+  .default({ diameterMm: 1.75, material: 'PLA' })
+  .describe('The filament loaded, which turns extruded length into grams: length × π × (diameter/2)² × density.');

@@ -5,12 +5,13 @@
 import { z } from 'zod';
 import { withArticle } from '../words.js';
 import { affiliateSchema } from '../access/store.js';
-import { MATERIAL_DENSITY } from '../devices/printer/filament.js';
-import { deviceId, hostPort, meterPhysicsKeys, serialSchema } from './common.js';
+import { deviceId, filamentSchema, hostPort, meterPhysicsKeys, serialSchema } from './common.js';
 import { gpioSwitchSchema } from '../devices/gpio/config.js';
 import { rfidReaderSchema } from '../devices/rfid/config.js';
 import { mqttBadgeReaderSchema } from '../devices/mqtt-reader/config.js';
 import { mqttInstrumentSchema } from '../devices/mqtt-instrument/config.js';
+import { moonrakerPrinterSchema } from '../devices/moonraker/config.js';
+import { prusalinkPrinterSchema } from '../devices/prusalink/config.js';
 import { INSTRUMENT_MODELS } from '../devices/mqtt-instrument/definitions.js';
 import { billingSchema } from '../billing/config.js';
 import { printJobsSchema } from '../print-jobs/config.js';
@@ -31,26 +32,13 @@ export const meteringNodeSchema = z.strictObject({
   ...meterPhysicsKeys('the node'),
 });
 
-const KNOWN_MATERIALS = Object.keys(MATERIAL_DENSITY);
-const KNOWN_DENSITIES = Object.entries(MATERIAL_DENSITY).map(([material, density]) => `${material} ${density}`).join(', ');
-
 export const printerSchema = z.strictObject({
   id: deviceId,
   kind: z.literal('printer').describe('A 3D printer on USB serial or a TCP serial bridge, spoken to in G-code: Marlin 2.x, Prusa-Firmware or RepRapFirmware.'),
   name: z.string().min(1).optional().describe('Display name, e.g. "Prusa MK3S"; default: the id.'),
   dialect: z.enum(['marlin', 'prusa', 'reprapfirmware']).default('marlin').describe('Firmware family: Marlin 2.x, Prusa MK3 (Prusa-Firmware), RepRapFirmware.'),
   serial: serialSchema,
-  filament: z
-    .strictObject({
-      diameterMm: z.number().positive().max(5).default(1.75).describe('Filament diameter in mm.'),
-      material: z.string().min(1).default('PLA').describe(`Material name, also the one billing prices. Known densities in g/cm³: ${KNOWN_DENSITIES}; another material needs densityGPerCm3.`),
-      densityGPerCm3: z.number().positive().max(5).optional().describe("Density in g/cm³; overrides the material's known density."),
-    })
-    .refine((f) => f.densityGPerCm3 !== undefined || KNOWN_MATERIALS.includes(f.material.toUpperCase()), {
-      message: `unknown material density: give densityGPerCm3, or use one of ${KNOWN_MATERIALS.join(', ')}`,
-    })
-    .default({ diameterMm: 1.75, material: 'PLA' })
-    .describe('The filament loaded, which turns extruded length into grams: length × π × (diameter/2)² × density.'),
+  filament: filamentSchema,
   pollIntervalS: z.number().int().min(1).max(60).default(2).describe('Seconds between temperature and SD status reports: the M155/M27 S auto-report interval when the firmware offers it, else polling.'),
   timeouts: z
     .strictObject({
@@ -92,7 +80,7 @@ export const printerSchema = z.strictObject({
     .describe('G-code sent after a cancelled print (by default: heaters off, retract 2 mm, lift 10 mm, fan and motors off); its extrusion is metered with the job.'),
 });
 
-export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
+export const deviceSchema = z.discriminatedUnion('kind', [meteringNodeSchema, printerSchema, moonrakerPrinterSchema, prusalinkPrinterSchema, gpioSwitchSchema, rfidReaderSchema, mqttBadgeReaderSchema, mqttInstrumentSchema]);
 
 const simulatorCommon = {
   listen: hostPort.describe('TCP address the simulator listens on; point a device at socket://<this>.'),
@@ -120,6 +108,27 @@ const printerSimulator = z.strictObject({
   sdFiles: z.array(z.string().min(1)).default([]).describe('G-code files put on its SD card besides demo.gcode (paths relative to this config file; on the card under their file names).'),
 });
 
+const moonrakerSimulator = z.strictObject({
+  kind: z.literal('moonraker').describe("A simulated Moonraker host of a Klipper printer (as ovn-gateway sim moonraker), printing from its gcodes folder (demo.gcode and `files`): point a moonraker-printer device's url at http://<listen>."),
+  listen: hostPort.describe('Address of its HTTP server and websocket (/websocket).'),
+  scenario: simulatorCommon.scenario,
+  timeScale: simulatorCommon.timeScale,
+  apiKey: z.string().min(1).optional().describe('The API key it requires (X-Api-Key, or api_key when identifying); without it every client is trusted.'),
+  files: z.array(z.string().min(1)).default([]).describe('G-code files put in its gcodes folder besides demo.gcode (paths relative to this config file; there under their file names).'),
+  linesPerS: z.number().positive().default(200).describe('G-code lines Klipper runs per simulated second.'),
+});
+
+const prusalinkSimulator = z.strictObject({
+  kind: z.literal('prusalink').describe("A simulated Prusa printer with PrusaLink (as ovn-gateway sim prusalink), printing from its storage (demo.gcode and `files`): point a prusalink-printer device's url at http://<listen>."),
+  listen: hostPort.describe('Address of its HTTP server.'),
+  scenario: simulatorCommon.scenario,
+  timeScale: simulatorCommon.timeScale,
+  username: z.string().min(1).default('maker').describe('Digest user name it requires.'),
+  password: z.string().min(1).default('sim-password').describe('Digest password it requires.'),
+  files: z.array(z.string().min(1)).default([]).describe('G-code files put in its storage besides demo.gcode (paths relative to this config file; there under their file names).'),
+  linesPerS: z.number().positive().default(200).describe('G-code lines the printer runs per simulated second.'),
+});
+
 const ledgerSimulator = z.strictObject({
   kind: z.literal('ledger').describe('A simulated Valueflows ledger (as ovn-gateway sim ledger): GraphQL on the published vf-graphql 0.9 schema, and the JSON batch API; its records at http://<listen>/records.'),
   listen: hostPort.describe('Address of the simulated ledger (HTTP): point ledger.url at http://<this>.'),
@@ -144,7 +153,7 @@ const rigSimulator = z.strictObject({
   telemetryIntervalMs: z.number().int().min(50).default(2000).describe('Milliseconds between telemetry messages (it also publishes at every change).'),
 });
 
-export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
+export const simulatorSchema = z.discriminatedUnion('kind', [nodeSimulator, printerSimulator, moonrakerSimulator, prusalinkSimulator, ledgerSimulator, mailSimulator, rigSimulator]);
 
 export const toolSchema = z
   .strictObject({
@@ -154,7 +163,7 @@ export const toolSchema = z
     switch: deviceId.optional().describe('What switches the tool: a metering node, a gpio device or an mqtt-instrument; default: the node.'),
     meter: deviceId.optional().describe('What meters the tool and says whether it is busy: a metering node or an mqtt-instrument; default: the node.'),
     readers: z.array(deviceId).default([]).describe('Badge readers at this tool besides the node: rfid-reader or mqtt-badge-reader devices.'),
-    printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool.'),
+    printer: deviceId.optional().describe('A printer whose busy state and filament count for this tool: a printer (serial), a moonraker-printer or a prusalink-printer.'),
     handover: z.boolean().default(true).describe('Another qualified affiliate may take over a running session by badging.'),
     idleTimeoutMin: z.number().positive().default(15).describe('Minutes without a busy signal that end the session, after a warning of warnBeforeOffS.'),
     maxDurationH: z.number().positive().default(12).describe('Hours after which the session ends, after the same warning; a busy tool is switched off only once it stops being busy.'),
@@ -167,6 +176,7 @@ export type ToolConfig = z.output<typeof toolSchema>;
 const SWITCH_KINDS = ['metering-node', 'gpio', 'mqtt-instrument'];
 const METER_KINDS = ['metering-node', 'mqtt-instrument'];
 const READER_KINDS = ['metering-node', 'rfid-reader', 'mqtt-badge-reader'];
+const PRINTER_KINDS = ['printer', 'moonraker-printer', 'prusalink-printer'];
 
 /** Each tool names devices that exist and are of the right kind; a switch serves one tool. */
 function toolReferences(
@@ -183,7 +193,7 @@ function toolReferences(
       [['node'], t.node, ['metering-node']],
       [['switch'], t.switch, SWITCH_KINDS],
       [['meter'], t.meter, METER_KINDS],
-      [['printer'], t.printer, ['printer']],
+      [['printer'], t.printer, PRINTER_KINDS],
       ...t.readers.map((r, j): [(string | number)[], string, string[]] => [['readers', j], r, READER_KINDS]),
     ];
     for (const [field, ref, kinds] of refs) {
@@ -349,6 +359,8 @@ export type Config = z.output<typeof configSchema>;
 export type DeviceConfig = z.output<typeof deviceSchema>;
 export type MeteringNodeConfig = Extract<DeviceConfig, { kind: 'metering-node' }>;
 export type PrinterConfig = Extract<DeviceConfig, { kind: 'printer' }>;
+export type MoonrakerPrinterConfig = Extract<DeviceConfig, { kind: 'moonraker-printer' }>;
+export type PrusalinkPrinterConfig = Extract<DeviceConfig, { kind: 'prusalink-printer' }>;
 export type SerialConfig = z.output<typeof serialSchema>;
 export type SimulatorConfig = z.output<typeof simulatorSchema>;
 

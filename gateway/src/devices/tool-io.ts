@@ -7,6 +7,8 @@
  * plug). Sessions depend on these roles, not on device classes.
  */
 import type { Device } from './device.js';
+import type { Material } from './printer/job.js';
+import type { PrinterState } from './printer/printer-state.js';
 
 export type Indication = 'off' | 'granted' | 'denied' | 'warning' | 'error' | 'info';
 
@@ -79,6 +81,27 @@ export interface ToolMeter extends Device {
   on(event: 'fault', listener: (f: ToolFault) => void): unknown;
   off(event: 'busy', listener: (busy: boolean) => void): unknown;
   off(event: 'fault', listener: (f: ToolFault) => void): unknown;
+}
+
+/**
+ * A 3D printer as sessions see it, whoever drives it (the gateway over serial, or a print host
+ * such as Moonraker on the network): its state (`error` ends the session as a fault), whether it
+ * is busy, and the filament of its jobs. `state` is emitted on every change of state.
+ */
+export interface ToolPrinter extends Device {
+  readonly state: PrinterState;
+  /** A job is running or paused, or it is heating: sessions never cut power then. */
+  readonly busy: boolean;
+  /** A running count of filament metered since the gateway started (ended jobs and the current one), per extruder, mm. */
+  readonly filamentCountersMm: number[];
+  /** Where the material counted from now on starts: the running job, or the next one. */
+  readonly jobMark: number;
+  /** The material of the jobs from a mark on (a session's), the running one as it stands; null: no job. */
+  materialSince(mark: number): Material | null;
+  /** Grams for a length of this printer's filament. */
+  gramsOf(mm: number): number;
+  on(event: 'state', listener: (s: PrinterState) => void): unknown;
+  off(event: 'state', listener: (s: PrinterState) => void): unknown;
 }
 
 export const isBadgeReader = (d: Device): d is BadgeReader => (d as Partial<BadgeReader>).readsBadges === true;

@@ -16,8 +16,7 @@ import { decideAccess, type ToolView } from '../access/decide.js';
 import type { AccessStore } from '../access/store.js';
 import type { Billing } from '../billing/billing.js';
 import type { ToolConfig } from '../config/schema.js';
-import type { Printer } from '../devices/printer/driver.js';
-import type { BadgeReader, RelayState, SwitchReason, ToolFault, ToolMeter, ToolSwitch } from '../devices/tool-io.js';
+import type { BadgeReader, RelayState, SwitchReason, ToolFault, ToolMeter, ToolPrinter, ToolSwitch } from '../devices/tool-io.js';
 import type { Journal } from '../journal/journal.js';
 import type { Logger } from '../log.js';
 import { countBadge, endWindow, type BadgeWindow } from './badge-flood.js';
@@ -47,7 +46,7 @@ export interface ToolParts {
   readers: readonly BadgeReader[];
   /** What meters the tool and says whether it is busy; null: time is measured here, from the printer's state. */
   meter: ToolMeter | null;
-  printer: Printer | null;
+  printer: ToolPrinter | null;
 }
 
 export interface SessionPolicy {

@@ -5,6 +5,8 @@
  * production gateway never loads it.
  */
 import { InvalidArgumentError, type Command } from 'commander';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
 import { createInterface } from 'node:readline';
 import { checkNamedFiles } from '../../config/files.js';
 import { loadConfig, type LoadedConfig } from '../../config/load.js';
@@ -98,6 +100,19 @@ function commandsFromStdin(ctl: Pick<SimControl, 'help' | 'run'>, close: () => P
   process.once('SIGTERM', quit);
 }
 
+/** `--file` G-code files by their file names. */
+function readGcodeFiles(paths: string[] | undefined): Record<string, string> {
+  const files: Record<string, string> = {};
+  for (const f of paths ?? []) {
+    try {
+      files[basename(f)] = readFileSync(f, 'latin1');
+    } catch (err) {
+      throw new CliError(`--file: cannot read ${f} (${(err as Error).message})`);
+    }
+  }
+  return files;
+}
+
 export function registerSimCommands(program: Command): void {
   const sim = program.command('sim').description('run a simulated device on a TCP port or a pseudo-terminal; reads commands on stdin (type help)');
 
@@ -177,6 +192,51 @@ export function registerSimCommands(program: Command): void {
       const ctl = ledgerControl(ledger);
       complain(`simulated ledger at ${ledger.url} (GraphQL at ${ledger.url}/graphql, ${ledger.flavour}); type "help" for commands`);
       commandsFromStdin(ctl, () => ledger.close());
+    });
+
+  sim
+    .command('moonraker')
+    .description("a Klipper printer's Moonraker host (websocket JSON-RPC at /websocket, API key or trusted clients, job history) printing from its gcodes folder, with fault injection; reads commands on stdin")
+    .option('--listen <host:port>', 'where to listen (point a moonraker-printer device at http://<this>)', '127.0.0.1:7125')
+    .option('--api-key <key>', 'require this API key (X-Api-Key); without it every client is trusted')
+    .option('--file <path...>', 'G-code files put in its gcodes folder besides demo.gcode (under their file names)')
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--lines-per-s <n>', 'G-code lines Klipper runs per simulated second', positive, 200)
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
+    .action(async (opts: { listen: string; apiKey?: string; file?: string[]; timeScale: number; linesPerS: number; scenario?: string }) => {
+      const m = /^(.+):(\d+)$/.exec(opts.listen);
+      if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
+      const files = readGcodeFiles(opts.file);
+      const { MoonrakerSim, moonrakerControl, loadScenario, playScenario } = await simulators();
+      const sim = await MoonrakerSim.start({ host: m[1]!, port: Number(m[2]), apiKey: opts.apiKey ?? null, files, timeScale: opts.timeScale, linesPerS: opts.linesPerS });
+      const ctl = moonrakerControl(sim);
+      complain(`simulated Moonraker at ${sim.url} (websocket ${sim.url.replace('http', 'ws')}/websocket, ${opts.apiKey ? 'API key required' : 'every client trusted'}); type "help" for commands`);
+      const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+      void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
+      commandsFromStdin(ctl, () => sim.close());
+    });
+
+  sim
+    .command('prusalink')
+    .description('a Prusa printer with PrusaLink (HTTP with digest authentication, /api/v1 status, job and file download) printing from its storage, with fault injection; reads commands on stdin')
+    .option('--listen <host:port>', 'where to listen (point a prusalink-printer device at http://<this>)', '127.0.0.1:8081')
+    .option('--username <name>', 'digest user name', 'maker')
+    .option('--password <password>', 'digest password', 'sim-password')
+    .option('--file <path...>', 'G-code files put in its storage besides demo.gcode (under their file names)')
+    .option('--time-scale <x>', 'simulated seconds per real second', positive, 1)
+    .option('--lines-per-s <n>', 'G-code lines the printer runs per simulated second', positive, 200)
+    .option('--scenario <file>', 'play a scenario file (YAML/JSON list of { after, do })')
+    .action(async (opts: { listen: string; username: string; password: string; file?: string[]; timeScale: number; linesPerS: number; scenario?: string }) => {
+      const m = /^(.+):(\d+)$/.exec(opts.listen);
+      if (!m) throw new CliError(`--listen: expected host:port, got "${opts.listen}"`);
+      const files = readGcodeFiles(opts.file);
+      const { PrusaLinkSim, prusalinkControl, loadScenario, playScenario } = await simulators();
+      const sim = await PrusaLinkSim.start({ host: m[1]!, port: Number(m[2]), username: opts.username, password: opts.password, files, timeScale: opts.timeScale, linesPerS: opts.linesPerS });
+      const ctl = prusalinkControl(sim);
+      complain(`simulated PrusaLink printer at ${sim.url} (user ${opts.username}); type "help" for commands`);
+      const steps = opts.scenario ? loadScenario(opts.scenario) : [];
+      void playScenario(ctl, steps, (text) => out(text)).catch((err: Error) => complain(err.message));
+      commandsFromStdin(ctl, () => sim.close());
     });
 
   sim

@@ -25,7 +25,7 @@ export class JobStore {
     this.select = db.prepare('SELECT at, data FROM printer_job_checkpoints WHERE job_id = ?');
     this.remove = db.prepare('DELETE FROM printer_job_checkpoints WHERE job_id = ?');
     // by the index of ended jobs: a start does not read every job the journal ever held
-    this.unended = db.prepare(`SELECT s.data FROM events s
+    this.unended = db.prepare(`SELECT s.at, s.data FROM events s
       WHERE s.kind = 'printer.job-started' AND s.device_id = ?
         AND NOT EXISTS (SELECT 1 FROM events e WHERE e.kind = 'printer.job-ended' AND json_extract(e.data, '$.jobId') = json_extract(s.data, '$.jobId'))
       ORDER BY s.id`);
@@ -39,8 +39,9 @@ export class JobStore {
       ORDER BY e.id`);
   }
 
-  started(job: JobStarted): void {
-    this.journal.record('printer.job-started', this.deviceId, { ...job });
+  /** `extra`: what a driver keeps with the start besides (a print host's own job id). */
+  started(job: JobStarted, extra: Record<string, unknown> = {}): void {
+    this.journal.record('printer.job-started', this.deviceId, { ...job, ...extra });
   }
 
   checkpoint(jobId: string, data: JobCheckpoint, at: Date): void {
@@ -67,13 +68,17 @@ export class JobStore {
 
   /** Ends the jobs a crash or a power cut cut short, with their last checkpoints; returns them. */
   endInterrupted(): JobEnded[] {
-    const open = (this.unended.all(this.deviceId) as { data: string }[]).map((r) => {
-      const started = JSON.parse(r.data) as JobStarted;
-      const row = this.select.get(started.jobId) as { at: string; data: string } | undefined;
-      return { started, checkpoint: row ? { at: row.at, data: JSON.parse(row.data) as JobCheckpoint } : null };
-    });
-    const ended = interruptedJobs(open);
+    const ended = interruptedJobs(this.open());
     for (const e of ended) this.ended(e);
     return ended;
+  }
+
+  /** The jobs the journal shows started and never ended, oldest first, with their last checkpoints and when they started. */
+  open<S extends JobStarted = JobStarted>(): { started: S; startedAt: string; checkpoint: { at: string; data: JobCheckpoint } | null }[] {
+    return (this.unended.all(this.deviceId) as { at: string; data: string }[]).map((r) => {
+      const started = JSON.parse(r.data) as S;
+      const row = this.select.get(started.jobId) as { at: string; data: string } | undefined;
+      return { started, startedAt: r.at, checkpoint: row ? { at: row.at, data: JSON.parse(row.data) as JobCheckpoint } : null };
+    });
   }
 }
