@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { AccessStore } from '../gateway/src/access/store.js';
+import { Billing } from '../gateway/src/billing/billing.js';
+import { billingSchema } from '../gateway/src/billing/config.js';
 import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
@@ -188,7 +190,7 @@ describe.skipIf(skipWithoutSmtp)('notifications by e-mail over implicit TLS (por
   beforeAll(() => smtp.start());
   afterAll(() => smtp.stop());
 
-  it('sends the custodian the month-closed mail with its statement CSV attached, over TLS from the first byte with AUTH; a plain-text client gets nowhere', { timeout: 60_000 }, async () => {
+  it('sends the custodian the month-closed mail with its statement CSV and its invoices attached, over TLS from the first byte with AUTH; a plain-text client gets nowhere', { timeout: 60_000 }, async () => {
     // what the server speaks first is TLS: a plain connection reads no SMTP greeting
     const plain = await new Promise<string>((resolve) => {
       const s = connect(smtp.port, '127.0.0.1');
@@ -213,6 +215,11 @@ notifications:
   backoff: { initialMs: 20, maxMs: 200 }
 `,
     );
+    // a session of January's, charged: closing the month gives Ada an invoice
+    const journal = Journal.open(join(dir, 'data'));
+    const billing = new Billing(billingSchema.parse({ currency: 'CAD', tools: { t1: { tariffs: { community: { hourlyRate: '2.00', split: { maintenance: 60, infrastructure: 40, payback: 0 } } } } } }), journal);
+    journal.durably(() => billing.charge({ sessionId: 's-jan', toolId: 't1', affiliateId: 'ada', useType: 'community', startedAt: '2026-01-20T10:00:00.000Z', endedAt: '2026-01-20T11:30:00.000Z', durationS: 5400, activeS: 5400, filamentG: 0 }));
+    journal.close();
     const port = await freePort();
     const auth = adminHeaders(join(dir, 'data')).headers as Record<string, string>;
     const gateway = runCli(['run', '--config', config, '--http-port', String(port)]);
@@ -230,8 +237,10 @@ notifications:
     expect(closed.headers['x-ovn-kind']).toBe('month-closed');
     expect(closed.text).toContain('closed 2026-01: its statement is final');
     expect(closed.html).toContain('<table>');
-    expect(closed.attachments).toHaveLength(1);
-    expect(closed.attachments[0]).toMatchObject({ filename: 'statement-2026-01.csv', contentType: 'text/csv' });
+    expect(closed.attachments.map((a) => [a.filename, a.contentType])).toEqual([
+      ['statement-2026-01.csv', 'text/csv'],
+      ['invoice-2026-0001.pdf', 'application/pdf'],
+    ]);
     expect(closed.attachments[0]!.content!.split(/\r?\n/)[0]).toMatch(/^period,/);
     expect(got.find((m) => m.headers['x-ovn-kind'] === 'month-ready')!.attachments).toEqual([]);
     const exited = new Promise((r) => gateway.on('exit', r));

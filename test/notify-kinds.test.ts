@@ -70,7 +70,7 @@ async function setup(opts: { over?: Record<string, unknown>; probes?: NotifierPr
 }
 
 describe('notification kinds', () => {
-  it('tells the maintainers of implausible readings and the storage (with its recovery), the custodian of corrections; a refused badge only when the lab wants it', async () => {
+  it('tells the maintainers of implausible readings and the storage (with its recovery), the custodian of corrections and payments; a refused badge only when the lab wants it', async () => {
     const { journal, until, to } = await setup();
     journal.record('meter.implausible', 'n1', { implausible: [{ counter: 'energyMwh' }], text: 'energy went back by 4 Wh', notJournaled: 3 });
     journal.record('storage.problem', null, { state: 'low-space', freeBytes: 40e6, floorBytes: 100e6, detail: null });
@@ -78,6 +78,7 @@ describe('notification kinds', () => {
     journal.record('storage.recovered', null, { previous: 'read-only', freeBytes: 500e6 });
     journal.record('billing.correction', 't1', { sessionId: 's1', affiliateId: 'ada', change: { kind: 'material', filamentG: 30 }, reason: 'spool weighed', by: 'carol', period: '2026-12', delta: [{ account: 'material', amount: -250 }, { account: 'ada', amount: 250 }] });
     journal.record('access.decision', 't1', { uid: '04AB', reader: 'r1', kind: 'deny', reason: 'not-qualified', affiliateId: 'ada' });
+    journal.record('billing.payment', null, { affiliateId: 'ada', paidOn: '2026-12-03', amount: 4250, currency: 'CAD', method: 'transfer', reference: 'INTERAC 7731', by: 'carol' });
     const m = await until('maintainer', 3);
     expect(m.map((b) => [b.kind, b.severity, b.title])).toEqual([
       ['implausible-reading', 'warning', 'n1: implausible meter reading'],
@@ -86,8 +87,9 @@ describe('notification kinds', () => {
     ]);
     expect(m[0]!.facts).toMatchObject({ Counters: 'energyMwh', 'Not journaled since the last': '3' });
     expect(m[2]!.id).toBe(`${m[1]!.id}:resolved`);
-    const [c] = await until('custodian', 1);
+    const [c, p] = await until('custodian', 2);
     expect(c).toMatchObject({ kind: 'correction', title: 'Correction: session s1 at t1', facts: { Moved: '2.50', By: 'carol', 'Lands in': '2026-12' } });
+    expect(p).toMatchObject({ kind: 'payment', title: 'Payment from ada: 42.50 CAD', facts: { Amount: '42.50 CAD', 'Paid on': '2026-12-03', Method: 'transfer', Reference: 'INTERAC 7731', 'Recorded by': 'carol' } });
     await sleep(200);
     expect(to('affiliate')).toEqual([]); // refused badges are off by default
   });

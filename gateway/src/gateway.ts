@@ -36,6 +36,9 @@ import type { UpstreamBridge } from './mqtt/bridge.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 
+/** A month-closed mail carries the month's invoices up to this many; past it, the statement alone (`billing invoices --out` writes them all). */
+const MAX_INVOICES_ATTACHED = 30;
+
 export interface StartOptions {
   /** Overrides gateway.http.port (0 picks a free port). */
   httpPort?: number;
@@ -128,6 +131,7 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       ledger = drain;
       log.info({ url: config.ledger.url, transport: config.ledger.transport }, `delivering to the ledger at ${config.ledger.url}`);
     }
+    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), useTypeIds(config.useTypes), { baseDir, gatewayName: config.gateway.name }) : null;
     if (config.notifications) {
       // Attached before any device or session records, like the ledger outbox.
       const printerTools = new Map(config.tools.flatMap((t) => (t.printer ? [[t.printer, t.id] as const] : [])));
@@ -141,11 +145,15 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
         ...(config.ledger ? { ledger: () => ledger?.health() ?? { alarm: null, deadLetters: 0 } } : {}),
         ...(billingCfg ? { monthToClose: (now: Date) => monthToClose(journal, now) } : {}),
       };
-      // the month-closed mail carries its statement (the invoices, once they exist, go beside it)
-      const attachments = (row: NotificationRow) => {
-        if (row.kind !== 'month-closed' || !billingCfg) return [];
+      // the month-closed mail carries its statement, and its invoices while they are few enough for a mail
+      const attachments = async (row: NotificationRow) => {
+        if (row.kind !== 'month-closed' || !billingCfg || !billing) return [];
         const period = row.key.slice('month-closed:'.length);
-        return [{ filename: `statement-${period}.csv`, contentType: 'text/csv; charset=utf-8', content: statementCsv(statement(journal, { from: period, to: period }), billingCfg.currency, billingCfg.minorUnit) }];
+        const csv = { filename: `statement-${period}.csv`, contentType: 'text/csv; charset=utf-8', content: statementCsv(statement(journal, { from: period, to: period }), billingCfg.currency, billingCfg.minorUnit) };
+        const invoices = billing.invoices({ period });
+        if (invoices.length > MAX_INVOICES_ATTACHED) return [csv];
+        const pdfs = await Promise.all(invoices.map(async (i) => ({ filename: `invoice-${i.number}.pdf`, contentType: 'application/pdf', content: await billing.monthPdf(i.affiliateId, period) })));
+        return [csv, ...pdfs];
       };
       notifier = new Notifier(journal, config.notifications, { gateway: config.gateway.name, baseDir, rules, deviceIds: config.devices.map((d) => d.id), probes, attachments }, log.child({ part: 'notify' }));
       notifier.attach();
@@ -164,7 +172,6 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
       bridge = new UpstreamBridge(config.bridge, journal, log.child({ part: 'bridge' }), { health: summary, devices: () => [...devices.values()].map((d) => ({ id: d.id, state: d.health().state })) });
       bridge.start();
     }
-    const billing = config.billing ? new Billing(config.billing, journal, printerMaterials(config), useTypeIds(config.useTypes), { baseDir, gatewayName: config.gateway.name }) : null;
     const policy = { checkpointMs: config.gateway.checkpointS * 1000, useTypes: useTypeIds(config.useTypes), clock, billing, technicians: config.billing?.technicians ?? [], storage };
     for (const tc of config.tools) tools.set(tc.id, new ToolSessions(tc, toolParts(tc, devices), access, journal, policy, log));
     for (const t of tools.values()) t.start();

@@ -265,7 +265,7 @@ export interface NotifierOptions {
   deviceIds: readonly string[];
   probes?: NotifierProbes;
   /** The files a message carries, made when it is sent (the month-closed mail: its statement CSV). */
-  attachments?: (row: NotificationRow) => Attachment[];
+  attachments?: (row: NotificationRow) => Promise<Attachment[]>;
   /** Instead of the configured channels (tests, benchmarks). */
   channels?: ReadonlyMap<string, Channel>;
   now?: () => number;
@@ -508,7 +508,7 @@ export class Notifier {
       const ch = this.channels.get(channel);
       try {
         if (!ch) throw new DeliveryError(`no channel "${channel}" in notifications.channels`, true);
-        const d: Delivery = { seq: row.seq, key: row.key, kind: row.kind, severity: row.severity, address, message: row.message, createdAt: row.createdAt, attachments: this.opts.attachments?.(row) ?? [] };
+        const d: Delivery = { seq: row.seq, key: row.key, kind: row.kind, severity: row.severity, address, message: row.message, createdAt: row.createdAt, attachments: (await this.opts.attachments?.(row)) ?? [] };
         await ch.send(d);
         this.store.delivered(row.seq, new Date(this.now()));
         this.backoff.delete(queue);

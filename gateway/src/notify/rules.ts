@@ -86,7 +86,7 @@ const usageFacts = (u: { durationS?: unknown; filamentG?: unknown; energyWh?: un
 const REASON_TEXT: Record<string, string> = { 'idle-timeout': 'it has been idle', 'max-duration': 'the session reached its maximum duration' };
 
 /** The journal's kinds of event that noticesFor may tell someone of (the cursor skips the rest without reading their data). */
-export const TOLD_EVENTS = ['session.ended', 'billing.charge', 'session.end-deferred', 'device.fault', 'device.fault-cleared', 'billing.period-closed', 'meter.implausible', 'storage.problem', 'storage.recovered', 'billing.correction', 'access.decision', 'printer.job-ended', 'print-job.queued'];
+export const TOLD_EVENTS = ['session.ended', 'billing.charge', 'session.end-deferred', 'device.fault', 'device.fault-cleared', 'billing.period-closed', 'meter.implausible', 'storage.problem', 'storage.recovered', 'billing.correction', 'access.decision', 'printer.job-ended', 'print-job.queued', 'billing.payment'];
 
 /** The notices an event calls for (none for most events). */
 export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
@@ -247,6 +247,20 @@ export function noticesFor(e: EventIn, ctx: RuleContext): Notice[] {
             ? `Your print ${file} is quoted ${q.total ?? '?'}, above what ${tool} starts without your word: confirm it on the dashboard, then badge in at ${tool} to start it.`
             : `Your print ${file} is queued at ${tool}: badge in there to start it.`,
           facts: [['Printer', tool], ['File', file], ['Quote', q.total ?? 'not charged'], ['Filament', `${Number(q.filamentG ?? 0).toFixed(1)} g`], ...(q.durationS ? [['Estimated time', duration(q.durationS)] as [string, string]] : []), ['Waits until', String(d.expiresAt)]],
+        },
+      });
+    }
+    case 'billing.payment': {
+      const amount = `${formatMinor(Number(d.amount), ctx.minorUnit)} ${String(d.currency)}`;
+      return notice({
+        key: `payment:${e.id}`,
+        kind: 'payment',
+        severity: 'info',
+        role: 'custodian',
+        message: {
+          title: `Payment from ${String(d.affiliateId)}: ${amount}`,
+          summary: `${String(d.by)} recorded a payment of ${amount} from ${String(d.affiliateId)} (${String(d.method)}, ${String(d.reference)}).`,
+          facts: [['Affiliate', String(d.affiliateId)], ['Amount', amount], ['Paid on', String(d.paidOn)], ['Method', String(d.method)], ['Reference', String(d.reference)], ['Recorded by', String(d.by)]],
         },
       });
     }
