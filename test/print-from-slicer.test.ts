@@ -237,14 +237,14 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect(up.status, up.body).toBe(201);
     expect(JSON.parse(up.body).ovn.quote).toMatchObject({ useType: 'maintenance', price: { cash: false } });
     const session = await waitFor(() => data('session.started', mark)[0], 10_000, 'a session for the job');
-    expect(session).toMatchObject({ affiliateId: 'mo', useType: 'maintenance' });
-    expect(data('session.opened-for-job', mark)[0]).toMatchObject({ affiliateId: 'mo', useType: 'maintenance', by: 'mo' });
+    expect(session).toMatchObject({ affiliateId: 'maintainer:mo', useType: 'maintenance' });
+    expect(data('session.opened-for-job', mark)[0]).toMatchObject({ affiliateId: 'maintainer:mo', useType: 'maintenance', by: 'maintainer:mo' });
     const ended = await waitFor(() => data('print-job.ended', mark)[0], 60_000, 'the job ended');
-    expect(ended).toMatchObject({ outcome: 'finished', owner: 'mo', sessionId: session.sessionId });
+    expect(ended).toMatchObject({ outcome: 'finished', owner: 'maintainer:mo', sessionId: session.sessionId });
     const stop = await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' });
     expect(stop.status).toBe(200);
     const closed = await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
-    expect(closed).toMatchObject({ affiliateId: 'mo', useType: 'maintenance' });
+    expect(closed).toMatchObject({ affiliateId: 'maintainer:mo', useType: 'maintenance' });
     expect((closed.filamentG as number) - (ended.meteredG as number)).toBeCloseTo(0, 3);
   });
 
@@ -299,11 +299,11 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     const mark = lastEventId();
     const res = await gw.fetch(`${gw.url}/api/devices/mk3s/jobs?name=plain.gcode`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: CUBE.toString('latin1') });
     expect(res.status).toBe(202);
-    expect(await res.json()).toMatchObject({ file: 'plain.gcode', state: 'queued', printJob: { owner: 'test', staff: true, quote: { useType: 'maintenance' } } });
+    expect(await res.json()).toMatchObject({ file: 'plain.gcode', state: 'queued', printJob: { owner: 'admin:test', staff: true, quote: { useType: 'maintenance' } } });
     const session = await waitFor(() => data('session.started', mark)[0], 10_000, 'a session for the job');
-    expect(session).toMatchObject({ affiliateId: 'test', useType: 'maintenance' });
+    expect(session).toMatchObject({ affiliateId: 'admin:test', useType: 'maintenance' });
     const ended = await waitFor(() => data('print-job.ended', mark)[0], 60_000, 'the job ended');
-    expect(ended).toMatchObject({ outcome: 'finished', owner: 'test', sessionId: session.sessionId });
+    expect(ended).toMatchObject({ outcome: 'finished', owner: 'admin:test', sessionId: session.sessionId });
     expect((await gw.fetch(`${gw.url}/api/tools/printer/session/stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).toBe(200);
     await waitFor(() => data('session.ended', mark)[0], 10_000, 'the session ended');
   });
@@ -317,7 +317,7 @@ describe.skipIf(skipWithoutSocat)('printing from a slicer through the OctoPrint-
     expect(ada.every((j) => j.owner === 'ada')).toBe(true);
     expect(ada.find((j) => j.file === 'cube.gcode')).toMatchObject({ state: 'finished', meteredG: expect.any(Number) });
     const all = (await as(keys.maintainer!, 'GET', '/api/print-jobs?tool=printer')).body as { owner: string }[];
-    expect(new Set(all.map((j) => j.owner))).toEqual(new Set(['ada', 'bo', 'mo', 'test']));
+    expect(new Set(all.map((j) => j.owner))).toEqual(new Set(['ada', 'bo', 'maintainer:mo', 'admin:test']));
     const cube = ada.find((j) => j.file === 'cube.gcode')!;
     expect((await as(keys.bo!, 'GET', `/api/print-jobs/${cube.id}`)).status).toBe(404);
     expect((await as(keys.custodian!, 'DELETE', `/api/print-jobs/${cube.id}`)).status).toBe(403);

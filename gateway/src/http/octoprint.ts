@@ -13,7 +13,7 @@ import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Printer } from '../devices/printer/driver.js';
 import { FileRefusal } from '../print-jobs/files.js';
-import type { JobOwner, PrintJob, PrintQueue } from '../print-jobs/queue.js';
+import { staffOwner, type JobOwner, type PrintJob, type PrintQueue } from '../print-jobs/queue.js';
 import { VERSION } from '../version.js';
 import { actor, authenticate, type FailureLimit } from './auth.js';
 import { HttpError } from './errors.js';
@@ -42,7 +42,7 @@ export interface OctoPrintOptions {
 function ownerOf(req: FastifyRequest): JobOwner & { role: string } {
   const a = req.auth!;
   if (a.role === 'affiliate') return { id: a.affiliateId!, staff: false, role: a.role };
-  return { id: a.name ?? a.role, staff: true, role: a.role };
+  return { ...staffOwner(a), role: a.role };
 }
 
 function requireSender(req: FastifyRequest): JobOwner {

@@ -37,6 +37,12 @@ export interface JobOwner {
   staff: boolean;
 }
 
+/**
+ * A maintainer's or admin's jobs, and the sessions they run under, belong to `<role>:<token
+ * name>`: an affiliate id has no colon, so no affiliate is ever charged for a staff print.
+ */
+export const staffOwner = (t: { id: string; role: string; name: string | null }): JobOwner => ({ id: `${t.role}:${t.name ?? t.id}`, staff: true });
+
 export interface Quote {
   /** The use type the price assumes: the owner's default (an affiliate may change their session's), or staffUseType. */
   useType: string;

@@ -9,6 +9,7 @@ import { freeText } from '../../config/common.js';
 import { idParam } from '../fields.js';
 import { withArticle } from '../../words.js';
 import { Readable } from 'node:stream';
+import { staffOwner } from '../../print-jobs/queue.js';
 
 
 const params = z.object({ id: idParam.describe('Device id, as in the config.') });
@@ -40,7 +41,7 @@ export const deviceRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (a
       // queue and opens one attributed to whoever sent it (printJobs.staffUseType).
       const tool = [...ctx.tools.values()].find((t) => t.cfg.printer === req.params.id);
       if (tool && ctx.printQueue && !tool.current()) {
-        const owner = { id: req.auth!.name ?? req.auth!.role, staff: true };
+        const owner = staffOwner(req.auth!);
         const job = await ctx.printQueue.upload(tool.cfg.id, owner, name, Readable.from([Buffer.from(req.body)]), { declaredBytes: Buffer.byteLength(req.body) });
         const queued = ctx.printQueue.enqueue(job.id, actor(req));
         return reply.code(202).send({ id: null, file: queued.file, state: 'queued', progress: 0, filamentMm: 0, filamentG: 0, printJob: queued });
