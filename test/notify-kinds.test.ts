@@ -12,6 +12,7 @@ import { Journal } from '../gateway/src/journal/journal.js';
 import { createLogger } from '../gateway/src/log.js';
 import { notificationsSchema } from '../gateway/src/notify/config.js';
 import { Notifier, type NotifierProbes } from '../gateway/src/notify/outbox.js';
+import { quietUntil } from '../gateway/src/notify/preferences.js';
 import { tempDir } from './helpers.js';
 import { charge, HttpReceiver, type Received } from './notify-receivers.js';
 
@@ -191,6 +192,16 @@ describe('notification kinds', () => {
     journal.record('device.fault-cleared', 'p1', fault);
     const r = await until('maintainer', 4);
     expect(r[3]).toMatchObject({ kind: 'fault-resolved', id: `${m[2]!.id}:resolved` });
+  });
+
+  it('ends quiet hours when the wall clock says so, on the nights the clocks change too', () => {
+    const zone = 'America/Toronto';
+    const end = (at: string, quiet = '22:00-07:00') => quietUntil(quiet, new Date(at), zone)?.toISOString() ?? null;
+    expect(end('2026-10-15T03:00:00Z')).toBe('2026-10-15T11:00:00.000Z'); // 23:00 EDT → 07:00 EDT
+    expect(end('2026-11-01T03:00:00Z')).toBe('2026-11-01T12:00:00.000Z'); // the clocks go back at 02:00: 07:00 is EST
+    expect(end('2026-03-08T04:00:00Z')).toBe('2026-03-08T11:00:00.000Z'); // they go forward at 02:00: 07:00 is EDT
+    expect(end('2026-03-08T06:30:00Z', '01:00-02:30')).toBe('2026-03-08T07:30:00.000Z'); // 02:30 never comes that night: the minutes counted
+    expect(end('2026-10-15T16:00:00Z')).toBeNull(); // noon: not quiet
   });
 
   it("holds what is not critical through a person's quiet hours and sends it when they end, across a restart; critical messages go at once", async () => {

@@ -64,5 +64,10 @@ export function quietUntil(quiet: string | null | undefined, at: Date, timeZone?
   const left = (to - now + 1440) % 1440;
   const end = new Date(at.getTime() + left * 60_000);
   end.setUTCSeconds(0, 0);
-  return end;
+  // A daylight-saving change before the end moves the wall clock: end when it reads `to` (unless
+  // the change skips that time, when the minutes counted are kept).
+  const drift = ((to - minuteOfDay(end, timeZone) + 2160) % 1440) - 720;
+  if (drift === 0) return end;
+  const moved = new Date(end.getTime() + drift * 60_000);
+  return moved > at && minuteOfDay(moved, timeZone) === to ? moved : end;
 }
