@@ -172,7 +172,8 @@ describe.each(MODES)('delivery to the ledger: $name', (mode) => {
 });
 
 describe.each([JSON_API, MODES.find((m) => m.flavour === 'hrea')!])('a gateway killed while it drains: $name', (mode) => {
-  it('loses nothing and duplicates nothing at the ledger', async () => {
+  // two gateway starts, four sessions, a kill and a drain: a loaded machine needs the time
+  it('loses nothing and duplicates nothing at the ledger', { timeout: 90_000 }, async () => {
     const dir = tempDir('ledger-crash');
     const node = new MeteringNodeSim({ nodeId: 'n1', heartbeatS: 1, meterIntervalMs: 100, powerW: 200, timeScale: 60 });
     const transport = await serveTcp(node, '127.0.0.1', 0);
@@ -222,7 +223,7 @@ describe.each([JSON_API, MODES.find((m) => m.flavour === 'hrea')!])('a gateway k
         node.badge(ADA);
         await new Promise((r) => setTimeout(r, 300));
         node.badge(ADA);
-        await waitFor(() => read((db) => db.prepare(`SELECT COUNT(*) FROM events WHERE kind = 'billing.charge'`).pluck().get() as number) === before + 1);
+        await waitFor(() => read((db) => db.prepare(`SELECT COUNT(*) FROM events WHERE kind = 'billing.charge'`).pluck().get() as number) === before + 1, 20_000);
       }
       await waitFor(() => ledger.truth().records.length > 0);
       await kill();
