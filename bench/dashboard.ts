@@ -45,7 +45,7 @@ export async function benchDashboard(size: BenchSize = 'full'): Promise<BenchRes
       // a selector, not a predicate: the page's Content-Security-Policy forbids what evaluates a string
       await page.locator(CONTENT).first().waitFor();
       // complete: the history is shown (a table or the sentence that there is none yet)
-      await page.locator('#view section').last().locator('.table-block, p:not(:has-text("Loading"))').first().waitFor();
+      await page.locator('section[aria-labelledby="s-my-sessions"]').locator('.table-block, p:not(:has-text("Loading"))').first().waitFor();
       firstContentMs.push(await page.evaluate('window.__firstContent'));
       bytes.push(transferred);
       await context.close();
