@@ -8,6 +8,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { carryAdded, computeCharge, type ChargeInputs } from '../gateway/src/billing/charge.js';
 import { capOf, splitCharge, type CoOwner, type FundCarry, type Shares, type SplitInput } from '../gateway/src/billing/split.js';
 
 /** The seed's printer as the demo lab's agreement has it: 4,000.00 by 11 co-owners, cap 4,800.00. */
@@ -106,18 +107,18 @@ function simulate(run: Run) {
     // The usage fee's three parts. Infrastructure never takes excess here (excessTo: maintenance);
     // maintenance and payback are told apart until the first excess.
     const pcts = [shares.maintenance, shares.infrastructure, shares.payback];
-    for (let f = 0; f < 3; f++) exact[f] += BigInt(usage * pcts[f]!);
+    for (let f = 0; f < 3; f++) exact[f] = exact[f]! + BigInt(usage * pcts[f]!);
     const infra = BigInt(amounts[3]!);
-    got[1] += infra;
+    got[1] = got[1]! + infra;
     const mPlusP = BigInt(amounts[2]! + coSum);
     const excess = pooled || owners.some((o, i) => o.received >= caps[i]!);
     if (!excessSeen && !excess) {
-      got[0] += BigInt(amounts[2]!);
-      got[2] += BigInt(coSum);
+      got[0] = got[0]! + BigInt(amounts[2]!);
+      got[2] = got[2]! + BigInt(coSum);
     } else {
       excessSeen = true;
       // From here the two are only known together.
-      got[0] += mPlusP;
+      got[0] = got[0]! + mPlusP;
     }
     const within = (f: number) => {
       const d = got[f]! * 100n - exact[f]!;
@@ -234,5 +235,34 @@ describe('cumulative-fair allocation (allocation 2)', () => {
     expect(() => splitCharge({ ...base, allocation: 3 as never })).toThrow(/allocation must be 1 or 2/);
     expect(() => splitCharge({ ...base, selfPayback: 'never' as never })).toThrow(/selfPayback must be/);
     expect(() => splitCharge({ ...base, allocation: 2, fundCarry: [1, 0, 0] })).toThrow(/fundCarry must be three whole numbers summing to 0/);
+  });
+
+  it('a charge journaled before (inputs without allocation) recomputes the old way; a new one says allocation 2', () => {
+    // ann 1.00 and ben 3.00, 1.50 of payback: 37.5 / 112.5 cents.
+    const old: ChargeInputs = {
+      usage: { durationS: 600, activeS: 600, filamentG: 0, technicianMin: 0, ownMaterial: false },
+      tariff: { hourlyRate: '6.00', billedTime: 'session', incrementMin: 15, minimumCharge: '2.50', chargeMaterial: true, cash: true },
+      shares: { maintenance: 20, infrastructure: 20, payback: 60 },
+      minorUnit: 2,
+      materialPricePerGram: null,
+      technicianRatePerHour: '0',
+      coOwners: [
+        { affiliateId: 'ann', contribution: 100, received: 0 },
+        { affiliateId: 'ben', contribution: 300, received: 0 },
+      ],
+      multiplier: '1.2',
+      excessTo: 'funds',
+      pooled: false,
+    };
+    const before = computeCharge(old);
+    expect(before.parts.slice(4).map((p) => p.amount)).toEqual([38, 112]); // the tie to the first listed, as then
+    expect(before.fundCarry).toBeUndefined();
+    expect(carryAdded(old)).toEqual([0, 0, 0]);
+    const now = computeCharge({ ...old, allocation: 2, fundCarry: [0, 0, 0], payer: 'zoe', selfPayback: 'allowed' });
+    expect(now.parts.slice(4).map((p) => p.amount)).toEqual([37, 113]);
+    expect(now.fundCarry).toEqual([0, 0, 0]);
+    // A use with no cash charge moves no money: the carry stays.
+    const valued = computeCharge({ ...old, tariff: { ...old.tariff!, cash: false }, allocation: 2, fundCarry: [10, -30, 20] });
+    expect(valued.fundCarry).toEqual([10, -30, 20]);
   });
 });

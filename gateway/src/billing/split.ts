@@ -251,12 +251,27 @@ function mulDivCeil(a: number, b: number, d: number): number {
   return Number((BigInt(a) * BigInt(b) + bd - 1n) / bd);
 }
 
-/** ka / ca < kb / cb (the k-th unit of a is due before the k-th unit of b), exactly; ca, cb > 0. */
-function dueBefore(ka: number, ca: number, kb: number, cb: number): boolean {
-  const l = ka * cb;
-  const r = kb * ca;
-  if (l <= MAX && r <= MAX) return l < r;
-  return BigInt(ka) * BigInt(cb) < BigInt(kb) * BigInt(ca);
+/** a × b compared with c × d, exactly: negative, 0 or positive. */
+function cmpProducts(a: number, b: number, c: number, d: number): number {
+  const l = a * b;
+  const r = c * d;
+  if (l <= MAX && r <= MAX) return l - r;
+  const bl = BigInt(a) * BigInt(b);
+  const br = BigInt(c) * BigInt(d);
+  return bl < br ? -1 : bl > br ? 1 : 0;
+}
+
+/**
+ * Unit ka of a (weight ca) goes before unit kb of b: due first (ka / ca < kb / cb); when both are
+ * due at the same point, the one further below its exact share now (at `after` of `sum`): that
+ * is the smaller weight while the point is ahead, the larger once it has passed.
+ */
+function dueBefore(ka: number, ca: number, kb: number, cb: number, after: number, sum: number): boolean {
+  const c = cmpProducts(ka, cb, kb, ca);
+  if (c !== 0) return c < 0;
+  if (ca === cb) return false;
+  const ahead = cmpProducts(after, ca, ka, sum) < 0;
+  return ahead ? ca < cb : ca > cb;
 }
 
 /**
@@ -268,7 +283,8 @@ function dueBefore(ka: number, ca: number, kb: number, cb: number): boolean {
  * With P what they have all received and P' = P + handed out, co-owner i's exact share is
  * T'i = P' × wi / sum; they end with floor(T'i) or ceil(T'i) (within one unit of it). The units
  * are handed out as unit jobs by earliest deadline: i's k-th unit is due when their exact share
- * reaches k, i.e. at P = k × sum / wi, so the order is by k / wi (ties: the agreement's order).
+ * reaches k, i.e. at P = k × sum / wi, so the order is by k / wi (ties: whoever is further below
+ * their exact share, then the agreement's order).
  * First everyone who is behind floor(T'i) is brought up to it, then the units left go to those
  * whose next unit is due first, at most ceil(T'i). Earliest-deadline-first is optimal for unit
  * jobs with release times and deadlines: if any sequence of allocations keeps everyone within
@@ -317,7 +333,7 @@ function allocateCumulative(total: number, w: Float64Array, n: number, sum: numb
   for (; left > 0; left--) {
     let best = -1;
     for (let i = 0; i < n; i++) {
-      if (out[i]! < up[i]! && (best < 0 || dueBefore(got[i]! + out[i]! + 1, w[i]!, got[best]! + out[best]! + 1, w[best]!))) best = i;
+      if (out[i]! < up[i]! && (best < 0 || dueBefore(got[i]! + out[i]! + 1, w[i]!, got[best]! + out[best]! + 1, w[best]!, after, sum))) best = i;
     }
     // Cannot happen: the room counted covers x.
     if (best < 0) throw new BillingError('internal: no co-owner can take the payback left');
