@@ -298,29 +298,39 @@ function allocateCumulative(total: number, w: Float64Array, n: number, sum: numb
   for (let i = 0; i < n; i++) before += got[i]!;
   if (!Number.isSafeInteger(before + total)) throw new BillingError('the payback received passes 2^53 minor units');
   let x = total;
+  let forced = 0;
   // Caps can leave less room than the units (then the exact shares are those of P + what fits).
   for (;;) {
     const after = before + x;
     let s = 0;
+    forced = 0;
     for (let i = 0; i < n; i++) {
-      let hi = mulDivCeil(after, w[i]!, sum) - got[i]!;
+      const g = got[i]!;
+      const r = room[i]!;
+      let lo: number;
+      let hi: number;
+      const p = after * w[i]!;
+      if (p <= MAX) {
+        const q = floorDiv(p, sum);
+        lo = q - g;
+        hi = q * sum < p ? lo + 1 : lo;
+      } else {
+        lo = mulDivFloor(after, w[i]!, sum) - g;
+        hi = mulDivCeil(after, w[i]!, sum) - g;
+      }
       if (hi < 0) hi = 0;
-      if (hi > room[i]!) hi = room[i]!;
+      else if (hi > r) hi = r;
+      if (lo < 0) lo = 0;
+      else if (lo > r) lo = r;
       up[i] = hi;
+      out[i] = lo;
       s += hi;
+      forced += lo;
     }
     if (s >= x) break;
     x = s;
   }
   const after = before + x;
-  let forced = 0;
-  for (let i = 0; i < n; i++) {
-    let lo = mulDivFloor(after, w[i]!, sum) - got[i]!;
-    if (lo < 0) lo = 0;
-    if (lo > room[i]!) lo = room[i]!;
-    out[i] = lo;
-    forced += lo;
-  }
   let left = x - forced;
   if (left < 0) {
     // More is due than there is to hand out: the most overdue units first, one at a time.
