@@ -8,6 +8,10 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { Billing, verifyCharges } from '../gateway/src/billing/billing.js';
+import { billingSchema } from '../gateway/src/billing/config.js';
+import { Journal } from '../gateway/src/journal/journal.js';
+import { tempDir } from './helpers.js';
 import { carryAdded, computeCharge, type ChargeInputs } from '../gateway/src/billing/charge.js';
 import { capOf, splitCharge, type CoOwner, type FundCarry, type Shares, type SplitInput } from '../gateway/src/billing/split.js';
 
@@ -264,5 +268,57 @@ describe('cumulative-fair allocation (allocation 2)', () => {
     // A use with no cash charge moves no money: the carry stays.
     const valued = computeCharge({ ...old, tariff: { ...old.tariff!, cash: false }, allocation: 2, fundCarry: [10, -30, 20] });
     expect(valued.fundCarry).toEqual([10, -30, 20]);
+  });
+
+  it('through the journal: the agreement\'s selfPayback, the carry kept with charges and corrections, billing verify', () => {
+    const config = billingSchema.parse({
+      tools: {
+        printer: {
+          tariffs: { commercial: { hourlyRate: '6.00', incrementMin: 15, minimumCharge: '2.00', split: { maintenance: 33, infrastructure: 33, payback: 34 } } },
+          coOwnership: { selfPayback: 'redistribute', coOwners: [{ affiliate: 'ann', contribution: '1.00' }, { affiliate: 'ben', contribution: '3.00' }, { affiliate: 'cy', contribution: '1.00' }] },
+        },
+      },
+    });
+    const journal = Journal.open(tempDir('billing-fair'));
+    try {
+      const billing = new Billing(config, journal);
+      const charge = (i: number, affiliateId: string, durationS: number) =>
+        journal.durably(() =>
+          billing.charge({ sessionId: `s${i}`, toolId: 'printer', affiliateId, useType: 'commercial', startedAt: '2026-11-15T10:00:00.000Z', endedAt: '2026-11-15T11:00:00.000Z', durationS, activeS: durationS, filamentG: 0 }),
+        );
+      charge(1, 'zoe', 600); // 2.00: 0.68 of payback, 13.6 / 40.8 / 13.6
+      charge(2, 'ben', 600); // ben's own: 0.68 to ann and cy, 34 each
+      charge(3, 'zoe', 2400); // 45 min: 4.50, 148.5 / 148.5 / 153 exactly
+      charge(4, 'zoe', 600);
+      const charges = journal.events({ kind: 'billing.charge' });
+      const parts = charges.map((e) => (e.data.parts as { amount: number }[]).slice(2).map((p) => p.amount));
+      // maintenance, infrastructure, ann, ben, cy
+      expect(parts[0]).toEqual([66, 66, 14, 41, 13]);
+      expect(parts[1]).toEqual([66, 66, 34, 0, 34]);
+      // The half cent to maintenance (tie), carried: infrastructure is owed it.
+      expect(parts[2]![0]! + parts[2]![1]!).toBe(297);
+      expect(parts[2]![0]).toBe(149);
+      const inputs = charges.map((e) => e.data.inputs as ChargeInputs);
+      expect(inputs.map((i) => [i.allocation, i.payer, i.selfPayback])).toEqual([
+        [2, 'zoe', 'redistribute'],
+        [2, 'ben', 'redistribute'],
+        [2, 'zoe', 'redistribute'],
+        [2, 'zoe', 'redistribute'],
+      ]);
+      expect(inputs.map((i) => i.fundCarry)).toEqual([
+        [0, 0, 0],
+        [0, 0, 0],
+        [0, 0, 0],
+        [-50, 50, 0],
+      ]);
+      expect(billing.fundCarry('printer')).toEqual([-50, 50, 0]);
+      billing.correct('s1', { kind: 'technician', technicianMin: 30 }, 'helped', 'custodian');
+      billing.correct('s3', { kind: 'void' }, 'a test print', 'custodian');
+      // Without s3, nothing is carried; every stored charge still recomputes, and the carry agrees.
+      expect(billing.fundCarry('printer')).toEqual([0, 0, 0]);
+      expect(verifyCharges(journal).mismatches).toEqual([]);
+    } finally {
+      journal.close();
+    }
   });
 });
