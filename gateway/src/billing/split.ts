@@ -19,6 +19,11 @@
  * only to co-owners still owed, so every session whose payback part is at least one unit pays
  * at least one unit to a co-owner still owed: a run of such sessions always repays everyone.
  * (A usage fee too small to leave one unit of payback, e.g. 1 cent split 0/50/50, pays none.)
+ *
+ * That is allocation 1, each session rounded on its own. Allocation 2 (every charge made now)
+ * rounds the running totals instead: the usage fee's parts with the remainders carried from the
+ * tool's earlier charges (allocateFunds), the payback among the co-owners by what they have
+ * received so far (allocateCumulative), so nobody gains from being listed first, ever.
  */
 import { BillingError, floorDiv, parseDecimal } from './money.js';
 import type { Price } from './price.js';
