@@ -8,6 +8,7 @@ import { benchBadgeRelay } from './badge-relay.js';
 import { benchSplit } from './billing.js';
 import { benchCodec } from './codec.js';
 import { benchDashboard } from './dashboard.js';
+import { benchFairSplit } from './fairsplit.js';
 import { benchInvoice } from './invoice.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
@@ -36,6 +37,7 @@ export const BENCHES: Record<string, Bench> = {
   journal: benchJournal,
   mqtt: benchMqtt,
   billing: benchSplit,
+  fairsplit: benchFairSplit,
   statement: benchStatement,
   invoice: benchInvoice,
   ledger: benchLedger,

@@ -156,10 +156,12 @@ describe('co-owner payback to the cap, then the pool of shareables', () => {
   const session = (n: number) => badgeSession(gw, sim, n);
 
   it('pays each co-owner exactly their cap, pools the tool with the charge that repays them, then sends the payback share to the funds', async () => {
-    // By hand: 1.50 of payback shared 100:300 is 37.5 / 112.5 cents; the half unit goes to the
-    // earlier co-owner, ann: 38 / 112 a session. After 3 sessions ann has 1.14 (room 0.06) and ben
-    // 3.36 (room 0.24): the 4th session pays 0.06 and 0.24, and the excess of 1.20 goes to the funds
-    // 20:20, 0.60 each. Maintenance 0.50 + 0.60 = 1.10, infrastructure 1.10, total 2.50.
+    // By hand: 1.50 of payback shared 100:300 is 37.5 / 112.5 cents a session. Cumulative-fair:
+    // after the 1st, 37 / 113 (ben's 113th cent is due at 113/300 of a cent per contributed cent,
+    // before ann's 38th at 38/100); after the 2nd exactly 75 / 225 (38 / 112); after the 3rd
+    // 112 / 338 (37 / 113). Ann has 1.12 (room 0.08), ben 3.38 (room 0.22): the 4th session pays
+    // 0.08 and 0.22, and the excess of 1.20 goes to the funds 20:20, 0.60 each. Maintenance
+    // 0.50 + 0.60 = 1.10, infrastructure 1.10, total 2.50.
     let n = 0;
     while (pooledEvents().length === 0 && n < 10) await session(++n);
     expect(n).toBe(4);
@@ -180,10 +182,10 @@ describe('co-owner payback to the cap, then the pool of shareables', () => {
       { account: 'co-owner', affiliateId: 'ben', amount: ben },
     ];
     expect(all.map(partsOf)).toEqual([
+      split(50, 50, 37, 113),
       split(50, 50, 38, 112),
-      split(50, 50, 38, 112),
-      split(50, 50, 38, 112),
-      split(110, 110, 6, 24), // crosses the caps: exactly up to them, the excess to the funds pro rata
+      split(50, 50, 37, 113),
+      split(110, 110, 8, 22), // crosses the caps: exactly up to them, the excess to the funds pro rata
       split(125, 125, 0, 0), // pooled: the whole 1.50 of payback to the funds, 20:20
       split(125, 125, 0, 0),
     ]);
@@ -193,9 +195,9 @@ describe('co-owner payback to the cap, then the pool of shareables', () => {
     // What each charge saw: the co-owners' payback so far, and whether the tool was pooled.
     expect(all.map((c) => (c.data.inputs as { coOwners: { received: number }[] }).coOwners.map((o) => o.received))).toEqual([
       [0, 0],
-      [38, 112],
-      [76, 224],
-      [114, 336],
+      [37, 113],
+      [75, 225],
+      [112, 338],
       [120, 360],
       [120, 360],
     ]);
@@ -290,10 +292,10 @@ describe('a correction that repays the last co-owner', () => {
     }
     const paid = (d: Part[], who: string) => d.find((p) => p.account === 'co-owner' && p.affiliateId === who)?.amount ?? 0;
     expect(corrections.map((c) => [paid(c.delta, 'ann'), paid(c.delta, 'ben')])).toEqual([
+      [37, 113],
       [38, 112],
-      [38, 112],
-      [38, 112],
-      [6, 24],
+      [37, 113],
+      [8, 22],
     ]);
     const pooled = gw.journal.events({ kind: 'tool.pooled' });
     expect(pooled).toHaveLength(1);

@@ -9,14 +9,14 @@
  */
 import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
-import { computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
+import { carryAdded, computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { balances, invoices, numberInvoices, payments, recordPayment, type Balance, type Invoice, type Payment, type PaymentInput } from './invoice.js';
 import type { Language } from './messages.js';
 import { affiliateMonth, affiliateMonthPdf, type AffiliateMonth } from './pdf.js';
 import { BillingError, toMinor } from './money.js';
 import type { SessionUsage } from './price.js';
-import { capOf, type Part } from './split.js';
+import { capOf, type FundCarry, type Part } from './split.js';
 
 export interface SessionRecord {
   sessionId: string;
@@ -130,20 +130,21 @@ export class Billing {
   charge(s: SessionRecord): void {
     const toolCfg = this.cfg.tools[s.toolId];
     if (!toolCfg) return; // a tool without tariffs is not billed
-    const inputs = this.inputsFor(s.toolId, s.useType, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null);
+    const inputs = this.inputsFor(s.toolId, s.useType, s.affiliateId, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null);
     const charge = computeCharge(inputs);
     const period = this.openPeriodFrom(month(s.endedAt ?? new Date().toISOString()));
     const data: ChargeEventData = { sessionId: s.sessionId, affiliateId: s.affiliateId, useType: s.useType, startedAt: s.startedAt, endedAt: s.endedAt, period, currency: this.cfg.currency, inputs, price: charge.price, parts: charge.parts, ...(s.material && { material: s.material }) };
     const eventId = this.journal.record('billing.charge', s.toolId, { ...data });
     // Money owed lives in the parts; a use with no cash charge keeps its value beside them.
     this.project(eventId, 'charge', null, s.sessionId, s.toolId, s.affiliateId, s.useType, period, charge.price.cash, cashParts(charge.price, charge.parts), valueOf(charge.price));
+    this.carry(s.toolId, carryAdded(inputs));
     if (charge.poolReached) this.pool(s.toolId, s.sessionId, eventId, inputs);
   }
 
   /** What a session would be charged if it ended now (a running session's cost); null when its tool is not billed. Writes nothing. */
   quote(s: SessionRecord): Charge | null {
     if (!this.cfg.tools[s.toolId]) return null;
-    return computeCharge(this.inputsFor(s.toolId, s.useType, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null));
+    return computeCharge(this.inputsFor(s.toolId, s.useType, s.affiliateId, { durationS: s.durationS, activeS: s.activeS, filamentG: s.filamentG, technicianMin: s.technicianMin ?? 0, ownMaterial: false }, null));
   }
 
   /** The last co-owner is repaid: the tool joins the pool of shareables, journaled with the charge or correction (`chargeEventId`) that did it. */
@@ -156,13 +157,15 @@ export class Billing {
    * Everything a charge depends on now. `excludeSession`: a session whose own co-owner
    * payments are taken out of what the co-owners have received (a correction recomputes it).
    */
-  private inputsFor(toolId: string, useType: string, usage: SessionUsage, excludeSession: { id: string; pooled: boolean } | null): ChargeInputs {
+  private inputsFor(toolId: string, useType: string, payer: string, usage: SessionUsage, excludeSession: { id: string; pooled: boolean; carry: FundCarry } | null): ChargeInputs {
     const cfg = this.cfg;
     const toolCfg = cfg.tools[toolId]!;
     const tariff = toolCfg.tariffs[useType] ?? null;
     const material = toolCfg.material ?? this.printerMaterial.get(toolId);
     const agreement = toolCfg.coOwnership;
     const received = this.received(toolId, excludeSession?.id ?? null);
+    const carry = this.fundCarry(toolId);
+    const own = excludeSession?.carry ?? [0, 0, 0];
     return {
       usage,
       tariff: tariff && { hourlyRate: tariff.hourlyRate, billedTime: tariff.billedTime, incrementMin: tariff.incrementMin, minimumCharge: tariff.minimumCharge, chargeMaterial: tariff.chargeMaterial, cash: tariff.cash },
@@ -174,7 +177,31 @@ export class Billing {
       multiplier: agreement?.multiplier ?? '1.2',
       excessTo: agreement?.excessTo ?? 'funds',
       pooled: excludeSession?.pooled ?? this.isPooled(toolId),
+      allocation: 2,
+      fundCarry: [carry[0] - own[0], carry[1] - own[1], carry[2] - own[2]],
+      payer,
+      selfPayback: agreement?.selfPayback ?? 'allowed',
     };
+  }
+
+  /**
+   * The remainders carried by the cumulative-fair split of a tool's usage fees (split.ts), in
+   * hundredths of a minor unit: maintenance, infrastructure, payback. Kept with every charge and
+   * correction, like the payback received.
+   */
+  fundCarry(toolId: string): FundCarry {
+    const row = this.journal.prepared('SELECT maintenance, infrastructure, payback FROM split_carry WHERE tool_id = ?').get(toolId) as { maintenance: number; infrastructure: number; payback: number } | undefined;
+    return row ? [row.maintenance, row.infrastructure, row.payback] : [0, 0, 0];
+  }
+
+  private carry(toolId: string, added: FundCarry): void {
+    if (added[0] === 0 && added[1] === 0 && added[2] === 0) return;
+    this.journal
+      .prepared(
+        `INSERT INTO split_carry (tool_id, maintenance, infrastructure, payback) VALUES (?, ?, ?, ?)
+         ON CONFLICT (tool_id) DO UPDATE SET maintenance = maintenance + excluded.maintenance, infrastructure = infrastructure + excluded.infrastructure, payback = payback + excluded.payback`,
+      )
+      .run(toolId, added[0], added[1], added[2]);
   }
 
   isPooled(toolId: string): boolean {
@@ -286,7 +313,7 @@ export class Billing {
         ...(change.kind === 'material' ? { filamentG: change.filamentG } : {}),
         ...(change.kind === 'technician' ? { technicianMin: change.technicianMin } : {}),
       };
-      const next = this.inputsFor(toolId, newUseType, usage, { id: sessionId, pooled: charge.inputs.pooled });
+      const next = this.inputsFor(toolId, newUseType, charge.affiliateId, usage, { id: sessionId, pooled: charge.inputs.pooled, carry: carryAdded(inputs) });
       const result = computeCharge(next);
       after = { useType: newUseType, inputs: next, price: result.price, parts: result.parts };
       // A correction that repays the last co-owner pools the tool, as a charge does (once).
@@ -299,6 +326,10 @@ export class Billing {
     return this.journal.durably(() => {
       const eventId = this.journal.record('billing.correction', toolId, { ...data });
       this.project(eventId, 'correction', original.id, sessionId, toolId, charge.affiliateId, after.useType, period, after.price?.cash ?? charge.price.cash, delta, valueDelta);
+      // The session's part of the carry is now the corrected charge's.
+      const was = carryAdded(inputs);
+      const now = carryAdded(after.inputs);
+      this.carry(toolId, [now[0] - was[0], now[1] - was[1], now[2] - was[2]]);
       if (pools) this.pool(toolId, sessionId, eventId, after.inputs!);
       return { ...data, eventId };
     });
@@ -439,6 +470,24 @@ export function verifyCharges(journal: Journal): { checked: number; mismatches: 
     if (!row) fail('missing from the statements (charges table)');
     else if (row.total !== sum || row.parts !== sum) fail(`the statements show ${row.parts}, the event ${sum}`);
     else if (row.value !== (charge ? valueOf(price!) : (e.data.valueDelta as number))) fail(`the statements show a value of ${row.value}, the event another`);
+  }
+  // The fund carry of each tool is what its sessions' latest charges added to it.
+  const carries = new Map<string, FundCarry>();
+  const sessionCarry = new Map<string, FundCarry>();
+  for (const e of journal.events({ kinds: ['billing.charge', 'billing.correction'], limit: Number.MAX_SAFE_INTEGER })) {
+    const inputs = e.kind === 'billing.charge' ? (e.data.inputs as ChargeInputs) : (e.data.after as CorrectionEventData['after']).inputs;
+    const key = `${e.deviceId}\u0000${String(e.data.sessionId)}`;
+    const was = sessionCarry.get(key) ?? [0, 0, 0];
+    const now = carryAdded(inputs);
+    sessionCarry.set(key, now);
+    const t = carries.get(e.deviceId!) ?? [0, 0, 0];
+    carries.set(e.deviceId!, [t[0] + now[0] - was[0], t[1] + now[1] - was[1], t[2] + now[2] - was[2]]);
+  }
+  const stored = new Map((journal.db.prepare('SELECT tool_id AS toolId, maintenance, infrastructure, payback FROM split_carry').all() as { toolId: string; maintenance: number; infrastructure: number; payback: number }[]).map((r) => [r.toolId, [r.maintenance, r.infrastructure, r.payback]]));
+  for (const toolId of new Set([...carries.keys(), ...stored.keys()])) {
+    const want = carries.get(toolId) ?? [0, 0, 0];
+    const have = stored.get(toolId) ?? [0, 0, 0];
+    if (want.some((v, i) => v !== have[i])) mismatches.push({ eventId: 0, kind: 'split_carry', sessionId: '', problem: `${toolId}: the fund carry says ${have.join(' ')}, the charges ${want.join(' ')}` });
   }
   // The running payback totals agree with the parts they add up.
   const drift = journal.db

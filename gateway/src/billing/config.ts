@@ -34,6 +34,10 @@ const coOwnership = z.strictObject({
     .enum(['funds', 'maintenance', 'infrastructure'])
     .default('funds')
     .describe('Where the payback share goes once a co-owner (or all: the tool is then in the pool of shareables) is repaid: funds = maintenance and infrastructure pro rata.'),
+  selfPayback: z
+    .enum(['allowed', 'redistribute'])
+    .default('allowed')
+    .describe("A co-owner's share of the payback from a session of their own: allowed = paid to them like anyone's; redistribute = shared among the other co-owners."),
   coOwners: z
     .array(z.strictObject({ affiliate: id.describe('The co-owner (an affiliate id).'), contribution: decimalString.describe('What they put in, e.g. "450.00".') }))
     .min(1)

@@ -19,6 +19,11 @@
  * only to co-owners still owed, so every session whose payback part is at least one unit pays
  * at least one unit to a co-owner still owed: a run of such sessions always repays everyone.
  * (A usage fee too small to leave one unit of payback, e.g. 1 cent split 0/50/50, pays none.)
+ *
+ * That is allocation 1, each session rounded on its own. Allocation 2 (every charge made now)
+ * rounds the running totals instead: the usage fee's parts with the remainders carried from the
+ * tool's earlier charges (allocateFunds), the payback among the co-owners by what they have
+ * received so far (allocateCumulative), so nobody gains from being listed first, ever.
  */
 import { BillingError, floorDiv, parseDecimal } from './money.js';
 import type { Price } from './price.js';
@@ -51,8 +56,35 @@ export interface CoOwner {
 /** Where the excess goes: 'funds' = maintenance and infrastructure pro rata to their percentages. */
 export type ExcessTo = 'funds' | 'maintenance' | 'infrastructure';
 
+/**
+ * How the cents are allocated. 1: each session on its own (largest remainder, ties to the first
+ * listed), how charges were computed before version 2 and still are when their inputs say so.
+ * 2: cumulative-fair (allocateCumulative, allocateFunds): every co-owner's payback so far stays
+ * within one minor unit of their exact pro-rata share of all the payback so far, and each of the
+ * usage fee's three parts within one unit of its exact percentage of all the usage fees so far.
+ */
+export type Allocation = 1 | 2;
+
+/** Whether a co-owner is paid back from a session of their own ('allowed') or their share goes to the other co-owners ('redistribute'). */
+export type SelfPayback = 'allowed' | 'redistribute';
+
+/**
+ * The remainders carried by the cumulative-fair split of the usage fee: for maintenance,
+ * infrastructure and payback, the exact share of all usage fees so far less what was
+ * allocated, in hundredths of a minor unit (they sum to 0; each within ±100 after every split).
+ */
+export type FundCarry = [number, number, number];
+
 export interface SplitInput {
   price: Pick<Price, 'usage' | 'material' | 'technician' | 'total' | 'cash'>;
+  /** Absent: 1. */
+  allocation?: Allocation;
+  /** Allocation 2: the carry before this split (absent: all 0). */
+  fundCarry?: Readonly<FundCarry>;
+  /** Who used the tool (for selfPayback). */
+  payer?: string;
+  /** Absent: 'allowed'. */
+  selfPayback?: SelfPayback;
   shares: Shares;
   /** In the agreement's order, which breaks rounding ties. */
   coOwners: readonly CoOwner[];
@@ -78,6 +110,8 @@ export interface SplitResult {
    * only reports caps already reached. With no co-owners at all it is true (nobody to repay).
    */
   poolReached: boolean;
+  /** Allocation 2: the carry after this split. */
+  fundCarry?: FundCarry;
 }
 
 const MAX = Number.MAX_SAFE_INTEGER;
@@ -126,9 +160,13 @@ interface Scratch {
   room: Float64Array;
   out: Float64Array;
   rem: Float64Array;
+  /** What each co-owner has received, for the cumulative-fair allocation. */
+  received: Float64Array;
+  /** Upper bound per co-owner in the cumulative-fair allocation. */
+  up: Float64Array;
 }
 
-const newScratch = (n: number): Scratch => ({ weights: new Float64Array(n), room: new Float64Array(n), out: new Float64Array(n), rem: new Float64Array(n) });
+const newScratch = (n: number): Scratch => ({ weights: new Float64Array(n), room: new Float64Array(n), out: new Float64Array(n), rem: new Float64Array(n), received: new Float64Array(n), up: new Float64Array(n) });
 let scratch = newScratch(16);
 
 function scratchFor(n: number): Scratch {
@@ -200,6 +238,171 @@ function apportionBig(total: number, w: Float64Array, n: number, sum: number, ou
   }
 }
 
+/** floor(a × b / d) for safe integers a, b ≥ 0 and d ≥ 1, exactly (BigInt when a × b passes 2^53). */
+function mulDivFloor(a: number, b: number, d: number): number {
+  const p = a * b;
+  if (p <= MAX) return floorDiv(p, d);
+  return Number((BigInt(a) * BigInt(b)) / BigInt(d));
+}
+
+/** ceil(a × b / d), as mulDivFloor. */
+function mulDivCeil(a: number, b: number, d: number): number {
+  const p = a * b;
+  if (p <= MAX) {
+    const q = floorDiv(p, d);
+    return q * d < p ? q + 1 : q;
+  }
+  const bd = BigInt(d);
+  return Number((BigInt(a) * BigInt(b) + bd - 1n) / bd);
+}
+
+/** a × b compared with c × d, exactly: negative, 0 or positive. */
+function cmpProducts(a: number, b: number, c: number, d: number): number {
+  const l = a * b;
+  const r = c * d;
+  if (l <= MAX && r <= MAX) return l - r;
+  const bl = BigInt(a) * BigInt(b);
+  const br = BigInt(c) * BigInt(d);
+  return bl < br ? -1 : bl > br ? 1 : 0;
+}
+
+/**
+ * Unit ka of a (weight ca) goes before unit kb of b: due first (ka / ca < kb / cb); when both are
+ * due at the same point, the one further below its exact share now (at `after` of `sum`): that
+ * is the smaller weight while the point is ahead, the larger once it has passed.
+ */
+function dueBefore(ka: number, ca: number, kb: number, cb: number, after: number, sum: number): boolean {
+  const c = cmpProducts(ka, cb, kb, ca);
+  if (c !== 0) return c < 0;
+  if (ca === cb) return false;
+  const ahead = cmpProducts(after, ca, ka, sum) < 0;
+  return ahead ? ca < cb : ca > cb;
+}
+
+/**
+ * The cumulative-fair allocation of `total` units among co-owners with weights `w` (their
+ * contributions, summing to `sum` > 0) who have received `got` so far and can take at most
+ * `room` more each; writes each one's units to `out` and returns how many were handed out
+ * (fewer than `total` only when caps leave no room: the rest is excess).
+ *
+ * With P what they have all received and P' = P + handed out, co-owner i's exact share is
+ * T'i = P' × wi / sum; they end with floor(T'i) or ceil(T'i) (within one unit of it). The units
+ * are handed out as unit jobs by earliest deadline: i's k-th unit is due when their exact share
+ * reaches k, i.e. at P = k × sum / wi, so the order is by k / wi (ties: whoever is further below
+ * their exact share, then the agreement's order).
+ * First everyone who is behind floor(T'i) is brought up to it, then the units left go to those
+ * whose next unit is due first, at most ceil(T'i). Earliest-deadline-first is optimal for unit
+ * jobs with release times and deadlines: if any sequence of allocations keeps everyone within
+ * quota after every split, this one does (one exists: Balinski and Young's quota method), so
+ * the bound holds after every split, however the payback is cut into sessions. A state outside
+ * the bound (charges of allocation 1 before it, or a correction) is brought back to it: the
+ * units go to whoever is most overdue first.
+ */
+function allocateCumulative(total: number, w: Float64Array, n: number, sum: number, got: Float64Array, room: Float64Array, out: Float64Array, up: Float64Array): number {
+  let before = 0;
+  for (let i = 0; i < n; i++) before += got[i]!;
+  if (!Number.isSafeInteger(before + total)) throw new BillingError('the payback received passes 2^53 minor units');
+  let x = total;
+  let forced = 0;
+  // Caps can leave less room than the units (then the exact shares are those of P + what fits).
+  for (;;) {
+    const after = before + x;
+    let s = 0;
+    forced = 0;
+    for (let i = 0; i < n; i++) {
+      const g = got[i]!;
+      const r = room[i]!;
+      let lo: number;
+      let hi: number;
+      const p = after * w[i]!;
+      if (p <= MAX) {
+        const q = floorDiv(p, sum);
+        lo = q - g;
+        hi = q * sum < p ? lo + 1 : lo;
+      } else {
+        lo = mulDivFloor(after, w[i]!, sum) - g;
+        hi = mulDivCeil(after, w[i]!, sum) - g;
+      }
+      if (hi < 0) hi = 0;
+      else if (hi > r) hi = r;
+      if (lo < 0) lo = 0;
+      else if (lo > r) lo = r;
+      up[i] = hi;
+      out[i] = lo;
+      s += hi;
+      forced += lo;
+    }
+    if (s >= x) break;
+    x = s;
+  }
+  const after = before + x;
+  let left = x - forced;
+  if (left < 0) {
+    // More is due than there is to hand out: the most overdue units first, one at a time.
+    for (let i = 0; i < n; i++) {
+      up[i] = out[i]!;
+      out[i] = 0;
+    }
+    left = x;
+  }
+  for (; left > 0; left--) {
+    let best = -1;
+    for (let i = 0; i < n; i++) {
+      if (out[i]! < up[i]! && (best < 0 || dueBefore(got[i]! + out[i]! + 1, w[i]!, got[best]! + out[best]! + 1, w[best]!, after, sum))) best = i;
+    }
+    // Cannot happen: the room counted covers x.
+    if (best < 0) throw new BillingError('internal: no co-owner can take the payback left');
+    out[best]!++;
+  }
+  return x;
+}
+
+const fundX = new Float64Array(3);
+const fundA = new Float64Array(3);
+const fundLow = new Float64Array(3);
+
+/**
+ * The cumulative-fair split of the usage fee by the percentages sm, si, sp: the carry (each
+ * part's exact share of all usage fees so far less what it was allocated, in hundredths of a
+ * unit) is added to this fee's exact shares, each part gets that rounded down (never below 0),
+ * and the units left go one each to the largest remainders (ties: maintenance, infrastructure,
+ * payback). With three parts whose carries are within ±100, every part ends within one unit of
+ * its exact share again, whatever the percentages of each split. Writes the parts to pctOut and
+ * returns the new carry.
+ */
+function allocateFunds(usage: number, sm: number, si: number, sp: number, carry: Readonly<FundCarry>): FundCarry {
+  // usage = 100 q + r: q × pct is exact in whole units; only r × pct + carry needs rounding.
+  const q = floorDiv(usage, 100);
+  const r = usage - q * 100;
+  let sum = 0;
+  for (let f = 0; f < 3; f++) {
+    const pctF = f === 0 ? sm : f === 1 ? si : sp;
+    const x = r * pctF + carry[f]!;
+    fundX[f] = x;
+    fundLow[f] = -q * pctF;
+    const a = Math.max(fundLow[f]!, Math.floor(x / 100));
+    fundA[f] = a;
+    sum += a;
+  }
+  // Carries far outside ±100 (a correction's recomputation) can over-serve: take back from the most over-served.
+  while (sum > r) {
+    let best = -1;
+    for (let f = 0; f < 3; f++) if (fundA[f]! > fundLow[f]! && (best < 0 || fundX[f]! - 100 * fundA[f]! < fundX[best]! - 100 * fundA[best]!)) best = f;
+    fundA[best]!--;
+    sum--;
+  }
+  while (sum < r) {
+    let best = 0;
+    for (let f = 1; f < 3; f++) if (fundX[f]! - 100 * fundA[f]! > fundX[best]! - 100 * fundA[best]!) best = f;
+    fundA[best]!++;
+    sum++;
+  }
+  pctOut[0] = q * sm + fundA[0]!;
+  pctOut[1] = q * si + fundA[1]!;
+  pctOut[2] = q * sp + fundA[2]!;
+  return [fundX[0]! - 100 * fundA[0]!, fundX[1]! - 100 * fundA[1]!, fundX[2]! - 100 * fundA[2]!];
+}
+
 /** Percentages, apportioned with the same rule into a 3-slot array of their own. */
 const pct = new Float64Array(3);
 const pctOut = new Float64Array(3);
@@ -262,8 +465,19 @@ export function splitCharge(input: SplitInput): SplitResult {
   }
   const mult = multiplierOf(input.multiplier);
 
+  const allocation = input.allocation ?? 1;
+  if (allocation !== 1 && allocation !== 2) throw new BillingError(`allocation must be 1 or 2, got ${String(allocation)}`);
+  const selfPayback = input.selfPayback ?? 'allowed';
+  if (selfPayback !== 'allowed' && selfPayback !== 'redistribute') throw new BillingError(`selfPayback must be "allowed" or "redistribute", got ${JSON.stringify(selfPayback)}`);
+  const carryIn = input.fundCarry ?? ZERO_CARRY;
+  if (allocation === 2) {
+    if (!Array.isArray(carryIn) || carryIn.length !== 3 || !carryIn.every((c) => Number.isSafeInteger(c)) || carryIn[0] + carryIn[1] + carryIn[2] !== 0) {
+      throw new BillingError(`fundCarry must be three whole numbers summing to 0, got ${JSON.stringify(carryIn)}`);
+    }
+  }
+
   const n = coOwners.length;
-  const { weights: contributions, room, out: paid } = scratchFor(n);
+  const { weights: contributions, room, out: paid, received, up } = scratchFor(n);
   let contributed = 0;
   let maxC = 0;
   for (let i = 0; i < n; i++) {
@@ -273,6 +487,7 @@ export function splitCharge(input: SplitInput): SplitResult {
     if (!isAmount(c.contribution)) checkAmount(c.contribution, `coOwners[${i}].contribution`);
     if (!isAmount(c.received)) checkAmount(c.received, `coOwners[${i}].received`);
     contributions[i] = c.contribution;
+    received[i] = c.received;
     contributed += c.contribution;
     if (c.contribution > maxC) maxC = c.contribution;
     // Received beyond the cap (e.g. after the multiplier was lowered) leaves no room; it is not clawed back.
@@ -285,18 +500,45 @@ export function splitCharge(input: SplitInput): SplitResult {
   pct[0] = sm;
   pct[1] = si;
   pct[2] = sp;
-  apportion(price.usage, pct, 3, 100, Math.max(sm, si, sp), pctOut);
+  let fundCarry: FundCarry | undefined;
+  if (allocation === 2) fundCarry = allocateFunds(price.usage, sm, si, sp, carryIn);
+  else apportion(price.usage, pct, 3, 100, Math.max(sm, si, sp), pctOut);
   let maintenance = pctOut[0]!;
   let infrastructure = pctOut[1]!;
   const payback = pctOut[2]!;
 
   // Payback pro rata to contributions, each co-owner up to what is left of their cap.
   let excess = payback;
-  if (!pooled && contributed > 0 && payback > 0) {
-    apportion(payback, contributions, n, contributed, maxC, paid, room);
-    for (let i = 0; i < n; i++) {
-      if (paid[i]! > room[i]!) paid[i] = room[i]!;
-      excess -= paid[i]!;
+  // selfPayback: redistribute: a co-owner's share of their own session goes to the others.
+  let self = -1;
+  if (selfPayback === 'redistribute' && input.payer !== undefined) {
+    for (let i = 0; i < n; i++) if (coOwners[i]!.affiliateId === input.payer && contributions[i]! > 0) self = i;
+  }
+  if (!pooled && contributed > 0 && payback > 0 && !(self >= 0 && contributed === contributions[self]!)) {
+    if (self >= 0) {
+      // This session alone, among the others, by largest remainder (allocation 1's rule).
+      const own = contributions[self]!;
+      contributions[self] = 0;
+      const ownRoom = room[self]!;
+      room[self] = 0;
+      let maxOther = 0;
+      for (let i = 0; i < n; i++) if (contributions[i]! > maxOther) maxOther = contributions[i]!;
+      apportion(payback, contributions, n, contributed - own, maxOther, paid, room);
+      contributions[self] = own;
+      room[self] = ownRoom;
+      paid[self] = 0;
+      for (let i = 0; i < n; i++) {
+        if (i !== self && paid[i]! > room[i]!) paid[i] = room[i]!;
+        excess -= paid[i]!;
+      }
+    } else if (allocation === 2) {
+      excess -= allocateCumulative(payback, contributions, n, contributed, received, room, paid, up);
+    } else {
+      apportion(payback, contributions, n, contributed, maxC, paid, room);
+      for (let i = 0; i < n; i++) {
+        if (paid[i]! > room[i]!) paid[i] = room[i]!;
+        excess -= paid[i]!;
+      }
     }
   } else {
     paid.fill(0, 0, n);
@@ -325,5 +567,7 @@ export function splitCharge(input: SplitInput): SplitResult {
     // Only cash pays anybody back: a split of value leaves every co-owner where they were.
     if (room[i]! - (price.cash ? paid[i]! : 0) > 0) poolReached = false;
   }
-  return { parts, poolReached };
+  return fundCarry ? { parts, poolReached, fundCarry } : { parts, poolReached };
 }
+
+const ZERO_CARRY: Readonly<FundCarry> = [0, 0, 0];

@@ -281,4 +281,15 @@ export const MIGRATIONS: readonly (string | ((db: Database.Database) => void))[]
   );
   CREATE INDEX payments_by_affiliate ON payments (affiliate_id, paid_on);
   `,
+  // Cumulative-fair split of the usage fee: per tool, the remainders carried from one charge to the
+  // next (each part's exact share of all usage fees so far less what it got, in hundredths of a
+  // minor unit), kept with every charge and correction like payback_received.
+  `
+  CREATE TABLE split_carry (
+    tool_id         TEXT PRIMARY KEY,
+    maintenance     INTEGER NOT NULL,
+    infrastructure  INTEGER NOT NULL,
+    payback         INTEGER NOT NULL
+  );
+  `,
 ];
