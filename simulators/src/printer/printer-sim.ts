@@ -63,6 +63,8 @@ export interface PrinterTruth {
   /** Simulated seconds from the first to the last extruding move since the last reset. */
   printS: number;
   linesExecuted: number;
+  /** Moves (G0–G3) executed since power-on: a line run twice or never shows here. */
+  movesExecuted: number;
   /** The print counter (M78) now: every E move since power-on, signed, mm. */
   printCounterMm: number;
   /** Board resets since it was powered on (the first connection, where opening the port resets it). */
@@ -86,6 +88,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number];
   private readonly motion = new Motion();
   private halted = false;
   private linesExecuted = 0;
+  private movesExecuted = 0;
   private resets: number;
   // auto-reports
   private tempEveryS = 0;
@@ -304,6 +307,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number];
       totalExtrudedG: (totalExtrudedMm * Math.PI * (this.opts.filamentDiameterMm / 2) ** 2 * this.opts.densityGPerCm3) / 1000,
       printS: m.firstExtrudeS === null ? 0 : m.lastExtrudeS - m.firstExtrudeS,
       linesExecuted: this.linesExecuted,
+      movesExecuted: this.movesExecuted,
       printCounterMm: m.filamentUsedMm,
       resets: this.resets,
       halted: this.halted,
@@ -524,6 +528,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number];
       case 'G1':
       case 'G2':
       case 'G3':
+        this.movesExecuted++;
         this.lastMoveS = this.motion.move(param, this.simNowS());
         if (!this.executingSd) this.plan(this.lastMoveS);
         return this.ok();

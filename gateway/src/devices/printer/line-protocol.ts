@@ -279,7 +279,8 @@ export class LineProtocol {
    * come as it works through them) and dropped n and whatever its receive buffer held after it;
    * each line after n that still arrives draws another request for n. So: lines n.. go back
    * to the head of the queue, with their callbacks (never acknowledged), and are sent again in
-   * order; the requests the lines sent before the rewind draw are ignored. A line before the
+   * order, one at a time until the printer took n (the lines sent before the rewind may still be
+   * on their way into its receive buffer); the requests they draw are ignored. A line before the
    * oldest in flight, acknowledged by a poke, is replayed from the history without its callback.
    */
   private onResendWindowed(n: number): void {
@@ -316,6 +317,9 @@ export class LineProtocol {
   private roomFor(next: Queued): boolean {
     if (this.inflight.length === 0) return true;
     if (!this.windowed || next.unnumbered || this.inflight[0]!.n === null) return false;
+    // After a rewind the lines sent before it may still be on their way into the receive buffer:
+    // one line at a time until the printer took the line it asked for.
+    if (this.rewound) return false;
     if (this.inflight.length >= this.slotsFree!) return false;
     const rx = (this.opts.rxBufferBytes ?? 128) - 1;
     const held = this.inflight.reduce((a, l) => a + l.bytes, 0);
