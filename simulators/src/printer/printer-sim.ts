@@ -460,7 +460,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number];
     if (check.kind === 'repeat') return this.plainOk();
     if (check.kind !== 'command') return this.requestResend(check.error);
     if (check.n !== null) this.lastLine = check.n;
-    const m110 = /^M110\b.*?N\s*(\d+)/.exec(check.line);
+    const m110 = /^M110\b.*?N\s*(-?\d+)/.exec(check.line);
     if (m110) this.lastLine = Number(m110[1]);
     this.queue.push({ line: check.line, n: check.n });
   }

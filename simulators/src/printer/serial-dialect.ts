@@ -84,9 +84,9 @@ export type LineCheck =
  * it holds (fault injection).
  */
 export function checkLine(raw: string, lastLine: number, damaged: boolean): LineCheck {
-  const m = /^N(\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
+  const m = /^N(-?\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
   if (!m) {
-    if (/^N\d+/.test(raw)) return { kind: 'refused', error: `Error:No Checksum with line number, Last Line: ${lastLine}` };
+    if (/^N-?\d+/.test(raw)) return { kind: 'refused', error: `Error:No Checksum with line number, Last Line: ${lastLine}` };
     // the tail of a line cut short (a receive buffer emptied or overflowed): refused, never run
     if (raw.includes('*')) return { kind: 'refused', error: `Error:No Line Number with checksum, Last Line: ${lastLine}` };
     return { kind: 'command', line: raw, n: null };
