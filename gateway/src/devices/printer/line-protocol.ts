@@ -318,8 +318,10 @@ export class LineProtocol {
     if (this.inflight.length === 0) return true;
     if (!this.windowed || next.unnumbered || this.inflight[0]!.n === null) return false;
     // After a rewind the lines sent before it may still be on their way into the receive buffer:
-    // one line at a time until the printer took the line it asked for.
-    if (this.rewound) return false;
+    // the line asked for goes alone (those before it are in the printer's queue, not its buffer)
+    // until the printer took it.
+    const rewound = this.rewound;
+    if (rewound) return !this.inflight.some((l) => l.n !== null && l.n >= rewound.n);
     if (this.inflight.length >= this.slotsFree!) return false;
     const rx = (this.opts.rxBufferBytes ?? 128) - 1;
     const held = this.inflight.reduce((a, l) => a + l.bytes, 0);
