@@ -178,41 +178,46 @@ export async function benchPrinter(size: BenchSize = 'full'): Promise<BenchResul
   const sims = [await simPrinter(tty, false), await simPrinter(ttyAdv, true)];
   const peer = existsSync(PRINTCORE);
   if (peer) sims.push(await simPrinter(ttyPeer, true));
-  const journal = Journal.open(join(dir, 'data'));
-  const log = createLogger({ level: 'error', format: 'json' });
-  const printer = new Printer(printerSchema.parse({ id: 'bench', kind: 'printer', serial: { path: tty } }), journal, log, { checkpointMs: 5000, gcodeDir: join(dir, 'gcode') });
-  const advanced = new Printer(printerSchema.parse({ id: 'bench-adv', kind: 'printer', serial: { path: ttyAdv } }), journal, log, { checkpointMs: 5000, gcodeDir: join(dir, 'gcode-adv') });
-  printer.start();
-  await until(() => printer.state === 'idle', 15_000, 'the printer to connect');
-
-  const idleCpu = await cpuPercent(() => new Promise((r) => setTimeout(r, idleS * 1000)));
-  advanced.start();
-  await until(() => advanced.state === 'idle', 15_000, 'the printer with ADVANCED_OK to connect');
-
-  // Floor and streaming alternate, round after round, so that drift in the machine's load
-  // hits both; the medians are compared.
   const floors: number[] = [];
   const rates: number[] = [];
   const advRates: number[] = [];
   const peerRates: number[] = [];
   const cpus: number[] = [];
   let inFlight = 0;
-  for (let round = 0; round < rounds; round++) {
-    floors.push(await rawLineOk(dir, jobLines));
-    cpus.push(
-      await cpuPercent(async () => {
-        rates.push(await streamJob(printer, gcode, jobLines.length));
-      }),
-    );
-    advRates.push(await streamJob(advanced, gcode, jobLines.length));
-    inFlight = (advanced.health().detail.protocol as { maxInFlight: number }).maxInFlight;
-    if (peer) peerRates.push(jobLines.length / (await printcoreSeconds(ttyPeer, file)));
+  let idleCpu = 0;
+  try {
+    const journal = Journal.open(join(dir, 'data'));
+    const log = createLogger({ level: 'error', format: 'json' });
+    const printer = new Printer(printerSchema.parse({ id: 'bench', kind: 'printer', serial: { path: tty } }), journal, log, { checkpointMs: 5000, gcodeDir: join(dir, 'gcode') });
+    const advanced = new Printer(printerSchema.parse({ id: 'bench-adv', kind: 'printer', serial: { path: ttyAdv } }), journal, log, { checkpointMs: 5000, gcodeDir: join(dir, 'gcode-adv') });
+    printer.start();
+    await until(() => printer.state === 'idle', 15_000, 'the printer to connect');
+
+    idleCpu = await cpuPercent(() => new Promise((r) => setTimeout(r, idleS * 1000)));
+    advanced.start();
+    await until(() => advanced.state === 'idle', 15_000, 'the printer with ADVANCED_OK to connect');
+
+    // Floor and streaming alternate, round after round, so that drift in the machine's load
+    // hits both; the medians are compared.
+    for (let round = 0; round < rounds; round++) {
+      floors.push(await rawLineOk(dir, jobLines));
+      cpus.push(
+        await cpuPercent(async () => {
+          rates.push(await streamJob(printer, gcode, jobLines.length));
+        }),
+      );
+      advRates.push(await streamJob(advanced, gcode, jobLines.length));
+      inFlight = (advanced.health().detail.protocol as { maxInFlight: number }).maxInFlight;
+      if (peer) peerRates.push(jobLines.length / (await printcoreSeconds(ttyPeer, file)));
+    }
+    await printer.stop();
+    await advanced.stop();
+    journal.close();
+  } finally {
+    // a failed run leaves no simulator behind
+    for (const sim of sims) sim.kill('SIGTERM');
+    rmSync(dir, { recursive: true, force: true });
   }
-  await printer.stop();
-  await advanced.stop();
-  journal.close();
-  for (const sim of sims) sim.kill('SIGTERM');
-  rmSync(dir, { recursive: true, force: true });
 
   const [floor, rate, adv] = [median(floors), median(rates), median(advRates)];
   const printcore: BenchResult[] = peer
