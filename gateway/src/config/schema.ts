@@ -54,6 +54,15 @@ export const printerSchema = z.strictObject({
     .default({ communicationMs: 5000, maxConsecutive: 5, startMs: 2500 })
     .describe('When a silent printer is poked, shown unresponsive, and given up on.'),
   maxConsecutiveResends: z.number().int().min(1).default(10).describe('Resend requests in a row before giving up on the line and reopening the port.'),
+  rxBufferBytes: z
+    .number()
+    .int()
+    .min(32)
+    .max(65536)
+    .default(128)
+    .describe(
+      "The firmware's serial receive buffer, bytes (Marlin's RX_BUFFER_SIZE). With ADVANCED_OK, the lines in flight never hold more than this less one byte, so none can overflow it; ignored without ADVANCED_OK (one line in flight).",
+    ),
   sdPositionPollMs: z
     .number()
     .int()

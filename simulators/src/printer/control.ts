@@ -11,6 +11,7 @@ export function printerControl(sim: PrinterSim, transport: SimTransport | null):
       'sd-release': { args: '', help: 'the SD card is pulled out mid-print: "SD card released", the print stops', run: () => sim.releaseSdCard() },
       checksum: { args: '<n>', help: 'the next n numbered lines arrive with a bad checksum (resend requests)', run: (a) => sim.injectChecksumErrors(a.number(0, 'n')) },
       'resend-without-ok': { args: 'on|off', help: 'resend requests without the trailing ok (older Marlin)', run: (a) => sim.setResendWithoutOk(a.onOff()) },
+      noise: { args: '<n>', help: 'line noise: every n-th numbered line arrives with a byte changed (0: none)', run: (a) => sim.setLineNoise(a.number(0, 'n')) },
       'drop-ok': { args: '<n>', help: 'swallow the ok of the next n commands', run: (a) => sim.dropOk(a.number(0, 'n')) },
       silence: { args: '<seconds>', help: 'send and hear nothing for a while', run: (a) => sim.silence(a.number(0, 'seconds') * 1000) },
       reset: { args: '', help: 'the board resets: start banner, job lost', run: () => sim.reset() },

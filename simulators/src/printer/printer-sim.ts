@@ -5,6 +5,13 @@
  * E accounting (the ground truth), and fault injection. Transport-agnostic like the node
  * simulator: attach a byte sink, feed it bytes.
  *
+ * Lines pass through Marlin's buffers: a serial receive buffer of RX_BUFFER_SIZE bytes (what
+ * does not fit is dropped, as the UART's ring buffer drops it), a command queue of BUFSIZE
+ * lines filled from it while it has room, and a planner of BLOCK_BUFFER_SIZE moves that take
+ * their time (at the time scale): a move waits for a free block before it is acknowledged.
+ * A line error empties the receive buffer before the resend request, as Marlin's does. With
+ * ADVANCED_OK, oks say the line, the free planner blocks and the free command slots.
+ *
  * Halted (thermal runaway, M112) it says and does nothing, and hears nothing but M999, which
  * resumes it, as Marlin's stopped state does; a board reset resumes it too.
  */
@@ -38,6 +45,14 @@ export interface PrinterSimOptions {
    * board runs on when a host connects, as many boards with native USB do; no banner then.
    */
   resetOnOpen?: boolean;
+  /** The serial receive buffer, bytes (Marlin's RX_BUFFER_SIZE, 128 on most boards); it holds one byte less. */
+  rxBufferBytes?: number;
+  /** Command queue slots (Marlin's BUFSIZE). */
+  bufsize?: number;
+  /** Planner blocks (Marlin's BLOCK_BUFFER_SIZE). */
+  plannerBlocks?: number;
+  /** Cap:ADVANCED_OK:1, and oks as `ok N<line> P<free blocks> B<free slots>`. */
+  advancedOk?: boolean;
 }
 
 export interface PrinterTruth {
@@ -48,15 +63,23 @@ export interface PrinterTruth {
   /** Simulated seconds from the first to the last extruding move since the last reset. */
   printS: number;
   linesExecuted: number;
+  /** Moves (G0–G3) executed since power-on: a line run twice or never shows here. */
+  movesExecuted: number;
   /** The print counter (M78) now: every E move since power-on, signed, mm. */
   printCounterMm: number;
   /** Board resets since it was powered on (the first connection, where opening the port resets it). */
   resets: number;
   halted: boolean;
+  /** Bytes dropped because the receive buffer was full, since power-on. */
+  rxOverflowBytes: number;
+  /** The most bytes the receive buffer held at once. */
+  rxHighWater: number;
+  /** Line errors (checksum, line number) the firmware answered with a resend request. */
+  lineErrors: number;
 }
 
 /** `line`: a line sent to the host; `sdLine`: the n-th line of the SD file has just been executed (faults can be injected at a line). */
-export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] }> {
+export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number]; rxOverflow: [number] }> {
   readonly opts: Required<PrinterSimOptions>;
   private sink: ((bytes: Uint8Array) => void) | null = null;
   private rx = '';
@@ -65,6 +88,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
   private readonly motion = new Motion();
   private halted = false;
   private linesExecuted = 0;
+  private movesExecuted = 0;
   private resets: number;
   // auto-reports
   private tempEveryS = 0;
@@ -81,10 +105,23 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
   private sdBusyUntilS = 0;
   private lastMoveS = 0;
   // waiting (M109/M190)
-  private waitFor: { heater: 'hotend' | 'bed'; sinceMs: number; fromSd: boolean } | null = null;
+  private waitFor: { heater: 'hotend' | 'bed'; sinceMs: number; fromSd: boolean; n: number | null } | null = null;
   /** Commands read from the SD card are executed without answering the host. */
   private executingSd = false;
-  private pending: string[] = [];
+  /** Marlin's command queue (BUFSIZE): lines read and checked, not executed yet. */
+  private queue: { line: string; n: number | null }[] = [];
+  /** The planner: when each move in it ends, simulated seconds. */
+  private planner: number[] = [];
+  private plannerTimer: NodeJS.Timeout | null = null;
+  /** The line being executed, for its ok (ADVANCED_OK says it). */
+  private currentN: number | null = null;
+  private servicing = false;
+  private rxOverflowBytes = 0;
+  private rxHighWater = 0;
+  private lineErrors = 0;
+  /** Line noise: every n-th numbered line arrives with one byte changed (0: none). */
+  private noiseEvery = 0;
+  private noiseCount = 0;
   // faults
   private checksumErrors = 0;
   private resendWithoutOk = false;
@@ -93,7 +130,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
 
   constructor(opts: PrinterSimOptions = {}) {
     super();
-    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, sdLinesPerS: 0, printCounter: true, ...opts, sdFiles: { 'demo.gcode': demoGcode(), ...opts.sdFiles } };
+    this.opts = { dialect: 'marlin', timeScale: 1, autoreport: true, filamentDiameterMm: 1.75, densityGPerCm3: 1.24, keepaliveMs: 1000, resetOnOpen: true, sdLinesPerS: 0, printCounter: true, rxBufferBytes: 128, bufsize: 4, plannerBlocks: 16, advancedOk: false, ...opts, sdFiles: { 'demo.gcode': demoGcode(), ...opts.sdFiles } };
     this.sd = new SdCard(this.opts.sdFiles);
     this.resets = this.opts.resetOnOpen ? -1 : 0; // the first connection's reset is the power-on
   }
@@ -112,18 +149,81 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     this.sink = null;
     for (const t of this.timers) clearInterval(t);
     this.timers = [];
+    if (this.plannerTimer) clearTimeout(this.plannerTimer);
+    this.plannerTimer = null;
   }
 
+  /** Bytes from the host into the receive buffer; what does not fit is lost. */
   feed(chunk: Uint8Array): void {
     if (this.isSilent()) return;
-    this.rx += Buffer.from(chunk).toString('latin1');
-    let nl: number;
-    while ((nl = this.rx.search(/[\r\n]/)) >= 0) {
-      const line = this.rx.slice(0, nl).trim();
-      this.rx = this.rx.slice(nl + 1);
-      if (line) this.receive(line);
+    const text = Buffer.from(chunk).toString('latin1');
+    // The emergency parser reads M112 as the bytes arrive, whatever the queue is doing.
+    if (!this.halted && (this.waitFor || this.plannerTimer) && /\bM112\b/.test(text)) {
+      this.execute('M112');
+      return;
     }
-    if (this.rx.length > 1024) this.rx = ''; // Marlin's buffer overflows too
+    const room = this.opts.rxBufferBytes - 1 - this.rx.length;
+    if (text.length > room) {
+      this.rxOverflowBytes += text.length - Math.max(0, room);
+      this.emit('rxOverflow', text.length - Math.max(0, room));
+    }
+    this.rx += text.slice(0, Math.max(0, room));
+    this.rxHighWater = Math.max(this.rxHighWater, this.rx.length);
+    this.service();
+  }
+
+  /**
+   * Marlin's main loop: the command queue is filled from the receive buffer while it has room
+   * (each line checked as it is read), then its oldest command runs, unless the firmware is
+   * waiting (M109, a full planner).
+   */
+  private service(): void {
+    if (this.servicing) return;
+    this.servicing = true;
+    try {
+      for (;;) {
+        while (this.halted || this.queue.length < this.opts.bufsize) {
+          const nl = this.rx.search(/[\r\n]/);
+          if (nl < 0) break;
+          const line = this.rx.slice(0, nl).trim();
+          this.rx = this.rx.slice(nl + 1);
+          if (line) this.read(line);
+        }
+        if (this.halted || this.waitFor || this.plannerTimer || this.queue.length === 0) return;
+        const next = this.queue[0]!;
+        if (this.isMove(next.line) && !this.plannerRoom()) return;
+        this.queue.shift();
+        this.currentN = next.n;
+        this.execute(next.line);
+        this.currentN = null;
+      }
+    } finally {
+      this.servicing = false;
+    }
+  }
+
+  private isMove(line: string): boolean {
+    return /^G[0-3](?!\d)/.test(line);
+  }
+
+  /** Frees the blocks whose moves have ended; full, the queue waits for the next to end. */
+  private plannerRoom(): boolean {
+    const now = this.simNowS();
+    while (this.planner.length && this.planner[0]! <= now) this.planner.shift();
+    if (this.planner.length < this.opts.plannerBlocks) return true;
+    const ms = Math.max(1, ((this.planner[0]! - now) / this.opts.timeScale) * 1000);
+    this.plannerTimer = setTimeout(() => {
+      this.plannerTimer = null;
+      this.service();
+    }, ms);
+    return false;
+  }
+
+  /** A move of `seconds` joins the planner, after the moves before it. */
+  private plan(seconds: number): void {
+    const now = this.simNowS();
+    const start = Math.max(now, this.planner.at(-1) ?? now);
+    this.planner.push(start + seconds);
   }
 
   // ---- fault injection ----
@@ -131,6 +231,12 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
   /** The next `n` numbered lines arrive with a bad checksum. */
   injectChecksumErrors(n: number): void {
     this.checksumErrors += n;
+  }
+
+  /** Line noise: every n-th numbered line from now arrives with a byte changed (0: none). */
+  setLineNoise(every: number): void {
+    this.noiseEvery = every;
+    this.noiseCount = 0;
   }
 
   /** Resend requests without the trailing `ok` (older Marlin). */
@@ -160,7 +266,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     this.heaters.off();
     this.sdPrinting = false;
     this.waitFor = null;
-    this.pending = [];
+    this.clearBuffers();
     this.halted = false;
     this.tempEveryS = this.sdEveryS = 0;
     this.motion.reset();
@@ -201,9 +307,13 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
       totalExtrudedG: (totalExtrudedMm * Math.PI * (this.opts.filamentDiameterMm / 2) ** 2 * this.opts.densityGPerCm3) / 1000,
       printS: m.firstExtrudeS === null ? 0 : m.lastExtrudeS - m.firstExtrudeS,
       linesExecuted: this.linesExecuted,
+      movesExecuted: this.movesExecuted,
       printCounterMm: m.filamentUsedMm,
       resets: this.resets,
       halted: this.halted,
+      rxOverflowBytes: this.rxOverflowBytes,
+      rxHighWater: this.rxHighWater,
+      lineErrors: this.lineErrors,
     };
   }
 
@@ -221,7 +331,31 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
       this.dropOks--;
       return;
     }
-    this.send(extra ? `ok ${extra}` : 'ok');
+    if (extra) return this.send(`ok ${extra}`);
+    if (!this.opts.advancedOk) return this.send('ok');
+    // Marlin's ok_to_send: the line's number when it had one, free planner blocks, free queue slots (the running command still holds its own)
+    const now = this.simNowS();
+    const busy = this.planner.filter((t) => t > now).length;
+    this.send(`ok${this.currentN === null ? '' : ` N${this.currentN}`} P${this.opts.plannerBlocks - busy} B${this.opts.bufsize - this.queue.length - 1}`);
+  }
+
+  /** A line error's ok, and a repeated line's: plain. */
+  private plainOk(): void {
+    if (this.executingSd) return;
+    if (this.dropOks > 0) {
+      this.dropOks--;
+      return;
+    }
+    this.send('ok');
+  }
+
+  /** Everything read and not run yet is lost (a reset, a halt). */
+  private clearBuffers(): void {
+    this.rx = '';
+    this.queue = [];
+    this.planner = [];
+    if (this.plannerTimer) clearTimeout(this.plannerTimer);
+    this.plannerTimer = null;
   }
 
   private isSilent(): boolean {
@@ -255,10 +389,12 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     if (this.waitFor) {
       const h = this.heaters[this.waitFor.heater];
       if (Math.abs(h.actual - h.target) < 1) {
-        const { fromSd } = this.waitFor;
+        const { fromSd, n } = this.waitFor;
         this.waitFor = null;
+        this.currentN = n;
         if (!fromSd) this.ok();
-        for (const l of this.pending.splice(0)) this.receive(l);
+        this.currentN = null;
+        this.service();
       } else if (performance.now() - this.waitFor.sinceMs > this.opts.keepaliveMs) {
         this.waitFor.sinceMs = performance.now();
         this.send(' ' + this.temperatureLine() + ' W:?');
@@ -307,7 +443,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     this.halted = true;
     this.sdPrinting = false;
     this.waitFor = null;
-    this.pending = [];
+    this.clearBuffers();
     this.heaters.off();
     if (cause) this.send(cause);
     this.send('Error:Printer halted. kill() called!');
@@ -315,20 +451,18 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
 
   // ---- line protocol ----
 
-  private receive(raw: string): void {
+  /** A line read from the receive buffer: checked, then queued (M110 sets the line number as it is read). */
+  private read(raw: string): void {
     if (this.halted) return this.receiveHalted(raw);
-    if (this.waitFor) {
-      // M109 blocks the command queue; M112 still gets through the emergency parser.
-      if (/\bM112\b/.test(raw)) return this.execute('M112');
-      this.pending.push(raw);
-      return;
-    }
+    if (this.noiseEvery > 0 && /^N\d+/.test(raw) && ++this.noiseCount % this.noiseEvery === 0) raw = raw.slice(0, -2) + String.fromCharCode(raw.charCodeAt(raw.length - 2) ^ 0x04) + raw.slice(-1);
     const check = checkLine(raw, this.lastLine, this.checksumErrors > 0);
     if (check.kind === 'bad-checksum' && this.checksumErrors > 0) this.checksumErrors--;
-    if (check.kind === 'repeat') return this.ok();
+    if (check.kind === 'repeat') return this.plainOk();
     if (check.kind !== 'command') return this.requestResend(check.error);
     if (check.n !== null) this.lastLine = check.n;
-    this.execute(check.line);
+    const m110 = /^M110\b.*?N\s*(-?\d+)/.exec(check.line);
+    if (m110) this.lastLine = Number(m110[1]);
+    this.queue.push({ line: check.line, n: check.n });
   }
 
   /** Halted: a line is read (numbered ones checked as usual) and dropped without an answer, unless it is M999. */
@@ -340,10 +474,13 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     this.execute(check.line);
   }
 
+  /** Marlin's gcode_line_error: the error, the receive buffer emptied, the resend request and a plain ok. */
   private requestResend(error: string): void {
+    this.lineErrors++;
     this.send(error);
+    this.rx = '';
     this.send(`Resend: ${this.lastLine + 1}`);
-    if (!this.resendWithoutOk) this.ok();
+    if (!this.resendWithoutOk) this.plainOk();
   }
 
   private execute(line: string): void {
@@ -356,11 +493,10 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
     const param = (k: string) => params.get(k);
     this.linesExecuted++;
     switch (word) {
-      case 'M110':
-        this.lastLine = param('N') ?? 0;
+      case 'M110': // the line number was set as the line was read
         return this.ok();
       case 'M115':
-        for (const l of firmwareLines(this.opts.dialect, this.opts.autoreport)) this.send(l);
+        for (const l of firmwareLines(this.opts.dialect, this.opts.autoreport, this.opts.advancedOk)) this.send(l);
         return this.ok();
       case 'M105':
         return this.ok(this.temperatureLine());
@@ -383,7 +519,7 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
         const heater = word === 'M104' || word === 'M109' ? 'hotend' : 'bed';
         this.heaters[heater].target = param('S') ?? param('R') ?? 0;
         if (word === 'M109' || word === 'M190') {
-          this.waitFor = { heater, sinceMs: performance.now(), fromSd: this.executingSd };
+          this.waitFor = { heater, sinceMs: performance.now(), fromSd: this.executingSd, n: this.currentN };
           return; // ok when the target is reached
         }
         return this.ok();
@@ -392,7 +528,9 @@ export class PrinterSim extends EventEmitter<{ line: [string]; sdLine: [number] 
       case 'G1':
       case 'G2':
       case 'G3':
+        this.movesExecuted++;
         this.lastMoveS = this.motion.move(param, this.simNowS());
+        if (!this.executingSd) this.plan(this.lastMoveS);
         return this.ok();
       case 'G28':
         this.motion.pos = { x: 0, y: 0, z: 0 };

@@ -16,7 +16,7 @@ export function bannerLines(dialect: PrinterDialect): string[] {
 }
 
 /** M115: the firmware line, then one `Cap:` line per capability. */
-export function firmwareLines(dialect: PrinterDialect, autoreport: boolean): string[] {
+export function firmwareLines(dialect: PrinterDialect, autoreport: boolean, advancedOk = false): string[] {
   const firmware =
     dialect === 'prusa'
       ? 'FIRMWARE_NAME:Prusa-Firmware 3.13.3 based on Marlin FIRMWARE_URL:https://github.com/prusa3d/Prusa-Firmware PROTOCOL_VERSION:1.0 MACHINE_TYPE:Prusa i3 MK3S EXTRUDER_COUNT:1 UUID:00000000-0000-0000-0000-000000000000'
@@ -33,6 +33,7 @@ export function firmwareLines(dialect: PrinterDialect, autoreport: boolean): str
     ['EMERGENCY_PARSER', true],
     ['AUTOREPORT_SD_STATUS', autoreport],
     ['THERMAL_PROTECTION', true],
+    ['ADVANCED_OK', advancedOk],
   ];
   return [firmware, ...caps.map(([k, v]) => `Cap:${k}:${v ? 1 : 0}`)];
 }
@@ -83,8 +84,13 @@ export type LineCheck =
  * it holds (fault injection).
  */
 export function checkLine(raw: string, lastLine: number, damaged: boolean): LineCheck {
-  const m = /^N(\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
-  if (!m) return /^N\d+/.test(raw) ? { kind: 'refused', error: `Error:No Checksum with line number, Last Line: ${lastLine}` } : { kind: 'command', line: raw, n: null };
+  const m = /^N(-?\d+)\s+(.*?)\*(\d+)\s*$/.exec(raw);
+  if (!m) {
+    if (/^N-?\d+/.test(raw)) return { kind: 'refused', error: `Error:No Checksum with line number, Last Line: ${lastLine}` };
+    // the tail of a line cut short (a receive buffer emptied or overflowed): refused, never run
+    if (raw.includes('*')) return { kind: 'refused', error: `Error:No Line Number with checksum, Last Line: ${lastLine}` };
+    return { kind: 'command', line: raw, n: null };
+  }
   const n = Number(m[1]);
   let sum = 0;
   for (let i = 0, end = raw.lastIndexOf('*'); i < end; i++) sum ^= raw.charCodeAt(i);

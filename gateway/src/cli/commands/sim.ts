@@ -133,10 +133,15 @@ export function registerSimCommands(program: Command): void {
   simOptions(sim.command('printer'))
     .description('a Marlin 2.x or Prusa MK3 printer with an SD card holding demo.gcode')
     .option('--dialect <name>', 'marlin or prusa', 'marlin')
-    .action(async (opts: SimCliOptions & { dialect: string }) => {
+    .option('--advanced-ok', "firmware built with ADVANCED_OK: M115 says Cap:ADVANCED_OK:1 and oks say the line and the free buffers (ok N<line> P<blocks> B<slots>)")
+    .option('--rx-buffer <bytes>', "the firmware's serial receive buffer (RX_BUFFER_SIZE); bytes that do not fit are dropped", positive, 128)
+    .option('--bufsize <lines>', "the firmware's command queue (BUFSIZE)", positive, 4)
+    .action(async (opts: SimCliOptions & { dialect: string; advancedOk?: boolean; rxBuffer: number; bufsize: number }) => {
       if (opts.dialect !== 'marlin' && opts.dialect !== 'prusa') throw new CliError('--dialect: marlin or prusa');
+      if (!Number.isInteger(opts.rxBuffer) || opts.rxBuffer < 32) throw new CliError('--rx-buffer: a whole number of bytes, at least 32');
+      if (!Number.isInteger(opts.bufsize)) throw new CliError('--bufsize: a whole number of lines');
       const { PrinterSim, printerControl } = await simulators();
-      const printer = new PrinterSim({ dialect: opts.dialect, timeScale: opts.timeScale });
+      const printer = new PrinterSim({ dialect: opts.dialect, timeScale: opts.timeScale, advancedOk: opts.advancedOk === true, rxBufferBytes: opts.rxBuffer, bufsize: opts.bufsize });
       await runSimulator(opts, `simulated ${opts.dialect} printer`, printer, (t) => printerControl(printer, t));
     });
 

@@ -37,7 +37,7 @@ import {
   type MaterialPolicy,
 } from './job.js';
 import { JobStore } from './job-store.js';
-import { LineProtocol } from './line-protocol.js';
+import { LineProtocol, parseAdvancedOk } from './line-protocol.js';
 import { StatusPolling } from './polling.js';
 import { printerStateOf, type PrinterState } from './printer-state.js';
 import { parseSdNameLine, type SdStatus, type Temperatures } from './responses.js';
@@ -145,7 +145,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.policy = { counterStepMm: COUNTER_STEP_MM, maxRetractionMm: cfg.maxRetractionMm, crossCheckMarginMm: cfg.sdCrossCheckMarginMm };
     const { communicationMs, maxConsecutive } = cfg.timeouts;
     this.protocol = new LineProtocol(
-      { maxConsecutiveResends: cfg.maxConsecutiveResends, communicationMs, maxConsecutiveTimeouts: maxConsecutive },
+      { maxConsecutiveResends: cfg.maxConsecutiveResends, rxBufferBytes: cfg.rxBufferBytes, communicationMs, maxConsecutiveTimeouts: maxConsecutive },
       {
         write: (text) => this.link.write(text),
         pull: () => this.nextJobLine(),
@@ -478,10 +478,13 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.beginLine();
     this.firmware = null;
     this.capabilities = {};
+    this.protocol.setAdvancedOk(false);
     this.protocol.send({ line: this.dialect.gcode.capabilities, onAck: () => this.onCapabilities() });
   }
 
   private onCapabilities(): void {
+    // ADVANCED_OK: several lines in flight once its oks say which line and how many slots are free
+    this.protocol.setAdvancedOk(this.capabilities.ADVANCED_OK === true);
     this.polling.start(this.capabilities);
     this.ready = true;
     this.journal.record('device.hello', this.cfg.id, { firmware: this.firmware?.name ?? 'unknown', machine: this.firmware?.fields.MACHINE_TYPE, capabilities: this.capabilities });
@@ -534,6 +537,10 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     this.heardMono = performance.now();
     // The common case while streaming, kept off the parsers below.
     if (line === 'ok') return this.protocol.onLine(true, null, false, true);
+    if (line.startsWith('ok N') || line.startsWith('ok P')) {
+      const adv = parseAdvancedOk(line);
+      if (adv) return this.protocol.onLine(true, null, false, true, adv, line);
+    }
     const parse = this.dialect.parse;
     if (parse.isStart(line)) return this.onStart();
     const fault = parse.fault(line);
@@ -565,7 +572,7 @@ export class Printer extends EventEmitter<PrinterEvents> implements Device {
     const ok = parse.isOk(line);
     // Auto-reports arrive whatever the printer is doing; temperatures with W: are M109's keep-alive.
     const autoReport = (temps !== null && !ok && !/\sW:/.test(line)) || sd !== null;
-    this.protocol.onLine(ok, parse.resend(line), parse.isLineError(line), !autoReport);
+    this.protocol.onLine(ok, parse.resend(line), parse.isLineError(line), !autoReport, null, line);
   }
 
   /** `start` while connected: the board reset. A running job cannot continue; it is interrupted, keeping what it used. */

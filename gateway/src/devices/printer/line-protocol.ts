@@ -1,11 +1,16 @@
 /**
- * The host side of the Marlin line protocol: numbered, checksummed lines, one unacknowledged
- * line at a time, resend requests, and the timeouts that poke a quiet printer. It knows
- * nothing about printing; the driver feeds it commands and hears about acknowledgements.
+ * The host side of the Marlin line protocol: numbered, checksummed lines, resend requests, and
+ * the timeouts that poke a quiet printer. One unacknowledged line at a time, unless the firmware
+ * has ADVANCED_OK: its oks then say which line they acknowledge and how many command slots are
+ * free (`ok N12 P15 B3`), and several lines are kept in flight, as many as the free slots it last
+ * reported and never more bytes than its serial receive buffer holds, so that none can overflow
+ * it. It knows nothing about printing; the driver feeds it commands and hears about
+ * acknowledgements.
  */
-
 export interface LineProtocolOptions {
   maxConsecutiveResends: number;
+  /** The firmware's serial receive buffer, bytes (RX_BUFFER_SIZE); bounds the lines in flight with ADVANCED_OK. */
+  rxBufferBytes?: number;
   communicationMs: number;
   maxConsecutiveTimeouts: number;
 }
@@ -17,6 +22,22 @@ export interface LineProtocolStats {
   ignoredResends: number;
   timeouts: number;
   lineErrors: number;
+  /** The most lines that were in flight at once (1 without ADVANCED_OK). */
+  maxInFlight: number;
+}
+
+/** What an ADVANCED_OK `ok` says: the line it acknowledges (null: an unnumbered command's) and the free planner blocks and command slots. */
+export interface AdvancedOk {
+  n: number | null;
+  planner: number | null;
+  slots: number | null;
+}
+
+/** `ok N12 P15 B3` → its fields; null: a plain ok. */
+export function parseAdvancedOk(line: string): AdvancedOk | null {
+  const m = /^ok(?:\s+N(\d+))?(?:\s+P(\d+))?(?:\s+B(\d+))?\s*$/.exec(line);
+  if (!m || (m[1] === undefined && m[3] === undefined)) return null;
+  return { n: m[1] === undefined ? null : Number(m[1]), planner: m[2] === undefined ? null : Number(m[2]), slots: m[3] === undefined ? null : Number(m[3]) };
 }
 
 export interface Command {
@@ -44,6 +65,8 @@ interface Queued extends Command {
 interface Inflight extends Command {
   /** null: sent without a number. */
   n: number | null;
+  /** Bytes on the wire, line end included. */
+  bytes: number;
 }
 
 /** Lines kept after their `ok`, to answer a resend request for a line the printer never got. */
@@ -58,14 +81,15 @@ export function numbered(n: number, line: string): string {
 }
 
 export class LineProtocol {
-  readonly stats: LineProtocolStats = { linesSent: 0, linesAcked: 0, resends: 0, ignoredResends: 0, timeouts: 0, lineErrors: 0 };
+  readonly stats: LineProtocolStats = { linesSent: 0, linesAcked: 0, resends: 0, ignoredResends: 0, timeouts: 0, lineErrors: 0, maxInFlight: 0 };
   private lineNo = 0;
-  private inflight: Inflight | null = null;
+  /** Sent and not acknowledged yet, oldest first. */
+  private inflight: Inflight[] = [];
   private readonly queue: Queued[] = [];
   private readonly history = new Map<number, string>();
   private consecutiveResends = 0;
   private consecutiveTimeouts = 0;
-  /** Set between a `Resend:` and the `ok` that Marlin sends after it. */
+  /** Set between a `Resend:` and the `ok` that Marlin sends after it (one line in flight). */
   private swallowOk: { timer: NodeJS.Timeout } | null = null;
   /** Learned: does this firmware follow `Resend:` with an `ok`? (Older Marlin and RRF do not.) */
   private resendHasOk = true;
@@ -73,6 +97,14 @@ export class LineProtocol {
   /** Something (an auto-report too) was heard since the timer was armed. */
   private heard = false;
   private open = false;
+  /** The firmware said ADVANCED_OK in its capabilities. */
+  private advanced = false;
+  /** Free command slots the last numbered ok reported; null: no such ok yet (one line in flight). */
+  private slotsFree: number | null = null;
+  /** After rewinding to a resend request's line: that line, and how many lines sent before the rewind may still ask for it. */
+  private rewound: { n: number; stale: number } | null = null;
+  /** An M105 poke is out: the ok that answers it acknowledges whatever is in flight. */
+  private poked = false;
 
   constructor(
     private readonly opts: LineProtocolOptions,
@@ -80,7 +112,26 @@ export class LineProtocol {
   ) {}
 
   get idle(): boolean {
-    return this.inflight === null && this.queue.length === 0;
+    return this.inflight.length === 0 && this.queue.length === 0;
+  }
+
+  /** Lines in flight now. */
+  get inFlight(): number {
+    return this.inflight.length;
+  }
+
+  /**
+   * The firmware says ADVANCED_OK (M115 `Cap:ADVANCED_OK:1`): once its oks carry the line and the
+   * free slots, several lines go in flight. Off, or until then, one at a time.
+   */
+  setAdvancedOk(on: boolean): void {
+    this.advanced = on;
+    if (!on) this.slotsFree = null;
+  }
+
+  /** Several lines may be in flight now. */
+  get windowed(): boolean {
+    return this.advanced && this.slotsFree !== null;
   }
 
   /**
@@ -103,10 +154,13 @@ export class LineProtocol {
     this.clearTimer();
     if (this.swallowOk) clearTimeout(this.swallowOk.timer);
     this.swallowOk = null;
-    const dropped = { inflight: this.inflight, queued: this.queue.splice(0) };
-    this.inflight = null;
+    const dropped = { inflight: this.inflight[0] ?? null, queued: [...this.inflight.slice(1), ...this.queue.splice(0)] };
+    this.inflight = [];
     this.history.clear();
     this.consecutiveResends = this.consecutiveTimeouts = 0;
+    this.slotsFree = null;
+    this.rewound = null;
+    this.poked = false;
     return dropped;
   }
 
@@ -124,9 +178,9 @@ export class LineProtocol {
    * Every line from the printer goes through here, already classified by the driver.
    * `answering` is false for unsolicited auto-reports (temperatures, SD status): they prove
    * the printer is alive but not that it is working on our line, so they do not hold off
-   * the timeout that recovers a lost `ok`.
+   * the timeout that recovers a lost `ok`. `adv`: what an ADVANCED_OK `ok` said.
    */
-  onLine(isOk: boolean, resend: number | null, isLineError: boolean, answering: boolean): void {
+  onLine(isOk: boolean, resend: number | null, isLineError: boolean, answering: boolean, adv: AdvancedOk | null = null, okLine = ''): void {
     this.heard = true;
     if (answering) {
       this.armTimer();
@@ -136,16 +190,46 @@ export class LineProtocol {
       this.stats.lineErrors++;
       return;
     }
-    if (resend !== null) return this.onResend(resend);
+    if (resend !== null) return this.windowed ? this.onResendWindowed(resend) : this.onResend(resend);
     if (!isOk) return;
+    if (this.advanced && adv?.n != null) return this.onNumberedOk(adv);
     if (this.swallowOk) {
       clearTimeout(this.swallowOk.timer);
       this.swallowOk = null;
       return this.pump();
     }
-    if (!this.inflight) return; // an ok for an unnumbered M105 poke
-    const done = this.inflight;
-    this.inflight = null;
+    const head = this.inflight[0];
+    if (!head) return; // an ok for an unnumbered M105 poke
+    if (this.windowed && head.n !== null) {
+      // Streaming, an ok without a line number: the ok after a resend request (ignored),
+      // M105's own (`ok T:…`, which Marlin prints without the line), or the answer to a poke.
+      if (this.poked) {
+        this.poked = false;
+        while (this.inflight.length) this.acknowledge(this.inflight.shift()!);
+        return this.pump();
+      }
+      if (/^M105\b/.test(head.line) && /\bT:/.test(okLine)) this.acknowledge(this.inflight.shift()!);
+      return this.pump();
+    }
+    this.poked = false;
+    this.acknowledge(this.inflight.shift()!);
+    this.pump();
+  }
+
+  /** `ok N<n>`: every line up to n is acknowledged (an ok lost on the way is made up by the next). */
+  private onNumberedOk(adv: AdvancedOk): void {
+    if (adv.slots !== null) this.slotsFree = adv.slots;
+    if (this.swallowOk) {
+      clearTimeout(this.swallowOk.timer);
+      this.swallowOk = null;
+    }
+    while (this.inflight.length && (this.inflight[0]!.n === null || this.inflight[0]!.n <= adv.n!)) this.acknowledge(this.inflight.shift()!);
+    if (this.rewound && adv.n! >= this.rewound.n) this.rewound = null;
+    this.poked = false;
+    this.pump();
+  }
+
+  private acknowledge(done: Inflight): void {
     this.consecutiveResends = 0;
     this.stats.linesAcked++;
     if (done.n !== null) {
@@ -153,7 +237,6 @@ export class LineProtocol {
       this.history.delete(done.n - HISTORY);
     }
     done.onAck?.();
-    this.pump();
   }
 
   /**
@@ -164,8 +247,8 @@ export class LineProtocol {
    * previous request is a repeat: all are ignored.
    */
   private onResend(n: number): void {
-    const cur = this.inflight;
-    if (cur === null || cur.n === null || n > cur.n || (n < cur.n && !this.history.has(n)) || this.swallowOk) {
+    const cur = this.inflight[0];
+    if (cur === undefined || cur.n === null || n > cur.n || (n < cur.n && !this.history.has(n)) || this.swallowOk) {
       this.stats.ignoredResends++;
       return;
     }
@@ -176,10 +259,10 @@ export class LineProtocol {
     const replay: Command[] = [];
     for (let k = n; k < cur.n; k++) replay.push({ line: this.history.get(k)! });
     this.queue.unshift(...replay, { line: cur.line, onAck: cur.onAck });
-    this.inflight = null;
+    this.inflight = [];
     this.lineNo = n - 1;
     this.stats.resends += replay.length + 1;
-    if (!this.resendHasOk) return this.pump();
+    if (!this.resendHasOk || this.windowed) return this.pump();
     // Marlin follows a resend request with an ok; wait for it so that it is not taken for the
     // replayed line's. If none comes, this firmware does not send it: remember that.
     this.swallowOk = {
@@ -191,17 +274,88 @@ export class LineProtocol {
     };
   }
 
-  private pump(): void {
-    if (!this.open || this.inflight || this.swallowOk) return;
-    const next: Queued | null = this.queue.shift() ?? this.hooks.pull();
-    if (!next) return;
-    this.inflight = { line: next.line, onAck: next.onAck, n: next.unnumbered ? null : ++this.lineNo };
-    this.transmit(this.inflight);
+  /**
+   * A resend request with several lines in flight. Marlin took every line before n (their oks
+   * come as it works through them) and dropped n and whatever its receive buffer held after it;
+   * each line after n that still arrives draws another request for n. So: lines n.. go back
+   * to the head of the queue, with their callbacks (never acknowledged), and are sent again in
+   * order, one at a time until the printer took n (the lines sent before the rewind may still be
+   * on their way into its receive buffer); the requests they draw are ignored. A line before the
+   * oldest in flight, acknowledged by a poke, is replayed from the history without its callback.
+   */
+  private onResendWindowed(n: number): void {
+    if (this.inflight.length === 0) {
+      this.stats.ignoredResends++;
+      return;
+    }
+    if (this.rewound && this.rewound.n === n && this.rewound.stale > 0) {
+      this.rewound.stale--;
+      this.stats.ignoredResends++;
+      return;
+    }
+    const first = this.inflight[0]!;
+    const idx = this.inflight.findIndex((l) => l.n === n);
+    const fromHistory = idx < 0 && first.n !== null && n < first.n && Array.from({ length: first.n - n }, (_, i) => n + i).every((k) => this.history.has(k));
+    if (idx < 0 && !fromHistory) {
+      this.stats.ignoredResends++;
+      return;
+    }
+    if (++this.consecutiveResends > this.opts.maxConsecutiveResends) {
+      return this.hooks.giveUp(`${this.consecutiveResends - 1} consecutive resend requests (line ${n})`);
+    }
+    const replay: Command[] = [];
+    if (fromHistory) for (let k = n; k < first.n!; k++) replay.push({ line: this.history.get(k)! });
+    const back = this.inflight.splice(Math.max(0, idx));
+    this.queue.unshift(...replay, ...back.map((l) => ({ line: l.line, onAck: l.onAck })));
+    this.lineNo = n - 1;
+    this.rewound = { n, stale: Math.max(0, back.length - 1) };
+    this.stats.resends += replay.length + back.length;
+    this.pump();
   }
 
-  private transmit(l: Inflight): void {
+  /** How many lines may be in flight, and whether one more of `bytes` fits the printer's receive buffer. */
+  private roomFor(next: Queued): boolean {
+    if (this.inflight.length === 0) return true;
+    if (!this.windowed || next.unnumbered || this.inflight[0]!.n === null) return false;
+    // After a rewind the lines sent before it may still be on their way into the receive buffer:
+    // the line asked for goes alone (those before it are in the printer's queue, not its buffer)
+    // until the printer took it.
+    const rewound = this.rewound;
+    if (rewound) return !this.inflight.some((l) => l.n !== null && l.n >= rewound.n);
+    if (this.inflight.length >= this.slotsFree!) return false;
+    const rx = (this.opts.rxBufferBytes ?? 128) - 1;
+    const held = this.inflight.reduce((a, l) => a + l.bytes, 0);
+    return held + numbered(this.lineNo + 1, next.line).length + 1 <= rx;
+  }
+
+  private pump(): void {
+    if (!this.open || this.swallowOk) return;
+    for (;;) {
+      if (this.inflight.length && !this.windowed) return;
+      let next: Queued | null = this.queue[0] ?? null;
+      let pulled = false;
+      if (!next) {
+        next = this.hooks.pull();
+        pulled = true;
+        if (!next) return;
+      }
+      if (!this.roomFor(next)) {
+        if (pulled) this.queue.unshift(next);
+        return;
+      }
+      if (!pulled) this.queue.shift();
+      const n = next.unnumbered ? null : ++this.lineNo;
+      const text = (n === null ? next.line : numbered(n, next.line)) + '\n';
+      const l: Inflight = { line: next.line, onAck: next.onAck, n, bytes: text.length };
+      this.inflight.push(l);
+      this.stats.maxInFlight = Math.max(this.stats.maxInFlight, this.inflight.length);
+      this.transmit(text);
+    }
+  }
+
+  private transmit(text: string): void {
     this.stats.linesSent++;
-    this.hooks.write((l.n === null ? l.line : numbered(l.n, l.line)) + '\n');
+    this.hooks.write(text);
     this.armTimer();
   }
 
@@ -225,6 +379,7 @@ export class LineProtocol {
     // An unnumbered M105 provokes an answer; if our line was lost, the next numbered line
     // then draws a resend request for it.
     const silent = !this.heard;
+    this.poked = this.inflight.length > 0;
     this.hooks.write('M105\n');
     this.armTimer();
     if (silent) this.hooks.silent();
