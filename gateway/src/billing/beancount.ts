@@ -132,31 +132,57 @@ interface ChargeRow {
   by: string | null;
 }
 
-/** Every money movement up to month `to` (all when absent), read from the journal, as balanced transactions. */
-export function moneyBook(journal: Journal, cfg: BillingConfig, opts: { to?: string; title: string }): MoneyBook {
+/**
+ * The money movements of months `from`…`to` (all when absent), read from the journal, as
+ * balanced transactions; what came before `from` summed per account in SQL into one opening
+ * transaction the day before it (a sum of balanced transactions balances too).
+ */
+export function moneyBook(journal: Journal, cfg: BillingConfig, opts: { from?: string; to?: string; title: string }): MoneyBook {
+  const from = opts.from ?? '0000-01';
   const to = opts.to ?? '9999-12';
   const rows = journal
     .prepared(
       `SELECT c.event_id AS eventId, c.kind, c.corrects, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
               c.period, c.cash, e.at, json_extract(e.data, '$.endedAt') AS endedAt, json_extract(e.data, '$.reason') AS reason, json_extract(e.data, '$.by') AS by
-       FROM charges c JOIN events e ON e.id = c.event_id WHERE c.period <= ? ORDER BY c.event_id`,
+       FROM charges c JOIN events e ON e.id = c.event_id WHERE c.period BETWEEN ? AND ? ORDER BY c.event_id`,
     )
-    .all(to) as ChargeRow[];
+    .all(from, to) as ChargeRow[];
   const parts = new Map<number, { account: string; coOwner: string | null; amount: number }[]>();
   for (const p of journal
-    .prepared(`SELECT p.event_id AS eventId, p.account, p.co_owner AS coOwner, p.amount FROM charge_parts p JOIN charges c ON c.event_id = p.event_id WHERE c.period <= ? ORDER BY p.rowid`)
-    .all(to) as { eventId: number; account: string; coOwner: string | null; amount: number }[]) {
+    .prepared(`SELECT p.event_id AS eventId, p.account, p.co_owner AS coOwner, p.amount FROM charge_parts p JOIN charges c ON c.event_id = p.event_id WHERE c.period BETWEEN ? AND ? ORDER BY p.rowid`)
+    .all(from, to) as { eventId: number; account: string; coOwner: string | null; amount: number }[]) {
     const list = parts.get(p.eventId) ?? [];
     list.push(p);
     parts.set(p.eventId, list);
   }
-  const invoiced = invoices(journal).filter((i) => i.period <= to);
-  const paid = payments(journal, { to: lastDay(to) });
+  const allInvoices = invoices(journal).filter((i) => i.period <= to);
+  const invoiced = allInvoices.filter((i) => i.period >= from);
+  const paid = payments(journal, { from: `${from}-01`, to: lastDay(to) });
+  // Before `from`: the parts per affiliate, tool and account, the invoices and the payments, summed.
+  const before = opts.from === undefined ? null : {
+    parts: journal
+      .prepared(
+        `SELECT c.affiliate_id AS affiliateId, c.tool_id AS toolId, p.account, p.co_owner AS coOwner, SUM(p.amount) AS amount
+         FROM charges c JOIN charge_parts p ON p.event_id = c.event_id WHERE c.period < ? GROUP BY c.affiliate_id, c.tool_id, p.account, p.co_owner`,
+      )
+      .all(from) as { affiliateId: string; toolId: string; account: string; coOwner: string | null; amount: number }[],
+    invoices: allInvoices.filter((i) => i.period < from),
+    paid: journal.prepared('SELECT affiliate_id AS affiliateId, SUM(amount) AS amount FROM payments WHERE paid_on < ? GROUP BY affiliate_id').all(`${from}-01`) as { affiliateId: string; amount: number }[],
+  };
   const names = new Map(journal.prepared('SELECT id, name FROM affiliates').all().map((r) => [(r as { id: string }).id, (r as { name: string }).name] as const));
 
-  const affiliates = componentsFor([...rows.map((r) => r.affiliateId), ...invoiced.map((i) => i.affiliateId), ...paid.map((p) => p.affiliateId), ...[...parts.values()].flat().flatMap((p) => (p.coOwner ? [p.coOwner] : []))]);
-  const tools = componentsFor(rows.map((r) => r.toolId));
-  const taxes = componentsFor(invoiced.flatMap((i) => i.taxes.map((t) => t.id)));
+  // Names from every id known (not only this export's), so a range's accounts are those of the whole export.
+  const affiliates = componentsFor([
+    ...names.keys(),
+    ...rows.map((r) => r.affiliateId),
+    ...allInvoices.map((i) => i.affiliateId),
+    ...paid.map((p) => p.affiliateId),
+    ...[...parts.values()].flat().flatMap((p) => (p.coOwner ? [p.coOwner] : [])),
+    ...(before?.parts.flatMap((p) => [p.affiliateId, ...(p.coOwner ? [p.coOwner] : [])]) ?? []),
+    ...(before?.paid.map((p) => p.affiliateId) ?? []),
+  ]);
+  const tools = componentsFor([...Object.keys(cfg.tools), ...rows.map((r) => r.toolId), ...(before?.parts.map((p) => p.toolId) ?? [])]);
+  const taxes = componentsFor([...cfg.taxes.map((t) => t.id), ...allInvoices.flatMap((i) => i.taxes.map((t) => t.id))]);
   const accounts = new Map<string, AccountInfo>();
   const account = (name: string, meta: [string, string][] = []) => {
     if (!accounts.has(name)) accounts.set(name, { meta });
@@ -180,6 +206,7 @@ export function moneyBook(journal: Journal, cfg: BillingConfig, opts: { to?: str
         throw new BillingError(`charge part "${p.account}" has no account in the export`);
     }
   };
+  const taxAccount = (id: string) => account(`Liabilities:Tax:${taxes.get(id)!.toUpperCase()}`, [['tax', id]]);
   const payee = (a: string) => names.get(a) ?? a;
 
   const transactions: MoneyTransaction[] = [];
@@ -211,7 +238,7 @@ export function moneyBook(journal: Journal, cfg: BillingConfig, opts: { to?: str
     const postings: Posting[] = [
       { account: receivable(i.affiliateId), amount: i.total },
       { account: unbilled(i.affiliateId), amount: -i.subtotal },
-      ...i.taxes.map((t) => ({ account: account(`Liabilities:Tax:${taxes.get(t.id)!.toUpperCase()}`, [['tax', t.id]]), amount: -t.amount })),
+      ...i.taxes.map((t) => ({ account: taxAccount(t.id), amount: -t.amount })),
     ].filter((p) => p.amount !== 0);
     if (postings.length === 0) continue;
     transactions.push({
@@ -238,35 +265,35 @@ export function moneyBook(journal: Journal, cfg: BillingConfig, opts: { to?: str
       eventId: p.eventId,
     });
   }
+  if (before && opts.from) {
+    const sums = new Map<string, number>();
+    const add = (account: string, amount: number) => sums.set(account, (sums.get(account) ?? 0) + amount);
+    for (const p of before.parts) {
+      add(unbilled(p.affiliateId), p.amount);
+      add(partAccount(p, p.toolId), -p.amount);
+    }
+    for (const i of before.invoices) {
+      add(receivable(i.affiliateId), i.total);
+      add(unbilled(i.affiliateId), -i.subtotal);
+      for (const t of i.taxes) add(taxAccount(t.id), -t.amount);
+    }
+    for (const p of before.paid) {
+      add(account('Assets:Cash'), p.amount);
+      add(receivable(p.affiliateId), -p.amount);
+    }
+    const postings = [...sums].filter(([, a]) => a !== 0).map(([account, amount]) => ({ account, amount })).sort((a, b) => a.account.localeCompare(b.account));
+    if (postings.length) transactions.push({ date: dayBefore(`${opts.from}-01`), period: opts.from, payee: '', narration: `balances carried from before ${opts.from}`, meta: [], postings, eventId: 0 });
+  }
   transactions.sort((a, b) => (a.date < b.date ? -1 : a.date > b.date ? 1 : a.eventId - b.eventId));
   return { currency: cfg.currency, minorUnit: cfg.minorUnit, title: opts.title, transactions, accounts };
 }
 
 const quote = (s: string) => `"${s.replace(/[\r\n\t]+/g, ' ').replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
-/**
- * The book as Beancount text, months `from`…`to`: what came before `from` in one opening
- * transaction the day before it (the sum of balanced transactions balances too); each account
- * opened on the day it is first used.
- */
+/** The book as Beancount text (`q`: the months it holds, for its heading); each account opened on the day it is first used. */
 export function renderBeancount(book: MoneyBook, q: ExportQuery = {}): string {
-  for (const [name, m] of [['from', q.from], ['to', q.to]] as const) {
-    if (m !== undefined && !MONTH.test(m)) throw new BillingError(`${name}: a month written YYYY-MM, not "${m}"`);
-  }
-  if (q.from && q.to && q.to < q.from) throw new BillingError(`to: ${q.to} comes before from (${q.from})`);
   const money = (minor: number) => `${formatMinor(minor, book.minorUnit)} ${book.currency}`;
-  let list = book.transactions.filter((t) => q.to === undefined || t.period <= q.to);
-  if (q.from !== undefined) {
-    const before = list.filter((t) => t.period < q.from!);
-    list = list.filter((t) => t.period >= q.from!);
-    const sums = new Map<string, number>();
-    for (const t of before) for (const p of t.postings) sums.set(p.account, (sums.get(p.account) ?? 0) + p.amount);
-    const postings = [...sums].filter(([, a]) => a !== 0).map(([account, amount]) => ({ account, amount }));
-    if (postings.length) {
-      postings.sort((a, b) => a.account.localeCompare(b.account));
-      list.unshift({ date: dayBefore(`${q.from}-01`), period: q.from, payee: '', narration: `balances carried from before ${q.from}`, meta: [['entries', before.length]], postings, eventId: 0 });
-    }
-  }
+  const list = book.transactions;
   const firstUse = new Map<string, string>();
   for (const t of list) for (const p of t.postings) if (!firstUse.has(p.account) || t.date < firstUse.get(p.account)!) firstUse.set(p.account, t.date);
 
@@ -294,7 +321,9 @@ export function renderBeancount(book: MoneyBook, q: ExportQuery = {}): string {
 
 /** The journal's money, months `from`…`to`, as a Beancount file. */
 export function beancountExport(journal: Journal, cfg: BillingConfig, q: ExportQuery, title: string): string {
-  // Validate before reading anything.
-  renderBeancount({ currency: cfg.currency, minorUnit: cfg.minorUnit, title, transactions: [], accounts: new Map() }, q);
-  return renderBeancount(moneyBook(journal, cfg, { to: q.to, title }), q);
+  for (const [name, m] of [['from', q.from], ['to', q.to]] as const) {
+    if (m !== undefined && !MONTH.test(m)) throw new BillingError(`${name}: a month written YYYY-MM, not "${m}"`);
+  }
+  if (q.from && q.to && q.to < q.from) throw new BillingError(`to: ${q.to} comes before from (${q.from})`);
+  return renderBeancount(moneyBook(journal, cfg, { from: q.from, to: q.to, title }), q);
 }
