@@ -15,7 +15,8 @@
  *
  * Then, on the reopened journal: one month's statement through `statement()` (target < 3 s),
  * beside it in the same run the plain SQL aggregation of the same rows (per-charge line items
- * and per-account totals, no events read), and one affiliate's statement for the month.
+ * and per-account totals, no events read), one affiliate's statement for the month, and the
+ * month's Beancount export (which reads every earlier charge too, for its opening balances).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import { fileURLToPath } from 'node:url';
 import { Billing, printerMaterials, type SessionRecord } from '../gateway/src/billing/billing.js';
 import { billingSchema } from '../gateway/src/billing/config.js';
 import { BillingError } from '../gateway/src/billing/money.js';
+import { beancountExport } from '../gateway/src/billing/beancount.js';
 import { statement } from '../gateway/src/billing/statement.js';
 import { loadConfig } from '../gateway/src/config/load.js';
 import { chainHash, verifyChain, type ChainRow } from '../gateway/src/journal/chain.js';
@@ -384,6 +386,10 @@ export async function benchStatement(size: BenchSize = 'full'): Promise<BenchRes
       const affiliate = f.typical;
       const one = timed(() => statement(journal, { from: MONTH, to: MONTH, affiliate }), affiliateRuns);
 
+      // The Beancount export of the month: its charges and corrections, and the months before summed into one opening transaction.
+      const { cfg } = billingConfig();
+      const exported = timed(() => beancountExport(journal, cfg, { from: MONTH, to: MONTH }, 'bench'), runs);
+
       const stS = median(st.seconds);
       const floorS = median(floor.seconds);
       const [first, ...rest] = f.rates;
@@ -420,6 +426,14 @@ export async function benchStatement(size: BenchSize = 'full'): Promise<BenchRes
           rows: floor.result.lines.length + floor.result.accounts.length,
           seconds: round(floorS, 3),
           inSqliteSeconds: round(median(engine.seconds), 3),
+        },
+        {
+          bench: 'billing-export-beancount',
+          path: `beancountExport() of one month (the months before it summed into the opening transaction), same journal, median of ${runs}`,
+          month: MONTH,
+          transactions: (exported.result.match(/^\d{4}-\d{2}-\d{2} \* /gm) ?? []).length,
+          megabytes: round(Buffer.byteLength(exported.result) / 1e6, 1),
+          seconds: round(median(exported.seconds), 3),
         },
         {
           bench: 'billing-statement-affiliate',

@@ -9,6 +9,7 @@
  */
 import type { JobMetered, Material } from '../devices/printer/job.js';
 import type { Journal } from '../journal/journal.js';
+import { beancountExport, type ExportQuery } from './beancount.js';
 import { carryAdded, computeCharge, partsDelta, partsPlus, type Charge, type ChargeInputs } from './charge.js';
 import type { BillingConfig } from './config.js';
 import { balances, invoices, numberInvoices, payments, recordPayment, type Balance, type Invoice, type Payment, type PaymentInput } from './invoice.js';
@@ -97,6 +98,11 @@ export class Billing {
    */
   monthPdf(affiliateId: string, period: string, language?: Language): Promise<Buffer> {
     return affiliateMonthPdf(this.journal, this.cfg, affiliateId, period, { ...this.documents, ...(language && { language }) });
+  }
+
+  /** The journal's money, months `from`…`to`, as a Beancount file (beancount.ts: the account tree). */
+  exportBeancount(q: ExportQuery = {}): string {
+    return beancountExport(this.journal, this.cfg, q, this.cfg.documents?.labName ?? this.documents.gatewayName);
   }
 
   /** Records a payment (invoice.ts: a reference once per affiliate). */

@@ -25,9 +25,14 @@ function materialSource(s: Statement['sessions'][number], e: Statement['sessions
   return change?.kind === 'material' ? (change.source ?? 'custodian') : '';
 }
 
+/**
+ * One row per charge or correction. The columns added later (the affiliate's name, where the
+ * usage fee goes: maintenance, infrastructure, payback) come after the first ones, which keep
+ * their places for the spreadsheets that read them by position.
+ */
 export function statementCsv(st: Statement, currency: string, minorUnit: number): string {
   const money = (m: number) => formatMinor(m, minorUnit);
-  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'currency', 'usage', 'material', 'material_source', 'technician', 'total', 'value', 'reason'];
+  const header = ['period', 'session', 'tool', 'affiliate', 'use_type', 'started_at', 'ended_at', 'billed_min', 'entry', 'cash', 'currency', 'usage', 'material', 'material_source', 'technician', 'total', 'value', 'reason', 'affiliate_name', 'maintenance', 'infrastructure', 'payback'];
   const rows = st.sessions.flatMap((s) =>
     s.entries.map((e) => [
       e.period,
@@ -48,6 +53,10 @@ export function statementCsv(st: Statement, currency: string, minorUnit: number)
       money(e.items.total),
       money(e.value),
       e.correction?.reason ?? '',
+      s.affiliateName ?? '',
+      money(e.split.maintenance),
+      money(e.split.infrastructure),
+      money(e.split.payback),
     ]),
   );
   return toCsv(header, rows);

@@ -30,16 +30,26 @@ export interface StatementEntry {
   useType: string;
   /** Money owed (a correction: the change). */
   items: LineItems;
+  /** Where the usage fee goes: the funds and the co-owners' payback (they sum to items.usage). */
+  split: FundSplit;
   /** The value of a use with no cash charge (a correction: the change). */
   value: number;
   /** A correction: what changed and why. */
   correction?: { corrects: number; change: unknown; reason: string; by: string };
 }
 
+export interface FundSplit {
+  maintenance: number;
+  infrastructure: number;
+  payback: number;
+}
+
 export interface StatementSession {
   sessionId: string;
   toolId: string;
   affiliateId: string;
+  /** As the affiliates table has it; null: not (or no longer) there. */
+  affiliateName: string | null;
   startedAt: string | null;
   endedAt: string | null;
   billedMin: number | null;
@@ -78,10 +88,14 @@ interface Row {
   sessionId: string;
   toolId: string;
   affiliateId: string;
+  affiliateName: string | null;
   useType: string;
   period: string;
   cash: number;
   usage: number;
+  maintenance: number;
+  infrastructure: number;
+  payback: number;
   material: number;
   technician: number;
   total: number;
@@ -107,9 +121,12 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
   // statement needs of each event, in one json_extract (every call parses the whole event again).
   const rows = journal
     .prepared(
-      `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, c.use_type AS useType,
+      `SELECT c.event_id AS eventId, c.kind, c.session_id AS sessionId, c.tool_id AS toolId, c.affiliate_id AS affiliateId, (SELECT a.name FROM affiliates a WHERE a.id = c.affiliate_id) AS affiliateName, c.use_type AS useType,
               c.period, c.cash, c.total, c.value,
               COALESCE(SUM(CASE WHEN p.account IN ('maintenance', 'infrastructure', 'co-owner') THEN p.amount END), 0) AS usage,
+              COALESCE(SUM(CASE WHEN p.account = 'maintenance' THEN p.amount END), 0) AS maintenance,
+              COALESCE(SUM(CASE WHEN p.account = 'infrastructure' THEN p.amount END), 0) AS infrastructure,
+              COALESCE(SUM(CASE WHEN p.account = 'co-owner' THEN p.amount END), 0) AS payback,
               COALESCE(SUM(CASE WHEN p.account = 'material' THEN p.amount END), 0) AS material,
               COALESCE(SUM(CASE WHEN p.account = 'technician' THEN p.amount END), 0) AS technician,
               CASE c.kind WHEN 'charge' THEN json_extract(e.data, '$.startedAt', '$.endedAt', '$.price.billedMin', '$.material', '$.inputs.usage.filamentG')
@@ -125,7 +142,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
     const d = JSON.parse(r.data) as unknown[];
     let s = sessions.get(r.sessionId);
     if (!s) {
-      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, startedAt: null, endedAt: null, billedMin: null, material: null, filamentG: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
+      s = { sessionId: r.sessionId, toolId: r.toolId, affiliateId: r.affiliateId, affiliateName: r.affiliateName, startedAt: null, endedAt: null, billedMin: null, material: null, filamentG: null, entries: [], net: zero(), netValue: 0, cash: r.cash === 1 };
       sessions.set(r.sessionId, s);
     }
     if (r.kind === 'charge') Object.assign(s, { startedAt: d[0] as string | null, endedAt: d[1] as string | null, billedMin: d[2] as number | null, material: (d[3] as Material | null) ?? null, filamentG: (d[4] as number | null) ?? null });
@@ -137,6 +154,7 @@ export function statement(journal: Journal, q: StatementQuery): Statement {
       cash: r.cash === 1,
       useType: r.useType,
       items,
+      split: { maintenance: r.maintenance, infrastructure: r.infrastructure, payback: r.payback },
       value: r.value,
       ...(r.kind === 'correction' ? { correction: { corrects: d[0] as number, change: d[1] ?? null, reason: (d[2] as string | null) ?? '', by: (d[3] as string | null) ?? '' } } : {}),
     });

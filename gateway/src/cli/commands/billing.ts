@@ -63,6 +63,18 @@ export function registerBillingCommands(program: Command): void {
       }),
     );
   billingCmd
+    .command('export')
+    .description("the journal's money as a double-entry file for an accountant's tools: every charge, correction, invoice with its taxes and payment, balanced to the cent (check it with bean-check)")
+    .requiredOption('-c, --config <file>', 'the gateway configuration')
+    .option('--format <format>', 'beancount', 'beancount')
+    .option('--from <YYYY-MM>', 'first month (earlier money comes in as opening balances; default: the first)', month)
+    .option('--to <YYYY-MM>', 'last month (default: the last)', month)
+    .action((opts: { config: string; format: string; from?: string; to?: string }) => {
+      if (opts.format !== 'beancount') throw new CliError(`--format: beancount, not "${opts.format}"`);
+      if (opts.from && opts.to && opts.to < opts.from) throw new CliError(`--to: ${opts.to} comes before --from (${opts.from})`);
+      withBilling(opts, (billing) => write(billing.exportBeancount({ from: opts.from, to: opts.to })));
+    });
+  billingCmd
     .command('correct')
     .argument('<session>', 'the session id (from the statement)')
     .description("correct a session's charge: a new event referencing it; statements show the original, the correction and the net")

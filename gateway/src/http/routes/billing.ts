@@ -97,6 +97,29 @@ export const billingRoutes: FastifyPluginAsyncZod<{ ctx: AppContext }> = async (
     },
   );
 
+  app.get(
+    '/api/billing/export',
+    {
+      preHandler: allow('custodian', 'admin'),
+      schema: {
+        tags: ['billing'],
+        summary: "The journal's money as a Beancount file (double entry: charges, corrections, invoices with their taxes, payments), months from…to; check it with bean-check",
+        querystring: z
+          .strictObject({
+            format: z.enum(['beancount']).default('beancount'),
+            from: monthOf.optional().describe('First month, YYYY-MM; earlier money comes in as opening balances. Default: the first.'),
+            to: monthOf.optional().describe('Last month, YYYY-MM. Default: the last.'),
+          })
+          .refine((q) => q.from === undefined || q.to === undefined || q.to >= q.from, { path: ['to'], message: 'the last month comes before the first (from)' }),
+      },
+    },
+    async (req, reply) => {
+      const { from, to } = req.query;
+      const name = `lab${from ? `-${from}` : ''}${to ? `-${to}` : ''}.beancount`;
+      return reply.type('text/plain; charset=utf-8').header('content-disposition', `attachment; filename="${name}"`).send(billingOf(ctx).exportBeancount({ from, to }));
+    },
+  );
+
   app.get('/api/billing/payback', { schema: { tags: ['billing'], summary: "Co-owners' payback progress per co-financed tool", response: { 200: paybackSchema } } }, async () => billingOf(ctx).payback());
 
   app.post(
