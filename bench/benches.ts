@@ -12,6 +12,7 @@ import { benchInvoice } from './invoice.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
+import { benchMetrics } from './metrics.js';
 import { benchMoonraker } from './moonraker.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
@@ -43,4 +44,5 @@ export const BENCHES: Record<string, Bench> = {
   api: benchApi,
   affiliates: benchAffiliates,
   dashboard: benchDashboard,
+  metrics: benchMetrics,
 };
