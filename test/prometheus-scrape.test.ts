@@ -4,7 +4,7 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
@@ -125,5 +125,22 @@ describe.skipIf(!hasPrometheus && process.env.CI !== 'true')('Prometheus scrapin
     const labels = new Set(series.flatMap((s) => Object.keys(s.metric)));
     expect([...labels].filter((l) => !ALLOWED_LABELS.has(l))).toEqual([]);
     expect(JSON.stringify(series)).not.toMatch(/ada|04A1B2C3/i);
+  });
+
+  it("evaluates every query of the Grafana dashboard without error, the tools' and money's with data", async () => {
+    const dash = JSON.parse(readFileSync(join(import.meta.dirname, '..', 'deploy', 'grafana', 'ovn-gateway.json'), 'utf8')) as { panels: { title: string; targets?: { expr: string }[] }[] };
+    const empty: string[] = [];
+    for (const p of dash.panels) {
+      let rows = 0;
+      for (const t of p.targets ?? []) {
+        const expr = t.expr.replaceAll('$instance', '.*');
+        const res = await fetch(`${promUrl}/api/v1/query?query=${encodeURIComponent(expr)}`);
+        const body = (await res.json()) as { status: string; error?: string; data?: { result: unknown[] } };
+        expect(body.status, `${p.title}: ${expr}: ${body.error ?? ''}`).toBe('success');
+        rows += body.data!.result.length;
+      }
+      if (p.targets && rows === 0) empty.push(p.title);
+    }
+    for (const title of ['Tools in use', 'Devices online', 'Power, by device', 'Money charged, by fund', 'Ledger backlog', 'Printer temperatures']) expect(empty, title).not.toContain(title);
   });
 });
