@@ -53,15 +53,29 @@ export async function benchMetrics(size: BenchSize = 'full'): Promise<BenchResul
   );
   // the simulators first: `sim lab` makes the rigs' credentials in the journal the gateway then opens
   const sims = spawn(process.execPath, [CLI, 'sim', 'lab', '--config', file], { stdio: ['pipe', 'ignore', 'pipe'] });
+  const stopSims = async () => {
+    if (sims.exitCode !== null || sims.signalCode !== null) return;
+    const exited = once(sims, 'exit');
+    sims.kill('SIGTERM');
+    await exited;
+  };
   let said = '';
-  await new Promise<void>((resolve, reject) => {
+  const ready = new Promise<void>((resolve, reject) => {
     sims.stderr.on('data', (b: Buffer) => {
       said += b.toString();
       if (said.includes('simulated lab:')) resolve();
     });
     sims.once('exit', (code) => reject(new Error(`sim lab exited (${String(code)}): ${said}`)));
   });
-  const gw = await startGateway(loadConfig(file), { logger: pino({ level: 'silent' }) });
+  let gw: Awaited<ReturnType<typeof startGateway>>;
+  try {
+    await ready;
+    gw = await startGateway(loadConfig(file), { logger: pino({ level: 'silent' }) });
+  } catch (err) {
+    await stopSims();
+    rmSync(dir, { recursive: true, force: true });
+    throw err;
+  }
   try {
     const devices = [...gw.devices.values()];
     const deadline = Date.now() + 60_000;
@@ -103,9 +117,7 @@ export async function benchMetrics(size: BenchSize = 'full'): Promise<BenchResul
     ];
   } finally {
     await gw.stop();
-    const exited = once(sims, 'exit');
-    sims.kill('SIGTERM');
-    await exited;
+    await stopSims();
     rmSync(dir, { recursive: true, force: true });
   }
 }
