@@ -13,6 +13,7 @@ import { benchInvoice } from './invoice.js';
 import { benchJournal } from './journal.js';
 import { benchLedger } from './ledger.js';
 import { benchMeter } from './meter.js';
+import { benchMetrics } from './metrics.js';
 import { benchMoonraker } from './moonraker.js';
 import { benchMqtt } from './mqtt.js';
 import { benchNodeFirmware } from './node-firmware.js';
@@ -45,4 +46,5 @@ export const BENCHES: Record<string, Bench> = {
   api: benchApi,
   affiliates: benchAffiliates,
   dashboard: benchDashboard,
+  metrics: benchMetrics,
 };

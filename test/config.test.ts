@@ -158,7 +158,7 @@ simulators:
   it('ovn-gateway config schema prints the JSON Schema derived from the same zod schema', () => {
     const schema = JSON.parse(execFileSync(process.execPath, [cli, 'config', 'schema'], { encoding: 'utf8' }));
     expect(schema.$schema).toMatch(/json-schema/);
-    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators', 'tools', 'useTypes', 'ledger', 'mqtt', 'bridge', 'billing', 'printJobs', 'notifications', 'affiliates']);
+    expect(Object.keys(schema.properties)).toEqual(['gateway', 'devices', 'simulators', 'tools', 'useTypes', 'ledger', 'mqtt', 'bridge', 'homeassistant', 'billing', 'printJobs', 'notifications', 'affiliates']);
     expect(JSON.stringify(schema)).toContain('socket://host:port');
   });
 });

@@ -33,6 +33,7 @@ import { Journal } from './journal/journal.js';
 import { StorageMonitor } from './journal/storage.js';
 import type { EmbeddedBroker } from './mqtt/broker.js';
 import type { UpstreamBridge } from './mqtt/bridge.js';
+import type { HomeAssistantDiscovery } from './mqtt/homeassistant.js';
 import { createLogger, type Logger } from './log.js';
 import { VERSION } from './version.js';
 
@@ -53,6 +54,8 @@ export interface RunningGateway {
   readonly broker: EmbeddedBroker | null;
   /** The bridge to the upstream MQTT broker, when the config has a bridge section. */
   readonly bridge: UpstreamBridge | null;
+  /** Home Assistant discovery, when the config has a homeassistant section. */
+  readonly homeassistant: HomeAssistantDiscovery | null;
   readonly log: Logger;
   /** The HTTP app (tests call `app.inject`). */
   readonly app: ReturnType<typeof buildApp>;
@@ -91,10 +94,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
   let notifier: Notifier | null = null;
   let bridge: UpstreamBridge | null = null;
   let printQueue: PrintQueue | null = null;
+  let homeassistant: HomeAssistantDiscovery | null = null;
 
   const stop = async () => {
     await app?.close();
     printQueue?.stop();
+    await homeassistant?.stop();
     for (const t of tools.values()) await t.stop();
     await bridge?.stop();
     await ledger?.stop();
@@ -194,11 +199,12 @@ export async function startGateway(loaded: LoadedConfig, opts: StartOptions = {}
     app = buildApp({ name: config.gateway.name, startedAt, devices, tools, journal, billing, ledger, notifier, bridge, broker, storage, access, printQueue, metricsPublic: http.metricsPublic, trustProxy: http.trustProxy, useTypes: config.useTypes }, log);
     const port = opts.httpPort ?? config.gateway.http.port;
     const url = await app.listen({ host: config.gateway.http.host, port });
+    if (config.homeassistant) homeassistant = await startHomeAssistant(config, { devices, tools, billing, access, journal }, log);
     log.info({ url }, `HTTP API on ${url}/api/health`);
     if (http.demoTokens) {
       for (const { role, token } of renewDemoTokens(journal, 'ada')) log.info({ role }, `demo ${role} login: ${url}/#token=${token}`);
     }
-    return { url, journal, devices, broker, bridge, log, storage, app, stop };
+    return { url, journal, devices, broker, bridge, homeassistant, log, storage, app, stop };
   } catch (err) {
     await stop().catch(() => {});
     throw err;
@@ -256,4 +262,52 @@ function createDevice(dc: DeviceConfig, journal: Journal, log: Logger, broker: E
     case 'mqtt-instrument':
       return new MqttInstrument(dc, broker!, journal, log);
   }
+}
+
+/** Home Assistant discovery on the broker Home Assistant uses (the bridge's unless a url is given), loaded only when configured. */
+async function startHomeAssistant(
+  config: LoadedConfig['config'],
+  parts: { devices: ReadonlyMap<string, Device>; tools: ReadonlyMap<string, ToolSessions>; billing: Billing | null; access: AccessStore; journal: Journal },
+  log: Logger,
+): Promise<HomeAssistantDiscovery> {
+  const ha = config.homeassistant!;
+  const { HomeAssistantDiscovery } = await import('./mqtt/homeassistant.js');
+  const { haNodeId } = await import('./mqtt/homeassistant-config.js');
+  const { toolFigures, toolDevices } = await import('./http/tool-figures.js');
+  const { setToolStatus, toolStatusOf } = await import('./sessions/projection.js');
+  const nodeId = haNodeId(ha, config.gateway.name);
+  const own = ha.url !== undefined;
+  const settings = {
+    url: ha.url ?? config.bridge!.url,
+    username: own ? ha.username : config.bridge!.username,
+    password: own ? ha.password : config.bridge!.password,
+    clientId: ha.clientId ?? `ovn-ha-${nodeId}`,
+    nodeId,
+    stateTopic: ha.stateTopic ?? `ovn-gateway/${nodeId}`,
+  };
+  const list = [...parts.tools.values()].map((t) => {
+    const d = toolDevices(parts, t);
+    const kinds = [...new Set([d.switch, d.meter, d.printer].filter((x) => x !== null).map((x) => x.kind))];
+    return { id: t.cfg.id, name: t.cfg.name ?? t.cfg.id, model: kinds.join(', ') || 'tool', meter: d.meter !== null && 'meterTotals' in d.meter, printer: d.printer !== null, currency: parts.billing?.cfg.tools[t.cfg.id] ? parts.billing.cfg.currency : null };
+  });
+  const discovery = new HomeAssistantDiscovery(
+    ha,
+    settings,
+    {
+      gatewayName: config.gateway.name,
+      tools: () => list,
+      state: (id) => {
+        const f = toolFigures(parts, parts.tools.get(id)!);
+        return { online: f.online, in_use: f.inUse, blocked: f.blocked, user: f.user, cost: f.cost, session_s: f.sessionS, power_w: f.powerW, energy_wh: f.energyWh, hotend_c: f.hotendC, bed_c: f.bedC, progress_pct: f.progressPct, filament_g: f.filamentG };
+      },
+      setBlocked: (id, blocked) => {
+        // unblocking leaves a tool in maintenance as it is: the switch says only blocked or not
+        if (blocked === (toolStatusOf(parts.journal, id).status === 'blocked')) return;
+        setToolStatus(parts.journal, id, blocked ? 'blocked' : 'available', blocked ? 'blocked from Home Assistant' : null, 'home-assistant');
+      },
+    },
+    log.child({ part: 'homeassistant' }),
+  );
+  discovery.start();
+  return discovery;
 }

@@ -19,6 +19,7 @@ import { ledgerSchema } from '../ledger/config.js';
 import { notificationsSchema } from '../notify/config.js';
 import { brokerSchema } from '../mqtt/config.js';
 import { bridgeSchema } from '../mqtt/bridge-config.js';
+import { homeassistantSchema } from '../mqtt/homeassistant-config.js';
 
 export { serialSchema };
 
@@ -346,6 +347,9 @@ export const configSchema = z
     ledger: ledgerSchema.optional().describe("The network's ledger; without it nothing is sent (the journal keeps everything)."),
     mqtt: brokerSchema.optional().describe('The embedded MQTT broker for networked instruments and readers; without it none is started.'),
     bridge: bridgeSchema.optional().describe("A client to the network's MQTT broker; without it nothing is published upstream."),
+    homeassistant: homeassistantSchema
+      .optional()
+      .describe("Home Assistant MQTT discovery (docs/home-assistant.md): every tool appears in Home Assistant as a device; without it nothing is announced."),
     billing: billingSchema.optional().describe('Tariffs, materials, technician rate and co-owner agreements; without it sessions are recorded but not charged.'),
     printJobs: printJobsSchema
       .prefault({})
@@ -359,6 +363,9 @@ export const configSchema = z
   .superRefine((cfg, ctx) => {
     toolReferences(cfg, ctx);
     brokerReferences(cfg, ctx);
+    if (cfg.homeassistant && cfg.homeassistant.url === undefined && !cfg.bridge) {
+      ctx.addIssue({ code: 'custom', path: ['homeassistant', 'url'], message: "no url: give Home Assistant's broker (mqtt://host:port), or add a bridge section whose broker Home Assistant uses" });
+    }
     simulatorClockRates(cfg, ctx);
     useTypeReferences(cfg, ctx);
     billingReferences(cfg, ctx);
