@@ -1,9 +1,4 @@
 /** The upstream bridge against a real Mosquitto: state with a last will, availability, session events, buffering. */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { existsSync, writeFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
-import { userInfo } from 'node:os';
 import { join } from 'node:path';
 import { connectAsync, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,50 +9,8 @@ import { UpstreamBridge } from '../gateway/src/mqtt/bridge.js';
 import { MeteringNodeSim } from '../simulators/src/metering-node/node-sim.js';
 import { serveTcp, type SimTransport } from '../simulators/src/transports.js';
 import { freePort, SIM_CLOCK_RATE, startTestGateway, tempDir, waitFor, type TestGateway } from './helpers.js';
+import { Mosquitto, skipWithoutMosquitto } from './mosquitto.js';
 
-const MOSQUITTO = '/usr/sbin/mosquitto';
-/** Skips on a laptop without Mosquitto; runs (and fails loudly) in CI, which installs it. */
-const skipWithoutMosquitto = !existsSync(MOSQUITTO) && process.env.CI !== 'true';
-
-/** A Mosquitto on a loopback port; persistent, so that a watcher's session survives a restart on the same port. */
-class Mosquitto {
-  private proc: ChildProcess | null = null;
-  private readonly dir = tempDir('mosquitto');
-
-  constructor(readonly port: number) {}
-
-  get url(): string {
-    return `mqtt://127.0.0.1:${this.port}`;
-  }
-
-  async start(): Promise<void> {
-    const conf = join(this.dir, 'mosquitto.conf');
-    // `user` keeps it from switching to the mosquitto user (and losing access to the temp dir) when run as root
-    writeFileSync(conf, [`listener ${this.port} 127.0.0.1`, 'allow_anonymous true', 'persistence true', `persistence_location ${this.dir}/`, `user ${userInfo().username}`, ''].join('\n'));
-    const proc = spawn(MOSQUITTO, ['-c', conf], { stdio: 'ignore' });
-    this.proc = proc;
-    await waitFor(
-      () =>
-        new Promise<boolean>((resolve) => {
-          const s = tcpConnect(this.port, '127.0.0.1');
-          s.once('connect', () => (s.destroy(), resolve(true)));
-          s.once('error', () => resolve(false));
-        }),
-      10_000,
-      `mosquitto listening on ${this.port}`,
-    );
-  }
-
-  /** SIGTERM: Mosquitto saves its sessions and exits. */
-  async stop(): Promise<void> {
-    const proc = this.proc;
-    this.proc = null;
-    if (!proc || proc.exitCode !== null) return;
-    const exited = once(proc, 'exit');
-    proc.kill('SIGTERM');
-    await exited;
-  }
-}
 
 interface Seen {
   topic: string;
